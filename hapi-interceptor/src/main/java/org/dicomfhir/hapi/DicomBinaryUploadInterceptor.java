@@ -1,0 +1,99 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.interceptor.api.Hook;
+import ca.uhn.fhir.interceptor.api.Interceptor;
+import ca.uhn.fhir.interceptor.api.Pointcut;
+import ca.uhn.fhir.rest.api.EncodingEnum;
+import ca.uhn.fhir.rest.api.RequestTypeEnum;
+import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
+import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
+import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.Bundle;
+import org.hl7.fhir.r4.model.IdType;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Makes DICOM Binaries content-addressed on the REST layer, before HAPI picks a handler.
+ *
+ * <p>HAPI ignores an id in a create and assigns its own, so a {@code POST /Binary} of DICOM is
+ * turned into {@code PUT /Binary/<sha256>}: the first upload creates the Binary (201), the same
+ * bytes again are a no-op update of the same Binary (200). Transaction and batch Bundles get the
+ * same rewrite per entry, keeping {@code fullUrl} so references inside the Bundle still resolve.
+ * Authorization and every other interceptor then see the rewritten operation.
+ */
+@Interceptor
+public class DicomBinaryUploadInterceptor {
+
+	private final FhirContext myFhirContext;
+
+	public DicomBinaryUploadInterceptor(FhirContext theFhirContext) {
+		myFhirContext = theFhirContext;
+	}
+
+	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLER_SELECTED)
+	public void rewriteDicomBinaryCreate(ServletRequestDetails theRequest) {
+		if (theRequest.getRequestType() != RequestTypeEnum.POST
+				|| !"Binary".equals(theRequest.getResourceName())
+				|| theRequest.getId() != null
+				|| theRequest.getOperation() != null) {
+			return;
+		}
+		String contentType = theRequest.getHeader("Content-Type");
+		EncodingEnum encoding = EncodingEnum.forContentTypeStrict(contentType);
+		String sha256;
+		if (encoding == null) {
+			if (!DicomBinaries.isDicomContentType(contentType)) {
+				return;
+			}
+			// HAPI builds the Binary from the raw body and takes its id from the URL we set below.
+			sha256 = DicomBinaries.contentAddress(theRequest.loadRequestContents());
+		} else {
+			Binary binary = parseBinary(theRequest, encoding);
+			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+				return;
+			}
+			sha256 = DicomBinaries.contentAddress(binary.getContent());
+			binary.setId(sha256);
+			// HAPI's resource parameter uses an already parsed resource as it is.
+			theRequest.setResource(binary);
+		}
+		theRequest.setRequestType(RequestTypeEnum.PUT);
+		theRequest.setId(new IdType("Binary", sha256));
+	}
+
+	@Hook(value = Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED, order = -1000)
+	public void rewriteDicomBinaryBundleEntries(RequestDetails theRequest, RestOperationTypeEnum theOperation) {
+		if (theOperation != RestOperationTypeEnum.TRANSACTION && theOperation != RestOperationTypeEnum.BATCH) {
+			return;
+		}
+		if (!(theRequest.getResource() instanceof Bundle bundle)) {
+			return;
+		}
+		for (Bundle.BundleEntryComponent entry : bundle.getEntry()) {
+			if (entry.getRequest().getMethod() != Bundle.HTTPVerb.POST
+					|| !(entry.getResource() instanceof Binary binary)
+					|| !DicomBinaries.isDicomContentType(binary.getContentType())
+					|| !binary.hasData()) {
+				continue;
+			}
+			String sha256 = DicomBinaries.contentAddress(binary.getContent());
+			entry.getRequest().setMethod(Bundle.HTTPVerb.PUT).setUrl("Binary/" + sha256).setIfNoneExist(null);
+			binary.setId(new IdType("Binary", sha256));
+		}
+	}
+
+	private Binary parseBinary(RequestDetails theRequest, EncodingEnum theEncoding) {
+		String body = new String(theRequest.loadRequestContents(), StandardCharsets.UTF_8);
+		try {
+			return theEncoding.newParser(myFhirContext).parseResource(Binary.class, body);
+		} catch (RuntimeException e) {
+			// Not ours to judge: HAPI parses the body again and reports the error itself.
+			return null;
+		}
+	}
+
+}

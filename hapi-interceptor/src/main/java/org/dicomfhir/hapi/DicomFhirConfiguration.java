@@ -1,0 +1,71 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.interceptor.api.IInterceptorService;
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
+import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/**
+ * Entry point of the plugin. The official HAPI starter finds it through
+ * {@code hapi.fhir.custom-bean-packages: org.dicomfhir.hapi}; nothing else needs configuring.
+ */
+@Configuration
+@EnableConfigurationProperties(DicomFhirProperties.class)
+public class DicomFhirConfiguration {
+
+	@Bean
+	public NativeOptions dicomFhirNativeOptions(DicomFhirProperties theProperties) {
+		return new NativeOptions(theProperties);
+	}
+
+	@Bean
+	public StudyWriter dicomFhirStudyWriter(
+			FhirContext theFhirContext,
+			DaoRegistry theDaoRegistry,
+			IHapiTransactionService theTransactionService,
+			DicomFhirProperties theProperties) {
+		return new StudyWriter(theFhirContext, theDaoRegistry, theTransactionService, theProperties);
+	}
+
+	@Bean
+	public StudyIndex dicomFhirStudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
+		return new StudyIndex(theWriter, theProperties);
+	}
+
+	@Bean
+	public DicomStorageInterceptor dicomFhirStorageInterceptor(
+			FhirContext theFhirContext,
+			StudyIndex theStudyIndex,
+			NativeOptions theOptions,
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage,
+			DaoRegistry theDaoRegistry,
+			DicomFhirProperties theProperties) {
+		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryStorage, theDaoRegistry, theProperties);
+	}
+
+	@Bean
+	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext) {
+		return new DicomBinaryUploadInterceptor(theFhirContext);
+	}
+
+	@Bean
+	public PluginRegistrar dicomFhirRegistrar(
+			IInterceptorService theJpaInterceptors,
+			ObjectProvider<RestfulServer> theRestfulServer,
+			DicomStorageInterceptor theStorageInterceptor,
+			DicomBinaryUploadInterceptor theUploadInterceptor,
+			ExtensionDefinitions theExtensionDefinitions) {
+		return new PluginRegistrar(theJpaInterceptors, theRestfulServer, theStorageInterceptor, theUploadInterceptor, theExtensionDefinitions);
+	}
+
+	@Bean
+	public ExtensionDefinitions dicomFhirExtensionDefinitions(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
+		return new ExtensionDefinitions(theFhirContext, theDaoRegistry);
+	}
+}

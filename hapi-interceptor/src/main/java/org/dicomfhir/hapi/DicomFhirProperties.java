@@ -1,0 +1,88 @@
+package org.dicomfhir.hapi;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/** Operator settings, under {@code dicomfhir.*} in application.yaml. */
+@ConfigurationProperties(prefix = "dicomfhir")
+public class DicomFhirProperties {
+
+	/** Path of the DICOMweb facade below the FHIR base; also the Endpoint address. */
+	private String dicomwebPath = "dicomweb";
+
+	/** Identifier system for PatientID when the instance has no IssuerOfPatientID. */
+	private String patientIdentifierSystem = "urn:dicom:patient-id";
+
+	/** UTC offset (e.g. "+01:00") for DICOM dates and times that carry none; unset = date only. */
+	private String defaultTimezone;
+
+	/** Threads writing ImagingStudy resources (different studies are written in parallel). */
+	private int studyWriterThreads = 4;
+
+	/** How long an upload waits for its ImagingStudy write before it fails (seconds). */
+	private int studyWriteTimeoutSeconds = 120;
+
+	/** Retries of one study write after a version conflict with another writer or node. */
+	private int studyWriteMaxRetries = 50;
+
+	/**
+	 * An instance whose SOP Instance UID is already stored with different bytes is rejected (409)
+	 * unless this is true; then the new bytes replace it in the ImagingStudy (the old Binary stays).
+	 */
+	private boolean replaceInstances = false;
+
+	public boolean isReplaceInstances() {
+		return replaceInstances;
+	}
+
+	public void setReplaceInstances(boolean theReplaceInstances) {
+		replaceInstances = theReplaceInstances;
+	}
+
+	public String getDicomwebPath() {
+		return dicomwebPath;
+	}
+
+	public void setDicomwebPath(String theDicomwebPath) {
+		dicomwebPath = theDicomwebPath;
+	}
+
+	public String getPatientIdentifierSystem() {
+		return patientIdentifierSystem;
+	}
+
+	public void setPatientIdentifierSystem(String thePatientIdentifierSystem) {
+		patientIdentifierSystem = thePatientIdentifierSystem;
+	}
+
+	public String getDefaultTimezone() {
+		return defaultTimezone;
+	}
+
+	public void setDefaultTimezone(String theDefaultTimezone) {
+		defaultTimezone = theDefaultTimezone;
+	}
+
+	public int getStudyWriterThreads() {
+		return studyWriterThreads;
+	}
+
+	public void setStudyWriterThreads(int theStudyWriterThreads) {
+		studyWriterThreads = theStudyWriterThreads;
+	}
+
+	public int getStudyWriteTimeoutSeconds() {
+		return studyWriteTimeoutSeconds;
+	}
+
+	public void setStudyWriteTimeoutSeconds(int theStudyWriteTimeoutSeconds) {
+		studyWriteTimeoutSeconds = theStudyWriteTimeoutSeconds;
+	}
+
+	public int getStudyWriteMaxRetries() {
+		return studyWriteMaxRetries;
+	}
+
+	public void setStudyWriteMaxRetries(int theStudyWriteMaxRetries) {
+		studyWriteMaxRetries = theStudyWriteMaxRetries;
+	}
+}

@@ -1,0 +1,206 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.interceptor.api.Hook;
+import ca.uhn.fhir.interceptor.api.Interceptor;
+import ca.uhn.fhir.interceptor.api.Pointcut;
+import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
+import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.rest.api.server.IBundleProvider;
+import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
+import ca.uhn.fhir.rest.param.TokenParam;
+import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
+import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
+import ca.uhn.fhir.util.OperationOutcomeUtil;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomInstance;
+import org.hl7.fhir.instance.model.api.IBaseOperationOutcome;
+import org.hl7.fhir.instance.model.api.IBaseResource;
+import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.Extension;
+import org.hl7.fhir.r4.model.ImagingStudy;
+import org.hl7.fhir.r4.model.Reference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
+
+import java.io.IOException;
+
+/**
+ * Storage hooks on the JPA interceptor service, so they fire for REST calls, transactions and
+ * internal DAO writes alike. They parse every DICOM Binary in Rust before it is stored, reject bad
+ * input without storing anything, and hand each accepted instance to the {@link StudyIndex}.
+ *
+ * <p>Order -100: we must read the bytes before HAPI's BinaryStorageInterceptor (order 0) moves them
+ * to the external binary store.
+ */
+@Interceptor
+public class DicomStorageInterceptor {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(DicomStorageInterceptor.class);
+	static final String TAG_SYSTEM = "http://dicomfhir.org/fhir/CodeSystem/tags";
+	static final String TAG_DICOM = "dicom";
+
+	private final FhirContext myFhirContext;
+	private final StudyIndex myStudyIndex;
+	private final NativeOptions myOptions;
+	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
+	private final DaoRegistry myDaoRegistry;
+	private final DicomFhirProperties myProperties;
+
+	public DicomStorageInterceptor(
+			FhirContext theFhirContext,
+			StudyIndex theStudyIndex,
+			NativeOptions theOptions,
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage,
+			DaoRegistry theDaoRegistry,
+			DicomFhirProperties theProperties) {
+		myFhirContext = theFhirContext;
+		myStudyIndex = theStudyIndex;
+		myOptions = theOptions;
+		myBinaryStorage = theBinaryStorage;
+		myDaoRegistry = theDaoRegistry;
+		myProperties = theProperties;
+	}
+
+	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_CREATED, order = -100)
+	public void binaryCreated(IBaseResource theResource, RequestDetails theRequest) {
+		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+			return;
+		}
+		DicomInstance instance = parseOrReject(binary);
+		requireContentAddress(binary, instance);
+		rejectOtherBytesForSameInstance(instance);
+		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
+		myStudyIndex.addAfterCommit(theRequest, instance);
+	}
+
+	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_UPDATED, order = -100)
+	public void binaryUpdated(IBaseResource theOld, IBaseResource theNew, RequestDetails theRequest) {
+		if (!(theNew instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+			return;
+		}
+		DicomInstance instance = parseOrReject(binary);
+		requireContentAddress(binary, instance);
+		if (theOld instanceof Binary old && old.hasDataElement() && old.getMeta().getTag(TAG_SYSTEM, TAG_DICOM) != null) {
+			// Same id means same bytes (checked above): keep the stored representation as it is, so
+			// HAPI sees an unchanged resource (a no-op, no new version, no second blob).
+			binary.setDataElement(old.getDataElement().copy());
+			binary.setMeta(old.getMeta().copy());
+		} else {
+			binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
+		}
+		// Indexing an instance already indexed changes nothing, and heals an interrupted earlier upload.
+		myStudyIndex.addAfterCommit(theRequest, instance);
+	}
+
+	@Hook(Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED)
+	public void binaryDeleted(IBaseResource theResource, RequestDetails theRequest) {
+		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+			return;
+		}
+		byte[] bytes = readBytes(binary);
+		if (bytes == null) {
+			ourLog.warn("Binary/{} is deleted but its bytes are gone: its ImagingStudy entry stays", binary.getIdElement().getIdPart());
+			return;
+		}
+		try {
+			myStudyIndex.removeAfterCommit(theRequest, DicomInstance.parse(bytes, myOptions.derive()));
+		} catch (DicomException e) {
+			ourLog.warn("Binary/{} is deleted but cannot be parsed: {}", binary.getIdElement().getIdPart(), e.getMessage());
+		}
+	}
+
+	/**
+	 * Lineage may outlive what it describes: a Provenance pointing at a deleted DICOM Binary or at a
+	 * derived ImagingStudy does not block the deletion.
+	 */
+	@Hook(Pointcut.STORAGE_PRESTORAGE_DELETE_CONFLICTS)
+	public Object allowDeletingWhatProvenanceDescribes(DeleteConflictList theConflicts) {
+		theConflicts.removeIf(conflict -> "Provenance".equals(conflict.getSourceId().getResourceType())
+				&& (("Binary".equals(conflict.getTargetId().getResourceType())
+								&& DicomBinaries.isContentAddress(conflict.getTargetId().getIdPart()))
+						|| "ImagingStudy".equals(conflict.getTargetId().getResourceType())));
+		return null;
+	}
+
+	private DicomInstance parseOrReject(Binary theBinary) {
+		if (!theBinary.hasData()) {
+			throw new InvalidRequestException("A DICOM Binary must carry the DICOM bytes in Binary.data");
+		}
+		try {
+			return DicomInstance.parse(theBinary.getContent(), myOptions.derive());
+		} catch (DicomException e) {
+			throw new UnprocessableEntityException(myFhirContext, outcome("Not a valid DICOM instance: " + e.getMessage()));
+		}
+	}
+
+	/**
+	 * DICOM instances are immutable: other bytes under a SOP Instance UID already stored are a
+	 * conflict, not an update (unless the operator allows replacing).
+	 */
+	private void rejectOtherBytesForSameInstance(DicomInstance theInstance) {
+		if (myProperties.isReplaceInstances()) {
+			return;
+		}
+		SearchParameterMap query = SearchParameterMap.newSynchronous(ImagingStudy.SP_INSTANCE, new TokenParam(theInstance.sopInstanceUid()));
+		IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(query, new SystemRequestDetails());
+		for (IBaseResource resource : found.getResources(0, 10)) {
+			String stored = storedBinaryId((ImagingStudy) resource, theInstance.sopInstanceUid());
+			if (stored != null && !stored.equals(theInstance.sha256())) {
+				throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
+						+ " is already stored with other bytes (Binary/" + stored + "); DICOM instances are immutable."
+						+ " Delete that Binary first, or set dicomfhir.replace-instances=true.");
+			}
+		}
+	}
+
+	private static String storedBinaryId(ImagingStudy theStudy, String theSopInstanceUid) {
+		for (ImagingStudy.ImagingStudySeriesComponent series : theStudy.getSeries()) {
+			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : series.getInstance()) {
+				if (theSopInstanceUid.equals(instance.getUid())) {
+					Extension binary = instance.getExtensionByUrl(ExtensionDefinitions.INSTANCE_BINARY);
+					if (binary != null && binary.getValue() instanceof Reference ref && ref.getReferenceElement().hasIdPart()) {
+						return ref.getReferenceElement().getIdPart();
+					}
+				}
+			}
+		}
+		return null;
+	}
+
+	private void requireContentAddress(Binary theBinary, DicomInstance theInstance) {
+		String id = theBinary.getIdElement().getIdPart();
+		if (!theInstance.sha256().equals(id)) {
+			throw new InvalidRequestException("DICOM Binaries are content-addressed: the id of these bytes is "
+					+ theInstance.sha256() + " (their SHA-256), not " + (id == null ? "a server-assigned id" : id)
+					+ ". POST them to /Binary or PUT them to /Binary/" + theInstance.sha256() + ".");
+		}
+	}
+
+	private byte[] readBytes(Binary theBinary) {
+		if (theBinary.hasData() && theBinary.getData() != null) {
+			return theBinary.getData();
+		}
+		IBinaryStorageSvc storage = myBinaryStorage.getIfAvailable();
+		if (storage == null) {
+			return null;
+		}
+		try {
+			return storage.fetchDataByteArrayFromBinary(theBinary);
+		} catch (IOException | RuntimeException e) {
+			ourLog.warn("Cannot read the bytes of Binary/{}: {}", theBinary.getIdElement().getIdPart(), e.toString());
+			return null;
+		}
+	}
+
+	private IBaseOperationOutcome outcome(String theMessage) {
+		IBaseOperationOutcome oo = OperationOutcomeUtil.newInstance(myFhirContext);
+		OperationOutcomeUtil.addIssue(myFhirContext, oo, "error", theMessage, "Binary.data", "invalid");
+		return oo;
+	}
+}

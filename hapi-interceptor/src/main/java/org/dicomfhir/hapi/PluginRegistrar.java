@@ -1,0 +1,56 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.interceptor.api.IInterceptorService;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.context.event.ContextRefreshedEvent;
+import org.springframework.context.event.EventListener;
+
+/**
+ * Registers the hooks where HAPI fires them: storage hooks on the JPA interceptor service (so they
+ * fire for every write, REST or internal), request hooks on the RestfulServer. Done once the
+ * context is up, as the starter's own BinaryStorageInterceptorRegistrar does.
+ */
+public class PluginRegistrar {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(PluginRegistrar.class);
+
+	private final IInterceptorService myJpaInterceptors;
+	private final ObjectProvider<RestfulServer> myRestfulServer;
+	private final DicomStorageInterceptor myStorageInterceptor;
+	private final DicomBinaryUploadInterceptor myUploadInterceptor;
+	private final ExtensionDefinitions myExtensionDefinitions;
+	private boolean myRegistered;
+
+	public PluginRegistrar(
+			IInterceptorService theJpaInterceptors,
+			ObjectProvider<RestfulServer> theRestfulServer,
+			DicomStorageInterceptor theStorageInterceptor,
+			DicomBinaryUploadInterceptor theUploadInterceptor,
+			ExtensionDefinitions theExtensionDefinitions) {
+		myJpaInterceptors = theJpaInterceptors;
+		myRestfulServer = theRestfulServer;
+		myStorageInterceptor = theStorageInterceptor;
+		myUploadInterceptor = theUploadInterceptor;
+		myExtensionDefinitions = theExtensionDefinitions;
+	}
+
+	@EventListener(ContextRefreshedEvent.class)
+	public synchronized void register() {
+		if (myRegistered) {
+			return;
+		}
+		myRegistered = true;
+		myJpaInterceptors.registerInterceptor(myStorageInterceptor);
+		RestfulServer server = myRestfulServer.getIfAvailable();
+		if (server == null) {
+			ourLog.warn("No RestfulServer bean: DICOM Binary POSTs are not content-addressed on the REST layer");
+		} else {
+			server.registerInterceptor(myUploadInterceptor);
+		}
+		myExtensionDefinitions.publish();
+		ourLog.info("dicom-fhir plugin active (native library {})", org.dicomfhir.bridge.DicomNative.version());
+	}
+}

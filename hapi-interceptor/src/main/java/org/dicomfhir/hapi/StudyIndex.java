@@ -1,0 +1,92 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.InternalErrorException;
+import org.dicomfhir.bridge.DicomInstance;
+import org.springframework.transaction.support.TransactionSynchronization;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Collects the DICOM instances a database transaction stores or deletes, and once that transaction
+ * has committed hands them to the {@link StudyWriter} and waits: the upload's response is sent only
+ * when its ImagingStudy lists the instance (read your writes). A rolled-back transaction hands
+ * nothing over.
+ */
+public class StudyIndex {
+
+	private final StudyWriter myWriter;
+	private final DicomFhirProperties myProperties;
+
+	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
+		myWriter = theWriter;
+		myProperties = theProperties;
+	}
+
+	void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
+		pending(theRequest).add(StudyWriter.Change.add(theInstance, endpointAddress(theRequest)));
+	}
+
+	void removeAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
+		pending(theRequest).add(StudyWriter.Change.remove(theInstance));
+	}
+
+	private List<StudyWriter.Change> pending(RequestDetails theRequest) {
+		if (!TransactionSynchronizationManager.isSynchronizationActive()) {
+			throw new IllegalStateException("DICOM Binaries must be written inside a HAPI transaction");
+		}
+		@SuppressWarnings("unchecked")
+		List<StudyWriter.Change> changes = (List<StudyWriter.Change>) TransactionSynchronizationManager.getResource(this);
+		if (changes == null) {
+			List<StudyWriter.Change> created = new ArrayList<>();
+			TransactionSynchronizationManager.bindResource(this, created);
+			TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+				@Override
+				public void afterCommit() {
+					awaitWrite(myWriter.submit(List.copyOf(created)));
+				}
+
+				@Override
+				public void afterCompletion(int theStatus) {
+					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
+				}
+			});
+			changes = created;
+		}
+		return changes;
+	}
+
+	private void awaitWrite(CompletableFuture<Void> theWrite) {
+		try {
+			theWrite.get(myProperties.getStudyWriteTimeoutSeconds(), TimeUnit.SECONDS);
+		} catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			throw new InternalErrorException("Interrupted while indexing the DICOM instance; upload it again", e);
+		} catch (TimeoutException e) {
+			throw new InternalErrorException("The DICOM instance is stored but its ImagingStudy was not updated within "
+					+ myProperties.getStudyWriteTimeoutSeconds() + " s; it will be once the writer catches up", e);
+		} catch (ExecutionException e) {
+			throw new InternalErrorException("The DICOM instance is stored but its ImagingStudy could not be updated: "
+					+ e.getCause().getMessage() + "; uploading the same bytes again retries", e.getCause());
+		}
+	}
+
+	/** The DICOMweb facade's base URL as seen by this request's client; null for internal calls. */
+	private String endpointAddress(RequestDetails theRequest) {
+		String base = theRequest == null ? null : theRequest.getFhirServerBase();
+		if (base == null || base.isBlank()) {
+			return null;
+		}
+		return stripTrailingSlash(base) + "/" + stripTrailingSlash(myProperties.getDicomwebPath());
+	}
+
+	private static String stripTrailingSlash(String theValue) {
+		return theValue.endsWith("/") ? theValue.substring(0, theValue.length() - 1) : theValue;
+	}
+}

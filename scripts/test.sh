@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
+# with its JUnit integration tests against a real HAPI JPA server, and the end-to-end Python tests
+# against the example server started from the built JAR.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+for tool in cargo java mvn python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: install it first (see README)"; exit 1; }
+done
+
+echo "== test corpus (pydicom and pydicom-data wheels from PyPI)"
+./scripts/fetch-test-data.sh
+
+echo "== Rust: cargo test"
+cargo test --workspace --locked
+
+echo "== Java: mvn install (builds the native library, runs the JUnit integration tests)"
+mvn -B -ntp install
+
+echo "== End-to-end: Python clients against the example server"
+./scripts/e2e.sh
