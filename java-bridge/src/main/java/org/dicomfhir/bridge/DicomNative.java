@@ -1,0 +1,53 @@
+package org.dicomfhir.bridge;
+
+/**
+ * The raw native methods of {@code libdicomfhir_jni} (crate {@code rust/jni}). JSON text crosses
+ * the boundary; see {@code docs/architecture.md}, "The native contract". Prefer the typed API
+ * ({@link DicomInstance}, {@link DicomStudies}).
+ *
+ * <p>Failures: {@link DicomException} when the core rejects the input;
+ * {@link IllegalArgumentException} for malformed JSON arguments or a non-direct buffer;
+ * {@link NullPointerException} for a null required argument; any Rust panic becomes an
+ * {@link IllegalStateException} whose message starts with {@code "dicom-fhir native panic: "}.
+ */
+public final class DicomNative {
+    static {
+        NativeLibrary.load();
+    }
+
+    private DicomNative() {}
+
+    /**
+     * Parses a DICOM Part-10 instance (the bytes are copied once into native memory).
+     *
+     * @param data        the whole file
+     * @param optionsJson derive options as JSON ({@code null} = defaults)
+     * @return the parse result JSON
+     */
+    public static native String parse(byte[] data, String optionsJson);
+
+    /**
+     * Like {@link #parse(byte[], String)}, zero-copy: reads a direct buffer in place. The whole
+     * <em>capacity</em> is parsed (JNI sees no position/limit): pass {@code buffer.slice()}. The
+     * buffer must not be modified during the call.
+     */
+    public static native String parseDirect(java.nio.ByteBuffer direct, String optionsJson);
+
+    /** Merges ImagingStudy fragments into an existing ImagingStudy JSON (or a new one when null). */
+    public static native String mergeStudy(String existingOrNull, String[] fragments);
+
+    /** Removes instances by SOP Instance UID; {@code null} when no instance is left. */
+    public static native String removeInstances(String study, String[] sopUids);
+
+    /** Lowercase hex SHA-256 of the bytes. */
+    public static native String sha256(byte[] data);
+
+    /** Version of the native library (the cargo package version). */
+    public static native String version();
+
+    /**
+     * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
+     * panic becomes an {@link IllegalStateException} and the JVM carries on.
+     */
+    static native void panicForTest();
+}

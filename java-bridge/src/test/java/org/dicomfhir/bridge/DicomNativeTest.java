@@ -1,0 +1,101 @@
+package org.dicomfhir.bridge;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.ArrayList;
+import org.junit.jupiter.api.Test;
+
+/** The JNI layer itself: hashing, error mapping, panics. Independent of the core's parse/merge bodies. */
+class DicomNativeTest {
+
+    static String javaSha256(byte[] data) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    }
+
+    @Test
+    void version() {
+        assertEquals("0.1.0", DicomNative.version());
+    }
+
+    @Test
+    void sha256MatchesMessageDigest() throws Exception {
+        byte[] ct = TestData.bytes(TestData.CT_SMALL);
+        assertEquals(javaSha256(ct), DicomNative.sha256(ct));
+        byte[] big = TestData.bytes(TestData.RG1_UNCR);
+        assertEquals(javaSha256(big), DicomNative.sha256(big));
+        assertEquals("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", DicomNative.sha256(new byte[0]));
+    }
+
+    @Test
+    void garbageIsADicomExceptionWithAMessage() {
+        byte[] garbage = "this is certainly not a DICOM Part-10 file".repeat(20).getBytes();
+        DicomException e = assertThrows(DicomException.class, () -> DicomNative.parse(garbage, null));
+        assertFalse(e.getMessage() == null || e.getMessage().isBlank(), "message expected");
+        assertThrows(DicomException.class, () -> DicomNative.parse(new byte[0], null));
+        assertThrows(DicomException.class, () -> DicomInstance.parse(garbage, DeriveOptions.DEFAULTS));
+        ByteBuffer direct = ByteBuffer.allocateDirect(garbage.length).put(garbage).flip();
+        assertThrows(DicomException.class, () -> DicomNative.parseDirect(direct, null));
+    }
+
+    @Test
+    void argumentErrors() {
+        assertThrows(NullPointerException.class, () -> DicomNative.sha256(null));
+        assertThrows(NullPointerException.class, () -> DicomNative.parse(null, null));
+        assertThrows(NullPointerException.class, () -> DicomNative.removeInstances(null, new String[0]));
+        assertThrows(NullPointerException.class, () -> DicomNative.mergeStudy(null, null));
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                () -> DicomNative.parse(new byte[10], "{not json"));
+        assertTrue(bad.getMessage().contains("optionsJson"), bad.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.parse(new byte[10], "{\"defaultTimezone\": 5}"));
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.parseDirect(ByteBuffer.allocate(10), null));
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.mergeStudy("{", new String[] {"{}"}));
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.mergeStudy(null, new String[] {"[oops"}));
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.mergeStudy(null, new String[] {null}));
+        assertThrows(IllegalArgumentException.class, () -> DicomNative.removeInstances("nope", new String[] {"1.2"}));
+    }
+
+    @Test
+    void panicBecomesIllegalStateExceptionAndTheJvmCarriesOn() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, DicomNative::panicForTest);
+            assertEquals("dicom-fhir native panic: panicForTest: deliberate panic", e.getMessage());
+        }
+        byte[] ct = TestData.bytes(TestData.CT_SMALL);
+        assertEquals(javaSha256(ct), DicomNative.sha256(ct));
+        assertEquals("0.1.0", DicomNative.version());
+    }
+
+    @Test
+    void concurrentCalls() throws Exception {
+        byte[] ct = TestData.bytes(TestData.CT_SMALL);
+        String expected = javaSha256(ct);
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<String>> results = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                int n = i;
+                results.add(pool.submit(() -> {
+                    if (n % 10 == 0) {
+                        assertThrows(IllegalStateException.class, DicomNative::panicForTest);
+                    }
+                    return DicomNative.sha256(ct);
+                }));
+            }
+            for (Future<String> f : results) {
+                assertEquals(expected, f.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! JNI surface of dicom-fhir for the Java class `org.dicomfhir.bridge.DicomNative`.
+//!
+//! Thin wrappers only: every DICOM rule lives in `dicom-fhir-core`; this crate converts JNI
+//! arguments to Rust values, calls the core, and turns the outcome into a Java return value or
+//! exception (see `docs/architecture.md`, "The native contract"):
+//!
+//! * `DicomError` from the core      -> `org.dicomfhir.bridge.DicomException(message)`
+//! * malformed JSON / bad arguments  -> `java.lang.IllegalArgumentException`
+//! * null where a value is required  -> `java.lang.NullPointerException`
+//! * any Rust panic                  -> `java.lang.IllegalStateException("dicom-fhir native panic: ...")`
+//!
+//! Byte input crosses in one of two ways: `parse(byte[])` copies the array once into Rust memory
+//! (`GetByteArrayRegion`; no GC lock is held while the core runs on untrusted input), and
+//! `parseDirect(ByteBuffer)` reads a direct buffer in place (zero copy).
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::Once;
+
+use dicom_fhir_core::{DeriveOptions, DicomError};
+use jni::errors::ErrorPolicy;
+use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString};
+use jni::strings::{JNIStr, JNIString};
+use jni::sys::{jint, JNI_VERSION_1_8};
+use jni::{jni_str, Env, EnvUnowned, JavaVM};
+use serde_json::Value;
+
+/// Prefix of the message of the `IllegalStateException` thrown for a Rust panic.
+const PANIC_PREFIX: &str = "dicom-fhir native panic: ";
+
+// ---------------------------------------------------------------------------------------------
+// Errors and the policy that maps them to Java exceptions
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a native method can fail with.
+#[derive(Debug)]
+enum Failure {
+    /// The core rejected the input (thrown as `DicomException`).
+    Dicom(DicomError),
+    /// The caller passed something unusable, e.g. malformed JSON (`IllegalArgumentException`).
+    IllegalArgument(String),
+    /// A required argument was null (`NullPointerException`).
+    NullArgument(&'static str),
+    /// A JNI call failed; `Error::JavaException` means a Java exception is already pending.
+    Jni(jni::errors::Error),
+}
+
+impl From<jni::errors::Error> for Failure {
+    fn from(e: jni::errors::Error) -> Self {
+        Failure::Jni(e)
+    }
+}
+
+impl From<DicomError> for Failure {
+    fn from(e: DicomError) -> Self {
+        Failure::Dicom(e)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Dicom(e) => write!(f, "{e}"),
+            Failure::IllegalArgument(m) => f.write_str(m),
+            Failure::NullArgument(name) => write!(f, "{name} must not be null"),
+            Failure::Jni(e) => write!(f, "JNI error: {e}"),
+        }
+    }
+}
+
+type Res<T> = Result<T, Failure>;
+
+/// Text of a panic payload: `panic!("literal")` carries a `&'static str`, `panic!("{x}")` and
+/// most std panics (index out of bounds, unwrap on Err, ...) carry a `String`.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Throws `class_name(msg)`. `throw_new` reports success as `Err(JavaException)`, which is
+/// exactly the state we want to leave behind, so that result is dropped.
+fn throw(env: &mut Env<'_>, class_name: &JNIStr, msg: &str) -> jni::errors::Result<()> {
+    // Env::find_class is the raw JNI FindClass: inside a native method it resolves through the
+    // class loader of DicomNative, so DicomException is the very class the Java caller sees
+    // (not a copy from the thread's context class loader).
+    let class = env.find_class(class_name)?;
+    match env.throw_new(&class, JNIString::new(msg)) {
+        Ok(()) | Err(jni::errors::Error::JavaException) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Our `ErrorPolicy`: typed exceptions for errors, `IllegalStateException` for panics.
+struct ThrowJava;
+
+impl<T: Default> ErrorPolicy<T, Failure> for ThrowJava {
+    type Captures<'unowned_env_local: 'native_method, 'native_method> = ();
+
+    fn on_error<'unowned_env_local: 'native_method, 'native_method>(
+        env: &mut Env<'unowned_env_local>,
+        _cap: &mut (),
+        err: Failure,
+    ) -> jni::errors::Result<T> {
+        if env.exception_check() {
+            // A Java exception is already pending (a JNI call threw): let it propagate.
+            return Ok(T::default());
+        }
+        let (class, msg) = match &err {
+            Failure::Dicom(e) => (jni_str!("org/dicomfhir/bridge/DicomException"), e.0.clone()),
+            Failure::IllegalArgument(m) => {
+                (jni_str!("java/lang/IllegalArgumentException"), m.clone())
+            }
+            Failure::NullArgument(_) => {
+                (jni_str!("java/lang/NullPointerException"), err.to_string())
+            }
+            Failure::Jni(_) => (
+                jni_str!("java/lang/IllegalStateException"),
+                format!("dicom-fhir native: {err}"),
+            ),
+        };
+        throw(env, class, &msg)?;
+        Ok(T::default())
+    }
+
+    fn on_panic<'unowned_env_local: 'native_method, 'native_method>(
+        env: &mut Env<'unowned_env_local>,
+        _cap: &mut (),
+        payload: Box<dyn Any + Send + 'static>,
+    ) -> jni::errors::Result<T> {
+        let msg = format!("{PANIC_PREFIX}{}", panic_message(payload.as_ref()));
+        // Dropping a payload can itself panic (a Drop impl): then leak what is left.
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(p);
+        }
+        if env.exception_check() {
+            // Replace whatever was pending: the panic is the more important news.
+            env.exception_clear();
+        }
+        throw(env, jni_str!("java/lang/IllegalStateException"), &msg)?;
+        Ok(T::default())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library load: JavaVM singleton + quiet panic hook
+// ---------------------------------------------------------------------------------------------
+
+static PANIC_HOOK: Once = Once::new();
+
+/// Replaces the default hook (multi-line message, optional backtrace) with one stderr line.
+/// The hook is per copy of `std`, i.e. it only affects panics inside this library.
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let msg = panic_message(info.payload()).replace('\n', " ");
+            eprintln!("[dicom-fhir native] panic{location}: {msg} (rethrown to Java as IllegalStateException)");
+        }));
+    });
+}
+
+/// Called by the JVM on `System.load`/`System.loadLibrary`.
+///
+/// # Safety
+/// `vm` is the valid `JavaVM` pointer the JVM passes to `JNI_OnLoad`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn JNI_OnLoad(
+    vm: *mut jni::sys::JavaVM,
+    _reserved: *mut c_void,
+) -> jint {
+    let _ = std::panic::catch_unwind(|| {
+        install_panic_hook();
+        // Registers the jni-rs JavaVM singleton (used e.g. when releasing array elements).
+        // SAFETY: the JVM hands us a valid, non-null JavaVM pointer.
+        let _ = unsafe { JavaVM::from_raw(vm) };
+    });
+    JNI_VERSION_1_8
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument / result conversion
+// ---------------------------------------------------------------------------------------------
+
+fn required_string(env: &Env<'_>, s: &JString<'_>, name: &'static str) -> Res<String> {
+    if s.is_null() {
+        return Err(Failure::NullArgument(name));
+    }
+    Ok(s.try_to_string(env)?)
+}
+
+fn optional_string(env: &Env<'_>, s: &JString<'_>) -> Res<Option<String>> {
+    if s.is_null() {
+        Ok(None)
+    } else {
+        Ok(Some(s.try_to_string(env)?))
+    }
+}
+
+fn options(env: &Env<'_>, json: &JString<'_>) -> Res<DeriveOptions> {
+    match optional_string(env, json)? {
+        None => Ok(DeriveOptions::default()),
+        Some(s) if s.trim().is_empty() => Ok(DeriveOptions::default()),
+        Some(s) => serde_json::from_str(&s)
+            .map_err(|e| Failure::IllegalArgument(format!("invalid optionsJson: {e}"))),
+    }
+}
+
+fn json_value(text: &str, what: &str) -> Res<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Failure::IllegalArgument(format!("{what} is not valid JSON: {e}")))
+}
+
+fn string_array(
+    env: &mut Env<'_>,
+    array: &JObjectArray<'_, JString<'_>>,
+    name: &'static str,
+) -> Res<Vec<String>> {
+    if array.is_null() {
+        return Err(Failure::NullArgument(name));
+    }
+    let len = array.len(env)?;
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        let element = array.get_element(env, i)?;
+        if element.is_null() {
+            return Err(Failure::IllegalArgument(format!("{name}[{i}] is null")));
+        }
+        out.push(element.try_to_string(env)?);
+        // Free the local reference now: arrays may be long and the frame is shared.
+        env.delete_local_ref(element);
+    }
+    Ok(out)
+}
+
+fn to_jstring<'l>(env: &mut Env<'l>, value: &Value) -> Res<JString<'l>> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
+    Ok(JString::from_str(env, text)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native methods of org.dicomfhir.bridge.DicomNative
+// ---------------------------------------------------------------------------------------------
+
+/// `static native String parse(byte[] data, String optionsJson)`
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_parse<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    options_json: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            if data.is_null() {
+                return Err(Failure::NullArgument("data"));
+            }
+            let options = options(env, &options_json)?;
+            // One copy into Rust memory (GetByteArrayRegion). Deliberately not
+            // GetPrimitiveArrayCritical: it would block the GC for the whole parse of untrusted
+            // input. Callers with large payloads can use parseDirect (zero copy).
+            let bytes = env.convert_byte_array(&data)?;
+            let result = dicom_fhir_core::parse_instance(&bytes, &options)?;
+            drop(bytes);
+            to_jstring(env, &result)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String parseDirect(java.nio.ByteBuffer direct, String optionsJson)`: zero copy.
+/// JNI only sees a direct buffer's address and capacity (not position/limit), so the whole
+/// capacity is parsed; the Java side passes `buffer.slice()` to parse just the remaining bytes.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_parseDirect<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    buffer: JByteBuffer<'l>,
+    options_json: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            if buffer.is_null() {
+                return Err(Failure::NullArgument("direct"));
+            }
+            let options = options(env, &options_json)?;
+            let (ptr, len) = match (env.get_direct_buffer_address(&buffer), env.get_direct_buffer_capacity(&buffer)) {
+                (Ok(p), Ok(n)) => (p, n),
+                _ => {
+                    return Err(Failure::IllegalArgument(
+                        "parseDirect needs a direct ByteBuffer (ByteBuffer.allocateDirect or a MappedByteBuffer)".into(),
+                    ))
+                }
+            };
+            let result = if len == 0 {
+                dicom_fhir_core::parse_instance(&[], &options)?
+            } else {
+                // SAFETY: JNI guarantees `ptr` addresses `len` bytes of the direct buffer, and the
+                // buffer object stays reachable (it is an argument) for the whole call. The core
+                // only reads. A Java thread writing the buffer concurrently would be a caller bug.
+                let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+                dicom_fhir_core::parse_instance(bytes, &options)?
+            };
+            to_jstring(env, &result)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String mergeStudy(String existingOrNull, String[] fragments)`
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_mergeStudy<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    existing: JString<'l>,
+    fragments: JObjectArray<'l, JString<'l>>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let existing = match optional_string(env, &existing)? {
+                Some(s) => Some(json_value(&s, "existing ImagingStudy")?),
+                None => None,
+            };
+            let fragments = string_array(env, &fragments, "fragments")?
+                .iter()
+                .enumerate()
+                .map(|(i, s)| json_value(s, &format!("fragments[{i}]")))
+                .collect::<Res<Vec<Value>>>()?;
+            let merged = dicom_fhir_core::merge_study(existing.as_ref(), &fragments)?;
+            to_jstring(env, &merged)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String removeInstances(String study, String[] sopUids)`: null when the study
+/// has no instance left.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_removeInstances<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    study: JString<'l>,
+    sop_uids: JObjectArray<'l, JString<'l>>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let study = json_value(&required_string(env, &study, "study")?, "study")?;
+            let uids = string_array(env, &sop_uids, "sopUids")?;
+            let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
+            match dicom_fhir_core::remove_instances(&study, &uids)? {
+                Some(rest) => to_jstring(env, &rest),
+                None => Ok(JString::default()),
+            }
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String sha256(byte[] data)`: lowercase hex.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_sha256<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            if data.is_null() {
+                return Err(Failure::NullArgument("data"));
+            }
+            let bytes = env.convert_byte_array(&data)?;
+            Ok(JString::from_str(env, dicom_fhir_core::sha256_hex(&bytes))?)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String version()`: version of this native library.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_version<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            Ok(JString::from_str(env, env!("CARGO_PKG_VERSION"))?)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native void panicForTest()`: panics with a formatted (`String`) payload so tests can
+/// prove that a panic becomes an `IllegalStateException` and the JVM survives.
+#[doc(hidden)]
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_panicForTest<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) {
+    unowned
+        .with_env(|_env| -> Res<()> {
+            let what = "deliberate panic";
+            panic!("panicForTest: {what}");
+        })
+        .resolve::<ThrowJava>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_message_reads_str_and_string_payloads() {
+        let s: Box<dyn Any + Send> = Box::new("static str");
+        assert_eq!(panic_message(s.as_ref()), "static str");
+        let s: Box<dyn Any + Send> = Box::new(String::from("formatted 42"));
+        assert_eq!(panic_message(s.as_ref()), "formatted 42");
+        let s: Box<dyn Any + Send> = Box::new(42_u32);
+        assert_eq!(panic_message(s.as_ref()), "non-string panic payload");
+    }
+
+    #[test]
+    fn panic_message_from_real_panics() {
+        let p = std::panic::catch_unwind(|| panic!("literal")).unwrap_err();
+        assert_eq!(panic_message(p.as_ref()), "literal");
+        let v: Vec<u8> = Vec::new();
+        let i = v.len() + 3;
+        let p = std::panic::catch_unwind(|| v[i]).unwrap_err();
+        assert!(panic_message(p.as_ref()).contains("index out of bounds"));
+    }
+}
