@@ -333,7 +333,8 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_mergeStudy<'l>(
                 .enumerate()
                 .map(|(i, s)| json_value(s, &format!("fragments[{i}]")))
                 .collect::<Res<Vec<Value>>>()?;
-            let merged = dicom_fhir_core::merge_study(existing.as_ref(), &fragments)?;
+            // By value: a large study is merged in place, not copied first.
+            let merged = dicom_fhir_core::fhir::merge::merge_study_owned(existing, &fragments)?;
             to_jstring(env, &merged)
         })
         .resolve::<ThrowJava>()
@@ -353,7 +354,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_removeInstances<'l>
             let study = json_value(&required_string(env, &study, "study")?, "study")?;
             let uids = string_array(env, &sop_uids, "sopUids")?;
             let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
-            match dicom_fhir_core::remove_instances(&study, &uids)? {
+            match dicom_fhir_core::fhir::merge::remove_instances_owned(study, &uids)? {
                 Some(rest) => to_jstring(env, &rest),
                 None => Ok(JString::default()),
             }
