@@ -5,6 +5,7 @@ import ca.uhn.fhir.interceptor.api.Hook;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
+import ca.uhn.fhir.jpa.delete.DeleteConflictOutcome;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
@@ -86,14 +87,9 @@ public class DicomStorageInterceptor {
 		}
 		DicomInstance instance = parseOrReject(binary);
 		requireContentAddress(binary, instance);
-		if (theOld instanceof Binary old && old.hasDataElement() && old.getMeta().getTag(TAG_SYSTEM, TAG_DICOM) != null) {
-			// Same id means same bytes (checked above): keep the stored representation as it is, so
-			// HAPI sees an unchanged resource (a no-op, no new version, no second blob).
-			binary.setDataElement(old.getDataElement().copy());
-			binary.setMeta(old.getMeta().copy());
-		} else {
-			binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
-		}
+		// Same id means same bytes (checked above). HAPI's BinaryStorageInterceptor reuses the stored
+		// blob of identical content, so with the same tag the update is a no-op: no new version.
+		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		// Indexing an instance already indexed changes nothing, and heals an interrupted earlier upload.
 		myStudyIndex.addAfterCommit(theRequest, instance);
 	}
@@ -120,7 +116,7 @@ public class DicomStorageInterceptor {
 	 * derived ImagingStudy does not block the deletion.
 	 */
 	@Hook(Pointcut.STORAGE_PRESTORAGE_DELETE_CONFLICTS)
-	public Object allowDeletingWhatProvenanceDescribes(DeleteConflictList theConflicts) {
+	public DeleteConflictOutcome allowDeletingWhatProvenanceDescribes(DeleteConflictList theConflicts) {
 		theConflicts.removeIf(conflict -> "Provenance".equals(conflict.getSourceId().getResourceType())
 				&& (("Binary".equals(conflict.getTargetId().getResourceType())
 								&& DicomBinaries.isContentAddress(conflict.getTargetId().getIdPart()))

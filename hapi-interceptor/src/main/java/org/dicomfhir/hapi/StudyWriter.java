@@ -24,6 +24,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.ConcurrencyFailureException;
 import org.springframework.dao.DataIntegrityViolationException;
+import org.springframework.transaction.support.TransactionSynchronization;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
 
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -275,7 +277,13 @@ public class StudyWriter {
 		String matchUrl = "Endpoint?identifier=" + urlEncode(ENDPOINT_IDENTIFIER_SYSTEM) + "|" + urlEncode(theAddress);
 		DaoMethodOutcome outcome = myDaoRegistry.getResourceDao(Endpoint.class).create(endpoint, matchUrl, theRequest);
 		String id = "Endpoint/" + outcome.getId().getIdPart();
-		myEndpointIds.put(theAddress, id);
+		// Remember it only once committed: a rolled-back attempt must not leave a dangling id behind.
+		TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+			@Override
+			public void afterCommit() {
+				myEndpointIds.put(theAddress, id);
+			}
+		});
 		return id;
 	}
 
