@@ -195,7 +195,7 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
         ));
     }
 
-    let (obj, pixel_data) = match read_dataset(&data, read_ts) {
+    let (mut obj, pixel_data) = match read_dataset(&data, read_ts) {
         Ok(r) => r,
         Err(first) => {
             // dicom-rs #521: explicit VR announced, implicit VR written.
@@ -218,6 +218,7 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
         }
     };
 
+    reinterpret_un(&mut obj, &mut warnings);
     let uid = |tag: Tag, name: &str| -> Result<String, DicomError> { key_uid(&obj, tag, name) };
     let study = uid(tags::STUDY_INSTANCE_UID, "Study Instance UID (0020,000D)")?;
     let series = uid(tags::SERIES_INSTANCE_UID, "Series Instance UID (0020,000E)")?;
@@ -391,6 +392,35 @@ fn scan(data: &[u8], ts: &TransferSyntax) -> Result<Option<PixelDataInfo>, Dicom
         }
     }
     Ok(None)
+}
+
+/// PS3.5 6.2.2 lets a writer that did not know an attribute send it with VR UN. For known
+/// top-level attributes whose value is plain ASCII (UIDs, codes, dates, numbers as text) we read
+/// the bytes as the dictionary VR, so e.g. a Study Instance UID sent as UN is still found.
+fn reinterpret_un(obj: &mut InMemDicomObject, warnings: &mut Vec<String>) {
+    let fixes: Vec<(Tag, VR, String)> = obj
+        .iter()
+        .filter(|e| e.vr() == VR::UN)
+        .filter_map(|e| {
+            let vr = StandardDataDictionary.by_tag(e.tag())?.vr().relaxed();
+            let ascii_vr = matches!(
+                vr,
+                VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::TM | VR::UI | VR::UR
+            );
+            let Value::Primitive(p) = e.value() else { return None };
+            let bytes = p.to_bytes();
+            (ascii_vr && bytes.is_ascii()).then(|| (e.tag(), vr, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect();
+    for (tag, vr, text) in fixes {
+        warnings.push(format!("{} {tag}: sent as UN, read as {vr:?}", keyword(tag)));
+        let values: Vec<String> = if vr == VR::UR {
+            vec![text]
+        } else {
+            text.split('\\').map(str::to_string).collect()
+        };
+        obj.put(InMemElement::new(tag, vr, PrimitiveValue::Strs(values.into())));
+    }
 }
 
 fn has_key_uids(obj: &InMemDicomObject) -> bool {

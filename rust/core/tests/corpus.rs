@@ -160,21 +160,12 @@ const EXPECTED_REJECTIONS: &[(&str, &str)] = &[
     ),
     ("pydicom/nested_priv_SQ.dcm", "missing Study Instance UID"),
     ("pydicom/priv_SQ.dcm", "missing Study Instance UID"),
-    ("pydicom/rtdose_rle.dcm", "missing Study Instance UID"),
-    (
-        "pydicom/rtdose_rle_1frame.dcm",
-        "missing Study Instance UID",
-    ),
     (
         "pydicom-charset/chrSQEncoding.dcm",
         "missing Study Instance UID",
     ),
     (
         "pydicom-charset/chrSQEncoding1.dcm",
-        "missing Study Instance UID",
-    ),
-    (
-        "pydicom-data/explicit_VR-UN.dcm",
         "missing Study Instance UID",
     ),
     // a hex string where the Study Instance UID should be
@@ -585,4 +576,15 @@ fn rejects_bad_input_with_clear_reasons() {
         only_preamble.contains("File Meta Information"),
         "{only_preamble}"
     );
+}
+
+/// Key UIDs sent with VR UN (PS3.5 6.2.2) are read as their dictionary VR, not reported missing.
+#[test]
+fn key_uids_sent_as_un_are_found() {
+    for file in ["pydicom-data/explicit_VR-UN.dcm", "pydicom/rtdose_rle.dcm"] {
+        let bytes = std::fs::read(data_root().join(file)).expect("run scripts/fetch-test-data.sh");
+        let parsed = dicom_fhir_core::parse::parse(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(!parsed.study_instance_uid().is_empty());
+        assert!(parsed.warnings().iter().any(|w| w.contains("sent as UN")), "{file}: {:?}", parsed.warnings());
+    }
 }
