@@ -43,10 +43,25 @@ public class DicomFhirConfiguration {
 			FhirContext theFhirContext,
 			StudyIndex theStudyIndex,
 			NativeOptions theOptions,
-			ObjectProvider<IBinaryStorageSvc> theBinaryStorage,
+			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties) {
-		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryStorage, theDaoRegistry, theProperties);
+		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theDaoRegistry, theProperties);
+	}
+
+	@Bean
+	public BinaryBytes dicomFhirBinaryBytes(ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+		return new BinaryBytes(theBinaryStorage);
+	}
+
+	@Bean
+	public StudyIndexReconciler dicomFhirReconciler(
+			DaoRegistry theDaoRegistry,
+			BinaryBytes theBinaryBytes,
+			NativeOptions theOptions,
+			StudyWriter theWriter,
+			DicomFhirProperties theProperties) {
+		return new StudyIndexReconciler(theDaoRegistry, theBinaryBytes, theOptions, theWriter, theProperties);
 	}
 
 	@Bean

@@ -38,6 +38,47 @@ public class DicomFhirProperties {
 		replaceInstances = theReplaceInstances;
 	}
 
+	/** Names this node's index watermark; nodes sharing a database need distinct ids. */
+	private String nodeId = defaultNodeId();
+
+	/** At start-up, Binaries stored this long before the watermark are re-indexed too. */
+	private int reconcileMarginSeconds = 300;
+
+	/** How often the index watermark advances. */
+	private int watermarkIntervalSeconds = 60;
+
+	private static String defaultNodeId() {
+		try {
+			return java.net.InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9.-]", "-");
+		} catch (java.io.IOException e) {
+			return "node";
+		}
+	}
+
+	public String getNodeId() {
+		return nodeId;
+	}
+
+	public void setNodeId(String theNodeId) {
+		nodeId = theNodeId;
+	}
+
+	public int getReconcileMarginSeconds() {
+		return reconcileMarginSeconds;
+	}
+
+	public void setReconcileMarginSeconds(int theReconcileMarginSeconds) {
+		reconcileMarginSeconds = theReconcileMarginSeconds;
+	}
+
+	public int getWatermarkIntervalSeconds() {
+		return watermarkIntervalSeconds;
+	}
+
+	public void setWatermarkIntervalSeconds(int theWatermarkIntervalSeconds) {
+		watermarkIntervalSeconds = theWatermarkIntervalSeconds;
+	}
+
 	public String getDicomwebPath() {
 		return dicomwebPath;
 	}

@@ -7,7 +7,6 @@ import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
 import ca.uhn.fhir.jpa.delete.DeleteConflictOutcome;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
-import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
 import ca.uhn.fhir.rest.api.server.IBundleProvider;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
@@ -27,9 +26,7 @@ import org.hl7.fhir.r4.model.ImagingStudy;
 import org.hl7.fhir.r4.model.Reference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.beans.factory.ObjectProvider;
 
-import java.io.IOException;
 
 /**
  * Storage hooks on the JPA interceptor service, so they fire for REST calls, transactions and
@@ -49,7 +46,7 @@ public class DicomStorageInterceptor {
 	private final FhirContext myFhirContext;
 	private final StudyIndex myStudyIndex;
 	private final NativeOptions myOptions;
-	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
+	private final BinaryBytes myBinaryBytes;
 	private final DaoRegistry myDaoRegistry;
 	private final DicomFhirProperties myProperties;
 
@@ -57,13 +54,13 @@ public class DicomStorageInterceptor {
 			FhirContext theFhirContext,
 			StudyIndex theStudyIndex,
 			NativeOptions theOptions,
-			ObjectProvider<IBinaryStorageSvc> theBinaryStorage,
+			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties) {
 		myFhirContext = theFhirContext;
 		myStudyIndex = theStudyIndex;
 		myOptions = theOptions;
-		myBinaryStorage = theBinaryStorage;
+		myBinaryBytes = theBinaryBytes;
 		myDaoRegistry = theDaoRegistry;
 		myProperties = theProperties;
 	}
@@ -99,7 +96,7 @@ public class DicomStorageInterceptor {
 		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
 			return;
 		}
-		byte[] bytes = readBytes(binary);
+		byte[] bytes = myBinaryBytes.read(binary);
 		if (bytes == null) {
 			ourLog.warn("Binary/{} is deleted but its bytes are gone: its ImagingStudy entry stays", binary.getIdElement().getIdPart());
 			return;
@@ -175,22 +172,6 @@ public class DicomStorageInterceptor {
 			throw new InvalidRequestException("DICOM Binaries are content-addressed: the id of these bytes is "
 					+ theInstance.sha256() + " (their SHA-256), not " + (id == null ? "a server-assigned id" : id)
 					+ ". POST them to /Binary or PUT them to /Binary/" + theInstance.sha256() + ".");
-		}
-	}
-
-	private byte[] readBytes(Binary theBinary) {
-		if (theBinary.hasData() && theBinary.getData() != null) {
-			return theBinary.getData();
-		}
-		IBinaryStorageSvc storage = myBinaryStorage.getIfAvailable();
-		if (storage == null) {
-			return null;
-		}
-		try {
-			return storage.fetchDataByteArrayFromBinary(theBinary);
-		} catch (IOException | RuntimeException e) {
-			ourLog.warn("Cannot read the bytes of Binary/{}: {}", theBinary.getIdElement().getIdPart(), e.toString());
-			return null;
 		}
 	}
 

@@ -30,6 +30,7 @@ import org.springframework.transaction.support.TransactionSynchronizationManager
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.time.Instant;
 import java.util.Date;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -79,6 +80,9 @@ public class StudyWriter {
 
 	private record Pending(List<Change> changes, CompletableFuture<Void> done) {}
 
+	/** Every change submitted and not yet written, with the time it was submitted. */
+	private final Map<Pending, Instant> myOutstanding = new ConcurrentHashMap<>();
+
 	/** Changes waiting for a study; present while a writer of that study is running. */
 	private final Map<String, List<Pending>> myQueues = new ConcurrentHashMap<>();
 
@@ -112,6 +116,20 @@ public class StudyWriter {
 		return myWriteCount.get();
 	}
 
+	/**
+	 * Every change submitted before this instant has been written (or has failed and was reported
+	 * to its uploader): the start-up reconciliation only needs to look at Binaries stored later.
+	 */
+	Instant indexedUpTo() {
+		Instant oldest = Instant.now();
+		for (Instant submitted : myOutstanding.values()) {
+			if (submitted.isBefore(oldest)) {
+				oldest = submitted;
+			}
+		}
+		return oldest;
+	}
+
 	/** Queues the changes; the future completes when every study they touch has been written. */
 	CompletableFuture<Void> submit(List<Change> theChanges) {
 		Map<String, List<Change>> byStudy = new LinkedHashMap<>();
@@ -127,6 +145,8 @@ public class StudyWriter {
 
 	private CompletableFuture<Void> enqueue(String theStudyUid, List<Change> theChanges) {
 		Pending pending = new Pending(theChanges, new CompletableFuture<>());
+		myOutstanding.put(pending, Instant.now());
+		pending.done().whenComplete((ok, error) -> myOutstanding.remove(pending));
 		boolean[] startWriter = {false};
 		myQueues.compute(theStudyUid, (uid, queue) -> {
 			if (queue == null) {
