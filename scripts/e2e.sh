@@ -17,7 +17,14 @@ port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 java -jar "$jar" --server.address=127.0.0.1 --server.port="$port" --example.data-dir="$work" \
   >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  local rc=$?
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  rm -rf "$work"
+  exit "$rc"   # the test result, not the stopped server's status
+}
+trap cleanup EXIT
 
 base="http://127.0.0.1:$port/fhir"
 for _ in $(seq 1 180); do

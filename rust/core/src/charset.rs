@@ -171,6 +171,11 @@ impl Charset {
         (charset, warnings)
     }
 
+    /// Decodes raw bytes as dicom-rs decodes the values of this data set (see [`Charset::fix`]).
+    pub(crate) fn decode_like_dicomrs(&self, raw: &[u8]) -> Option<String> {
+        self.dicomrs.decode(raw).ok()
+    }
+
     /// Corrects text that dicom-rs decoded with this charset's first value.
     /// `values` are dicom-rs' values (split on backslash); the result is split again on
     /// real value delimiters only when `multi` (a backslash inside a two-byte character

@@ -395,26 +395,35 @@ fn scan(data: &[u8], ts: &TransferSyntax) -> Result<Option<PixelDataInfo>, Dicom
 }
 
 /// PS3.5 6.2.2 lets a writer that did not know an attribute send it with VR UN. For known
-/// top-level attributes whose value is plain ASCII (UIDs, codes, dates, numbers as text) we read
-/// the bytes as the dictionary VR, so e.g. a Study Instance UID sent as UN is still found.
+/// top-level attributes with a string VR we read the bytes as the dictionary VR, so e.g. a Study
+/// Instance UID or a PatientID sent as UN is still found. Text is decoded the way dicom-rs decodes
+/// other values of the data set, so the character-set layer treats both alike.
 fn reinterpret_un(obj: &mut InMemDicomObject, warnings: &mut Vec<String>) {
+    let (charset, _) = Charset::from_terms(&raw_strings(obj, tags::SPECIFIC_CHARACTER_SET));
     let fixes: Vec<(Tag, VR, String)> = obj
         .iter()
         .filter(|e| e.vr() == VR::UN)
         .filter_map(|e| {
             let vr = StandardDataDictionary.by_tag(e.tag())?.vr().relaxed();
+            let Value::Primitive(p) = e.value() else { return None };
+            let bytes = p.to_bytes();
             let ascii_vr = matches!(
                 vr,
                 VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::TM | VR::UI | VR::UR
             );
-            let Value::Primitive(p) = e.value() else { return None };
-            let bytes = p.to_bytes();
-            (ascii_vr && bytes.is_ascii()).then(|| (e.tag(), vr, String::from_utf8_lossy(&bytes).into_owned()))
+            let text = if ascii_vr && bytes.is_ascii() {
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else if uses_charset(vr) {
+                charset.decode_like_dicomrs(&bytes)?
+            } else {
+                return None;
+            };
+            Some((e.tag(), vr, text))
         })
         .collect();
     for (tag, vr, text) in fixes {
         warnings.push(format!("{} {tag}: sent as UN, read as {vr:?}", keyword(tag)));
-        let values: Vec<String> = if vr == VR::UR {
+        let values: Vec<String> = if is_single_valued_text(vr) || vr == VR::UR {
             vec![text]
         } else {
             text.split('\\').map(str::to_string).collect()

@@ -587,4 +587,9 @@ fn key_uids_sent_as_un_are_found() {
         assert!(!parsed.study_instance_uid().is_empty());
         assert!(parsed.warnings().iter().any(|w| w.contains("sent as UN")), "{file}: {:?}", parsed.warnings());
     }
+    let bytes = std::fs::read(data_root().join("pydicom-data/explicit_VR-UN.dcm")).unwrap();
+    let parsed = dicom_fhir_core::parse::parse(&bytes).unwrap();
+    use dicom_dictionary_std::tags;
+    assert_eq!(parsed.string(tags::PATIENT_ID).as_deref(), Some("PANCREAS_0001"));
+    assert_eq!(parsed.string(tags::STUDY_DESCRIPTION).as_deref(), Some("Pancreas"));
 }
