@@ -34,6 +34,9 @@ class DicomIngestTest extends AbstractServerTest {
 		HttpResponse<byte[]> created = post("Binary", DICOM, dicom);
 		assertThat(created.statusCode()).as(bodyText(created)).isEqualTo(201);
 		assertThat(location(created)).isEqualTo("Binary/" + sha);
+		assertThat(created.headers().firstValue("Location")).as("a POST answers with Location").isPresent();
+		// The answer says where the bytes went instead of echoing them back.
+		assertThat(parse(OperationOutcome.class, created).getIssueFirstRep().getDiagnostics()).contains(sha);
 
 		// The bytes come back unchanged.
 		HttpResponse<byte[]> raw = get("Binary/" + sha, DICOM);

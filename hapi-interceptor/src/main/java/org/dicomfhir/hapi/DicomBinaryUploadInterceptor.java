@@ -8,11 +8,13 @@ import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.api.RequestTypeEnum;
 import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
-import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
+import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;
 import org.hl7.fhir.r4.model.IdType;
+import org.hl7.fhir.r4.model.OperationOutcome;
+import jakarta.servlet.http.HttpServletResponse;
 
 import java.nio.charset.StandardCharsets;
 
@@ -27,6 +29,8 @@ import java.nio.charset.StandardCharsets;
  */
 @Interceptor
 public class DicomBinaryUploadInterceptor {
+
+	private static final String REWRITTEN_UPLOAD = DicomBinaryUploadInterceptor.class.getName() + ".rewritten";
 
 	private final FhirContext myFhirContext;
 
@@ -63,6 +67,33 @@ public class DicomBinaryUploadInterceptor {
 		}
 		theRequest.setRequestType(RequestTypeEnum.PUT);
 		theRequest.setId(new IdType("Binary", sha256));
+		theRequest.getUserData().put(REWRITTEN_UPLOAD, Boolean.TRUE);
+	}
+
+	/**
+	 * A rewritten POST still answers like a create: with a {@code Location}, and (unless the client
+	 * asked with {@code Prefer}) an OperationOutcome instead of echoing the uploaded bytes back.
+	 */
+	@Hook(Pointcut.SERVER_OUTGOING_RESPONSE)
+	public boolean answerLikeACreate(RequestDetails theRequest, ResponseDetails theResponse, HttpServletResponse theServletResponse) {
+		if (theRequest.getUserData().get(REWRITTEN_UPLOAD) == null
+				|| !(theResponse.getResponseResource() instanceof Binary binary)) {
+			return true;
+		}
+		IdType id = binary.getIdElement();
+		String location = theRequest.getFhirServerBase() + "/Binary/" + id.getIdPart()
+				+ (id.hasVersionIdPart() ? "/_history/" + id.getVersionIdPart() : "");
+		theServletResponse.setHeader("Location", location);
+		if (theRequest.getHeader("Prefer") == null) {
+			OperationOutcome outcome = new OperationOutcome();
+			outcome.addIssue()
+					.setSeverity(OperationOutcome.IssueSeverity.INFORMATION)
+					.setCode(OperationOutcome.IssueType.INFORMATIONAL)
+					.setDiagnostics((theResponse.getResponseCode() == 201 ? "Stored" : "Already stored") + " as Binary/" + id.getIdPart()
+							+ " (the SHA-256 of the bytes); its ImagingStudy is up to date.");
+			theResponse.setResponseResource(outcome);
+		}
+		return true;
 	}
 
 	@Hook(value = Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED, order = -1000)
