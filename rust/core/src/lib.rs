@@ -5,6 +5,7 @@
 pub mod fhir;
 pub mod parse;
 pub mod json;
+pub mod qido;
 mod charset;
 
 use serde_json::Value;

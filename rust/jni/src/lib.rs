@@ -433,3 +433,66 @@ mod tests {
         assert!(panic_message(p.as_ref()).contains("index out of bounds"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// DICOMweb (QIDO-RS, WADO-RS metadata): see dicom_fhir_core::qido and docs/dicomweb.md
+// ---------------------------------------------------------------------------------------------
+
+/// `static native String qidoPlan(String requestJson)`: validates a QIDO query (a bad query is a
+/// `DicomException`) and returns the FHIR narrowing plan.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qidoPlan<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    request: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let request = json_value(&required_string(env, &request, "request")?, "request")?;
+            let plan = dicom_fhir_core::qido::plan(&request)?;
+            to_jstring(env, &plan)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String qido(String requestJson, String candidatesJson)`: the QIDO result.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qido<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    request: JString<'l>,
+    candidates: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let request = json_value(&required_string(env, &request, "request")?, "request")?;
+            let candidates =
+                json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
+            let result = dicom_fhir_core::qido::query(&request, &candidates)?;
+            to_jstring(env, &result)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String dicomJson(byte[] data, String bulkDataUriBase)`: the PS3.18 F.2 DICOM
+/// JSON object of one Part-10 instance (BulkDataURIs below `bulkDataUriBase`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_dicomJson<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    base: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            if data.is_null() {
+                return Err(Failure::NullArgument("data"));
+            }
+            let base = required_string(env, &base, "bulkDataUriBase")?;
+            let bytes = env.convert_byte_array(&data)?;
+            let parsed = dicom_fhir_core::parse::parse(&bytes)?;
+            drop(bytes);
+            Ok(JString::from_str(env, parsed.dicom_json_string(&base))?)
+        })
+        .resolve::<ThrowJava>()
+}

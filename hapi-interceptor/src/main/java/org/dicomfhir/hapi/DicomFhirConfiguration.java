@@ -10,6 +10,7 @@ import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.context.annotation.Import;
 
 /**
  * Entry point of the plugin. The official HAPI starter finds it through
@@ -17,6 +18,7 @@ import org.springframework.context.annotation.Configuration;
  */
 @Configuration
 @EnableConfigurationProperties(DicomFhirProperties.class)
+@Import(org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class)
 public class DicomFhirConfiguration {
 
 	@Bean

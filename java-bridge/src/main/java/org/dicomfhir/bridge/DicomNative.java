@@ -46,6 +46,22 @@ public final class DicomNative {
     public static native String version();
 
     /**
+     * Validates a QIDO-RS query and returns the FHIR narrowing plan (see {@code rust/core/src/qido.rs}).
+     *
+     * @throws DicomException when the query is malformed (answer 400 with its message)
+     */
+    public static native String qidoPlan(String requestJson);
+
+    /**
+     * Runs a QIDO-RS query over candidate studies ({@code [{"imagingStudy":..,"patient":..}]}):
+     * {@code {"matches":[DICOM JSON..],"total":n,"remaining":k,"warnings":[..]}}.
+     */
+    public static native String qido(String requestJson, String candidatesJson);
+
+    /** DICOM JSON (PS3.18 F.2) of a Part-10 instance, BulkDataURIs below {@code bulkDataUriBase}. */
+    public static native String dicomJson(byte[] data, String bulkDataUriBase);
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

@@ -1,0 +1,49 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
+import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import org.dicomfhir.hapi.DicomFhirProperties;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** Beans of the DICOMweb facade; imported by the plugin's DicomFhirConfiguration. */
+@Configuration
+@EnableConfigurationProperties(DicomWebProperties.class)
+public class DicomWebConfiguration {
+
+	@Bean
+	public StudyStore dicomWebStudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+		return new StudyStore(theDaoRegistry, theBinaryStorage);
+	}
+
+	@Bean
+	public QidoService dicomWebQido(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties) {
+		return new QidoService(theFhirContext, theStore, theProperties);
+	}
+
+	@Bean
+	public WadoService dicomWebWado(StudyStore theStore) {
+		return new WadoService(theStore);
+	}
+
+	@Bean
+	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties);
+	}
+
+	@Bean
+	public DicomWebInterceptor dicomWebInterceptor(DicomFhirProperties theProperties, QidoService theQido, WadoService theWado,
+			StowService theStow) {
+		return new DicomWebInterceptor(theProperties, theQido, theWado, theStow);
+	}
+
+	@Bean
+	public DicomWebRegistrar dicomWebRegistrar(ObjectProvider<RestfulServer> theRestfulServer, DicomWebInterceptor theInterceptor) {
+		return new DicomWebRegistrar(theRestfulServer, theInterceptor);
+	}
+}

@@ -1,0 +1,246 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.interceptor.api.Hook;
+import ca.uhn.fhir.interceptor.api.HookParams;
+import ca.uhn.fhir.interceptor.api.IInterceptorBroadcaster;
+import ca.uhn.fhir.interceptor.api.Interceptor;
+import ca.uhn.fhir.interceptor.api.Pointcut;
+import ca.uhn.fhir.rest.api.RequestTypeEnum;
+import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.util.UrlUtil;
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
+import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.hapi.DicomFhirProperties;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+
+/**
+ * The DICOMweb facade under {@code [FHIR base]/<dicomweb-path>/}: HAPI's RestfulServer hands every
+ * request to this hook before it parses the path as FHIR; paths below the facade are answered
+ * here (the response is written, the hook returns false), everything else goes on to HAPI.
+ *
+ * <p><b>Security.</b> Every read and write below goes through HAPI DAOs with this request's
+ * RequestDetails, so storage-level hooks (AuthorizationInterceptor's resource checks, consent,
+ * partitioning) apply. Because HAPI never selects a FHIR handler for these paths, it never fires
+ * {@code SERVER_INCOMING_REQUEST_PRE_HANDLED} either; we fire it ourselves, with the resource
+ * name and operation the DICOMweb request amounts to (QIDO and WADO: {@code SEARCH_TYPE} on
+ * ImagingStudy; STOW: {@code UPDATE} on Binary), so interceptors that decide at that point
+ * (AuthorizationInterceptor's operation rules, SearchNarrowingInterceptor, audit) see it.
+ */
+@Interceptor
+public class DicomWebInterceptor {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(DicomWebInterceptor.class);
+
+	private final DicomFhirProperties myProperties;
+	private final QidoService myQido;
+	private final WadoService myWado;
+	private final StowService myStow;
+	private volatile RestfulServer myServer;
+
+	public DicomWebInterceptor(DicomFhirProperties theProperties, QidoService theQido, WadoService theWado, StowService theStow) {
+		myProperties = theProperties;
+		myQido = theQido;
+		myWado = theWado;
+		myStow = theStow;
+	}
+
+	private String prefix() {
+		String path = myProperties.getDicomwebPath();
+		path = path.replaceAll("^/+|/+$", "");
+		return "/" + path;
+	}
+
+	/** Set by the registrar: the RestfulServer this facade is registered on. */
+	void setServer(RestfulServer theServer) {
+		myServer = theServer;
+	}
+
+	/**
+	 * Runs at SERVER_INCOMING_REQUEST_PRE_PROCESSED, not PRE_HANDLER_SELECTED: HAPI parses the
+	 * path as a FHIR path in between and refuses paths of more than four segments
+	 * (HAPI-0300), which most WADO-RS paths are. So the RequestDetails is built here, the way
+	 * RestfulServer builds its own (server, request type, servlet request/response, UTF-8 query
+	 * parameters, FHIR base).
+	 */
+	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_PROCESSED)
+	public boolean handle(HttpServletRequest theRequest, HttpServletResponse theResponse) throws IOException {
+		String pathInfo = theRequest.getPathInfo();
+		String prefix = prefix();
+		RestfulServer server = myServer;
+		if (server == null || pathInfo == null || !(pathInfo.equals(prefix) || pathInfo.startsWith(prefix + "/"))) {
+			return true;
+		}
+		List<String> segments = Arrays.stream(pathInfo.substring(prefix.length()).split("/"))
+				.filter(s -> !s.isEmpty())
+				.toList();
+		try {
+			ServletRequestDetails details = requestDetails(server, theRequest, theResponse);
+			DicomWebRequest request = new DicomWebRequest(details, theRequest, theResponse, serviceBase(details));
+			route(request, theRequest.getMethod(), segments);
+		} catch (DicomWebException e) {
+			error(theResponse, e.status(), e.getMessage());
+		} catch (DicomException e) {
+			error(theResponse, 400, e.getMessage());
+		} catch (BaseServerResponseException e) {
+			// HAPI's own: 401/403 from authorization, 404/410, 409, 412, 422 ...
+			error(theResponse, e.getStatusCode(), e.getMessage());
+		} catch (RuntimeException e) {
+			ourLog.error("DICOMweb {} {} failed", theRequest.getMethod(), pathInfo, e);
+			error(theResponse, 500, "Internal error: " + e);
+		}
+		return false;
+	}
+
+	private static ServletRequestDetails requestDetails(RestfulServer theServer, HttpServletRequest theRequest, HttpServletResponse theResponse) {
+		ServletRequestDetails details = new ServletRequestDetails(theServer.getInterceptorService());
+		details.setServer(theServer);
+		RequestTypeEnum type;
+		try {
+			type = RequestTypeEnum.valueOf(theRequest.getMethod());
+		} catch (IllegalArgumentException e) {
+			throw new DicomWebException(405, "Unsupported method " + theRequest.getMethod());
+		}
+		details.setRequestType(type);
+		details.setServletRequest(theRequest);
+		details.setServletResponse(theResponse);
+		String query = theRequest.getQueryString();
+		details.setParameters(query == null || query.isBlank() ? new HashMap<>() : UrlUtil.parseQueryString(query));
+		String path = theRequest.getPathInfo();
+		details.setRequestPath(path.startsWith("/") ? path.substring(1) : path);
+		details.setCompleteUrl(theRequest.getRequestURL() + (query == null ? "" : "?" + query));
+		details.setFhirServerBase(theServer.getServerBaseForRequest(details));
+		return details;
+	}
+
+	private String serviceBase(RequestDetails theRequestDetails) {
+		String base = theRequestDetails.getFhirServerBase();
+		if (base.endsWith("/")) {
+			base = base.substring(0, base.length() - 1);
+		}
+		return base + prefix();
+	}
+
+	private void route(DicomWebRequest theRequest, String theMethod, List<String> theSeg) throws IOException {
+		int n = theSeg.size();
+		if (n == 0) {
+			throw new DicomWebException(404, "DICOMweb service root: use /studies, /series or /instances");
+		}
+		String first = theSeg.get(0);
+		boolean studies = "studies".equals(first);
+		if ("POST".equals(theMethod)) {
+			if (studies && n <= 2) {
+				preHandled(theRequest, "Binary", RestOperationTypeEnum.UPDATE);
+				myStow.store(theRequest, n == 2 ? theSeg.get(1) : null);
+				return;
+			}
+			throw new DicomWebException(405, "POST is only allowed on /studies and /studies/{StudyInstanceUID} (STOW-RS)");
+		}
+		if (!"GET".equals(theMethod) && !"HEAD".equals(theMethod)) {
+			throw new DicomWebException(405, theMethod + " is not supported here (yet): DELETE and OPTIONS are planned");
+		}
+		// QIDO-RS
+		if (n == 1 && (studies || "series".equals(first) || "instances".equals(first))) {
+			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			myQido.search(theRequest, studies ? "study" : "series".equals(first) ? "series" : "instance", null, null);
+			return;
+		}
+		if (!studies) {
+			throw new DicomWebException(404, "Unknown DICOMweb resource /" + String.join("/", theSeg));
+		}
+		String study = theSeg.get(1);
+		if (n == 3 && "series".equals(theSeg.get(2))) {
+			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			myQido.search(theRequest, "series", study, null);
+			return;
+		}
+		if (n == 3 && "instances".equals(theSeg.get(2))) {
+			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			myQido.search(theRequest, "instance", study, null);
+			return;
+		}
+		if (n == 5 && "series".equals(theSeg.get(2)) && "instances".equals(theSeg.get(4))) {
+			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			myQido.search(theRequest, "instance", study, theSeg.get(3));
+			return;
+		}
+		// WADO-RS: /studies/{s}[/series/{se}[/instances/{i}]][/metadata|/rendered|/thumbnail|/frames/..|/bulkdata/..]
+		String series = null;
+		String instance = null;
+		int i = 2;
+		if (i < n && "series".equals(theSeg.get(i))) {
+			if (i + 1 >= n) {
+				throw new DicomWebException(404, "Missing SeriesInstanceUID after /series");
+			}
+			series = theSeg.get(i + 1);
+			i += 2;
+			if (i < n && "instances".equals(theSeg.get(i))) {
+				if (i + 1 >= n) {
+					throw new DicomWebException(404, "Missing SOPInstanceUID after /instances");
+				}
+				instance = theSeg.get(i + 1);
+				i += 2;
+			}
+		}
+		String tail = i < n ? theSeg.get(i) : null;
+		preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+		if (tail == null) {
+			myWado.retrieve(theRequest, study, series, instance);
+		} else if ("metadata".equals(tail) && i + 1 == n) {
+			myWado.metadata(theRequest, study, series, instance);
+		} else if ("rendered".equals(tail) || "thumbnail".equals(tail)) {
+			throw new DicomWebException(406, "Rendered and thumbnail resources are not available yet on this server;"
+					+ " retrieve the instance (application/dicom) instead");
+		} else if ("frames".equals(tail) || "bulkdata".equals(tail) || "pixeldata".equals(tail)) {
+			throw new DicomWebException(501, "/" + tail + " is not implemented yet on this server;"
+					+ " retrieve the whole instance (application/dicom) instead");
+		} else {
+			throw new DicomWebException(404, "Unknown DICOMweb resource /" + String.join("/", theSeg));
+		}
+	}
+
+	/**
+	 * Fires SERVER_INCOMING_REQUEST_PRE_HANDLED as HAPI would have for the equivalent FHIR
+	 * operation, so AuthorizationInterceptor & co. decide on it.
+	 */
+	private void preHandled(DicomWebRequest theRequest, String theResourceName, RestOperationTypeEnum theOperation) {
+		ServletRequestDetails details = theRequest.details();
+		details.setResourceName(theResourceName);
+		details.setRestOperationType(theOperation);
+		IInterceptorBroadcaster broadcaster = details.getInterceptorBroadcaster();
+		if (broadcaster != null && broadcaster.hasHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED)) {
+			HookParams params = new HookParams()
+					.add(RequestDetails.class, details)
+					.add(ServletRequestDetails.class, details)
+					.add(RestOperationTypeEnum.class, theOperation);
+			broadcaster.callHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED, params);
+		}
+	}
+
+	static void error(HttpServletResponse theResponse, int theStatus, String theMessage) throws IOException {
+		if (theResponse.isCommitted()) {
+			ourLog.warn("DICOMweb error after the response started ({}): {}", theStatus, theMessage);
+			return;
+		}
+		theResponse.reset();
+		theResponse.setStatus(theStatus);
+		theResponse.setContentType("text/plain;charset=utf-8");
+		byte[] body = ((theMessage == null ? "Error " + theStatus : theMessage) + "\n").getBytes(StandardCharsets.UTF_8);
+		theResponse.setContentLength(body.length);
+		try (OutputStream out = theResponse.getOutputStream()) {
+			out.write(body);
+		}
+	}
+}

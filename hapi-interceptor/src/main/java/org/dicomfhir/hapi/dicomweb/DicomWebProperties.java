@@ -1,0 +1,56 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/** Settings of the DICOMweb facade, under {@code dicomfhir.dicomweb.*}. The path is {@code dicomfhir.dicomweb-path}. */
+@ConfigurationProperties(prefix = "dicomfhir.dicomweb")
+public class DicomWebProperties {
+
+	/** Most results one QIDO response returns (a larger {@code limit} is cut to this, with a Warning). */
+	private int qidoMaxResults = 1000;
+
+	/**
+	 * Most ImagingStudy resources one QIDO request loads from the database after narrowing. A query
+	 * the database cannot narrow below this answers from the newest studies and says so in a
+	 * {@code Warning: 299} header.
+	 */
+	private int qidoMaxCandidateStudies = 2000;
+
+	/** Largest single part (instance) a STOW-RS request may carry, in bytes. */
+	private long stowMaxPartBytes = 1024L * 1024 * 1024;
+
+	/** Largest part header block of a STOW-RS request, in bytes. */
+	private int stowMaxHeaderBytes = 16 * 1024;
+
+	public int getQidoMaxResults() {
+		return qidoMaxResults;
+	}
+
+	public void setQidoMaxResults(int theQidoMaxResults) {
+		qidoMaxResults = theQidoMaxResults;
+	}
+
+	public int getQidoMaxCandidateStudies() {
+		return qidoMaxCandidateStudies;
+	}
+
+	public void setQidoMaxCandidateStudies(int theQidoMaxCandidateStudies) {
+		qidoMaxCandidateStudies = theQidoMaxCandidateStudies;
+	}
+
+	public long getStowMaxPartBytes() {
+		return stowMaxPartBytes;
+	}
+
+	public void setStowMaxPartBytes(long theStowMaxPartBytes) {
+		stowMaxPartBytes = theStowMaxPartBytes;
+	}
+
+	public int getStowMaxHeaderBytes() {
+		return stowMaxHeaderBytes;
+	}
+
+	public void setStowMaxHeaderBytes(int theStowMaxHeaderBytes) {
+		stowMaxHeaderBytes = theStowMaxHeaderBytes;
+	}
+}

@@ -1,0 +1,165 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.parser.IParser;
+import ca.uhn.fhir.rest.api.SortOrderEnum;
+import ca.uhn.fhir.rest.api.SortSpec;
+import ca.uhn.fhir.rest.param.DateParam;
+import ca.uhn.fhir.rest.param.DateRangeParam;
+import ca.uhn.fhir.rest.param.ParamPrefixEnum;
+import ca.uhn.fhir.rest.param.ReferenceParam;
+import ca.uhn.fhir.rest.param.TokenOrListParam;
+import ca.uhn.fhir.rest.param.TokenParam;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.dicomfhir.bridge.DicomNative;
+import org.hl7.fhir.r4.model.ImagingStudy;
+import org.hl7.fhir.r4.model.Patient;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * QIDO-RS (PS3.18 §10.6). The database narrows, Rust decides: the Rust core validates the query
+ * and says which FHIR search parameters can narrow it ({@code qidoPlan}); the ImagingStudy search
+ * returns a bounded superset; the Rust core does the DICOM matching, paging and attribute
+ * selection ({@code qido}).
+ */
+public class QidoService {
+
+	static final ObjectMapper JSON = new ObjectMapper();
+
+	private final FhirContext myFhirContext;
+	private final StudyStore myStore;
+	private final DicomWebProperties myProperties;
+
+	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties) {
+		myFhirContext = theFhirContext;
+		myStore = theStore;
+		myProperties = theProperties;
+	}
+
+	void search(DicomWebRequest theRequest, String theLevel, String theStudyUid, String theSeriesUid) throws IOException {
+		checkAccept(theRequest.header("Accept"));
+		ObjectNode request = JSON.createObjectNode();
+		request.put("level", theLevel);
+		if (theStudyUid != null) {
+			request.put("studyInstanceUid", theStudyUid);
+		}
+		if (theSeriesUid != null) {
+			request.put("seriesInstanceUid", theSeriesUid);
+		}
+		ArrayNode params = request.putArray("params");
+		for (Map.Entry<String, String[]> e : theRequest.servletRequest().getParameterMap().entrySet()) {
+			for (String v : e.getValue()) {
+				params.addArray().add(e.getKey()).add(v);
+			}
+		}
+		request.put("retrieveBase", theRequest.serviceBase());
+		request.put("maxResults", myProperties.getQidoMaxResults());
+		String requestJson = request.toString();
+
+		JsonNode plan = JSON.readTree(DicomNative.qidoPlan(requestJson));
+		int cap = Math.max(1, myProperties.getQidoMaxCandidateStudies());
+		List<ImagingStudy> studies = myStore.search(narrow(plan), theRequest.details(), cap + 1);
+		boolean cut = studies.size() > cap;
+		if (cut) {
+			studies = studies.subList(0, cap);
+		}
+		Map<String, Patient> patients = myStore.patients(studies, theRequest.details());
+
+		IParser parser = myFhirContext.newJsonParser();
+		StringBuilder candidates = new StringBuilder("[");
+		for (ImagingStudy study : studies) {
+			if (candidates.length() > 1) {
+				candidates.append(',');
+			}
+			candidates.append("{\"imagingStudy\":").append(parser.encodeResourceToString(study));
+			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
+			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient)).append('}');
+		}
+		candidates.append(']');
+
+		JsonNode result = JSON.readTree(DicomNative.qido(requestJson, candidates.toString()));
+		var response = theRequest.servletResponse();
+		for (JsonNode w : result.path("warnings")) {
+			response.addHeader("Warning", theRequest.warning(w.asText()));
+		}
+		long remaining = result.path("remaining").asLong();
+		if (remaining > 0) {
+			response.addHeader("Warning", theRequest.warning("There are " + remaining + " additional results that can be requested"));
+		}
+		if (cut) {
+			response.addHeader("Warning", theRequest.warning("The query matched more than " + cap
+					+ " studies in the database; only the " + cap + " most recent were searched. Narrow the query"));
+		}
+		response.setStatus(200);
+		response.setContentType("application/dicom+json");
+		response.setCharacterEncoding("UTF-8");
+		byte[] body = JSON.writeValueAsBytes(result.path("matches"));
+		response.setContentLength(body.length);
+		try (OutputStream out = response.getOutputStream()) {
+			out.write(body);
+		}
+	}
+
+	static void checkAccept(String theAccept) {
+		if (theAccept == null || theAccept.isBlank()) {
+			return;
+		}
+		String a = theAccept.toLowerCase();
+		if (a.contains("json") || a.contains("*/*") || a.contains("application/*")) {
+			return;
+		}
+		throw DicomWebException.notAcceptable("QIDO-RS answers application/dicom+json only (Accept: " + theAccept + ")");
+	}
+
+	/** The FHIR search for the plan: a superset of the DICOM matches. */
+	private static SearchParameterMap narrow(JsonNode thePlan) {
+		SearchParameterMap map = SearchParameterMap.newSynchronous();
+		JsonNode studyUids = thePlan.path("studyUids");
+		if (studyUids.isArray()) {
+			TokenOrListParam or = new TokenOrListParam();
+			studyUids.forEach(u -> or.addOr(StudyStore.studyIdentifier(u.asText())));
+			if (or.getValuesAsQueryTokens().isEmpty()) {
+				or.addOr(new TokenParam(StudyStore.UID_SYSTEM, "urn:oid:none")); // contradictory UIDs: nothing matches
+			}
+			map.add(ImagingStudy.SP_IDENTIFIER, or);
+		}
+		addTokens(map, ImagingStudy.SP_SERIES, thePlan.path("seriesUids"), "");
+		addTokens(map, ImagingStudy.SP_INSTANCE, thePlan.path("sopUids"), "");
+		addTokens(map, ImagingStudy.SP_DICOM_CLASS, thePlan.path("sopClassUids"), "urn:oid:");
+		addTokens(map, ImagingStudy.SP_MODALITY, thePlan.path("modalities"), "");
+		addTokens(map, ImagingStudy.SP_IDENTIFIER, thePlan.path("accessionNumbers"), "");
+		if (thePlan.hasNonNull("startedFrom") || thePlan.hasNonNull("startedTo")) {
+			DateParam lo = thePlan.hasNonNull("startedFrom")
+					? new DateParam(ParamPrefixEnum.GREATERTHAN_OR_EQUALS, thePlan.get("startedFrom").asText()) : null;
+			DateParam hi = thePlan.hasNonNull("startedTo")
+					? new DateParam(ParamPrefixEnum.LESSTHAN_OR_EQUALS, thePlan.get("startedTo").asText()) : null;
+			map.add(ImagingStudy.SP_STARTED, new DateRangeParam(lo, hi));
+		}
+		if (thePlan.hasNonNull("patientId")) {
+			map.add(ImagingStudy.SP_PATIENT, new ReferenceParam("Patient", "identifier", thePlan.get("patientId").asText()));
+		}
+		if (thePlan.hasNonNull("patientNamePrefix")) {
+			map.add(ImagingStudy.SP_PATIENT, new ReferenceParam("Patient", "name", thePlan.get("patientNamePrefix").asText()));
+		}
+		// Newest first, so that a capped candidate set keeps the studies users look for.
+		map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
+		return map;
+	}
+
+	private static void addTokens(SearchParameterMap theMap, String theParam, JsonNode theValues, String thePrefix) {
+		if (!theValues.isArray() || theValues.isEmpty()) {
+			return;
+		}
+		TokenOrListParam or = new TokenOrListParam();
+		theValues.forEach(v -> or.addOr(new TokenParam(null, thePrefix + v.asText())));
+		theMap.add(theParam, or);
+	}
+}

@@ -1,0 +1,239 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
+import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
+import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
+import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
+import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import jakarta.servlet.http.HttpServletResponse;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomInstance;
+import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.IdType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * STOW-RS (PS3.18 §10.5). Each part is stored exactly as a Binary upload is: a DAO update of
+ * {@code Binary/<sha256>} with the caller's RequestDetails, so the storage interceptor parses,
+ * validates and indexes it, and authorization applies. The valid parts of one request are stored
+ * in one database transaction, so their study is written once (group commit); if that
+ * transaction fails, the parts are stored one by one to tell which failed.
+ */
+public class StowService {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(StowService.class);
+
+	// PS3.18 Annex I / PS3.4 status codes used in FailureReason (0008,1197)
+	static final int PROCESSING_FAILURE = 0x0110; // 272
+	static final int INVALID = 0xA900; // 43264: data set does not match SOP class / cannot be parsed
+	static final int STUDY_UID_MISMATCH = 0xA901; // 43265
+	static final int DUPLICATE_DIFFERENT = 0xB00E; // 45070: SOP instance already stored with other bytes
+	static final int SOP_CLASS_NOT_SUPPORTED = 0x0122; // 290: part is not application/dicom
+
+	private final DaoRegistry myDaoRegistry;
+	private final IHapiTransactionService myTransactions;
+	private final DicomWebProperties myProperties;
+
+	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties) {
+		myDaoRegistry = theDaoRegistry;
+		myTransactions = theTransactions;
+		myProperties = theProperties;
+	}
+
+	private record Parsed(DicomInstance instance, byte[] bytes) {}
+
+	private record Failure(String sopClassUid, String sopInstanceUid, int reason, String message) {}
+
+	void store(DicomWebRequest theRequest, String theStudyUid) throws IOException {
+		String accept = theRequest.header("Accept");
+		if (accept != null && !accept.isBlank()) {
+			QidoService.checkAccept(accept); // the response is application/dicom+json
+		}
+		String contentType = theRequest.header("Content-Type");
+		String media = MultipartReader.mediaType(contentType);
+		List<byte[]> bodies = new ArrayList<>();
+		List<Failure> failures = new ArrayList<>();
+		if ("application/dicom".equals(media)) {
+			bodies.add(readAll(theRequest.servletRequest().getInputStream()));
+		} else if ("multipart/related".equals(media)) {
+			String type = MultipartReader.parameter(contentType, "type");
+			if (type != null && !"application/dicom".equalsIgnoreCase(type)) {
+				throw new DicomWebException(415, "This server stores multipart/related; type=\"application/dicom\" only"
+						+ " (not " + type + "): metadata+bulkdata STOW is not supported yet");
+			}
+			String boundary = MultipartReader.parameter(contentType, "boundary");
+			if (boundary == null) {
+				throw DicomWebException.badRequest("multipart/related without a boundary parameter");
+			}
+			MultipartReader reader = new MultipartReader(theRequest.servletRequest().getInputStream(), boundary,
+					myProperties.getStowMaxPartBytes(), myProperties.getStowMaxHeaderBytes());
+			MultipartReader.Part part;
+			while ((part = reader.next()) != null) {
+				String partType = part.contentType() == null ? "application/dicom" : MultipartReader.mediaType(part.contentType());
+				if (!"application/dicom".equals(partType)) {
+					failures.add(new Failure(null, null, SOP_CLASS_NOT_SUPPORTED, "part of type " + partType + " is not application/dicom"));
+					continue;
+				}
+				bodies.add(part.body());
+			}
+		} else {
+			throw new DicomWebException(415, "STOW-RS takes multipart/related; type=\"application/dicom\" or application/dicom,"
+					+ " not " + (contentType == null ? "a body without Content-Type" : contentType));
+		}
+		if (bodies.isEmpty() && failures.isEmpty()) {
+			throw DicomWebException.badRequest("The request holds no DICOM instance");
+		}
+
+		// Parse and check each part before anything is stored.
+		List<Parsed> valid = new ArrayList<>();
+		Set<String> seen = new LinkedHashSet<>();
+		for (byte[] body : bodies) {
+			DicomInstance instance;
+			try {
+				instance = DicomInstance.parse(body, null);
+			} catch (DicomException e) {
+				failures.add(new Failure(null, null, INVALID, "not a valid DICOM instance: " + e.getMessage()));
+				continue;
+			}
+			if (theStudyUid != null && !theStudyUid.equals(instance.studyInstanceUid())) {
+				failures.add(new Failure(instance.sopClassUid(), instance.sopInstanceUid(), STUDY_UID_MISMATCH,
+						"StudyInstanceUID " + instance.studyInstanceUid() + " does not match the URL's " + theStudyUid));
+				continue;
+			}
+			if (!seen.add(instance.sha256())) {
+				continue; // the same bytes twice in one request: stored once, reported once
+			}
+			valid.add(new Parsed(instance, body));
+		}
+
+		List<Parsed> stored = new ArrayList<>();
+		if (!valid.isEmpty()) {
+			boolean together = false;
+			if (valid.size() > 1) {
+				try {
+					myTransactions.withRequest(theRequest.details()).execute(() -> {
+						for (Parsed p : valid) {
+							update(p, theRequest);
+						}
+					});
+					together = true;
+					stored.addAll(valid);
+				} catch (AuthenticationException | ForbiddenOperationException e) {
+					throw e;
+				} catch (RuntimeException e) {
+					ourLog.debug("STOW batch failed ({}); storing the parts one by one", e.toString());
+				}
+			}
+			if (!together) {
+				for (Parsed p : valid) {
+					try {
+						update(p, theRequest);
+						stored.add(p);
+					} catch (AuthenticationException | ForbiddenOperationException e) {
+						throw e;
+					} catch (ResourceVersionConflictException e) {
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), DUPLICATE_DIFFERENT, e.getMessage()));
+					} catch (UnprocessableEntityException e) {
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), INVALID, e.getMessage()));
+					} catch (BaseServerResponseException e) {
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(),
+								e.getStatusCode() == 409 ? DUPLICATE_DIFFERENT : PROCESSING_FAILURE, e.getMessage()));
+					} catch (RuntimeException e) {
+						ourLog.warn("STOW of SOP instance {} failed", p.instance().sopInstanceUid(), e);
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), PROCESSING_FAILURE, e.toString()));
+					}
+				}
+			}
+		}
+		respond(theRequest, theStudyUid, stored, failures);
+	}
+
+	private void update(Parsed theParsed, DicomWebRequest theRequest) {
+		Binary binary = new Binary();
+		binary.setId(new IdType("Binary", theParsed.instance().sha256()));
+		binary.setContentType("application/dicom");
+		binary.setData(theParsed.bytes());
+		myDaoRegistry.getResourceDao(Binary.class).update(binary, theRequest.details());
+	}
+
+	private void respond(DicomWebRequest theRequest, String theStudyUid, List<Parsed> theStored, List<Failure> theFailures)
+			throws IOException {
+		ObjectNode body = QidoService.JSON.createObjectNode();
+		Set<String> studies = new LinkedHashSet<>();
+		theStored.forEach(p -> studies.add(p.instance().studyInstanceUid()));
+		if (theStudyUid != null) {
+			studies.add(theStudyUid);
+		}
+		if (studies.size() == 1) {
+			element(body, "00081190", "UR").add(theRequest.studyUrl(studies.iterator().next()));
+		}
+		if (!theFailures.isEmpty()) {
+			ArrayNode items = element(body, "00081198", "SQ");
+			for (Failure f : theFailures) {
+				ObjectNode item = items.addObject();
+				if (f.sopClassUid() != null) {
+					element(item, "00081150", "UI").add(f.sopClassUid());
+				}
+				if (f.sopInstanceUid() != null) {
+					element(item, "00081155", "UI").add(f.sopInstanceUid());
+				}
+				element(item, "00081197", "US").add(f.reason());
+				if (f.message() != null) {
+					element(item, "00000902", "LO").add(truncate(f.message(), 64)); // ErrorComment
+				}
+			}
+		}
+		if (!theStored.isEmpty()) {
+			ArrayNode items = element(body, "00081199", "SQ");
+			for (Parsed p : theStored) {
+				ObjectNode item = items.addObject();
+				element(item, "00081150", "UI").add(p.instance().sopClassUid());
+				element(item, "00081155", "UI").add(p.instance().sopInstanceUid());
+				element(item, "00081190", "UR").add(theRequest.studyUrl(p.instance().studyInstanceUid())
+						+ "/series/" + p.instance().seriesInstanceUid() + "/instances/" + p.instance().sopInstanceUid());
+			}
+		}
+		HttpServletResponse response = theRequest.servletResponse();
+		int status = theFailures.isEmpty() ? 200 : theStored.isEmpty() ? 409 : 202;
+		response.setStatus(status);
+		response.setContentType("application/dicom+json");
+		response.setCharacterEncoding("UTF-8");
+		byte[] out = QidoService.JSON.writeValueAsBytes(body);
+		response.setContentLength(out.length);
+		try (OutputStream os = response.getOutputStream()) {
+			os.write(out);
+		}
+	}
+
+	private static ArrayNode element(ObjectNode theParent, String theTag, String theVr) {
+		ObjectNode e = theParent.putObject(theTag);
+		e.put("vr", theVr);
+		return e.putArray("Value");
+	}
+
+	private static String truncate(String theText, int theMax) {
+		return theText.length() <= theMax ? theText : theText.substring(0, theMax);
+	}
+
+	private byte[] readAll(InputStream theIn) throws IOException {
+		long max = myProperties.getStowMaxPartBytes();
+		byte[] data = theIn.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
+		if (data.length > max) {
+			throw new DicomWebException(413, "The instance exceeds the limit of " + max + " bytes");
+		}
+		return data;
+	}
+}

@@ -1,0 +1,207 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
+import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
+import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.rest.api.server.IBundleProvider;
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.param.TokenOrListParam;
+import ca.uhn.fhir.rest.param.TokenParam;
+import ca.uhn.fhir.rest.server.exceptions.ResourceGoneException;
+import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
+import ca.uhn.fhir.util.HapiExtensions;
+import org.apache.commons.io.output.CloseShieldOutputStream;
+import org.hl7.fhir.instance.model.api.IBaseResource;
+import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.Extension;
+import org.hl7.fhir.r4.model.IdType;
+import org.hl7.fhir.r4.model.ImagingStudy;
+import org.hl7.fhir.r4.model.Patient;
+import org.hl7.fhir.r4.model.Reference;
+import org.hl7.fhir.r4.model.UnsignedIntType;
+import org.springframework.beans.factory.ObjectProvider;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads what the facade serves from the FHIR store: ImagingStudy (by Study Instance UID), Patient,
+ * and the DICOM Binaries. Every read goes through a DAO with the caller's RequestDetails, so HAPI's
+ * storage-level hooks (AuthorizationInterceptor, consent, partitioning) apply to DICOMweb as to FHIR.
+ */
+public class StudyStore {
+
+	static final String UID_SYSTEM = "urn:dicom:uid";
+	static final String INSTANCE_BINARY = "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
+	static final String INSTANCE_ATTRIBUTES = "http://dicomfhir.org/fhir/StructureDefinition/instance-attributes";
+
+	/** One stored instance as the ImagingStudy lists it. */
+	public record InstanceRef(String studyUid, String seriesUid, String sopInstanceUid, String sopClassUid,
+			String binaryId, String transferSyntaxUid, Long size) {}
+
+	private final DaoRegistry myDaoRegistry;
+	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
+
+	public StudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+		myDaoRegistry = theDaoRegistry;
+		myBinaryStorage = theBinaryStorage;
+	}
+
+	static TokenParam studyIdentifier(String theStudyUid) {
+		return new TokenParam(UID_SYSTEM, "urn:oid:" + theStudyUid);
+	}
+
+	/** Up to {@code theMax} ImagingStudy resources matching the map (synchronous search). */
+	List<ImagingStudy> search(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
+		theMap.setLoadSynchronousUpTo(theMax);
+		IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(theMap, theRequest);
+		List<ImagingStudy> out = new ArrayList<>();
+		for (IBaseResource r : found.getResources(0, theMax)) {
+			if (r instanceof ImagingStudy study) {
+				out.add(study);
+			}
+		}
+		return out;
+	}
+
+	/** The ImagingStudy of a Study Instance UID; 404 when there is none (or the caller may not see it). */
+	ImagingStudy study(String theStudyUid, RequestDetails theRequest) {
+		SearchParameterMap map = SearchParameterMap.newSynchronous(ImagingStudy.SP_IDENTIFIER, studyIdentifier(theStudyUid));
+		List<ImagingStudy> found = search(map, theRequest, 2);
+		if (found.isEmpty()) {
+			throw DicomWebException.notFound("Study " + theStudyUid + " not found");
+		}
+		return found.get(0);
+	}
+
+	/** Patients referenced by the studies' subjects, read in one search per 100 ids. */
+	Map<String, Patient> patients(List<ImagingStudy> theStudies, RequestDetails theRequest) {
+		Set<String> ids = new LinkedHashSet<>();
+		for (ImagingStudy study : theStudies) {
+			Reference subject = study.getSubject();
+			if (subject.getReferenceElement().hasIdPart() && "Patient".equals(subject.getReferenceElement().getResourceType())) {
+				ids.add(subject.getReferenceElement().getIdPart());
+			}
+		}
+		Map<String, Patient> out = new HashMap<>();
+		List<String> all = new ArrayList<>(ids);
+		for (int i = 0; i < all.size(); i += 100) {
+			TokenOrListParam idList = new TokenOrListParam();
+			all.subList(i, Math.min(all.size(), i + 100)).forEach(id -> idList.addOr(new TokenParam(id)));
+			SearchParameterMap map = SearchParameterMap.newSynchronous();
+			map.add("_id", idList);
+			map.setLoadSynchronousUpTo(100);
+			IBundleProvider found = myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest);
+			for (IBaseResource r : found.getResources(0, 100)) {
+				out.put(r.getIdElement().getIdPart(), (Patient) r);
+			}
+		}
+		return out;
+	}
+
+	/** Instances of the study, optionally of one series / one instance; 404 when that selects nothing. */
+	static List<InstanceRef> instances(ImagingStudy theStudy, String theStudyUid, String theSeriesUid, String theSopUid) {
+		List<InstanceRef> out = new ArrayList<>();
+		for (ImagingStudy.ImagingStudySeriesComponent series : theStudy.getSeries()) {
+			if (theSeriesUid != null && !theSeriesUid.equals(series.getUid())) {
+				continue;
+			}
+			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : series.getInstance()) {
+				if (theSopUid != null && !theSopUid.equals(instance.getUid())) {
+					continue;
+				}
+				Extension binary = instance.getExtensionByUrl(INSTANCE_BINARY);
+				if (binary == null || !(binary.getValue() instanceof Reference ref) || !ref.getReferenceElement().hasIdPart()) {
+					continue; // listed by someone else, not backed by a DICOM Binary
+				}
+				String ts = null;
+				Long size = null;
+				Extension attrs = instance.getExtensionByUrl(INSTANCE_ATTRIBUTES);
+				if (attrs != null) {
+					Extension tsExt = attrs.getExtensionByUrl("transferSyntax");
+					if (tsExt != null && tsExt.getValue() != null) {
+						ts = stripOid(tsExt.getValue().primitiveValue());
+					}
+					Extension sizeExt = attrs.getExtensionByUrl("size");
+					if (sizeExt != null && sizeExt.getValue() instanceof UnsignedIntType u && u.getValue() != null) {
+						size = u.getValue().longValue();
+					}
+				}
+				String sopClass = instance.getSopClass().getCode() == null ? null : stripOid(instance.getSopClass().getCode());
+				out.add(new InstanceRef(theStudyUid, series.getUid(), instance.getUid(), sopClass,
+						ref.getReferenceElement().getIdPart(), ts, size));
+			}
+		}
+		if (out.isEmpty()) {
+			if (theSopUid != null) {
+				throw DicomWebException.notFound("Instance " + theSopUid + " not found in series " + theSeriesUid + " of study " + theStudyUid);
+			}
+			throw DicomWebException.notFound("Series " + theSeriesUid + " not found in study " + theStudyUid);
+		}
+		return out;
+	}
+
+	static String stripOid(String theValue) {
+		return theValue != null && theValue.startsWith("urn:oid:") ? theValue.substring(8) : theValue;
+	}
+
+	/** Reads the Binary with the caller's RequestDetails, without inflating externalized content. */
+	Binary binary(String theId, RequestDetails theRequest) {
+		Object previous = theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, Boolean.FALSE);
+		try {
+			return myDaoRegistry.getResourceDao(Binary.class).read(new IdType("Binary", theId), theRequest);
+		} catch (ResourceNotFoundException | ResourceGoneException e) {
+			throw new DicomWebException(404, "The bytes of this instance (Binary/" + theId + ") are gone");
+		} finally {
+			if (previous == null) {
+				theRequest.getUserData().remove(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY);
+			} else {
+				theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, previous);
+			}
+		}
+	}
+
+	/** Streams the Binary's bytes (inline or from the external binary store) without closing the stream. */
+	void write(Binary theBinary, OutputStream theOut) throws IOException {
+		if (theBinary.getData() != null) {
+			theOut.write(theBinary.getData());
+			return;
+		}
+		String blobId = externalizedId(theBinary);
+		IBinaryStorageSvc storage = myBinaryStorage.getIfAvailable();
+		if (blobId == null || storage == null) {
+			throw new DicomWebException(404, "Binary/" + theBinary.getIdElement().getIdPart() + " holds no bytes");
+		}
+		// HAPI 8.8's FilesystemBinaryStorageSvcImpl.writeBinaryContent returns false even when it wrote
+		// the content (and closes the stream: hence the shield), so existence is checked first.
+		if (storage.fetchBinaryContentDetails(theBinary.getIdElement().toVersionless(), blobId) == null) {
+			throw new DicomWebException(404, "The bytes of Binary/" + theBinary.getIdElement().getIdPart() + " are missing from the binary store");
+		}
+		storage.writeBinaryContent(theBinary.getIdElement().toVersionless(), blobId, CloseShieldOutputStream.wrap(theOut));
+	}
+
+	/** The whole content of the Binary in memory (for parsing). */
+	byte[] bytes(Binary theBinary) throws IOException {
+		if (theBinary.getData() != null) {
+			return theBinary.getData();
+		}
+		String blobId = externalizedId(theBinary);
+		IBinaryStorageSvc storage = myBinaryStorage.getIfAvailable();
+		if (blobId == null || storage == null) {
+			throw new DicomWebException(404, "Binary/" + theBinary.getIdElement().getIdPart() + " holds no bytes");
+		}
+		return storage.fetchBinaryContent(theBinary.getIdElement().toVersionless(), blobId);
+	}
+
+	private static String externalizedId(Binary theBinary) {
+		Extension ext = theBinary.getDataElement().getExtensionByUrl(HapiExtensions.EXT_EXTERNALIZED_BINARY_ID);
+		return ext == null || ext.getValue() == null ? null : ext.getValue().primitiveValue();
+	}
+}
