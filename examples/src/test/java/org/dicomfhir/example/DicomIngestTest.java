@@ -16,6 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -162,6 +165,31 @@ class DicomIngestTest extends AbstractServerTest {
 		HttpResponse<byte[]> conflict = post("Binary", DICOM, altered);
 		assertThat(conflict.statusCode()).as(bodyText(conflict)).isEqualTo(409);
 		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
+	}
+
+	@Test
+	void twoObjectsRacingForOneSopInstanceUidStoreOnlyOne() throws Exception {
+		String study = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		ExecutorService clients = Executors.newFixedThreadPool(2);
+		try {
+			for (int round = 0; round < 10; round++) {
+				byte[] first = DicomFixtures.ctInstance(study, series);
+				byte[] second = DicomFixtures.replace(first, Map.of("CompressedSamples^CT1", "CompressedSamples^CT2"));
+				Future<HttpResponse<byte[]>> a = clients.submit(() -> post("Binary", DICOM, first));
+				Future<HttpResponse<byte[]>> b = clients.submit(() -> post("Binary", DICOM, second));
+				List<Integer> codes = new java.util.ArrayList<>(List.of(a.get().statusCode(), b.get().statusCode()));
+				java.util.Collections.sort(codes);
+				assertThat(codes).as("round %d: %s / %s", round, bodyText(a.get()), bodyText(b.get())).containsExactly(201, 409);
+				byte[] loser = a.get().statusCode() == 409 ? first : second;
+				assertThat(get("Binary/" + DicomFixtures.sha256(loser), FHIR_JSON).statusCode()).isEqualTo(404);
+			}
+		} finally {
+			clients.shutdown();
+		}
+		ImagingStudy imagingStudy = readStudy(study);
+		assertThat(imagingStudy.getNumberOfInstances()).isEqualTo(10);
+		assertThat(binaryIds(imagingStudy)).hasSize(10).doesNotHaveDuplicates();
 	}
 
 	@Test

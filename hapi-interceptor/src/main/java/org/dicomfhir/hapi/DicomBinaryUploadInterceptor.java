@@ -31,6 +31,8 @@ import java.nio.charset.StandardCharsets;
 public class DicomBinaryUploadInterceptor {
 
 	private static final String REWRITTEN_UPLOAD = DicomBinaryUploadInterceptor.class.getName() + ".rewritten";
+	private static final String RAW = "raw";
+	private static final String FHIR = "fhir";
 
 	private final FhirContext myFhirContext;
 
@@ -49,7 +51,8 @@ public class DicomBinaryUploadInterceptor {
 		String contentType = theRequest.getHeader("Content-Type");
 		EncodingEnum encoding = EncodingEnum.forContentTypeStrict(contentType);
 		String sha256;
-		if (encoding == null) {
+		boolean raw = encoding == null;
+		if (raw) {
 			if (!DicomBinaries.isDicomContentType(contentType)) {
 				return;
 			}
@@ -67,12 +70,12 @@ public class DicomBinaryUploadInterceptor {
 		}
 		theRequest.setRequestType(RequestTypeEnum.PUT);
 		theRequest.setId(new IdType("Binary", sha256));
-		theRequest.getUserData().put(REWRITTEN_UPLOAD, Boolean.TRUE);
+		theRequest.getUserData().put(REWRITTEN_UPLOAD, raw ? RAW : FHIR);
 	}
 
 	/**
-	 * A rewritten POST still answers like a create: with a {@code Location}, and (unless the client
-	 * asked with {@code Prefer}) an OperationOutcome instead of echoing the uploaded bytes back.
+	 * A rewritten POST still answers like a create: with a {@code Location}; and a raw upload gets an
+	 * OperationOutcome (unless the client asked with {@code Prefer}) instead of its bytes echoed back.
 	 */
 	@Hook(Pointcut.SERVER_OUTGOING_RESPONSE)
 	public boolean answerLikeACreate(RequestDetails theRequest, ResponseDetails theResponse, HttpServletResponse theServletResponse) {
@@ -84,7 +87,7 @@ public class DicomBinaryUploadInterceptor {
 		String location = theRequest.getFhirServerBase() + "/Binary/" + id.getIdPart()
 				+ (id.hasVersionIdPart() ? "/_history/" + id.getVersionIdPart() : "");
 		theServletResponse.setHeader("Location", location);
-		if (theRequest.getHeader("Prefer") == null) {
+		if (theRequest.getUserData().get(REWRITTEN_UPLOAD) == RAW && theRequest.getHeader("Prefer") == null) {
 			OperationOutcome outcome = new OperationOutcome();
 			outcome.addIssue()
 					.setSeverity(OperationOutcome.IssueSeverity.INFORMATION)

@@ -72,6 +72,7 @@ public class DicomStorageInterceptor {
 		}
 		DicomInstance instance = parseOrReject(binary);
 		requireContentAddress(binary, instance);
+		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256());
 		rejectOtherBytesForSameInstance(instance);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		myStudyIndex.addAfterCommit(theRequest, instance);

@@ -2,12 +2,15 @@ package org.dicomfhir.hapi;
 
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InternalErrorException;
+import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import org.dicomfhir.bridge.DicomInstance;
 import org.springframework.transaction.support.TransactionSynchronization;
 import org.springframework.transaction.support.TransactionSynchronizationManager;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -22,6 +25,8 @@ import java.util.concurrent.TimeoutException;
 public class StudyIndex {
 
 	private final StudyWriter myWriter;
+	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
+	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
 	private final DicomFhirProperties myProperties;
 
 	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
@@ -30,36 +35,60 @@ public class StudyIndex {
 	}
 
 	void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
-		pending(theRequest).add(StudyWriter.Change.add(theInstance, endpointAddress(theRequest)));
+		pending().changes.add(StudyWriter.Change.add(theInstance, endpointAddress(theRequest)));
 	}
 
 	void removeAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
-		pending(theRequest).add(StudyWriter.Change.remove(theInstance));
+		pending().changes.add(StudyWriter.Change.remove(theInstance));
 	}
 
-	private List<StudyWriter.Change> pending(RequestDetails theRequest) {
+	/**
+	 * Claims a SOP Instance UID for these bytes until this transaction's study write is done, so
+	 * two requests storing different objects under one SOP Instance UID at the same moment cannot
+	 * both pass the "already stored?" check (on this node; across nodes the check in the database
+	 * and the versioned study write remain).
+	 */
+	void claim(String theSopInstanceUid, String theSha256) {
+		String holder = myClaims.putIfAbsent(theSopInstanceUid, theSha256);
+		if (holder == null) {
+			pending().claims.add(theSopInstanceUid);
+		} else if (!holder.equals(theSha256)) {
+			throw new ResourceVersionConflictException("SOP Instance " + theSopInstanceUid
+					+ " is being stored right now with other bytes (Binary/" + holder + ") by another request");
+		}
+	}
+
+	/** What one database transaction hands over once committed. */
+	private static final class TransactionState {
+		final List<StudyWriter.Change> changes = new ArrayList<>();
+		final List<String> claims = new ArrayList<>();
+	}
+
+	private TransactionState pending() {
 		if (!TransactionSynchronizationManager.isSynchronizationActive()) {
 			throw new IllegalStateException("DICOM Binaries must be written inside a HAPI transaction");
 		}
-		@SuppressWarnings("unchecked")
-		List<StudyWriter.Change> changes = (List<StudyWriter.Change>) TransactionSynchronizationManager.getResource(this);
-		if (changes == null) {
-			List<StudyWriter.Change> created = new ArrayList<>();
+		TransactionState state = (TransactionState) TransactionSynchronizationManager.getResource(this);
+		if (state == null) {
+			TransactionState created = new TransactionState();
 			TransactionSynchronizationManager.bindResource(this, created);
 			TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
 				@Override
 				public void afterCommit() {
-					awaitWrite(myWriter.submit(List.copyOf(created)));
+					if (!created.changes.isEmpty()) {
+						awaitWrite(myWriter.submit(List.copyOf(created.changes)));
+					}
 				}
 
 				@Override
 				public void afterCompletion(int theStatus) {
 					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
+					created.claims.forEach(myClaims::remove);
 				}
 			});
-			changes = created;
+			state = created;
 		}
-		return changes;
+		return state;
 	}
 
 	private void awaitWrite(CompletableFuture<Void> theWrite) {
