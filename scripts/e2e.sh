@@ -11,6 +11,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+# The integrator tools under test: the CLI binary and the Python module, built from this tree
+# (sharing the workspace's target directory, so nothing is compiled twice).
+cargo build --release --locked -p dicom-fhir-cli
+CARGO_TARGET_DIR="$root/target" "$venv/bin/pip" install --quiet --disable-pip-version-check ./rust/python
+
 jar=$(ls examples/target/dicom-fhir-example-server-*.jar | grep -v original | head -n1)
 work=$(mktemp -d)
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -27,12 +32,17 @@ cleanup() {
 trap cleanup EXIT
 
 base="http://127.0.0.1:$port/fhir"
-for _ in $(seq 1 180); do
+for _ in $(seq 1 300); do
   if curl -fsS "$base/metadata" >/dev/null 2>&1; then break; fi
   if ! kill -0 $server 2>/dev/null; then echo "server died:"; tail -n 80 "$work/server.log"; exit 1; fi
   sleep 1
 done
 curl -fsS "$base/metadata" >/dev/null || { echo "server did not start:"; tail -n 80 "$work/server.log"; exit 1; }
 
-DICOMFHIR_BASE_URL="$base" DICOMFHIR_DATA="$root/.data" "$venv/bin/python" -m pytest -q tests/e2e \
+export DICOMFHIR_BASE_URL="$base" DICOMFHIR_DATA="$root/.data" DICOMFHIR_BINSTORE="$work/binstore" \
+  DICOMFHIR_CLI="$root/target/release/dicom-fhir"
+"$venv/bin/python" -m pytest -q tests/e2e \
+  || { echo "--- server log (tail) ---"; tail -n 60 "$work/server.log"; exit 1; }
+# Runs after tests/e2e on purpose: its whole-store audit also checks what those tests stored.
+"$venv/bin/python" -m pytest -q tests/python \
   || { echo "--- server log (tail) ---"; tail -n 60 "$work/server.log"; exit 1; }

@@ -1,0 +1,411 @@
+//! The FHIR REST client shared by the CLI and the Python module: connection settings, the
+//! pre-flight check (is this a FHIR server, is the plugin installed), and clear errors.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::Value;
+
+pub const DICOM_TAG_SYSTEM: &str = "http://dicomfhir.org/fhir/CodeSystem/tags";
+pub const DICOM_TAG_CODE: &str = "dicom";
+pub const INSTANCE_BINARY_EXT: &str =
+    "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
+pub const FHIR_JSON: &str = "application/fhir+json";
+pub const DICOM: &str = "application/dicom";
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// FHIR base URL, e.g. `http://localhost:8080/fhir`.
+    pub server: String,
+    /// Bearer token sent as `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Extra PEM CA certificate(s) trusted in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(server: impl Into<String>) -> Self {
+        ClientConfig {
+            server: server.into(),
+            token: None,
+            ca_file: None,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Errors that stop a whole run (as opposed to one file failing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// Bad settings (URL, CA file, ...).
+    Config(String),
+    /// No TCP/TLS connection to the server.
+    Unreachable(String),
+    /// 401 or 403.
+    Unauthorized(String),
+    /// The URL answers but is not a FHIR server (no CapabilityStatement at /metadata).
+    NotFhir(String),
+    /// A FHIR server without the dicom-fhir plugin.
+    PluginMissing(String),
+    /// Any other unexpected answer.
+    Http(String),
+    /// Stopped by the caller (Python progress callback raised, Ctrl-C).
+    Cancelled,
+}
+
+impl ClientError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientError::Config(_) => "config",
+            ClientError::Unreachable(_) => "unreachable",
+            ClientError::Unauthorized(_) => "unauthorized",
+            ClientError::NotFhir(_) => "not-fhir",
+            ClientError::PluginMissing(_) => "plugin-missing",
+            ClientError::Http(_) => "http",
+            ClientError::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Config(m) => write!(f, "configuration error: {m}"),
+            ClientError::Unreachable(m) => write!(f, "server unreachable: {m}"),
+            ClientError::Unauthorized(m) => write!(f, "not authorized: {m}"),
+            ClientError::NotFhir(m) => write!(f, "not a FHIR server: {m}"),
+            ClientError::PluginMissing(m) => write!(f, "dicom-fhir plugin not installed: {m}"),
+            ClientError::Http(m) => write!(f, "{m}"),
+            ClientError::Cancelled => write!(f, "cancelled"),
+        }
+    }
+}
+impl std::error::Error for ClientError {}
+
+/// One HTTP answer, fully read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+    /// The diagnostics of an OperationOutcome body, else the start of the body.
+    pub fn reason(&self) -> String {
+        let detail = match self.json() {
+            Some(v) if v["resourceType"] == "OperationOutcome" => v["issue"]
+                .as_array()
+                .map(|issues| {
+                    issues
+                        .iter()
+                        .filter_map(|i| {
+                            i["diagnostics"]
+                                .as_str()
+                                .or_else(|| i["details"]["text"].as_str())
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default(),
+            _ => String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+                .trim()
+                .to_string(),
+        };
+        let code = self.status.as_u16();
+        let text = self.status.canonical_reason().unwrap_or("");
+        if detail.is_empty() {
+            format!("HTTP {code} {text}")
+        } else {
+            format!("HTTP {code} {text}: {detail}")
+        }
+    }
+}
+
+/// A request failed before an answer came back.
+#[derive(Debug)]
+pub struct SendError {
+    pub message: String,
+    /// Timeouts and connection errors are worth a retry.
+    pub transient: bool,
+}
+
+/// The FHIR client (cheap to clone).
+#[derive(Clone)]
+pub struct Fhir {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Fhir {
+    pub fn new(config: &ClientConfig) -> Result<Fhir, ClientError> {
+        let base = config.server.trim_end_matches('/').to_string();
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| ClientError::Config(format!("server URL {base:?}: {e}")))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(ClientError::Config(format!(
+                "server URL {base:?}: use http:// or https://"
+            )));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("dicom-fhir/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::Config(format!("CA file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ClientError::Config(format!("CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(ClientError::Config(format!(
+                    "CA file {}: no PEM certificate in it",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
+        let token = config.token.clone().filter(|t| !t.trim().is_empty());
+        Ok(Fhir { http, base, token })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, SendError> {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(describe)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(describe)?.to_vec();
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// GET with `Accept: application/fhir+json`; errors become `ClientError` (not retried here).
+    pub async fn get_json(
+        &self,
+        path: &str,
+    ) -> Result<(StatusCode, Option<Value>, Answer), ClientError> {
+        let answer = self
+            .send(
+                Method::GET,
+                path,
+                &[(header::ACCEPT, FHIR_JSON.into())],
+                None,
+            )
+            .await
+            .map_err(|e| ClientError::Unreachable(format!("{}: {}", self.base, e.message)))?;
+        check_auth(&answer, &self.base)?;
+        Ok((answer.status, answer.json(), answer))
+    }
+
+    /// Every resource of a search, following `next` links.
+    pub async fn search_all(&self, first: &str) -> Result<Vec<Value>, ClientError> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_string());
+        while let Some(path) = next.take() {
+            let (status, json, answer) = self.get_json(&path).await?;
+            let bundle = match json {
+                Some(b) if status.is_success() && b["resourceType"] == "Bundle" => b,
+                _ => {
+                    return Err(ClientError::Http(format!(
+                        "GET {path}: {}",
+                        answer.reason()
+                    )))
+                }
+            };
+            if let Some(entries) = bundle["entry"].as_array() {
+                for entry in entries {
+                    if entry["search"]["mode"]
+                        .as_str()
+                        .is_some_and(|m| m != "match")
+                    {
+                        continue;
+                    }
+                    out.push(entry["resource"].clone());
+                }
+            }
+            next = bundle["link"]
+                .as_array()
+                .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_string);
+        }
+        Ok(out)
+    }
+
+    /// Checks that the base URL is a FHIR server with the dicom-fhir plugin.
+    ///
+    /// * unreachable: no answer at all;
+    /// * 401/403 on `/metadata`;
+    /// * not FHIR: `/metadata` is not a JSON CapabilityStatement;
+    /// * plugin missing: the server does not hold the plugin's StructureDefinition
+    ///   `http://dicomfhir.org/fhir/StructureDefinition/instance-binary`, which the plugin
+    ///   publishes at start-up. (An upload answered with a Binary id that is not the SHA-256 of
+    ///   the bytes is also reported as a missing plugin.)
+    pub async fn preflight(&self) -> Result<(), ClientError> {
+        let (status, json, answer) = self.get_json("metadata").await?;
+        match json {
+            Some(cs) if status.is_success() && cs["resourceType"] == "CapabilityStatement" => {
+                if let Some(v) = cs["fhirVersion"].as_str() {
+                    if !v.starts_with("4.0") {
+                        return Err(ClientError::NotFhir(format!(
+                            "{} speaks FHIR {v}; dicom-fhir needs FHIR R4 (4.0.x)",
+                            self.base
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(ClientError::NotFhir(format!(
+                    "{}/metadata did not return a CapabilityStatement ({}); is the URL the FHIR base, e.g. http://host:8080/fhir?",
+                    self.base,
+                    answer.reason()
+                )))
+            }
+        }
+        let query = format!(
+            "StructureDefinition?url={}&_summary=count",
+            enc(INSTANCE_BINARY_EXT)
+        );
+        let (status, json, answer) = self.get_json(&query).await?;
+        let total = json.as_ref().and_then(|b| b["total"].as_u64());
+        match (status.is_success(), total) {
+            (true, Some(n)) if n > 0 => Ok(()),
+            (true, Some(_)) => Err(ClientError::PluginMissing(format!(
+                "{} has no StructureDefinition {INSTANCE_BINARY_EXT}, which the plugin publishes at start-up",
+                self.base
+            ))),
+            _ => Err(ClientError::PluginMissing(format!(
+                "could not search StructureDefinition on {}: {}",
+                self.base,
+                answer.reason()
+            ))),
+        }
+    }
+
+    /// Which of these Binary ids exist on the server (batched `_id` searches, ids only).
+    pub async fn existing_binaries(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, ClientError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(50) {
+            let query = format!(
+                "Binary?_id={}&_elements=id&_count={}",
+                enc(&chunk.join(",")),
+                chunk.len() + 1
+            );
+            let mut attempt = 0;
+            let resources = loop {
+                match self.search_all(&query).await {
+                    Ok(r) => break r,
+                    Err(ClientError::Unreachable(m)) | Err(ClientError::Http(m)) if attempt < 3 => {
+                        let _ = m;
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            for r in resources {
+                if let Some(id) = r["id"].as_str() {
+                    found.insert(id.to_string());
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// 401/403 become `Unauthorized`.
+pub fn check_auth(answer: &Answer, base: &str) -> Result<(), ClientError> {
+    match answer.status {
+        StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized(format!(
+            "{base} answered 401 Unauthorized: give a bearer token with --token or DICOMFHIR_TOKEN ({})",
+            answer.reason()
+        ))),
+        StatusCode::FORBIDDEN => Err(ClientError::Unauthorized(format!(
+            "{base} answered 403 Forbidden: the token is not allowed to do this ({})",
+            answer.reason()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn describe(e: reqwest::Error) -> SendError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    SendError {
+        transient: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+        message,
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// True for 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

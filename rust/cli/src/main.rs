@@ -1,0 +1,441 @@
+//! `dicom-fhir`: upload folders of DICOM into a FHIR server with the dicom-fhir plugin, inspect
+//! what the plugin would derive from a file, and audit the store. See docs/cli.md.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use dicom_fhir_cli::upload::{Phase, Progress, ProgressEvent, Silent};
+use dicom_fhir_cli::{ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "dicom-fhir",
+    version,
+    about = "Upload, inspect and verify DICOM in a FHIR server with the dicom-fhir plugin"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Upload every DICOM file under the paths (folders are walked; non-DICOM files are skipped).
+    Upload(UploadArgs),
+    /// Show what the plugin would derive from a file: problems, SHA-256, ImagingStudy entry, Patient.
+    Inspect(InspectArgs),
+    /// Audit the store: Binary hashes, ImagingStudy entries, unlisted Binaries.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// FHIR base URL, e.g. http://localhost:8080/fhir
+    #[arg(long, env = "DICOMFHIR_SERVER")]
+    server: String,
+    /// Bearer token (Authorization: Bearer ...)
+    #[arg(long, env = "DICOMFHIR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM file with CA certificate(s) to trust in addition to the system roots
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Timeout of one HTTP request, in seconds
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Concurrent requests
+    #[arg(long, short = 'j', default_value_t = 4)]
+    jobs: usize,
+    /// No progress bar
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+impl ServerArgs {
+    fn client(&self) -> Result<Fhir, ClientError> {
+        let mut config = ClientConfig::new(self.server.clone());
+        config.token = self.token.clone();
+        config.ca_file = self.ca_file.clone();
+        config.timeout = Duration::from_secs(self.timeout.max(1));
+        Fhir::new(&config)
+    }
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    /// Files and folders
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Send with STOW-RS (multipart/related) instead of POST Binary
+    #[arg(long)]
+    stow: bool,
+    /// STOW-RS endpoint (default: <server>/dicomweb/studies)
+    #[arg(long, value_name = "URL")]
+    stow_url: Option<String>,
+    /// Instances per STOW-RS request
+    #[arg(long, default_value_t = 20)]
+    stow_batch: usize,
+    /// Retries of a request after a 5xx answer or a timeout (exponential backoff from 0.5 s)
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+    /// Send every instance, even those whose Binary is already stored
+    #[arg(long)]
+    no_resume: bool,
+    /// Write the summary, failed and skipped files as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    file: PathBuf,
+    /// One JSON object: the parse result of the native contract plus `dicomJson`
+    #[arg(long)]
+    json: bool,
+    /// Identifier system for PatientID when IssuerOfPatientID is absent
+    #[arg(long)]
+    patient_identifier_system: Option<String>,
+    /// UTC offset such as +01:00 for dates/times without TimezoneOffsetFromUTC
+    #[arg(long)]
+    default_timezone: Option<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Only this Study Instance UID
+    #[arg(long, value_name = "UID")]
+    study: Option<String>,
+    /// Re-upload unlisted Binaries and remove entries pointing at missing Binaries, then verify again
+    #[arg(long)]
+    repair: bool,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Write the report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Inspect(args) => inspect(args),
+        Command::Upload(args) => run(|rt| rt.block_on(upload(args))),
+        Command::Verify(args) => run(|rt| rt.block_on(verify(args))),
+    }
+}
+
+fn run(f: impl FnOnce(&tokio::runtime::Runtime) -> Result<ExitCode, ClientError>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dicom-fhir: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match f(&rt) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dicom-fhir: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// indicatif progress: files in the message, bytes on the bar (rate and ETA from bytes).
+struct Bar {
+    bar: ProgressBar,
+    phase: std::sync::Mutex<Option<Phase>>,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if quiet {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        Bar {
+            bar,
+            phase: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn update(&self, e: &ProgressEvent) {
+        let mut phase = self.phase.lock().unwrap();
+        if *phase != Some(e.phase) {
+            *phase = Some(e.phase);
+            match e.phase {
+                Phase::Scanning | Phase::Checking => {
+                    self.bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {prefix} {pos}/{len} files [{elapsed_precise}] {msg}",
+                        )
+                        .unwrap(),
+                    );
+                    self.bar.set_prefix(e.phase.as_str());
+                }
+                Phase::Uploading => {
+                    self.bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                        )
+                        .unwrap()
+                        .progress_chars("=> "),
+                    );
+                    self.bar.set_prefix("uploading");
+                    self.bar.reset();
+                }
+                Phase::Done => {
+                    self.bar.finish_and_clear();
+                    return;
+                }
+            }
+        }
+        match e.phase {
+            Phase::Uploading => {
+                self.bar.set_length(e.bytes_total);
+                self.bar.set_position(e.bytes_done);
+                let mut msg = format!("{}/{} files", e.files_done, e.files_total);
+                if e.skipped_existing > 0 {
+                    msg.push_str(&format!(", {} already stored", e.skipped_existing));
+                }
+                if e.failed > 0 {
+                    msg.push_str(&format!(", {} failed", e.failed));
+                }
+                self.bar.set_message(msg);
+            }
+            Phase::Scanning | Phase::Checking => {
+                self.bar.set_length(e.files_total);
+                self.bar.set_position(e.files_done);
+                if e.not_dicom > 0 {
+                    self.bar.set_message(format!("{} not DICOM", e.not_dicom));
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+    fn note(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("{message}"));
+    }
+}
+
+fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> Result<(), ClientError> {
+    let text = serde_json::to_string_pretty(value).unwrap();
+    std::fs::write(path, text + "\n")
+        .map_err(|e| ClientError::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
+    let fhir = args.server.client()?;
+    let options = UploadOptions {
+        jobs: args.server.jobs.max(1),
+        retries: args.retries,
+        stow: args.stow.then(|| StowOptions {
+            url: args
+                .stow_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/dicomweb/studies", fhir.base())),
+            batch: args.stow_batch.max(1),
+        }),
+        resume: !args.no_resume,
+        ..Default::default()
+    };
+    let bar = Arc::new(Bar::new(args.server.quiet));
+    let report = dicom_fhir_cli::upload(&fhir, &args.paths, &options, bar.clone()).await;
+    bar.bar.finish_and_clear();
+    let report = report?;
+    if let Some(path) = &args.report {
+        write_json(path, &report)?;
+    }
+    let mib = report.bytes_sent as f64 / (1024.0 * 1024.0);
+    println!("dicom-fhir upload to {} ({})", report.server, report.mode);
+    println!(
+        "  {} files, {} DICOM instances, {} not DICOM",
+        report.files,
+        report.instances,
+        report.not_dicom.len()
+    );
+    println!(
+        "  stored {} new, {} unchanged; skipped {} already stored; {} duplicate files",
+        report.stored, report.unchanged, report.skipped_existing, report.duplicates
+    );
+    println!(
+        "  sent {mib:.1} MiB in {:.1} s ({:.1} instances/s)",
+        report.seconds, report.instances_per_second
+    );
+    if report.failed.is_empty() {
+        println!("  no failures");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("  FAILED: {} files", report.failed.len());
+        for f in &report.failed {
+            println!("    {}: {}", f.path, f.reason);
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn inspect(args: InspectArgs) -> ExitCode {
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("dicom-fhir: cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let options = dicom_fhir_core::DeriveOptions {
+        patient_identifier_system: args.patient_identifier_system,
+        default_timezone: args.default_timezone,
+    };
+    let (mut result, parsed) = match dicom_fhir_core::parse_instance(&bytes, &options)
+        .and_then(|r| dicom_fhir_core::parse::parse(&bytes).map(|p| (r, p)))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            if args.json {
+                println!("{}", serde_json::json!({"valid": false, "error": e.0}));
+            } else {
+                println!("{}: not valid DICOM: {e}", args.file.display());
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let dicom_json = parsed.dicom_json("");
+    if args.json {
+        result["valid"] = serde_json::Value::Bool(true);
+        result["dicomJson"] = dicom_json;
+        println!("{}", serde_json::to_string_pretty(&result).unwrap());
+        return ExitCode::SUCCESS;
+    }
+    let s = |k: &str| result[k].as_str().unwrap_or("").to_string();
+    println!("file:               {}", args.file.display());
+    println!(
+        "SHA-256:            {}  (Binary/{})",
+        s("sha256"),
+        s("sha256")
+    );
+    println!("size:               {} bytes", result["size"]);
+    println!("Study Instance UID: {}", s("studyInstanceUid"));
+    println!("Series Inst. UID:   {}", s("seriesInstanceUid"));
+    println!("SOP Instance UID:   {}", s("sopInstanceUid"));
+    println!("SOP Class UID:      {}", s("sopClassUid"));
+    println!("Transfer Syntax:    {}", s("transferSyntaxUid"));
+    println!(
+        "Patient identifier: {}|{}",
+        result["patientIdentifier"]["system"].as_str().unwrap_or(""),
+        result["patientIdentifier"]["value"].as_str().unwrap_or("")
+    );
+    let warnings = result["warnings"].as_array().cloned().unwrap_or_default();
+    if warnings.is_empty() {
+        println!("problems:           none");
+    } else {
+        println!("problems:           {}", warnings.len());
+        for w in warnings {
+            println!("  - {}", w.as_str().unwrap_or(""));
+        }
+    }
+    println!(
+        "\nImagingStudy entry (ImagingStudy/{}):",
+        s("studyInstanceUid")
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result["imagingStudy"]).unwrap()
+    );
+    println!("\nPatient:");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result["patient"]).unwrap()
+    );
+    println!("\n(DICOM JSON: use --json)");
+    ExitCode::SUCCESS
+}
+
+async fn verify(args: VerifyArgs) -> Result<ExitCode, ClientError> {
+    let fhir = args.server.client()?;
+    let options = VerifyOptions {
+        study: args.study.clone(),
+        repair: args.repair,
+        jobs: args.server.jobs.max(1),
+    };
+    let bar: Arc<dyn Progress> = if args.server.quiet || args.json {
+        Arc::new(Silent)
+    } else {
+        Arc::new(Bar::new(false))
+    };
+    let report = dicom_fhir_cli::verify(&fhir, &options, bar.clone()).await?;
+    let mut after = None;
+    if args.repair && !report.clean() {
+        let again = VerifyOptions {
+            repair: false,
+            ..options
+        };
+        after = Some(dicom_fhir_cli::verify(&fhir, &again, bar).await?);
+    }
+    let final_report = after.as_ref().unwrap_or(&report);
+    let json = serde_json::json!({"report": report, "afterRepair": after});
+    if let Some(path) = &args.report {
+        write_json(path, &json)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json).unwrap());
+    } else {
+        print_verify(&report);
+        if let Some(a) = &after {
+            println!("\nafter repair:");
+            print_verify(a);
+        }
+    }
+    Ok(if final_report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_verify(r: &dicom_fhir_cli::VerifyReport) {
+    let scope = r
+        .study
+        .as_deref()
+        .map(|s| format!(" (study {s})"))
+        .unwrap_or_default();
+    println!(
+        "dicom-fhir verify {}{scope}: {} studies, {} instance entries, {} Binaries checked",
+        r.server, r.studies_checked, r.instances_checked, r.binaries_checked
+    );
+    if r.clean() {
+        println!("  clean: no problems");
+        return;
+    }
+    println!("  {} problems:", r.problems.len());
+    for p in &r.problems {
+        println!(
+            "  [{}] {}{}",
+            p.kind,
+            p.binary
+                .as_deref()
+                .map(|b| format!("Binary/{b}: "))
+                .unwrap_or_default(),
+            p.detail
+        );
+        if let Some(repair) = &p.repair {
+            println!("      repair: {repair}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+"""dicom-fhir for Python: read DICOM the way the dicom-fhir FHIR plugin does, upload folders of
+DICOM to a FHIR server with the plugin, and audit what is stored.
+
+Everything runs in the project's Rust core and upload client (the same code as the
+``dicom-fhir`` command line tool).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable, Literal, Optional, TypedDict, Union
+
+__version__: str
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+class DicomFhirError(Exception):
+    """Base class of the errors of dicom_fhir."""
+
+class ServerError(DicomFhirError):
+    """The server cannot be used. ``kind`` is one of ``"config"``, ``"unreachable"``,
+    ``"unauthorized"`` (401/403), ``"not-fhir"`` (no CapabilityStatement at /metadata),
+    ``"plugin-missing"`` (the dicom-fhir plugin is not installed), ``"http"``, ``"cancelled"``."""
+
+    kind: str
+
+class UploadError(DicomFhirError):
+    """Some files failed to upload; ``report`` is the whole upload report."""
+
+    report: UploadReport
+
+class FileProblem(TypedDict):
+    path: str
+    reason: str
+
+class UploadReport(TypedDict):
+    server: str
+    mode: Literal["binary", "stow-rs"]
+    files: int
+    """Files found under the paths."""
+    instances: int
+    """DICOM instances among them (distinct SHA-256)."""
+    stored: int
+    """Newly stored."""
+    unchanged: int
+    """Sent, and the server already had the same bytes."""
+    skipped_existing: int
+    """Already on the server before the upload: not sent."""
+    duplicates: int
+    """Files with the same bytes as another file of this upload (sent once)."""
+    bytes_sent: int
+    seconds: float
+    instances_per_second: float
+    not_dicom: list[FileProblem]
+    failed: list[FileProblem]
+
+class ProgressEvent(TypedDict):
+    phase: Literal["scanning", "checking", "uploading", "done"]
+    files_total: int
+    files_done: int
+    bytes_total: int
+    bytes_done: int
+    skipped_existing: int
+    not_dicom: int
+    failed: int
+
+class VerifyProblem(TypedDict, total=False):
+    kind: Literal["hash-mismatch", "not-dicom", "missing-binary", "wrong-binary", "unlisted", "unreadable"]
+    binary: str
+    study: str
+    sop_instance_uid: str
+    detail: str
+    repair: str
+
+class VerifyReport(TypedDict, total=False):
+    server: str
+    study: str
+    studies_checked: int
+    instances_checked: int
+    binaries_checked: int
+    problems: list[VerifyProblem]
+
+class Instance:
+    """One parsed DICOM instance: what the dicom-fhir plugin derives from it."""
+
+    @property
+    def sha256(self) -> str:
+        """Lowercase hex SHA-256 of the bytes: the id of the Binary the plugin stores them as."""
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+    @property
+    def study_instance_uid(self) -> str: ...
+    @property
+    def series_instance_uid(self) -> str: ...
+    @property
+    def sop_instance_uid(self) -> str: ...
+    @property
+    def sop_class_uid(self) -> str: ...
+    @property
+    def transfer_syntax_uid(self) -> str: ...
+    @property
+    def patient_identifier(self) -> dict[str, str]:
+        """``{"system": ..., "value": ...}``: the Patient identifier the plugin uses."""
+    @property
+    def problems(self) -> list[str]:
+        """Validation problems: attributes that are wrong but do not stop the instance being stored."""
+    def dicom_json(self, bulk_data_uri_base: str = "") -> dict[str, Any]:
+        """DICOM JSON (PS3.18 F.2) of the data set; binary values over 1 KiB and Pixel Data
+        become ``BulkDataURI`` under ``bulk_data_uri_base``."""
+    def imaging_study(self) -> dict[str, Any]:
+        """The FHIR R4 ImagingStudy holding only this instance (no id, subject or endpoint)."""
+    def patient(self) -> dict[str, Any]:
+        """The FHIR R4 Patient (identifier, name, gender, birthDate; no id)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The whole parse result of the native contract (docs/architecture.md)."""
+
+def read(
+    source: Union[StrPath, bytes, bytearray, memoryview],
+    *,
+    patient_identifier_system: Optional[str] = None,
+    default_timezone: Optional[str] = None,
+) -> Instance:
+    """Parses a DICOM Part-10 instance from a path or from bytes.
+
+    Raises ValueError when the input is not valid DICOM (the message says why), OSError when
+    the file cannot be read, TypeError for other argument types.
+    """
+
+def upload(
+    paths: Union[StrPath, Iterable[StrPath]],
+    server: str,
+    *,
+    jobs: int = 4,
+    token: Optional[str] = None,
+    ca_file: Optional[StrPath] = None,
+    progress: Optional[Callable[[ProgressEvent], object]] = None,
+    retries: int = 4,
+    timeout: float = 300.0,
+    resume: bool = True,
+    stow: bool = False,
+    stow_url: Optional[str] = None,
+    stow_batch: int = 20,
+) -> UploadReport:
+    """Uploads every DICOM file under ``paths`` (files or folders, walked recursively).
+
+    Instances whose Binary (same SHA-256) is already stored are skipped without sending them.
+    ``token`` defaults to the environment variable ``DICOMFHIR_TOKEN``. ``progress`` is called
+    after every file; if it raises, the upload stops and the exception propagates.
+
+    Raises UploadError (with ``.report``) when some files failed, ServerError (with ``.kind``)
+    when the server cannot be used.
+    """
+
+def verify(
+    server: str,
+    *,
+    study: Optional[str] = None,
+    repair: bool = False,
+    jobs: int = 4,
+    token: Optional[str] = None,
+    ca_file: Optional[StrPath] = None,
+    timeout: float = 300.0,
+) -> VerifyReport:
+    """Audits the store like ``dicom-fhir verify``; ``problems`` is empty when it is clean."""

@@ -1,0 +1,452 @@
+//! `dicom_fhir`: the dicom-fhir Rust core and upload client for Python.
+//!
+//! No logic of its own: parsing and derivation come from `dicom-fhir-core`, upload and verify
+//! from `dicom-fhir-cli` (the same code as the `dicom-fhir` command).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dicom_fhir_cli::upload::{Progress, ProgressEvent};
+use dicom_fhir_cli::{ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions};
+use dicom_fhir_core::parse::ParsedInstance;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyList, PyMemoryView, PyString};
+use serde_json::Value;
+
+pyo3::create_exception!(
+    dicom_fhir,
+    DicomFhirError,
+    PyException,
+    "Base class of the errors of dicom_fhir."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    ServerError,
+    DicomFhirError,
+    "The server cannot be used: unreachable, 401/403, not a FHIR server, plugin not installed. `kind` says which."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    UploadError,
+    DicomFhirError,
+    "Some files failed to upload. `report` holds the full upload report (a dict)."
+);
+
+/// A serde_json value as a Python object (dict, list, str, int, float, bool, None).
+fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, to_py(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}
+
+/// One parsed DICOM instance: what the dicom-fhir plugin derives from it.
+#[pyclass(frozen, module = "dicom_fhir", name = "Instance")]
+struct Instance {
+    parsed: ParsedInstance,
+    result: Value,
+}
+
+impl Instance {
+    fn text(&self, key: &str) -> String {
+        self.result[key].as_str().unwrap_or_default().to_string()
+    }
+}
+
+#[pymethods]
+impl Instance {
+    /// Lowercase hex SHA-256 of the bytes: the id of the Binary the plugin stores them as.
+    #[getter]
+    fn sha256(&self) -> String {
+        self.text("sha256")
+    }
+    /// Size in bytes.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.result["size"].as_u64().unwrap_or_default()
+    }
+    #[getter]
+    fn study_instance_uid(&self) -> String {
+        self.text("studyInstanceUid")
+    }
+    #[getter]
+    fn series_instance_uid(&self) -> String {
+        self.text("seriesInstanceUid")
+    }
+    #[getter]
+    fn sop_instance_uid(&self) -> String {
+        self.text("sopInstanceUid")
+    }
+    #[getter]
+    fn sop_class_uid(&self) -> String {
+        self.text("sopClassUid")
+    }
+    #[getter]
+    fn transfer_syntax_uid(&self) -> String {
+        self.text("transferSyntaxUid")
+    }
+    /// `{"system": ..., "value": ...}`: the Patient identifier the plugin uses.
+    #[getter]
+    fn patient_identifier<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.result["patientIdentifier"])
+    }
+    /// Validation problems: attributes that are wrong but do not stop the instance being stored.
+    #[getter]
+    fn problems(&self) -> Vec<String> {
+        self.result["warnings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// DICOM JSON (PS3.18 F.2) of the data set; large binary values become BulkDataURIs under
+    /// `bulk_data_uri_base`.
+    #[pyo3(signature = (bulk_data_uri_base = ""))]
+    fn dicom_json<'py>(
+        &self,
+        py: Python<'py>,
+        bulk_data_uri_base: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.parsed.dicom_json(bulk_data_uri_base))
+    }
+    /// The FHIR R4 ImagingStudy holding only this instance (no id, subject or endpoint).
+    fn imaging_study<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.result["imagingStudy"])
+    }
+    /// The FHIR R4 Patient (identifier, name, gender, birthDate; no id).
+    fn patient<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.result["patient"])
+    }
+    /// The whole parse result of the native contract (docs/architecture.md) as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.result)
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<dicom_fhir.Instance sop_instance_uid={:?} study_instance_uid={:?} sha256={:?} problems={}>",
+            self.text("sopInstanceUid"),
+            self.text("studyInstanceUid"),
+            self.text("sha256"),
+            self.problems().len()
+        )
+    }
+}
+
+/// Parses a DICOM Part-10 instance from a path (str or os.PathLike) or from bytes.
+///
+/// Returns an `Instance`. Raises ValueError when the input is not valid DICOM (the message says
+/// why), OSError when the file cannot be read, TypeError for other argument types.
+#[pyfunction]
+#[pyo3(signature = (source, *, patient_identifier_system = None, default_timezone = None))]
+fn read(
+    py: Python<'_>,
+    source: &Bound<'_, PyAny>,
+    patient_identifier_system: Option<String>,
+    default_timezone: Option<String>,
+) -> PyResult<Instance> {
+    let (bytes, label) = if let Ok(b) = source.cast::<PyBytes>() {
+        (b.as_bytes().to_vec(), "bytes".to_string())
+    } else if let Ok(b) = source.cast::<PyByteArray>() {
+        (b.to_vec(), "bytearray".to_string())
+    } else if source.cast::<PyMemoryView>().is_ok() {
+        let b = py.import("builtins")?.getattr("bytes")?.call1((source,))?;
+        (
+            b.cast::<PyBytes>()?.as_bytes().to_vec(),
+            "memoryview".to_string(),
+        )
+    } else if let Ok(path) = source.extract::<PathBuf>() {
+        let bytes = py.detach(|| std::fs::read(&path)).map_err(PyErr::from)?;
+        (bytes, path.display().to_string())
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "read() takes a path (str or os.PathLike) or bytes, not {}",
+            source.get_type().name()?
+        )));
+    };
+    let options = dicom_fhir_core::DeriveOptions {
+        patient_identifier_system,
+        default_timezone,
+    };
+    let parsed = py.detach(|| {
+        let parsed = dicom_fhir_core::parse::parse(&bytes)?;
+        let result = dicom_fhir_core::fhir::derive(&parsed, &options);
+        Ok::<_, dicom_fhir_core::DicomError>(Instance { parsed, result })
+    });
+    parsed.map_err(|e| PyValueError::new_err(format!("{label}: not valid DICOM: {e}")))
+}
+
+/// Forwards progress to a Python callable; a raising callback (or Ctrl-C) cancels.
+struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    error: Mutex<Option<PyErr>>,
+    cancelled: AtomicBool,
+}
+
+impl PyProgress {
+    fn fail(&self, e: PyErr) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        let mut slot = self.error.lock().unwrap();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+}
+
+impl Progress for PyProgress {
+    fn update(&self, event: &ProgressEvent) {
+        if self.cancelled.load(Ordering::Relaxed) || self.callback.is_none() {
+            return;
+        }
+        Python::attach(|py| {
+            if let Some(cb) = &self.callback {
+                let value = serde_json::to_value(event).unwrap_or(Value::Null);
+                let result = to_py(py, &value).and_then(|arg| cb.call1(py, (arg,)));
+                if let Err(e) = result {
+                    self.fail(e);
+                }
+            }
+        });
+    }
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `work` on another thread with the GIL released; the calling (main) thread wakes every
+/// 100 ms to let Python handle signals, so Ctrl-C cancels the work (the KeyboardInterrupt is
+/// raised once the work has stopped).
+fn run_interruptible<T: Send>(
+    py: Python<'_>,
+    sink: &PyProgress,
+    work: impl FnOnce() -> T + Send,
+) -> T {
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(work);
+        loop {
+            let finished = py.detach(|| {
+                let deadline = std::time::Instant::now() + Duration::from_millis(100);
+                while !handle.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                handle.is_finished()
+            });
+            if finished {
+                return handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            }
+            if let Err(e) = py.check_signals() {
+                sink.fail(e);
+            }
+        }
+    })
+}
+
+fn paths_of(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
+    if paths.is_instance_of::<PyString>() || paths.hasattr("__fspath__")? {
+        return Ok(vec![paths.extract::<PathBuf>()?]);
+    }
+    let mut out = Vec::new();
+    for item in paths.try_iter()? {
+        out.push(item?.extract::<PathBuf>()?);
+    }
+    Ok(out)
+}
+
+fn client(
+    server: String,
+    token: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout: f64,
+) -> PyResult<Fhir> {
+    let mut config = ClientConfig::new(server);
+    config.token = token.or_else(|| std::env::var("DICOMFHIR_TOKEN").ok());
+    config.ca_file = ca_file;
+    config.timeout = Duration::from_secs_f64(timeout.max(0.001));
+    Fhir::new(&config).map_err(|e| server_error(&e))
+}
+
+fn server_error(e: &ClientError) -> PyErr {
+    let err = ServerError::new_err(e.to_string());
+    Python::attach(|py| {
+        let _ = err.value(py).setattr("kind", e.kind());
+    });
+    err
+}
+
+fn runtime(jobs: usize) -> PyResult<tokio::runtime::Runtime> {
+    dicom_fhir_cli::upload::runtime(jobs)
+        .map_err(|e| DicomFhirError::new_err(format!("cannot start the runtime: {e}")))
+}
+
+fn finish<T>(py: Python<'_>, progress: &PyProgress, result: Result<T, ClientError>) -> PyResult<T> {
+    if let Some(e) = progress.error.lock().unwrap().take() {
+        return Err(e);
+    }
+    let _ = py;
+    result.map_err(|e| server_error(&e))
+}
+
+/// Uploads every DICOM file under `paths` (files or folders, walked recursively) to the FHIR
+/// server with the dicom-fhir plugin, with the same client as the `dicom-fhir upload` command.
+///
+/// Instances whose Binary (same SHA-256) is already stored are skipped without sending them.
+/// Returns the report (a dict). Raises UploadError (with `.report`) when some files failed,
+/// ServerError (with `.kind`) when the server cannot be used. `progress`, when given, is called
+/// with a dict (phase, files_done, files_total, bytes_done, bytes_total, skipped_existing,
+/// not_dicom, failed) after every file; if it raises, the upload stops and the exception
+/// propagates.
+#[pyfunction]
+#[pyo3(signature = (paths, server, *, jobs = 4, token = None, ca_file = None, progress = None, retries = 4, timeout = 300.0, resume = true, stow = false, stow_url = None, stow_batch = 20))]
+#[allow(clippy::too_many_arguments)]
+fn upload<'py>(
+    py: Python<'py>,
+    paths: &Bound<'py, PyAny>,
+    server: String,
+    jobs: usize,
+    token: Option<String>,
+    ca_file: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+    retries: u32,
+    timeout: f64,
+    resume: bool,
+    stow: bool,
+    stow_url: Option<String>,
+    stow_batch: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let paths = paths_of(paths)?;
+    let fhir = client(server, token, ca_file, timeout)?;
+    let options = UploadOptions {
+        jobs: jobs.max(1),
+        retries,
+        resume,
+        stow: stow.then(|| StowOptions {
+            url: stow_url.unwrap_or_else(|| format!("{}/dicomweb/studies", fhir.base())),
+            batch: stow_batch.max(1),
+        }),
+        ..Default::default()
+    };
+    let sink = Arc::new(PyProgress {
+        callback: progress,
+        error: Mutex::new(None),
+        cancelled: AtomicBool::new(false),
+    });
+    let rt = runtime(jobs)?;
+    let result = run_interruptible(py, &sink, || {
+        rt.block_on(dicom_fhir_cli::upload(
+            &fhir,
+            &paths,
+            &options,
+            sink.clone(),
+        ))
+    });
+    let report = finish(py, &sink, result)?;
+    let value =
+        serde_json::to_value(&report).map_err(|e| DicomFhirError::new_err(e.to_string()))?;
+    let dict = to_py(py, &value)?;
+    if !report.ok() {
+        let mut msg = format!(
+            "{} of {} files failed to upload:",
+            report.failed.len(),
+            report.files
+        );
+        for f in report.failed.iter().take(20) {
+            msg.push_str(&format!("\n  {}: {}", f.path, f.reason));
+        }
+        if report.failed.len() > 20 {
+            msg.push_str(&format!(
+                "\n  ... and {} more (see .report)",
+                report.failed.len() - 20
+            ));
+        }
+        let err = UploadError::new_err(msg);
+        err.value(py).setattr("report", &dict)?;
+        return Err(err);
+    }
+    Ok(dict)
+}
+
+/// Audits the store like `dicom-fhir verify`: every DICOM Binary hashes to its id, every
+/// ImagingStudy instance references an existing Binary, every DICOM Binary is listed in its
+/// ImagingStudy. Returns the report (a dict with `problems`, empty when the store is clean).
+/// With `repair=True`, unlisted Binaries are re-uploaded and entries pointing at missing
+/// Binaries are removed; each problem then says what was done in `repair`.
+#[pyfunction]
+#[pyo3(signature = (server, *, study = None, repair = false, jobs = 4, token = None, ca_file = None, timeout = 300.0))]
+#[allow(clippy::too_many_arguments)]
+fn verify<'py>(
+    py: Python<'py>,
+    server: String,
+    study: Option<String>,
+    repair: bool,
+    jobs: usize,
+    token: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let fhir = client(server, token, ca_file, timeout)?;
+    let options = VerifyOptions {
+        study,
+        repair,
+        jobs: jobs.max(1),
+    };
+    let sink = Arc::new(PyProgress {
+        callback: None,
+        error: Mutex::new(None),
+        cancelled: AtomicBool::new(false),
+    });
+    let rt = runtime(jobs)?;
+    let result = run_interruptible(py, &sink, || {
+        rt.block_on(dicom_fhir_cli::verify(&fhir, &options, sink.clone()))
+    });
+    let report = finish(py, &sink, result)?;
+    let value =
+        serde_json::to_value(&report).map_err(|e| DicomFhirError::new_err(e.to_string()))?;
+    to_py(py, &value)
+}
+
+/// dicom-fhir for Python: read DICOM the way the dicom-fhir FHIR plugin does, upload folders of
+/// DICOM to the server, and audit what is stored. See docs/python.md.
+#[pymodule]
+fn dicom_fhir(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DicomFhirError", py.get_type::<DicomFhirError>())?;
+    m.add("ServerError", py.get_type::<ServerError>())?;
+    m.add("UploadError", py.get_type::<UploadError>())?;
+    m.add_class::<Instance>()?;
+    m.add_function(wrap_pyfunction!(read, m)?)?;
+    m.add_function(wrap_pyfunction!(upload, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    Ok(())
+}
