@@ -6,6 +6,8 @@ pub mod fhir;
 pub mod parse;
 pub mod json;
 pub mod qido;
+pub mod bulkdata;
+pub mod frames;
 mod charset;
 
 use serde_json::Value;

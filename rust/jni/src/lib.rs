@@ -496,3 +496,100 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_dicomJson<'l>(
         })
         .resolve::<ThrowJava>()
 }
+
+// ---------------------------------------------------------------------------------------------
+// WADO-RS frames and bulk data: see dicom_fhir_core::{frames, bulkdata} and docs/dicomweb.md
+// ---------------------------------------------------------------------------------------------
+
+/// A list of chunks as JSON: `[offset, length]` for a range of the input, a base64 string for
+/// bytes made for the answer.
+fn chunks_json(chunks: &[dicom_fhir_core::bulkdata::Chunk]) -> Value {
+    use dicom_fhir_core::bulkdata::Chunk;
+    Value::Array(
+        chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::File { offset, length } => serde_json::json!([offset, length]),
+                Chunk::Bytes(b) => Value::String(dicom_fhir_core::bulkdata::base64(b)),
+            })
+            .collect(),
+    )
+}
+
+/// Runs `f` over the bytes of a Java byte[] without copying them (a critical region: `f` must
+/// not call back into the JVM; the core only walks headers here, never the pixel values).
+fn with_critical_bytes<T>(
+    env: &Env<'_>,
+    data: &JByteArray<'_>,
+    f: impl FnOnce(&[u8]) -> Res<T>,
+) -> Res<T> {
+    if data.is_null() {
+        return Err(Failure::NullArgument("data"));
+    }
+    // SAFETY: read-only access with NoCopyBack; no JNI call happens while `elements` lives.
+    let elements = unsafe { data.get_elements_critical(env, jni::objects::ReleaseMode::NoCopyBack)? };
+    let bytes = unsafe { std::slice::from_raw_parts(elements.as_ptr() as *const u8, elements.len()) };
+    let out = f(bytes);
+    drop(elements);
+    out
+}
+
+/// `static native String frames(byte[] data, String frameList)`:
+/// `{"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}`,
+/// one entry per requested frame (null: no such frame). A malformed list is a DicomException.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    frame_list: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let list = required_string(env, &frame_list, "frameList")?;
+            let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
+            let frames = with_critical_bytes(env, &data, |bytes| {
+                Ok(dicom_fhir_core::frames::frames_in(bytes, &numbers)?)
+            })?;
+            let out = serde_json::json!({
+                "transferSyntaxUid": frames.transfer_syntax_uid,
+                "numberOfFrames": frames.number_of_frames,
+                "encapsulated": frames.encapsulated,
+                "frames": frames.frames.iter().map(|f| match f {
+                    Some(c) => chunks_json(c),
+                    None => Value::Null,
+                }).collect::<Vec<_>>(),
+            });
+            to_jstring(env, &out)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String bulkdata(byte[] data, String tagPath)`: `{"vr":..,"parts":[[chunk..],..]}`,
+/// or null when the instance has no such element. A malformed path is a DicomException.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    tag_path: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let path = required_string(env, &tag_path, "tagPath")?;
+            let found = with_critical_bytes(env, &data, |bytes| {
+                Ok(dicom_fhir_core::bulkdata::locate_in(bytes, &path)?)
+            })?;
+            match found {
+                None => Ok(JString::default()),
+                Some(v) => {
+                    let out = serde_json::json!({
+                        "vr": v.vr.to_string(),
+                        "parts": v.parts.iter().map(|p| chunks_json(p)).collect::<Vec<_>>(),
+                    });
+                    to_jstring(env, &out)
+                }
+            }
+        })
+        .resolve::<ThrowJava>()
+}

@@ -68,6 +68,8 @@ public abstract class AbstractServerTest {
 		registry.add("example.data-dir", DATA_DIR::toString);
 		// Keep test output readable; failures still log.
 		registry.add("hapi.fhir.response-highlighter-enabled", () -> "false");
+		// DICOMweb CORS (DicomWebFramesTest): one allowed origin
+		registry.add("dicomfhir.dicomweb.cors-allowed-origins", () -> "https://viewer.test");
 	}
 
 	private static Path createDataDir() {

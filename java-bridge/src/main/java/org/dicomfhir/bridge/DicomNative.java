@@ -62,6 +62,22 @@ public final class DicomNative {
     public static native String dicomJson(byte[] data, String bulkDataUriBase);
 
     /**
+     * WADO-RS frames of a Part-10 instance, without decoding. {@code frameList} is the request's
+     * list ({@code "1,3,5"}; malformed: {@link DicomException}). Returns
+     * {@code {"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}},
+     * one entry per requested frame in request order, null for a frame the instance lacks; a chunk is
+     * {@code [offset,length]} of {@code data} or a base64 string (bytes made for the answer).
+     */
+    public static native String frames(byte[] data, String frameList);
+
+    /**
+     * The value a BulkDataURI tag path names ({@code 7FE00010}, {@code 00540016/0/00181072}):
+     * {@code {"vr":..,"parts":[[chunk..],..]}} (one part per frame for encapsulated Pixel Data),
+     * or null when the instance has no such element. Chunks as in {@link #frames}.
+     */
+    public static native String bulkdata(byte[] data, String tagPath);
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

@@ -37,9 +37,14 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
+	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore) {
+		return new DeleteService(theDaoRegistry, theStore);
+	}
+
+	@Bean
 	public DicomWebInterceptor dicomWebInterceptor(DicomFhirProperties theProperties, QidoService theQido, WadoService theWado,
-			StowService theStow) {
-		return new DicomWebInterceptor(theProperties, theQido, theWado, theStow);
+			StowService theStow, DeleteService theDelete, DicomWebProperties theWebProperties) {
+		return new DicomWebInterceptor(theProperties, theQido, theWado, theStow, theDelete, theWebProperties);
 	}
 
 	@Bean

@@ -48,13 +48,18 @@ public class DicomWebInterceptor {
 	private final QidoService myQido;
 	private final WadoService myWado;
 	private final StowService myStow;
+	private final DeleteService myDelete;
+	private final DicomWebProperties myWebProperties;
 	private volatile RestfulServer myServer;
 
-	public DicomWebInterceptor(DicomFhirProperties theProperties, QidoService theQido, WadoService theWado, StowService theStow) {
+	public DicomWebInterceptor(DicomFhirProperties theProperties, QidoService theQido, WadoService theWado, StowService theStow,
+			DeleteService theDelete, DicomWebProperties theWebProperties) {
 		myProperties = theProperties;
 		myQido = theQido;
 		myWado = theWado;
 		myStow = theStow;
+		myDelete = theDelete;
+		myWebProperties = theWebProperties;
 	}
 
 	private String prefix() {
@@ -86,6 +91,18 @@ public class DicomWebInterceptor {
 		List<String> segments = Arrays.stream(pathInfo.substring(prefix.length()).split("/"))
 				.filter(s -> !s.isEmpty())
 				.toList();
+		boolean corsAllowed = cors(theRequest, theResponse);
+		if ("OPTIONS".equals(theRequest.getMethod()) && theRequest.getHeader("Access-Control-Request-Method") != null
+				&& theRequest.getHeader("Origin") != null) {
+			// CORS preflight: answered for every facade path, without authentication (browsers send none)
+			theResponse.setStatus(corsAllowed ? 204 : 403);
+			if (corsAllowed) {
+				theResponse.setHeader("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
+				theResponse.setHeader("Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, If-None-Match");
+				theResponse.setHeader("Access-Control-Max-Age", "600");
+			}
+			return false;
+		}
 		try {
 			ServletRequestDetails details = requestDetails(server, theRequest, theResponse);
 			DicomWebRequest request = new DicomWebRequest(details, theRequest, theResponse, serviceBase(details));
@@ -102,6 +119,28 @@ public class DicomWebInterceptor {
 			error(theResponse, 500, "Internal error: " + e);
 		}
 		return false;
+	}
+
+	/**
+	 * Adds the CORS response headers when the request's Origin is allowed
+	 * ({@code dicomfhir.dicomweb.cors-allowed-origins}); returns whether it is.
+	 */
+	private boolean cors(HttpServletRequest theRequest, HttpServletResponse theResponse) {
+		String origin = theRequest.getHeader("Origin");
+		List<String> allowed = myWebProperties.getCorsAllowedOrigins();
+		if (origin == null || allowed == null || allowed.isEmpty()) {
+			return false;
+		}
+		boolean any = allowed.stream().anyMatch(a -> "*".equals(a.trim()));
+		boolean listed = allowed.stream().anyMatch(a -> a.trim().equalsIgnoreCase(origin));
+		if (!any && !listed) {
+			return false;
+		}
+		theResponse.setHeader("Access-Control-Allow-Origin", origin);
+		theResponse.addHeader("Vary", "Origin");
+		theResponse.setHeader("Access-Control-Allow-Credentials", "true");
+		theResponse.setHeader("Access-Control-Expose-Headers", "Warning, ETag, Content-Location, Content-Type, Content-Length");
+		return true;
 	}
 
 	private static ServletRequestDetails requestDetails(RestfulServer theServer, HttpServletRequest theRequest, HttpServletResponse theResponse) {
@@ -135,8 +174,17 @@ public class DicomWebInterceptor {
 
 	private void route(DicomWebRequest theRequest, String theMethod, List<String> theSeg) throws IOException {
 		int n = theSeg.size();
+		if ("OPTIONS".equals(theMethod)) {
+			if (n != 0) {
+				theRequest.servletResponse().setHeader("Allow", "GET, HEAD, POST, DELETE, OPTIONS");
+				theRequest.servletResponse().setStatus(204);
+				return;
+			}
+			Capabilities.write(theRequest);
+			return;
+		}
 		if (n == 0) {
-			throw new DicomWebException(404, "DICOMweb service root: use /studies, /series or /instances");
+			throw new DicomWebException(404, "DICOMweb service root: use /studies, /series or /instances (OPTIONS: capabilities)");
 		}
 		String first = theSeg.get(0);
 		boolean studies = "studies".equals(first);
@@ -148,8 +196,19 @@ public class DicomWebInterceptor {
 			}
 			throw new DicomWebException(405, "POST is only allowed on /studies and /studies/{StudyInstanceUID} (STOW-RS)");
 		}
+		if ("DELETE".equals(theMethod)) {
+			// /studies/{s}[/series/{se}[/instances/{i}]]
+			boolean shape = studies && (n == 2 || (n == 4 && "series".equals(theSeg.get(2)))
+					|| (n == 6 && "series".equals(theSeg.get(2)) && "instances".equals(theSeg.get(4))));
+			if (!shape) {
+				throw new DicomWebException(405, "DELETE is only allowed on a study, series or instance");
+			}
+			preHandled(theRequest, "Binary", RestOperationTypeEnum.DELETE);
+			myDelete.delete(theRequest, theSeg.get(1), n >= 4 ? theSeg.get(3) : null, n == 6 ? theSeg.get(5) : null);
+			return;
+		}
 		if (!"GET".equals(theMethod) && !"HEAD".equals(theMethod)) {
-			throw new DicomWebException(405, theMethod + " is not supported here (yet): DELETE and OPTIONS are planned");
+			throw new DicomWebException(405, theMethod + " is not supported on the DICOMweb facade");
 		}
 		// QIDO-RS
 		if (n == 1 && (studies || "series".equals(first) || "instances".equals(first))) {
@@ -203,9 +262,16 @@ public class DicomWebInterceptor {
 		} else if ("rendered".equals(tail) || "thumbnail".equals(tail)) {
 			throw new DicomWebException(406, "Rendered and thumbnail resources are not available yet on this server;"
 					+ " retrieve the instance (application/dicom) instead");
-		} else if ("frames".equals(tail) || "bulkdata".equals(tail) || "pixeldata".equals(tail)) {
-			throw new DicomWebException(501, "/" + tail + " is not implemented yet on this server;"
-					+ " retrieve the whole instance (application/dicom) instead");
+		} else if ("frames".equals(tail) && i + 2 == n) {
+			myWado.frames(theRequest, study, series, instance, theSeg.get(i + 1));
+		} else if ("frames".equals(tail)) {
+			throw new DicomWebException(400, "Expected a frame list after /frames, e.g. /frames/1,3,5");
+		} else if ("bulkdata".equals(tail) && i + 1 < n) {
+			myWado.bulkdata(theRequest, study, series, instance, String.join("/", theSeg.subList(i + 1, n)));
+		} else if ("pixeldata".equals(tail) && i + 1 == n && instance != null) {
+			myWado.bulkdata(theRequest, study, series, instance, "7FE00010");
+		} else if ("pixeldata".equals(tail)) {
+			throw new DicomWebException(501, "/pixeldata is served at instance level only on this server");
 		} else {
 			throw new DicomWebException(404, "Unknown DICOMweb resource /" + String.join("/", theSeg));
 		}
@@ -234,7 +300,15 @@ public class DicomWebInterceptor {
 			ourLog.warn("DICOMweb error after the response started ({}): {}", theStatus, theMessage);
 			return;
 		}
+		// keep the CORS headers, so a browser can read the error
+		java.util.Map<String, String> cors = new java.util.LinkedHashMap<>();
+		for (String name : theResponse.getHeaderNames()) {
+			if (name.toLowerCase(java.util.Locale.ROOT).startsWith("access-control-") || "vary".equalsIgnoreCase(name)) {
+				cors.put(name, theResponse.getHeader(name));
+			}
+		}
 		theResponse.reset();
+		cors.forEach(theResponse::setHeader);
 		theResponse.setStatus(theStatus);
 		theResponse.setContentType("text/plain;charset=utf-8");
 		byte[] body = ((theMessage == null ? "Error " + theStatus : theMessage) + "\n").getBytes(StandardCharsets.UTF_8);

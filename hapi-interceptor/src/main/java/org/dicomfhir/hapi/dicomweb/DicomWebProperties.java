@@ -22,6 +22,20 @@ public class DicomWebProperties {
 	/** Largest part header block of a STOW-RS request, in bytes. */
 	private int stowMaxHeaderBytes = 16 * 1024;
 
+	/**
+	 * Origins allowed to call the facade from a browser (CORS), e.g. {@code https://viewer.example.org};
+	 * {@code *} allows any origin. Empty (the default): no CORS headers, browsers refuse cross-origin calls.
+	 */
+	private java.util.List<String> corsAllowedOrigins = new java.util.ArrayList<>();
+
+	public java.util.List<String> getCorsAllowedOrigins() {
+		return corsAllowedOrigins;
+	}
+
+	public void setCorsAllowedOrigins(java.util.List<String> theCorsAllowedOrigins) {
+		corsAllowedOrigins = theCorsAllowedOrigins == null ? new java.util.ArrayList<>() : theCorsAllowedOrigins;
+	}
+
 	public int getQidoMaxResults() {
 		return qidoMaxResults;
 	}

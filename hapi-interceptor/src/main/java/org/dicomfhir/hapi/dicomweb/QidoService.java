@@ -99,8 +99,8 @@ public class QidoService {
 					+ " studies in the database; only the " + cap + " most recent were searched. Narrow the query"));
 		}
 		response.setStatus(200);
+		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
-		response.setCharacterEncoding("UTF-8");
 		byte[] body = JSON.writeValueAsBytes(result.path("matches"));
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {

@@ -209,8 +209,8 @@ public class StowService {
 		HttpServletResponse response = theRequest.servletResponse();
 		int status = theFailures.isEmpty() ? 200 : theStored.isEmpty() ? 409 : 202;
 		response.setStatus(status);
+		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
-		response.setCharacterEncoding("UTF-8");
 		byte[] out = QidoService.JSON.writeValueAsBytes(body);
 		response.setContentLength(out.length);
 		try (OutputStream os = response.getOutputStream()) {

@@ -119,8 +119,8 @@ public class WadoService {
 		}
 		response.setStatus(200);
 		response.setHeader("ETag", etag);
+		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
-		response.setCharacterEncoding("UTF-8");
 		try (OutputStream out = response.getOutputStream()) {
 			out.write('[');
 			for (int i = 0; i < refs.size(); i++) {
@@ -131,6 +131,234 @@ public class WadoService {
 				out.write(json.getBytes(StandardCharsets.UTF_8));
 			}
 			out.write(']');
+		}
+	}
+
+	/** What the client accepts for frames and bulk data. */
+	record BulkChoice(boolean multipart, String mediaType, String transferSyntax) {}
+
+	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+	/** Media type of each encapsulated transfer syntax's frames (PS3.18 Table 8.7.3-5). */
+	static String compressedMediaType(String theTs) {
+		if (theTs == null) {
+			return null;
+		}
+		return switch (theTs) {
+			case "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70" -> "image/jpeg";
+			case "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81" -> "image/jls";
+			case "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91" -> "image/jp2";
+			case "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93" -> "image/jpx";
+			case "1.2.840.10008.1.2.5" -> "image/dicom-rle";
+			default -> null;
+		};
+	}
+
+	/** Native pixel data is served little endian: its bytes are Explicit VR Little Endian's. */
+	static String servedTs(String theStoredTs) {
+		return isNative(theStoredTs) ? "1.2.840.10008.1.2.1" : theStoredTs;
+	}
+
+	static boolean isNative(String theTs) {
+		return "1.2.840.10008.1.2".equals(theTs) || "1.2.840.10008.1.2.1".equals(theTs) || "1.2.840.10008.1.2.2".equals(theTs)
+				|| "1.2.840.10008.1.2.1.99".equals(theTs);
+	}
+
+	/**
+	 * Accept negotiation for frames and bulk data (PS3.18 §8.7.3.3, §8.7.4): multipart/related with
+	 * type application/octet-stream (or the stored compressed media type), or a single part. Bytes are
+	 * sent as stored (no transcoding): {@code transfer-syntax=*}, none, or the stored one; native
+	 * pixel data also satisfies Explicit VR Little Endian (its bytes are served little endian).
+	 */
+	static BulkChoice negotiateBulk(String theAccept, String theStoredTs, boolean theSinglePartPossible) {
+		String compressed = compressedMediaType(theStoredTs);
+		if (theAccept == null || theAccept.isBlank()) {
+			return new BulkChoice(true, "application/octet-stream", null);
+		}
+		List<String> refused = new ArrayList<>();
+		for (String range : splitOutsideQuotes(theAccept, ',')) {
+			List<String> parts = splitOutsideQuotes(range, ';');
+			String mime = parts.get(0).trim().toLowerCase(Locale.ROOT);
+			String type = null;
+			String ts = null;
+			for (String p : parts.subList(1, parts.size())) {
+				int eq = p.indexOf('=');
+				if (eq < 0) {
+					continue;
+				}
+				String k = p.substring(0, eq).trim().toLowerCase(Locale.ROOT);
+				String v = p.substring(eq + 1).trim().replace("\"", "");
+				if ("type".equals(k)) {
+					type = v.toLowerCase(Locale.ROOT);
+				} else if ("transfer-syntax".equals(k)) {
+					ts = v;
+				}
+			}
+			boolean tsOk = ts == null || ANY_TS.equals(ts) || ts.equals(theStoredTs)
+					|| (isNative(theStoredTs) && "1.2.840.10008.1.2.1".equals(ts));
+			if ("*/*".equals(mime) || "multipart/*".equals(mime)) {
+				return new BulkChoice(true, "application/octet-stream", null);
+			}
+			boolean multipart = "multipart/related".equals(mime);
+			String media = multipart ? (type == null ? "application/octet-stream" : type) : mime;
+			if (!multipart && !theSinglePartPossible) {
+				refused.add(range.trim() + " (single part, but more than one part to send)");
+				continue;
+			}
+			if ("image/*".equals(media) && compressed != null) {
+				media = compressed;
+			}
+			if ("application/octet-stream".equals(media) || "application/*".equals(media) || "*/*".equals(media) || "*".equals(media)) {
+				if (tsOk) {
+					return new BulkChoice(multipart, "application/octet-stream", ts);
+				}
+				refused.add(range.trim() + " (stored as " + theStoredTs + "; no transcoding)");
+				continue;
+			}
+			if (compressed != null && compressed.equals(media)) {
+				if (tsOk) {
+					return new BulkChoice(multipart, compressed, ts);
+				}
+				refused.add(range.trim() + " (stored as " + theStoredTs + "; no transcoding)");
+				continue;
+			}
+			refused.add(range.trim());
+		}
+		throw DicomWebException.notAcceptable("Cannot serve any of " + refused + ": available as multipart/related;"
+				+ " type=\"application/octet-stream\"" + (compressed == null ? "" : " or type=\"" + compressed + "\"")
+				+ " with transfer-syntax=* (as stored: " + theStoredTs + ")");
+	}
+
+	/** WADO-RS frames: {@code …/instances/{i}/frames/1,3,5}, one part per frame in request order. */
+	void frames(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrameList) throws IOException {
+		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
+		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
+		byte[] bytes = myStore.bytes(binary);
+		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(DicomNative.frames(bytes, theFrameList));
+		String storedTs = servedTs(result.path("transferSyntaxUid").asText(ref.transferSyntaxUid()));
+		List<List<Object>> parts = new ArrayList<>();
+		com.fasterxml.jackson.databind.JsonNode frames = result.path("frames");
+		String[] numbers = theFrameList.split(",");
+		for (int i = 0; i < frames.size(); i++) {
+			if (frames.get(i).isNull()) {
+				long count = result.path("numberOfFrames").asLong();
+				throw DicomWebException.notFound("Frame " + numbers[i].trim() + " does not exist: instance " + theInstance
+						+ (count == 0 ? " has no pixel data" : " has " + count + " frame" + (count == 1 ? "" : "s")));
+			}
+			parts.add(chunks(frames.get(i)));
+		}
+		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), storedTs, parts.size() == 1);
+		String base = theRequest.instanceUrl(ref) + "/frames/";
+		List<String> locations = new ArrayList<>();
+		for (String n : numbers) {
+			locations.add(base + n.trim());
+		}
+		sendParts(theRequest, choice, storedTs, bytes, parts, locations, "\"" + ref.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
+	}
+
+	/** WADO-RS bulk data: the value a BulkDataURI of the metadata names. */
+	void bulkdata(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theTagPath) throws IOException {
+		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
+		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
+		byte[] bytes = myStore.bytes(binary);
+		String json = DicomNative.bulkdata(bytes, theTagPath);
+		if (json == null) {
+			throw DicomWebException.notFound("Instance " + theInstance + " has no bulk data at " + theTagPath);
+		}
+		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(json);
+		List<List<Object>> parts = new ArrayList<>();
+		for (com.fasterxml.jackson.databind.JsonNode p : result.path("parts")) {
+			parts.add(chunks(p));
+		}
+		String storedTs = ref.transferSyntaxUid();
+		boolean pixel = theTagPath.equalsIgnoreCase("7FE00010");
+		// Only the Pixel Data of an encapsulated instance is compressed; other values are plain bytes.
+		String tsForNegotiation = pixel ? servedTs(storedTs) : "1.2.840.10008.1.2.1";
+		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), tsForNegotiation, parts.size() == 1);
+		List<String> locations = new ArrayList<>();
+		String url = theRequest.instanceUrl(ref) + "/bulkdata/" + theTagPath;
+		for (int i = 0; i < parts.size(); i++) {
+			locations.add(url);
+		}
+		sendParts(theRequest, choice, tsForNegotiation, bytes, parts, locations, "\"" + ref.binaryId() + "/bulkdata/" + theTagPath + "\"");
+	}
+
+	private StudyStore.InstanceRef instanceRef(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
+		if (theSeries == null || theInstance == null) {
+			throw DicomWebException.notFound("Frames and bulk data are resources of an instance: /studies/{s}/series/{se}/instances/{i}/…");
+		}
+		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		return StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
+	}
+
+	/** A chunk list of the core: {@code [offset,length]} of the instance bytes, or base64 bytes. */
+	private static List<Object> chunks(com.fasterxml.jackson.databind.JsonNode theChunks) {
+		List<Object> out = new ArrayList<>();
+		for (com.fasterxml.jackson.databind.JsonNode c : theChunks) {
+			if (c.isArray()) {
+				out.add(new long[] {c.get(0).asLong(), c.get(1).asLong()});
+			} else {
+				out.add(java.util.Base64.getDecoder().decode(c.asText()));
+			}
+		}
+		return out;
+	}
+
+	private static long length(List<Object> theChunks) {
+		long n = 0;
+		for (Object c : theChunks) {
+			n += c instanceof long[] r ? r[1] : ((byte[]) c).length;
+		}
+		return n;
+	}
+
+	private static void write(OutputStream theOut, byte[] theBytes, List<Object> theChunks) throws IOException {
+		for (Object c : theChunks) {
+			if (c instanceof long[] r) {
+				theOut.write(theBytes, Math.toIntExact(r[0]), Math.toIntExact(r[1]));
+			} else {
+				theOut.write((byte[]) c);
+			}
+		}
+	}
+
+	private void sendParts(DicomWebRequest theRequest, BulkChoice theChoice, String theStoredTs, byte[] theBytes,
+			List<List<Object>> theParts, List<String> theLocations, String theEtag) throws IOException {
+		HttpServletResponse response = theRequest.servletResponse();
+		if (notModified(theRequest, response, theEtag)) {
+			return;
+		}
+		String ts = theStoredTs == null ? "" : "; transfer-syntax=" + theStoredTs;
+		response.setStatus(200);
+		response.setHeader("ETag", theEtag);
+		boolean head = "HEAD".equals(theRequest.servletRequest().getMethod());
+		if (!theChoice.multipart()) {
+			response.setContentType(theChoice.mediaType() + ts);
+			response.setHeader("Content-Location", theLocations.get(0));
+			response.setContentLengthLong(length(theParts.get(0)));
+			if (!head) {
+				try (OutputStream out = response.getOutputStream()) {
+					write(out, theBytes, theParts.get(0));
+				}
+			}
+			return;
+		}
+		String boundary = "dicomfhir-" + UUID.randomUUID();
+		response.setContentType("multipart/related; type=\"" + theChoice.mediaType() + "\"; boundary=" + boundary);
+		if (head) {
+			return;
+		}
+		try (OutputStream out = response.getOutputStream()) {
+			for (int i = 0; i < theParts.size(); i++) {
+				String partHead = "--" + boundary + "\r\n"
+						+ "Content-Type: " + theChoice.mediaType() + ts + "\r\n"
+						+ "Content-Location: " + theLocations.get(i) + "\r\n"
+						+ "Content-Length: " + length(theParts.get(i)) + "\r\n\r\n";
+				out.write(partHead.getBytes(StandardCharsets.US_ASCII));
+				write(out, theBytes, theParts.get(i));
+				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+			}
+			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
 		}
 	}
 
