@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
-# with its JUnit integration tests against a real HAPI JPA server, and the end-to-end Python tests
-# against the example server started from the built JAR.
+# with its JUnit integration tests against a real HAPI JPA server, the end-to-end Python tests
+# against the example server started from the built JAR, and two such servers on one PostgreSQL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,3 +21,6 @@ mvn -B -ntp install
 
 echo "== End-to-end: Python clients against the example server"
 ./scripts/e2e.sh
+
+echo "== Two nodes with the plugin on one PostgreSQL (installed from Debian packages if missing)"
+./scripts/cluster-test.sh

@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""dicom-fhir benchmark: one command, one run, every comparison side by side.
+
+    python3 bench/run.py                      # default: about 10,000 instances
+    python3 bench/run.py --instances 2000     # smaller (say so when you quote the numbers)
+    python3 bench/run.py --large              # about 100,000 instances
+    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres
+
+Needs the built server (`mvn -B -DskipTests install` → examples/target/dicom-fhir-example-server-*.jar),
+cargo (for bench/core-bench), the test corpus (scripts/fetch-test-data.sh) and, for the PostgreSQL
+phase, scripts/postgres.sh (installs the Debian package when missing, as root). The Python packages of
+bench/requirements.txt are installed into target/bench-venv on first use.
+
+Everything runs on 127.0.0.1: servers on free loopback ports with throwaway data directories under
+/tmp, stopped at the end. Writes bench/results/results.json, results.md and linearity.png (or --out).
+
+Phases
+  core       Rust core per instance (bench/core-bench) next to pydicom (bench/pydicom_bench.py) and
+             SHA-256 alone over the same bytes.
+  h2         Binary ingest, plugin vs the same server with the plugin disabled
+             (--hapi.fhir.custom-bean-packages= → plain HAPI Binary POST), H2 database. Both servers
+             run at once and get the same instances in alternating rounds, so load on the machine
+             hits both alike.
+  linearity  Per-instance ingest cost into one 2,000-instance study vs into 10-instance studies, with
+             1 and with 8 concurrent uploaders (plugin, H2), plus a plot of cost against study size.
+  postgres   The h2 comparison again on PostgreSQL (scripts/postgres.sh).
+  facade     STOW-RS / QIDO-RS / WADO-RS vs Orthanc: not measured yet (needs the DICOMweb facade);
+             see FACADE_FIGURES and phase_facade() for where it slots in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+VENV = ROOT / "target" / "bench-venv"
+
+
+def bootstrap():
+    """Re-run inside target/bench-venv (created from bench/requirements.txt) unless the imports work."""
+    try:
+        import matplotlib  # noqa: F401
+        import pydicom  # noqa: F401
+        import requests  # noqa: F401
+        return
+    except ImportError:
+        pass
+    py = VENV / "bin" / "python"
+    if Path(sys.executable).resolve() == py.resolve() and os.environ.get("DICOMFHIR_BENCH_BOOTSTRAPPED"):
+        sys.exit("bench: the packages of bench/requirements.txt are not importable in target/bench-venv")
+    if not py.exists():
+        print(f"bench: creating {VENV} (bench/requirements.txt)", flush=True)
+        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
+    subprocess.check_call([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                           "-r", str(BENCH / "requirements.txt")])
+    os.environ["DICOMFHIR_BENCH_BOOTSTRAPPED"] = "1"
+    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+
+
+bootstrap()
+
+import requests  # noqa: E402
+
+sys.path.insert(0, str(BENCH))
+import gen_dataset as gd  # noqa: E402
+
+# Benchmark JVM: C2 on (no TieredStopAtLevel=1: that is for fast test start-ups), a heap that
+# fits two servers and PostgreSQL in 24 GiB, the throughput collector (2 cores).
+DEFAULT_JAVA_OPTS = "-Xms1g -Xmx4g -XX:+UseParallelGC"
+CLIENTS = 4
+WARMUP = 300
+ROUNDS = 4
+
+FACADE_FIGURES = [
+    ("STOW-RS ingest, 50 instances/request, 4 clients (inst/s)", "≥ Orthanc"),
+    ("QIDO studies?PatientID p95", "≤ Orthanc"),
+    ("QIDO studies?PatientName=DOE* p95", "≤ Orthanc"),
+    ("QIDO studies?StudyDate=range p95", "≤ Orthanc"),
+    ("QIDO includefield=all p95", "≤ Orthanc"),
+    ("QIDO series of a study p95", "≤ Orthanc"),
+    ("QIDO instances of a series p95", "≤ Orthanc"),
+    ("QIDO /series?Modality= p95", "≤ Orthanc"),
+    ("WADO-RS series metadata, 1,000-instance series", "≤ Orthanc; repeat from cache / 304"),
+    ("Frames: last vs first frame of a large multi-frame instance", "≤ 1.5×; frames/s ≥ Orthanc"),
+    ("Retrieve of a 1 GB study: server heap", "flat"),
+]
+
+
+def log(msg: str):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values, q: float) -> float:
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = (len(s) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+
+
+class Server:
+    """The example server (from a private copy of the jar) on a free loopback port."""
+
+    def __init__(self, name: str, app: Path, work: Path, plugin: bool, java_opts: str,
+                 pg: dict | None = None):
+        self.name, self.app, self.plugin, self.pg = name, app, plugin, pg
+        self.java_opts = java_opts.split()
+        self.dir = work / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.proc = None
+        self.started_s = None
+
+    def start(self):
+        args = ["java", *self.java_opts, "-jar", str(self.app),
+                "--server.address=127.0.0.1", f"--server.port={self.port}",
+                f"--example.data-dir={self.dir / 'data'}", f"--dicomfhir.node-id=bench-{self.name}"]
+        if not self.plugin:
+            args.append("--hapi.fhir.custom-bean-packages=")
+        if self.pg:
+            args += ["--spring.profiles.active=postgres", f"--spring.datasource.url={self.pg['url']}",
+                     f"--spring.datasource.username={self.pg['user']}",
+                     f"--spring.datasource.password={self.pg['password']}"]
+        self.logf = open(self.dir / "server.log", "wb")
+        self.t0 = time.time()
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT, cwd=self.dir)
+        return self
+
+    def wait(self, timeout: float = 900):
+        while time.time() - self.t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if requests.get(f"{self.base}/metadata", timeout=10).status_code == 200:
+                    self.started_s = round(time.time() - self.t0, 1)
+                    log(f"{self.name} up on :{self.port} in {self.started_s}s")
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"{self.name} did not start in {timeout}s:\n{self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join((self.dir / "server.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+
+
+def prepare_app(work: Path, jar: Path | None) -> Path:
+    """Extracts the server jar into the work directory: a private copy (others may rebuild
+    examples/target meanwhile) that also starts faster than the nested-jar launcher."""
+    if jar is None:
+        jars = [p for p in (ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar")]
+        if not jars:
+            sys.exit("bench: no examples/target/dicom-fhir-example-server-*.jar: run mvn -B -DskipTests install")
+        jar = max(jars, key=lambda p: p.stat().st_mtime)
+    dest = work / "app"
+    subprocess.check_call(["java", "-Djarmode=tools", "-jar", str(jar), "extract", "--destination", str(dest),
+                           "--application-filename", "server.jar"], stdout=subprocess.DEVNULL)
+    return dest / "server.jar"
+
+
+def start_all(servers: list[Server]) -> list[Server]:
+    for s in servers:
+        s.start()
+    for s in servers:
+        s.wait()
+    return servers
+
+
+# --------------------------------------------------------------------------------------------
+# the client (the same code for every server)
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    s = getattr(_local, "s", None)
+    if s is None:
+        s = _local.s = requests.Session()
+    return s
+
+
+def upload(base: str, items: list[bytes], clients: int) -> dict:
+    """POSTs every item as application/dicom with `clients` threads (items taken in order).
+    Returns wall time, per-request latencies (s), completion times and statuses."""
+    lat = [0.0] * len(items)
+    done = [0.0] * len(items)
+    status = [0] * len(items)
+    locs = [""] * len(items)
+    t0 = time.perf_counter()
+
+    def one(k: int):
+        t = time.perf_counter()
+        try:
+            r = session().post(f"{base}/Binary", data=items[k], timeout=600,
+                               headers={"Content-Type": "application/dicom", "Accept": "application/fhir+json"})
+            status[k] = r.status_code
+            locs[k] = r.headers.get("Location", "")
+        except requests.RequestException as e:
+            status[k] = -1
+            locs[k] = str(e)[:200]
+        end = time.perf_counter()
+        lat[k] = end - t
+        done[k] = end - t0
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(len(items))))
+    wall = time.perf_counter() - t0
+    return {"n": len(items), "wall": wall, "lat": lat, "done": done, "status": status, "locs": locs}
+
+
+def summarize(runs: list[dict]) -> dict:
+    n = sum(r["n"] for r in runs)
+    wall = sum(r["wall"] for r in runs)
+    lat = [x for r in runs for x in r["lat"]]
+    st = Counter(s for r in runs for s in r["status"])
+    return {"instances": n, "seconds": round(wall, 2), "inst_per_s": round(n / wall, 1),
+            "per_instance_ms": round(wall / n * 1000, 2),
+            "median_ms": round(statistics.median(lat) * 1000, 1), "p95_ms": round(pct(lat, 0.95) * 1000, 1),
+            "statuses": {str(k): v for k, v in sorted(st.items())},
+            "errors": sum(v for k, v in st.items() if k != 201)}
+
+
+def dataset_bytes(studies) -> list[bytes]:
+    return [data for _, data in gd.render(studies, TEMPLATES)]
+
+
+# --------------------------------------------------------------------------------------------
+# phases
+
+
+def phase_core(work: Path, main_items: list[bytes], n: int) -> dict:
+    folder = work / "core"
+    folder.mkdir(exist_ok=True)
+    items = main_items[:n]
+    for k, data in enumerate(items):
+        (folder / f"{k:06d}.dcm").write_bytes(data)
+    log(f"core: building bench/core-bench (cargo build --release -p dicom-fhir-core-bench)")
+    subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "dicom-fhir-core-bench"], cwd=ROOT)
+    exe = ROOT / "target" / "release" / "core-bench"
+    log(f"core: Rust over {len(items)} instances")
+    rust = json.loads(subprocess.check_output([str(exe), str(folder), "--rounds", "5"]))
+    log(f"core: pydicom over the same instances")
+    py = json.loads(subprocess.check_output([sys.executable, str(BENCH / "pydicom_bench.py"), str(folder),
+                                             "--rounds", "3"]))
+    r, p = rust["steps"], py["steps"]
+    return {"rust": rust, "pydicom": py, "ratios": {
+        "pydicom_full_over_rust_full": round(p["full"]["per_instance_us"] / r["full"]["per_instance_us"], 1),
+        "pydicom_parse_over_rust_parse": round(p["parse"]["per_instance_us"] / r["parse"]["per_instance_us"], 1),
+        "rust_ingest_over_sha256": round(r["ingest"]["per_instance_us"] / r["sha256"]["per_instance_us"], 1),
+        "rust_full_over_sha256": round(r["full"]["per_instance_us"] / r["sha256"]["per_instance_us"], 1),
+        "rust_full_over_hashlib_sha256": round(r["full"]["per_instance_us"] / p["sha256"]["per_instance_us"], 1),
+    }}
+
+
+def study_count(base: str) -> int:
+    r = session().get(f"{base}/ImagingStudy", params={"_summary": "count"},
+                      headers={"Accept": "application/fhir+json"}, timeout=120)
+    r.raise_for_status()
+    return r.json()["total"]
+
+
+def read_study(base: str, uid: str) -> dict:
+    r = session().get(f"{base}/ImagingStudy/{uid}", headers={"Accept": "application/fhir+json"}, timeout=120)
+    r.raise_for_status()
+    return r.json()
+
+
+def phase_ingest(label: str, plugin: Server, plain: Server, warm: list[bytes], items: list[bytes],
+                 studies, clients: int) -> dict:
+    """Same instances to both servers in alternating rounds; ratio of instances/s."""
+    log(f"{label}: warm-up, {len(warm)} instances to each server")
+    for s in (plugin, plain):
+        w = upload(s.base, warm, clients)
+        bad = Counter(x for x in w["status"] if x != 201)
+        if bad:
+            raise RuntimeError(f"{s.name}: warm-up statuses {bad}: {w['locs'][:2]}")
+    chunks = [items[k * len(items) // ROUNDS:(k + 1) * len(items) // ROUNDS] for k in range(ROUNDS)]
+    runs = {plugin.name: [], plain.name: []}
+    for k, chunk in enumerate(chunks):
+        order = (plugin, plain) if k % 2 == 0 else (plain, plugin)
+        for s in order:
+            r = upload(s.base, chunk, clients)
+            runs[s.name].append(r)
+            log(f"{label}: round {k + 1}/{ROUNDS} {s.name}: {r['n']} in {r['wall']:.1f}s "
+                f"({r['n'] / r['wall']:.1f}/s)")
+    res = {s: summarize(v) for s, v in runs.items()}
+    a, b = res[plugin.name], res[plain.name]
+    # Sanity: the plugin stored Binary/<sha256> and indexed every study; plain HAPI did not.
+    sample_loc = runs[plugin.name][0]["locs"][0]
+    plain_loc = runs[plain.name][0]["locs"][0]
+    expected_studies = len(studies) + len({x for x in WARM_STUDY_UIDS})
+    got = study_count(plugin.base)
+    first = read_study(plugin.base, studies[0].uid)
+    checks = {
+        "plugin_location_sample": sample_loc, "plain_location_sample": plain_loc,
+        "plugin_imagingstudies": got, "expected_imagingstudies": expected_studies,
+        "first_study_instances": first.get("numberOfInstances"),
+        "first_study_expected": studies[0].instance_count,
+        "plain_imagingstudies": study_count(plain.base),
+    }
+    ok = (got == expected_studies and first.get("numberOfInstances") == studies[0].instance_count
+          and checks["plain_imagingstudies"] == 0 and a["errors"] == 0 and b["errors"] == 0)
+    return {"clients": clients, "rounds": ROUNDS, "plugin": a, "plain": b, "checks": checks, "checks_ok": ok,
+            "ratio_inst_per_s": round(a["inst_per_s"] / b["inst_per_s"], 3),
+            "ratio_median": round(a["median_ms"] / b["median_ms"], 3),
+            "ratio_p95": round(a["p95_ms"] / b["p95_ms"], 3),
+            "startup_s": {plugin.name: plugin.started_s, plain.name: plain.started_s}}
+
+
+def phase_linearity(server: Server, big_size: int, small_studies: int) -> dict:
+    """Per-instance cost into one big study vs 10-instance studies, 1 and 8 uploaders.
+    Small studies are measured before and after the big one (drift on a shared machine)."""
+    out = {}
+    for clients in (1, 8):
+        t = f"c{clients}"
+        small_a = gd.plan(small_studies, 1, 10, tag=f"small-a-{t}")
+        small_b = gd.plan(small_studies, 1, 10, tag=f"small-b-{t}")
+        big = gd.plan(1, 4, big_size // 4, tag=f"big-{t}")
+        ra = upload(server.base, dataset_bytes(small_a), clients)
+        log(f"linearity {clients} uploader(s): {ra['n']} into 10-instance studies: {ra['wall'] / ra['n'] * 1000:.1f} ms/inst")
+        rb = upload(server.base, dataset_bytes(big), clients)
+        log(f"linearity {clients} uploader(s): {rb['n']} into one study: {rb['wall'] / rb['n'] * 1000:.1f} ms/inst")
+        rc = upload(server.base, dataset_bytes(small_b), clients)
+        log(f"linearity {clients} uploader(s): {rc['n']} into 10-instance studies: {rc['wall'] / rc['n'] * 1000:.1f} ms/inst")
+        small = summarize([ra, rc])
+        large = summarize([rb])
+        # Cost against study size: per 100 completions, wall time per instance.
+        done = sorted(rb["done"])
+        step = 100
+        curve = []
+        for k in range(0, len(done) - step + 1, step):
+            prev = done[k - 1] if k else 0.0
+            curve.append([k + step, round((done[k + step - 1] - prev) / step * 1000, 2)])
+        tail = curve[-max(1, len(curve) // 10):]
+        study = read_study(server.base, big[0].uid)
+        out[t] = {
+            "clients": clients, "small": small, "big": large,
+            "ratio_per_instance": round(large["per_instance_ms"] / small["per_instance_ms"], 3),
+            "ratio_median_latency": round(large["median_ms"] / small["median_ms"], 3),
+            "big_last_10pct_ms_per_instance": round(statistics.mean(c[1] for c in tail), 2),
+            "ratio_last_10pct": round(statistics.mean(c[1] for c in tail) / small["per_instance_ms"], 3),
+            "curve": curve,
+            "big_study_check": {"numberOfInstances": study.get("numberOfInstances"), "expected": big_size,
+                                "version": study.get("meta", {}).get("versionId")},
+        }
+    return out
+
+
+def plot_linearity(lin: dict, path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colors = {"c1": "tab:blue", "c8": "tab:orange"}
+    for key, r in lin.items():
+        xs = [c[0] for c in r["curve"]]
+        ys = [c[1] for c in r["curve"]]
+        ax.plot(xs, ys, marker="o", ms=3, color=colors.get(key), label=f"one study, {r['clients']} uploader(s)")
+        ax.axhline(r["small"]["per_instance_ms"], color=colors.get(key), ls="--", lw=1,
+                   label=f"10-instance studies, {r['clients']} uploader(s)")
+        ax.axhline(1.5 * r["small"]["per_instance_ms"], color=colors.get(key), ls=":", lw=1,
+                   label=f"bar: 1.5 × 10-instance cost ({r['clients']})")
+    ax.set_xlabel("instances in the study")
+    ax.set_ylabel("wall time per instance (ms), per 100 uploads")
+    ax.set_title("dicom-fhir ingest cost against study size (plugin, H2)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def phase_facade() -> dict:
+    """Placeholder: STOW/QIDO/WADO against our DICOMweb facade and Orthanc + DICOMweb plugin.
+    When the facade lands: start Orthanc in `unshare -n` (see ../shared/tools/README.md), add a
+    peer object with a DICOMweb base URL next to Server, and drive both with the same client
+    (STOW 50/request x 4 clients, the QIDO query set, series metadata, frames), ratios ours ÷ theirs."""
+    return {"status": "not measured yet", "figures": [{"figure": f, "bar": b} for f, b in FACADE_FIGURES]}
+
+
+def start_postgres(work: Path, dbs: list[str]) -> tuple[dict, list[dict]]:
+    pgdir = work / "pg"
+    port = free_port()
+    urls = []
+    for db in dbs:
+        url = subprocess.check_output([str(ROOT / "scripts" / "postgres.sh"), "start", "--dir", str(pgdir),
+                                       "--port", str(port), "--db", db, "--user", "bench", "--password", "bench"],
+                                      text=True).strip().splitlines()[-1]
+        urls.append({"url": url, "user": "bench", "password": "bench"})
+    version = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"dir": str(pgdir), "port": port, "version": version}, urls
+
+
+def stop_postgres(info: dict | None):
+    if info:
+        subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "stop", "--dir", info["dir"]])
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+
+def machine(java_opts: str, jar: Path | None) -> dict:
+    def cmd(*a):
+        try:
+            return subprocess.run(a, capture_output=True, text=True, timeout=30).stdout.strip() or \
+                subprocess.run(a, capture_output=True, text=True, timeout=30).stderr.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    cpu = ""
+    try:
+        cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
+    except (OSError, AttributeError):
+        pass
+    mem = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    java = cmd("java", "-version").splitlines()
+    rev = cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = bool(cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"))
+    import matplotlib
+    import pydicom
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+            "os": cmd("sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"),
+            "java": java[1] if len(java) > 1 else (java[0] if java else ""), "java_opts": java_opts,
+            "hapi": "HAPI FHIR 8.8.0 (example server, Spring Boot 3.5)", "server_jar": jar.name if jar else "",
+            "rustc": cmd("rustc", "--version"), "python": platform.python_version(),
+            "pydicom": pydicom.__version__, "matplotlib": matplotlib.__version__,
+            "git": rev + (" (with uncommitted changes)" if dirty else ""),
+            "loadavg_start": os.getloadavg()}
+
+
+def fmt(x, unit=""):
+    return "—" if x is None else f"{x}{unit}"
+
+
+def markdown(res: dict) -> str:
+    m = res["machine"]
+    L = []
+    L.append(f"Run {res['started']} · {res['dataset']['instances']} instances "
+             f"({res['dataset']['studies']} studies × {res['dataset']['series']} series × "
+             f"{res['dataset']['per_series']}) · {res['dataset']['bytes_per_instance']} bytes/instance · "
+             f"{res['duration_s']:.0f} s")
+    L.append("")
+    L.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, kernel {m['kernel']}; "
+             f"load average at start {', '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
+             f"at end {', '.join(f'{x:.1f}' for x in res.get('loadavg_end', []))}.  ")
+    L.append(f"Versions: {m['hapi']}; {m['java']} (`{m['java_opts']}`); {m['rustc']}; Python {m['python']}, "
+             f"pydicom {m['pydicom']}; {res.get('postgres_version', 'PostgreSQL not run')}; git {m['git']}.")
+    L.append("")
+    L.append("| figure | ours | reference | ratio | bar | met |")
+    L.append("|---|---|---|---|---|---|")
+    for name, key in (("H2", "h2"), ("PostgreSQL", "postgres")):
+        r = res.get(key)
+        if not r:
+            continue
+        a, b = r["plugin"], r["plain"]
+        met = "yes" if r["ratio_inst_per_s"] >= 0.8 else "**no**"
+        L.append(f"| Binary ingest, {name}, {r['clients']} clients: instances/s | {a['inst_per_s']} | "
+                 f"{b['inst_per_s']} (plain HAPI) | {r['ratio_inst_per_s']} | ≥ 0.8 | {met} |")
+        L.append(f"| Binary ingest, {name}: median / p95 per request (ms) | {a['median_ms']} / {a['p95_ms']} | "
+                 f"{b['median_ms']} / {b['p95_ms']} | {r['ratio_median']} / {r['ratio_p95']} | | |")
+    lin = res.get("linearity")
+    if lin:
+        for key in ("c1", "c8"):
+            r = lin.get(key)
+            if not r:
+                continue
+            met = "yes" if r["ratio_per_instance"] <= 1.5 else "**no**"
+            L.append(f"| Linearity, {r['clients']} uploader(s): ms per instance, one {r['big']['instances']}-instance "
+                     f"study vs 10-instance studies | {r['big']['per_instance_ms']} | {r['small']['per_instance_ms']} | "
+                     f"{r['ratio_per_instance']} | ≤ 1.5 | {met} |")
+            met_tail = "yes" if r["ratio_last_10pct"] <= 1.5 else "**no**"
+            L.append(f"| … the last 10% of that study (instances {int(r['big']['instances'] * 0.9)}–"
+                     f"{r['big']['instances']}) | {r['big_last_10pct_ms_per_instance']} | "
+                     f"{r['small']['per_instance_ms']} | {r['ratio_last_10pct']} | ≤ 1.5 | {met_tail} |")
+            L.append(f"| … median latency per request, {r['clients']} uploader(s) (ms) | {r['big']['median_ms']} | "
+                     f"{r['small']['median_ms']} | {r['ratio_median_latency']} | | |")
+    core = res.get("core")
+    if core:
+        rs, ps = core["rust"]["steps"], core["pydicom"]["steps"]
+        q = core["ratios"]
+        L.append(f"| Core per instance: parse + hash + ImagingStudy entry (plugin's call) (µs) | "
+                 f"{rs['ingest']['per_instance_us']:.0f} | {rs['sha256']['per_instance_us']:.0f} (SHA-256 alone, Rust) | "
+                 f"{q['rust_ingest_over_sha256']}× SHA-256 | report | — |")
+        L.append(f"| Core per instance: + DICOM JSON + merge into a study (µs) | {rs['full']['per_instance_us']:.0f} | "
+                 f"{ps['full']['per_instance_us']:.0f} (pydicom: dcmread + to_json_dict + hash + entry) | "
+                 f"pydicom ÷ Rust = {q['pydicom_full_over_rust_full']} | report | — |")
+        L.append(f"| Core per instance: parse + hash only (µs) | {rs['parse']['per_instance_us']:.0f} | "
+                 f"{ps['parse']['per_instance_us']:.0f} (pydicom dcmread + hashlib) | "
+                 f"pydicom ÷ Rust = {q['pydicom_parse_over_rust_parse']} | report | — |")
+        L.append(f"| SHA-256 alone over the same bytes (µs) | {rs['sha256']['per_instance_us']:.0f} (Rust sha2) | "
+                 f"{ps['sha256']['per_instance_us']:.0f} (hashlib/OpenSSL) | | floor | — |")
+    for f in res.get("facade", {}).get("figures", []):
+        L.append(f"| {f['figure']} | not measured yet | Orthanc | — | {f['bar']} | — |")
+    L.append("")
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def save(res: dict, out: Path) -> str:
+    """Writes results.json and results.md (also after each phase: a later failure keeps the rest)."""
+    res.setdefault("loadavg_end", os.getloadavg())
+    res.setdefault("duration_s", 0.0)
+    md = markdown(res)
+    (out / "results.json").write_text(json.dumps(res, indent=1))
+    (out / "results.md").write_text(md)
+    return md
+
+
+def main():
+    ap = argparse.ArgumentParser(description="dicom-fhir benchmark (see the module docstring)")
+    ap.add_argument("--instances", type=int, default=10000, help="main dataset size (default 10000)")
+    ap.add_argument("--large", action="store_true", help="about 100,000 instances")
+    ap.add_argument("--phases", default="core,h2,linearity,postgres,facade")
+    ap.add_argument("--clients", type=int, default=CLIENTS)
+    ap.add_argument("--linear-size", type=int, default=2000, help="instances of the big study (default 2000)")
+    ap.add_argument("--small-studies", type=int, default=25,
+                    help="10-instance studies measured before and after the big study (default 25 each)")
+    ap.add_argument("--core-instances", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--java-opts", default=os.environ.get("BENCH_JAVA_OPTS", DEFAULT_JAVA_OPTS))
+    ap.add_argument("--jar", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=BENCH / "results")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (servers' logs, data)")
+    a = ap.parse_args()
+    if a.large:
+        a.instances = 100000
+    phases = set(a.phases.split(","))
+    t_start = time.time()
+    a.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="dicomfhir-bench-", dir="/tmp"))
+    os.chmod(work, 0o755)  # PostgreSQL runs as the postgres user when we are root
+    log(f"work directory {work}")
+
+    global TEMPLATES, WARM_STUDY_UIDS
+    TEMPLATES = gd.load_templates()
+    studies_n, series_n, per_series = gd.shape(a.instances)
+    studies = gd.plan(studies_n, series_n, per_series, seed=a.seed)
+    warm_studies = gd.plan(max(1, WARMUP // 50), 5, 10, seed=a.seed, tag="warm")
+    WARM_STUDY_UIDS = [s.uid for s in warm_studies]
+    log(f"dataset: {studies_n} studies × {series_n} series × {per_series} instances")
+    t = time.time()
+    items = dataset_bytes(studies)
+    warm = dataset_bytes(warm_studies)
+    log(f"dataset: {len(items)} instances, {sum(map(len, items)) / 1e6:.0f} MB, generated in {time.time() - t:.0f}s")
+
+    res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(["python3", "bench/run.py", *sys.argv[1:]]),
+           "dataset": {"instances": len(items), "studies": studies_n, "series": series_n, "per_series": per_series,
+                       "seed": a.seed, "bytes_per_instance": sum(map(len, items)) // len(items)}}
+    jar = a.jar
+    if jar is None:
+        jars = list((ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar"))
+        jar = max(jars, key=lambda p: p.stat().st_mtime) if jars else None
+    res["machine"] = machine(a.java_opts, jar)
+    servers: list[Server] = []
+    pg = None
+    try:
+        if "core" in phases:
+            res["core"] = phase_core(work, items, a.core_instances)
+            log(f"core: {json.dumps(res['core']['ratios'])}")
+            save(res, a.out)
+        need_servers = phases & {"h2", "linearity", "postgres"}
+        app = prepare_app(work, jar) if need_servers else None
+        if phases & {"h2", "linearity"}:
+            plugin = Server("h2-plugin", app, work, True, a.java_opts)
+            plain = Server("h2-plain", app, work, False, a.java_opts) if "h2" in phases else None
+            servers += [s for s in (plugin, plain) if s]
+            start_all([s for s in (plugin, plain) if s])
+            if plain:
+                res["h2"] = phase_ingest("h2", plugin, plain, warm, items, studies, a.clients)
+                log(f"h2: ratio {res['h2']['ratio_inst_per_s']} checks_ok={res['h2']['checks_ok']}")
+                save(res, a.out)
+                plain.stop()
+            if "linearity" in phases:
+                if not plain:
+                    upload(plugin.base, warm, a.clients)
+                res["linearity"] = phase_linearity(plugin, a.linear_size, a.small_studies)
+                plot_linearity(res["linearity"], a.out / "linearity.png")
+                save(res, a.out)
+            plugin.stop()
+        if "postgres" in phases:
+            pg, urls = start_postgres(work, ["bench_plugin", "bench_plain"])
+            res["postgres_server"] = pg
+            res["postgres_version"] = pg["version"]
+            plugin = Server("pg-plugin", app, work, True, a.java_opts, pg=urls[0])
+            plain = Server("pg-plain", app, work, False, a.java_opts, pg=urls[1])
+            servers += [plugin, plain]
+            start_all([plugin, plain])
+            res["postgres"] = phase_ingest("postgres", plugin, plain, warm, items, studies, a.clients)
+            res["postgres"]["version"] = pg["version"]
+            log(f"postgres: ratio {res['postgres']['ratio_inst_per_s']} checks_ok={res['postgres']['checks_ok']}")
+            save(res, a.out)
+            plugin.stop()
+            plain.stop()
+        if "facade" in phases:
+            res["facade"] = phase_facade()
+        res["loadavg_end"] = os.getloadavg()
+        res["duration_s"] = time.time() - t_start
+        save(res, a.out)
+    finally:
+        for s in servers:
+            s.stop()
+        stop_postgres(pg)
+        if not a.keep:
+            log(f"removing {work} (the binary stores' many small directories take a while)")
+            shutil.rmtree(work, ignore_errors=True)
+    md = markdown(res)
+    print()
+    print(md)
+    log(f"wrote {a.out / 'results.json'}, {a.out / 'results.md'}"
+        + (f", {a.out / 'linearity.png'}" if "linearity" in res else ""))
+
+TEMPLATES: dict = {}
+WARM_STUDY_UIDS: list[str] = []
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Two HAPI nodes with the plugin, one PostgreSQL database, one binary store (scripts/cluster-test.sh
+starts them): clients upload instances of the SAME studies to BOTH nodes at once, and every
+ImagingStudy must end exactly right, read from either node.
+
+Environment: DICOMFHIR_NODE_A, DICOMFHIR_NODE_B (FHIR base URLs), DICOMFHIR_DATA (the test corpus,
+for pydicom/CT_small.dcm). Sizes: CLUSTER_STUDIES (3), CLUSTER_INSTANCES (200 per study, in 2
+series), CLUSTER_THREADS (8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+import requests
+
+NODE_A = os.environ.get("DICOMFHIR_NODE_A")
+NODE_B = os.environ.get("DICOMFHIR_NODE_B")
+DATA = Path(os.environ.get("DICOMFHIR_DATA", str(Path(__file__).resolve().parents[2] / ".data")))
+STUDIES = int(os.environ.get("CLUSTER_STUDIES", "3"))
+PER_STUDY = int(os.environ.get("CLUSTER_INSTANCES", "200"))
+SERIES_PER_STUDY = 2
+THREADS = int(os.environ.get("CLUSTER_THREADS", "8"))
+REUPLOAD_PER_STUDY = 20
+FHIR_JSON = "application/fhir+json"
+
+pytestmark = pytest.mark.skipif(not (NODE_A and NODE_B),
+                                reason="needs two running nodes: run scripts/cluster-test.sh")
+
+_local = threading.local()
+
+
+def http() -> requests.Session:
+    s = getattr(_local, "s", None)
+    if s is None:
+        s = _local.s = requests.Session()
+    return s
+
+
+def uid(*parts) -> str:
+    # A fresh UID root per run (the database outlives nothing, but keep runs independent anyway).
+    return "2.25.%d" % uuid.uuid5(_RUN, "/".join(map(str, parts))).int
+
+
+_RUN = uuid.uuid4()
+
+
+@dataclass(frozen=True)
+class Instance:
+    study: str
+    series: str
+    sop: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def instances() -> list[Instance]:
+    template = DATA / "pydicom" / "CT_small.dcm"
+    if not template.is_file():
+        pytest.fail(f"{template} missing: run scripts/fetch-test-data.sh")
+    ds = pydicom.dcmread(template)
+    out = []
+    for s in range(STUDIES):
+        study = uid("study", s)
+        for i in range(PER_STUDY):
+            se = i % SERIES_PER_STUDY
+            series = uid("series", s, se)
+            sop = uid("sop", s, i)
+            ds.StudyInstanceUID = study
+            ds.SeriesInstanceUID = series
+            ds.SeriesNumber = se + 1
+            ds.SOPInstanceUID = sop
+            ds.file_meta.MediaStorageSOPInstanceUID = sop
+            ds.InstanceNumber = i + 1
+            ds.PatientID = f"CLUSTER{s}"
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            out.append(Instance(study, series, sop, buf.getvalue()))
+    # Interleave the studies so that every study is written from both nodes all the time.
+    out.sort(key=lambda x: (int(x.sop.split(".")[-1]) % 7919, x.sop))
+    return out
+
+
+def post(base: str, data: bytes) -> requests.Response:
+    return http().post(f"{base}/Binary", data=data, timeout=300,
+                       headers={"Content-Type": "application/dicom", "Accept": FHIR_JSON})
+
+
+def location_id(response: requests.Response) -> str | None:
+    loc = response.headers.get("Location") or response.headers.get("Content-Location") or ""
+    parts = loc.split("/")
+    return parts[parts.index("Binary") + 1] if "Binary" in parts else None
+
+
+@pytest.fixture(scope="module")
+def uploaded(instances):
+    """Every instance once, 8 client threads, request k going to node A when k is even, B when odd."""
+    nodes = [NODE_A, NODE_B]
+
+    def one(k_inst):
+        k, inst = k_inst
+        r = post(nodes[k % 2], inst.data)
+        return k % 2, r.status_code, location_id(r), r.text[:300] if r.status_code >= 300 else ""
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(one, enumerate(instances)))
+    return results
+
+
+def read_study(base: str, study_uid: str) -> dict:
+    r = http().get(f"{base}/ImagingStudy/{study_uid}", headers={"Accept": FHIR_JSON}, timeout=60)
+    assert r.status_code == 200, f"{base}: GET ImagingStudy/{study_uid}: {r.status_code} {r.text[:500]}"
+    return r.json()
+
+
+def check_study(study: dict, expected: list[Instance]) -> list[str]:
+    problems = []
+    listed = Counter()
+    per_series = {}
+    for series in study.get("series", []):
+        members = [i.get("uid") for i in series.get("instance", [])]
+        listed.update(members)
+        per_series[series.get("uid")] = series
+        if series.get("numberOfInstances") != len(members):
+            problems.append(f"series {series.get('uid')}: numberOfInstances {series.get('numberOfInstances')} "
+                            f"!= {len(members)} listed")
+    want = Counter(i.sop for i in expected)
+    dupes = [u for u, n in listed.items() if n > 1]
+    missing = [u for u in want if u not in listed]
+    extra = [u for u in listed if u not in want]
+    if dupes:
+        problems.append(f"{len(dupes)} instances listed more than once, e.g. {dupes[:3]}")
+    if missing:
+        problems.append(f"{len(missing)} of {len(want)} instances missing, e.g. {missing[:3]}")
+    if extra:
+        problems.append(f"{len(extra)} unexpected instances, e.g. {extra[:3]}")
+    if study.get("numberOfInstances") != len(want):
+        problems.append(f"numberOfInstances {study.get('numberOfInstances')} != {len(want)}")
+    want_series = {i.series for i in expected}
+    if set(per_series) != want_series:
+        problems.append(f"series {sorted(per_series)} != {sorted(want_series)}")
+    if study.get("numberOfSeries") != len(want_series):
+        problems.append(f"numberOfSeries {study.get('numberOfSeries')} != {len(want_series)}")
+    for series_uid in want_series:
+        n = sum(1 for i in expected if i.series == series_uid)
+        got = per_series.get(series_uid, {}).get("numberOfInstances")
+        if got != n:
+            problems.append(f"series {series_uid}: numberOfInstances {got} != {n}")
+    return problems
+
+
+def by_study(instances) -> dict[str, list[Instance]]:
+    out: dict[str, list[Instance]] = {}
+    for inst in instances:
+        out.setdefault(inst.study, []).append(inst)
+    return out
+
+
+def test_every_upload_to_either_node_is_created(instances, uploaded):
+    problems = [f"{instances[k].sop} via node-{'ab'[node]}: {status} {text}"
+                for k, (node, status, _, text) in enumerate(uploaded) if status != 201]
+    problems += [f"{instances[k].sop}: Location Binary/{loc}, expected Binary/{instances[k].sha256}"
+                 for k, (_, status, loc, _) in enumerate(uploaded) if status == 201 and loc != instances[k].sha256]
+    assert not problems, f"{len(problems)} of {len(instances)} uploads wrong:\n" + "\n".join(problems[:20])
+    assert Counter(node for node, *_ in uploaded) == {0: (len(instances) + 1) // 2, 1: len(instances) // 2}
+
+
+@pytest.mark.parametrize("node", ["a", "b"])
+def test_every_study_is_exactly_right_on_both_nodes(instances, uploaded, node):
+    base = NODE_A if node == "a" else NODE_B
+    problems = []
+    for study_uid, expected in by_study(instances).items():
+        problems += [f"ImagingStudy/{study_uid} via node-{node}: {p}"
+                     for p in check_study(read_study(base, study_uid), expected)]
+    assert not problems, "\n".join(problems)
+
+
+def test_both_nodes_see_the_same_study_version(instances, uploaded):
+    for study_uid in by_study(instances):
+        a, b = read_study(NODE_A, study_uid), read_study(NODE_B, study_uid)
+        assert a["meta"]["versionId"] == b["meta"]["versionId"], study_uid
+        assert a.get("series") == b.get("series"), study_uid
+
+
+def history_total(base: str, path: str) -> int:
+    r = http().get(f"{base}/{path}/_history", params={"_summary": "count"}, headers={"Accept": FHIR_JSON}, timeout=60)
+    assert r.status_code == 200, f"GET {path}/_history: {r.status_code} {r.text[:300]}"
+    return r.json()["total"]
+
+
+def test_same_new_bytes_to_both_nodes_at_the_same_moment(instances, uploaded):
+    """Instances of a new study, each sent to BOTH nodes at once (a client or balancer retrying on
+    the other node). Both nodes race to create the same Binary/<sha256> (and the study). Whatever
+    each first answer, a retry answers 200, and the study lists each instance once."""
+    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
+    study, series = uid("twin-study"), uid("twin-series")
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    twins = []
+    for i in range(10):
+        sop = uid("twin", i)
+        ds.SOPInstanceUID = sop
+        ds.file_meta.MediaStorageSOPInstanceUID = sop
+        ds.InstanceNumber = 10000 + i
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        twins.append(Instance(study, series, sop, buf.getvalue()))
+    first = Counter()
+    problems = []
+    with ThreadPoolExecutor(2) as pool:
+        for inst in twins:
+            barrier = threading.Barrier(2)
+
+            def send(base, inst=inst, barrier=barrier):
+                barrier.wait()
+                return post(base, inst.data)
+
+            ra, rb = pool.map(send, [NODE_A, NODE_B])
+            first.update([ra.status_code, rb.status_code])
+            if sorted([ra.status_code, rb.status_code]) != [200, 201]:
+                again = post(NODE_A, inst.data)
+                if again.status_code != 200 or location_id(again) != inst.sha256:
+                    problems.append(f"{inst.sop}: first {ra.status_code}/{rb.status_code}, retry {again.status_code} "
+                                    f"{again.text[:300]}")
+    print(f"first answers to simultaneous identical uploads on two nodes: {dict(first)}")
+    for node, base in (("a", NODE_A), ("b", NODE_B)):
+        problems += [f"via node-{node}: {p}" for p in check_study(read_study(base, study), twins)]
+    for inst in twins:
+        n = history_total(NODE_B, f"Binary/{inst.sha256}")
+        if n != 1:
+            problems.append(f"Binary/{inst.sha256}: {n} versions")
+    assert not problems, "\n".join(problems)
+
+
+def test_same_bytes_on_the_other_node_is_a_no_op(instances, uploaded):
+    """Re-send some instances to the node that did NOT store them: 200, same Binary id, one version,
+    and the studies do not change (no duplicate entry, no new version)."""
+    groups = by_study(instances)
+    index = {inst.sop: k for k, inst in enumerate(instances)}
+    again = [inst for insts in groups.values() for inst in insts[:REUPLOAD_PER_STUDY]]
+    before = {u: read_study(NODE_A, u)["meta"]["versionId"] for u in groups}
+
+    def one(inst):
+        other = NODE_B if index[inst.sop] % 2 == 0 else NODE_A
+        r = post(other, inst.data)
+        return r.status_code, location_id(r), r.text[:300] if r.status_code != 200 else ""
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(one, again))
+        versions = list(pool.map(lambda i: history_total(NODE_A, f"Binary/{i.sha256}"), again))
+    problems = [f"{inst.sop}: again on the other node: {status} Binary/{loc} {text}"
+                for inst, (status, loc, text) in zip(again, results)
+                if status != 200 or loc != inst.sha256]
+    problems += [f"Binary/{inst.sha256}: {n} versions" for inst, n in zip(again, versions) if n != 1]
+    for study_uid, expected in groups.items():
+        for node, base in (("a", NODE_A), ("b", NODE_B)):
+            study = read_study(base, study_uid)
+            problems += [f"ImagingStudy/{study_uid} via node-{node} after re-upload: {p}"
+                         for p in check_study(study, expected)]
+            if study["meta"]["versionId"] != before[study_uid]:
+                problems.append(f"ImagingStudy/{study_uid}: version {before[study_uid]} -> {study['meta']['versionId']}")
+    assert not problems, "\n".join(problems[:30])
