@@ -370,6 +370,11 @@ def summary(corpus: Corpus) -> str:
             + f"; {len(corpus.studies)} studies, {len(corpus.stored())} stored instances")
 
 
+# Studies other test modules create (e.g. test_dicomweb) use this UID prefix, so the corpus checks
+# can tell them from the corpus' own studies.
+TEST_STUDY_UID_PREFIX = "1.2.826.0.1.3680043.8.498.999."
+
+
 if __name__ == "__main__":  # python tests/e2e/dicom_expect.py [DATA_DIR]: print the model
     import sys
 
@@ -377,3 +382,4 @@ if __name__ == "__main__":  # python tests/e2e/dicom_expect.py [DATA_DIR]: print
     for u in corpus.uploads:
         print(f"{u.expected:9} {u.instance.relpath}  {u.note}")
     print(summary(corpus))
+

@@ -16,6 +16,8 @@ import pytest
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
+from dicom_expect import TEST_STUDY_UID_PREFIX
+
 dicomweb_client = pytest.importorskip("dicomweb_client")
 from dicomweb_client.api import DICOMwebClient  # noqa: E402
 
@@ -49,7 +51,8 @@ def uploaded(client):
     missing = [f for f in FILES.values() if not (DATA / f).is_file()]
     if missing:
         pytest.skip(f"test corpus missing ({missing}): run scripts/fetch-test-data.sh")
-    study = generate_uid()
+    # A prefix of its own, so the corpus tests can tell this study from the corpus' studies.
+    study = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
     out = {}
     for key, rel in FILES.items():
         ds = pydicom.dcmread(DATA / rel)
