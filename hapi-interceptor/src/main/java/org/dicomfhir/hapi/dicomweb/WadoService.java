@@ -176,24 +176,10 @@ public class WadoService {
 			return new BulkChoice(true, "application/octet-stream", null);
 		}
 		List<String> refused = new ArrayList<>();
-		for (String range : splitOutsideQuotes(theAccept, ',')) {
-			List<String> parts = splitOutsideQuotes(range, ';');
-			String mime = parts.get(0).trim().toLowerCase(Locale.ROOT);
-			String type = null;
-			String ts = null;
-			for (String p : parts.subList(1, parts.size())) {
-				int eq = p.indexOf('=');
-				if (eq < 0) {
-					continue;
-				}
-				String k = p.substring(0, eq).trim().toLowerCase(Locale.ROOT);
-				String v = p.substring(eq + 1).trim().replace("\"", "");
-				if ("type".equals(k)) {
-					type = v.toLowerCase(Locale.ROOT);
-				} else if ("transfer-syntax".equals(k)) {
-					ts = v;
-				}
-			}
+		for (MediaRange accepted : MediaRange.parseAll(theAccept)) {
+			String mime = accepted.mime();
+			String type = accepted.type();
+			String ts = accepted.transferSyntax();
 			boolean tsOk = ts == null || ANY_TS.equals(ts) || ts.equals(theStoredTs)
 					|| (isNative(theStoredTs) && "1.2.840.10008.1.2.1".equals(ts));
 			if ("*/*".equals(mime) || "multipart/*".equals(mime)) {
@@ -202,7 +188,7 @@ public class WadoService {
 			boolean multipart = "multipart/related".equals(mime);
 			String media = multipart ? (type == null ? "application/octet-stream" : type) : mime;
 			if (!multipart && !theSinglePartPossible) {
-				refused.add(range.trim() + " (single part, but more than one part to send)");
+				refused.add(accepted.text() + " (single part, but more than one part to send)");
 				continue;
 			}
 			if ("image/*".equals(media) && compressed != null) {
@@ -212,17 +198,17 @@ public class WadoService {
 				if (tsOk) {
 					return new BulkChoice(multipart, "application/octet-stream", ts);
 				}
-				refused.add(range.trim() + " (stored as " + theStoredTs + "; no transcoding)");
+				refused.add(accepted.text() + " (stored as " + theStoredTs + "; no transcoding)");
 				continue;
 			}
 			if (compressed != null && compressed.equals(media)) {
 				if (tsOk) {
 					return new BulkChoice(multipart, compressed, ts);
 				}
-				refused.add(range.trim() + " (stored as " + theStoredTs + "; no transcoding)");
+				refused.add(accepted.text() + " (stored as " + theStoredTs + "; no transcoding)");
 				continue;
 			}
-			refused.add(range.trim());
+			refused.add(accepted.text());
 		}
 		throw DicomWebException.notAcceptable("Cannot serve any of " + refused + ": available as multipart/related;"
 				+ " type=\"application/octet-stream\"" + (compressed == null ? "" : " or type=\"" + compressed + "\"")
@@ -375,24 +361,10 @@ public class WadoService {
 			return new Choice(true, null);
 		}
 		List<String> refused = new ArrayList<>();
-		for (String range : splitOutsideQuotes(theAccept, ',')) {
-			List<String> parts = splitOutsideQuotes(range, ';');
-			String mime = parts.get(0).trim().toLowerCase(Locale.ROOT);
-			String type = null;
-			String ts = null;
-			for (String p : parts.subList(1, parts.size())) {
-				int eq = p.indexOf('=');
-				if (eq < 0) {
-					continue;
-				}
-				String k = p.substring(0, eq).trim().toLowerCase(Locale.ROOT);
-				String v = p.substring(eq + 1).trim().replace("\"", "");
-				if ("type".equals(k)) {
-					type = v.toLowerCase(Locale.ROOT);
-				} else if ("transfer-syntax".equals(k)) {
-					ts = v;
-				}
-			}
+		for (MediaRange accepted : MediaRange.parseAll(theAccept)) {
+			String mime = accepted.mime();
+			String type = accepted.type();
+			String ts = accepted.transferSyntax();
 			if ("*/*".equals(mime) || "multipart/*".equals(mime)) {
 				return new Choice(true, null);
 			}
@@ -406,7 +378,7 @@ public class WadoService {
 				refused.add("application/dicom (single part: only for one instance)");
 				continue;
 			}
-			refused.add(range.trim());
+			refused.add(accepted.text());
 		}
 		throw DicomWebException.notAcceptable("Cannot serve any of " + refused + ": this resource is available as"
 				+ " multipart/related; type=\"application/dicom\" (and application/dicom for a single instance)");
@@ -465,5 +437,32 @@ public class WadoService {
 			}
 		}
 		return false;
+	}
+
+	/** One media range of an Accept header, with the two parameters DICOMweb negotiates on. */
+	record MediaRange(String text, String mime, String type, String transferSyntax) {
+		static List<MediaRange> parseAll(String theAccept) {
+			List<MediaRange> out = new ArrayList<>();
+			for (String range : splitOutsideQuotes(theAccept, ',')) {
+				List<String> parts = splitOutsideQuotes(range, ';');
+				String type = null;
+				String ts = null;
+				for (String p : parts.subList(1, parts.size())) {
+					int eq = p.indexOf('=');
+					if (eq < 0) {
+						continue;
+					}
+					String k = p.substring(0, eq).trim().toLowerCase(Locale.ROOT);
+					String v = p.substring(eq + 1).trim().replace("\"", "");
+					if ("type".equals(k)) {
+						type = v.toLowerCase(Locale.ROOT);
+					} else if ("transfer-syntax".equals(k)) {
+						ts = v;
+					}
+				}
+				out.add(new MediaRange(range.trim(), parts.get(0).trim().toLowerCase(Locale.ROOT), type, ts));
+			}
+			return out;
+		}
 	}
 }
