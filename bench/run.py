@@ -247,6 +247,8 @@ def upload(base: str, items: list[bytes], clients: int) -> dict:
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(len(items))))
+    # Until the studies list every instance: with deferred study writes any read waits for them.
+    session().get(f"{base}/ImagingStudy", params={"_summary": "count"}, timeout=600)
     wall = time.perf_counter() - t0
     return {"n": len(items), "wall": wall, "lat": lat, "done": done, "status": status, "locs": locs}
 

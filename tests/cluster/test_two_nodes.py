@@ -117,6 +117,11 @@ def uploaded(instances):
 
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(one, enumerate(instances)))
+    # Study writes are deferred (the default): a node shows its own uploads to every request it
+    # serves, but another node's only once that node has written them. Any read on a node waits
+    # for its pending writes, so one read per node settles both before the checks.
+    for base in nodes:
+        http().get(f"{base}/ImagingStudy", params={"_summary": "count"}, headers={"Accept": FHIR_JSON}, timeout=300)
     return results
 
 

@@ -70,6 +70,9 @@ public abstract class AbstractServerTest {
 		registry.add("hapi.fhir.response-highlighter-enabled", () -> "false");
 		// DICOMweb CORS (DicomWebFramesTest): one allowed origin
 		registry.add("dicomfhir.dicomweb.cors-allowed-origins", () -> "https://viewer.test");
+		// Deferred study writes linger longer than any upload takes to answer, so a test can tell
+		// that reads wait for them (DicomIngestTest); readers cut the linger short.
+		registry.add("dicomfhir.study-write-linger-millis", () -> "10000");
 	}
 
 	private static Path createDataDir() {

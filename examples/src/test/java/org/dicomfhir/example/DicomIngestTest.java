@@ -1,5 +1,6 @@
 package org.dicomfhir.example;
 
+import org.dicomfhir.hapi.StudyWriter;
 import org.hl7.fhir.r4.model.Basic;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;
@@ -65,6 +66,23 @@ class DicomIngestTest extends AbstractServerTest {
 
 		Bundle provenance = parse(Bundle.class, getJson("Provenance?target=ImagingStudy/" + study));
 		assertThat(provenance.getEntry()).isNotEmpty();
+	}
+
+	@Test
+	void uploadAnswersBeforeItsStudyWriteAndTheNextReadWaitsForIt() {
+		StudyWriter writer = bean(StudyWriter.class);
+		getJson("metadata"); // any read settles what earlier tests left pending
+		int writesBefore = writer.writeCount();
+		String study = DicomFixtures.newStudyUid();
+		byte[] dicom = DicomFixtures.ctInstance(study, DicomFixtures.newSeriesUid());
+
+		assertThat(post("Binary", "application/dicom", dicom).statusCode()).isEqualTo(201);
+		int writesWhenAnswered = writer.writeCount();
+		ImagingStudy imagingStudy = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
+
+		assertThat(writesWhenAnswered).as("the upload did not wait for its study write").isEqualTo(writesBefore);
+		assertThat(binaryIds(imagingStudy)).containsExactly(DicomFixtures.sha256(dicom));
+		assertThat(writer.writeCount()).isGreaterThan(writesBefore);
 	}
 
 	@Test

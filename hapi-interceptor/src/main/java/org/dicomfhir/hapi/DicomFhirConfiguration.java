@@ -77,8 +77,15 @@ public class DicomFhirConfiguration {
 			ObjectProvider<RestfulServer> theRestfulServer,
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
+			ReadYourWritesInterceptor theReadBarrier,
 			ExtensionDefinitions theExtensionDefinitions) {
-		return new PluginRegistrar(theJpaInterceptors, theRestfulServer, theStorageInterceptor, theUploadInterceptor, theExtensionDefinitions);
+		return new PluginRegistrar(theJpaInterceptors, theRestfulServer, theStorageInterceptor, theUploadInterceptor,
+				theReadBarrier, theExtensionDefinitions);
+	}
+
+	@Bean
+	public ReadYourWritesInterceptor dicomFhirReadBarrier(StudyIndex theStudyIndex, DicomFhirProperties theProperties) {
+		return new ReadYourWritesInterceptor(theStudyIndex, theProperties);
 	}
 
 	@Bean

@@ -18,11 +18,53 @@ public class DicomFhirProperties {
 	/** Threads writing ImagingStudy resources (different studies are written in parallel). */
 	private int studyWriterThreads = 4;
 
-	/** How long an upload waits for its ImagingStudy write before it fails (seconds). */
+	/**
+	 * How long a synchronous upload, or a read waiting for deferred writes, waits for ImagingStudy
+	 * writes (seconds).
+	 */
 	private int studyWriteTimeoutSeconds = 120;
 
 	/** Retries of one study write after a version conflict with another writer or node. */
 	private int studyWriteMaxRetries = 50;
+
+	/**
+	 * When an upload answers. {@code deferred}: once its Binary is committed; the ImagingStudy write
+	 * follows and any other request on this node first waits for it (read-your-writes per node,
+	 * study writes coalesced: linear cost). {@code synchronous}: only after its ImagingStudy write
+	 * (read-your-writes on every node, but one study write per sequential upload).
+	 */
+	private StudyWriteMode studyWriteMode = StudyWriteMode.DEFERRED;
+
+	/**
+	 * Deferred mode: the longest a study's next write waits for more instances (ms). It goes
+	 * earlier once the study received nothing for a tenth of that, or when a reader on this node waits.
+	 */
+	private int studyWriteLingerMillis = 1000;
+
+	public enum StudyWriteMode {
+		DEFERRED,
+		SYNCHRONOUS
+	}
+
+	public StudyWriteMode getStudyWriteMode() {
+		return studyWriteMode;
+	}
+
+	public void setStudyWriteMode(StudyWriteMode theStudyWriteMode) {
+		studyWriteMode = theStudyWriteMode;
+	}
+
+	public boolean isDeferredStudyWrites() {
+		return studyWriteMode == StudyWriteMode.DEFERRED;
+	}
+
+	public int getStudyWriteLingerMillis() {
+		return studyWriteLingerMillis;
+	}
+
+	public void setStudyWriteLingerMillis(int theStudyWriteLingerMillis) {
+		studyWriteLingerMillis = theStudyWriteLingerMillis;
+	}
 
 	/**
 	 * An instance whose SOP Instance UID is already stored with different bytes is rejected (409)

@@ -7,6 +7,7 @@ import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
 import ca.uhn.fhir.jpa.delete.DeleteConflictOutcome;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.api.dao.IFhirResourceDao;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
 import ca.uhn.fhir.rest.api.server.IBundleProvider;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
@@ -141,8 +142,14 @@ public class DicomStorageInterceptor {
 		if (myProperties.isReplaceInstances()) {
 			return;
 		}
-		SearchParameterMap query = SearchParameterMap.newSynchronous(ImagingStudy.SP_INSTANCE, new TokenParam(theInstance.sopInstanceUid()));
-		IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(query, new SystemRequestDetails());
+		IFhirResourceDao<ImagingStudy> studyDao = myDaoRegistry.getResourceDao(ImagingStudy.class);
+		SystemRequestDetails request = new SystemRequestDetails();
+		// Almost every upload is a new instance: an index lookup answers that without loading a
+		// (possibly large) ImagingStudy; only a hit is read and compared.
+		if (studyDao.searchForIds(studiesListing(theInstance), request).isEmpty()) {
+			return;
+		}
+		IBundleProvider found = studyDao.search(studiesListing(theInstance), request);
 		for (IBaseResource resource : found.getResources(0, 10)) {
 			String stored = storedBinaryId((ImagingStudy) resource, theInstance.sopInstanceUid());
 			if (stored != null && !stored.equals(theInstance.sha256())) {
@@ -151,6 +158,10 @@ public class DicomStorageInterceptor {
 						+ " Delete that Binary first, or set dicomfhir.replace-instances=true.");
 			}
 		}
+	}
+
+	private static SearchParameterMap studiesListing(DicomInstance theInstance) {
+		return SearchParameterMap.newSynchronous(ImagingStudy.SP_INSTANCE, new TokenParam(theInstance.sopInstanceUid()));
 	}
 
 	private static String storedBinaryId(ImagingStudy theStudy, String theSopInstanceUid) {

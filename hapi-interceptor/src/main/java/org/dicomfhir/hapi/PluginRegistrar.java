@@ -21,6 +21,7 @@ public class PluginRegistrar {
 	private final ObjectProvider<RestfulServer> myRestfulServer;
 	private final DicomStorageInterceptor myStorageInterceptor;
 	private final DicomBinaryUploadInterceptor myUploadInterceptor;
+	private final ReadYourWritesInterceptor myReadBarrier;
 	private final ExtensionDefinitions myExtensionDefinitions;
 	private boolean myRegistered;
 
@@ -29,11 +30,13 @@ public class PluginRegistrar {
 			ObjectProvider<RestfulServer> theRestfulServer,
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
+			ReadYourWritesInterceptor theReadBarrier,
 			ExtensionDefinitions theExtensionDefinitions) {
 		myJpaInterceptors = theJpaInterceptors;
 		myRestfulServer = theRestfulServer;
 		myStorageInterceptor = theStorageInterceptor;
 		myUploadInterceptor = theUploadInterceptor;
+		myReadBarrier = theReadBarrier;
 		myExtensionDefinitions = theExtensionDefinitions;
 	}
 
@@ -49,6 +52,7 @@ public class PluginRegistrar {
 			ourLog.warn("No RestfulServer bean: DICOM Binary POSTs are not content-addressed on the REST layer");
 		} else {
 			server.registerInterceptor(myUploadInterceptor);
+			server.registerInterceptor(myReadBarrier);
 		}
 		myExtensionDefinitions.publish();
 		ourLog.info("dicom-fhir plugin active (native library {})", org.dicomfhir.bridge.DicomNative.version());

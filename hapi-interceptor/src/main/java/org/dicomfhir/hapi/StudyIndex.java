@@ -4,9 +4,12 @@ import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InternalErrorException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.transaction.support.TransactionSynchronization;
 import org.springframework.transaction.support.TransactionSynchronizationManager;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -18,11 +21,17 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * Collects the DICOM instances a database transaction stores or deletes, and once that transaction
- * has committed hands them to the {@link StudyWriter} and waits: the upload's response is sent only
- * when its ImagingStudy lists the instance (read your writes). A rolled-back transaction hands
- * nothing over.
+ * has committed hands them to the {@link StudyWriter}. A rolled-back transaction hands nothing over.
+ *
+ * <p>Read your writes: with synchronous study writes the upload's response waits until its
+ * ImagingStudy lists the instance; with deferred ones (the default) it does not, and instead every
+ * other request on this node first waits for the study writes submitted before it arrived
+ * ({@link #awaitStudyWrites()}), so no client of this node can see the upload answered and the
+ * study not yet updated.
  */
 public class StudyIndex {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(StudyIndex.class);
 
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
@@ -62,6 +71,7 @@ public class StudyIndex {
 	private static final class TransactionState {
 		final List<StudyWriter.Change> changes = new ArrayList<>();
 		final List<String> claims = new ArrayList<>();
+		boolean claimsHeld;
 	}
 
 	private TransactionState pending() {
@@ -75,20 +85,45 @@ public class StudyIndex {
 			TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
 				@Override
 				public void afterCommit() {
-					if (!created.changes.isEmpty()) {
-						awaitWrite(myWriter.submit(List.copyOf(created.changes)));
+					if (created.changes.isEmpty()) {
+						return;
+					}
+					CompletableFuture<Void> write = myWriter.submit(List.copyOf(created.changes));
+					// The claims hold until the study lists the instances: until then, the SOP
+					// conflict check cannot see them in the database.
+					created.claimsHeld = true;
+					write.whenComplete((ok, error) -> created.claims.forEach(myClaims::remove));
+					if (!myProperties.isDeferredStudyWrites()) {
+						awaitWrite(write);
 					}
 				}
 
 				@Override
 				public void afterCompletion(int theStatus) {
 					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
-					created.claims.forEach(myClaims::remove);
+					if (!created.claimsHeld) {
+						created.claims.forEach(myClaims::remove);
+					}
 				}
 			});
 			state = created;
 		}
 		return state;
+	}
+
+	/**
+	 * The read barrier of deferred study writes: returns once every study write submitted before
+	 * the call is done (bounded by the study write timeout; a read after that sees the study as it
+	 * is and a warning is logged).
+	 */
+	public void awaitStudyWrites() {
+		if (!myProperties.isDeferredStudyWrites()) {
+			return;
+		}
+		if (!myWriter.awaitSubmitted(Duration.ofSeconds(myProperties.getStudyWriteTimeoutSeconds()))) {
+			ourLog.warn("ImagingStudy writes did not finish within {} s; this request may not see the latest uploads",
+					myProperties.getStudyWriteTimeoutSeconds());
+		}
 	}
 
 	private void awaitWrite(CompletableFuture<Void> theWrite) {

@@ -98,6 +98,10 @@ public class StudyIndexReconciler {
 
 	private void advanceWatermark() {
 		try {
+			int retried = myWriter.retryFailed();
+			if (retried > 0) {
+				ourLog.info("Retrying {} ImagingStudy changes whose write failed", retried);
+			}
 			writeWatermark(myWriter.indexedUpTo());
 		} catch (RuntimeException e) {
 			ourLog.warn("Could not advance the index watermark: {}", e.toString());

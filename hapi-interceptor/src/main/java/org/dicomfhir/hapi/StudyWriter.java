@@ -30,7 +30,9 @@ import org.springframework.transaction.support.TransactionSynchronizationManager
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.Date;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -39,19 +41,26 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Writes ImagingStudy resources with group commit: while one write of a study is running, every
- * change that arrives for that study waits and goes into the next write together. A study is never
- * rewritten once per instance when instances arrive concurrently, so ingest cost stays linear.
+ * Writes ImagingStudy resources with group commit: while one write of a study is running (and, for
+ * deferred writes, for a short linger after it), every change that arrives for that study waits and
+ * goes into the next write together. Each write costs O(study size) in HAPI (the whole resource is
+ * encoded, hashed, scanned and re-indexed), so batch size must grow with it: with deferred writes
+ * the next batch holds everything that arrived during the previous write, which keeps the total
+ * cost of a study linear even for one sequential uploader.
  *
- * <p>Each write is one database transaction: read the study, merge (in Rust), versioned update,
- * Provenance. Another writer (another node on the same database) makes the versioned update fail;
- * the write is then retried from a fresh read, so the result is right whatever the interleaving.
+ * <p>Each write is one database transaction: merge (in Rust) into the study as last written (a
+ * small cache saves re-reading it), versioned update, Provenance. Another writer (another node, a
+ * FHIR client editing the study) makes the versioned update fail; the write is then retried from a
+ * fresh read, so the result is right whatever the interleaving.
  */
 public class StudyWriter {
 
@@ -80,11 +89,20 @@ public class StudyWriter {
 
 	private record Pending(List<Change> changes, CompletableFuture<Void> done) {}
 
+	/** An ImagingStudy as this node last wrote it: the JSON merged into and the version it got. */
+	private record CachedStudy(String versionId, String json) {}
+
+	private static final int CACHED_STUDIES = 32;
+	/** A deferred write goes once its study received nothing new for a tenth of the linger. */
+	private static final int QUIET_FRACTION = 10;
+
 	/** Every change submitted and not yet written, with the time it was submitted. */
 	private final Map<Pending, Instant> myOutstanding = new ConcurrentHashMap<>();
 
 	/** Changes waiting for a study; present while a writer of that study is running. */
 	private final Map<String, List<Pending>> myQueues = new ConcurrentHashMap<>();
+	/** When each study with a running writer last received a change (System.nanoTime()). */
+	private final Map<String, Long> myLastArrival = new ConcurrentHashMap<>();
 
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;
@@ -93,6 +111,19 @@ public class StudyWriter {
 	private final ExecutorService myExecutor;
 	private final Map<String, String> myEndpointIds = new ConcurrentHashMap<>();
 	private final AtomicInteger myWriteCount = new AtomicInteger();
+	/** Studies written recently, least recently used first; stale entries fail the versioned update. */
+	private final Map<String, CachedStudy> myStudyCache = Collections.synchronizedMap(
+			new LinkedHashMap<>(16, 0.75f, true) {
+				@Override
+				protected boolean removeEldestEntry(Map.Entry<String, CachedStudy> theEldest) {
+					return size() > CACHED_STUDIES;
+				}
+			});
+	/** Readers waiting for deferred writes; while there are any, writers do not linger. */
+	private final Object myFlushSignal = new Object();
+	private int myWaitingReaders;
+	/** Changes whose write failed for another reason than a conflict; retried by {@link #retryFailed()}. */
+	private final Map<Pending, Instant> myFailed = new ConcurrentHashMap<>();
 
 	public StudyWriter(
 			FhirContext theFhirContext,
@@ -122,33 +153,88 @@ public class StudyWriter {
 	 */
 	Instant indexedUpTo() {
 		Instant oldest = Instant.now();
-		for (Instant submitted : myOutstanding.values()) {
-			if (submitted.isBefore(oldest)) {
-				oldest = submitted;
+		for (Map<Pending, Instant> changes : List.of(myOutstanding, myFailed)) {
+			for (Instant submitted : changes.values()) {
+				if (submitted.isBefore(oldest)) {
+					oldest = submitted;
+				}
 			}
 		}
 		return oldest;
 	}
 
+	/**
+	 * Read barrier for deferred writes: waits until every change submitted before this call is
+	 * written (or has failed), cutting short the linger of the writers it waits for. Returns false
+	 * if that took longer than the timeout.
+	 */
+	boolean awaitSubmitted(Duration theTimeout) {
+		if (myOutstanding.isEmpty()) {
+			return true;
+		}
+		CompletableFuture<?>[] pending = myOutstanding.keySet().stream().map(Pending::done).toArray(CompletableFuture[]::new);
+		synchronized (myFlushSignal) {
+			myWaitingReaders++;
+			myFlushSignal.notifyAll();
+		}
+		try {
+			CompletableFuture.allOf(pending).get(theTimeout.toMillis(), TimeUnit.MILLISECONDS);
+		} catch (ExecutionException e) {
+			// A failed write is logged by its writer and retried later; the reader goes on.
+		} catch (TimeoutException e) {
+			return false;
+		} catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			return false;
+		} finally {
+			synchronized (myFlushSignal) {
+				myWaitingReaders--;
+			}
+		}
+		return true;
+	}
+
+	/** Submits again the changes whose write failed (called periodically); returns how many. */
+	int retryFailed() {
+		int count = 0;
+		for (Map.Entry<Pending, Instant> failed : List.copyOf(myFailed.entrySet())) {
+			// Keeps the first submission time, so the watermark never passes these changes.
+			submit(failed.getKey().changes(), failed.getValue());
+			myFailed.remove(failed.getKey());
+			count += failed.getKey().changes().size();
+		}
+		return count;
+	}
+
 	/** Queues the changes; the future completes when every study they touch has been written. */
 	CompletableFuture<Void> submit(List<Change> theChanges) {
+		return submit(theChanges, Instant.now());
+	}
+
+	private CompletableFuture<Void> submit(List<Change> theChanges, Instant theSubmitted) {
 		Map<String, List<Change>> byStudy = new LinkedHashMap<>();
 		for (Change change : theChanges) {
 			byStudy.computeIfAbsent(change.studyUid(), k -> new ArrayList<>()).add(change);
 		}
 		List<CompletableFuture<Void>> writes = new ArrayList<>();
 		for (Map.Entry<String, List<Change>> entry : byStudy.entrySet()) {
-			writes.add(enqueue(entry.getKey(), entry.getValue()));
+			writes.add(enqueue(entry.getKey(), entry.getValue(), theSubmitted));
 		}
 		return CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new));
 	}
 
-	private CompletableFuture<Void> enqueue(String theStudyUid, List<Change> theChanges) {
+	private CompletableFuture<Void> enqueue(String theStudyUid, List<Change> theChanges, Instant theSubmitted) {
 		Pending pending = new Pending(theChanges, new CompletableFuture<>());
-		myOutstanding.put(pending, Instant.now());
-		pending.done().whenComplete((ok, error) -> myOutstanding.remove(pending));
+		myOutstanding.put(pending, theSubmitted);
+		pending.done().whenComplete((ok, error) -> {
+			if (error != null) {
+				myFailed.put(pending, theSubmitted);
+			}
+			myOutstanding.remove(pending);
+		});
 		boolean[] startWriter = {false};
 		myQueues.compute(theStudyUid, (uid, queue) -> {
+			myLastArrival.put(uid, System.nanoTime());
 			if (queue == null) {
 				startWriter[0] = true;
 				queue = new ArrayList<>();
@@ -164,12 +250,17 @@ public class StudyWriter {
 
 	private void drain(String theStudyUid) {
 		while (true) {
+			linger(theStudyUid);
 			List<Pending> batch = new ArrayList<>();
 			myQueues.computeIfPresent(theStudyUid, (uid, queue) -> {
 				batch.addAll(queue);
 				queue.clear();
 				// An empty queue ends this writer; the next change starts a new one.
-				return batch.isEmpty() ? null : queue;
+				if (batch.isEmpty()) {
+					myLastArrival.remove(uid);
+					return null;
+				}
+				return queue;
 			});
 			if (batch.isEmpty()) {
 				return;
@@ -180,7 +271,8 @@ public class StudyWriter {
 				writeWithRetry(theStudyUid, changes);
 				batch.forEach(p -> p.done().complete(null));
 			} catch (RuntimeException e) {
-				ourLog.error("Writing ImagingStudy {} failed", theStudyUid, e);
+				myStudyCache.remove(theStudyUid);
+				ourLog.error("Writing ImagingStudy {} failed ({} instance changes; retried later)", theStudyUid, changes.size(), e);
 				batch.forEach(p -> p.done().completeExceptionally(e));
 			}
 		}
@@ -199,6 +291,7 @@ public class StudyWriter {
 				if (attempt >= maxRetries) {
 					throw e;
 				}
+				myStudyCache.remove(theStudyUid);
 				ourLog.debug("ImagingStudy {} changed under us (attempt {}): {}", theStudyUid, attempt + 1, e.toString());
 				sleepBeforeRetry(attempt);
 			}
@@ -211,8 +304,17 @@ public class StudyWriter {
 		IParser parser = myFhirContext.newJsonParser();
 		IdType studyId = new IdType("ImagingStudy", studyResourceId(theStudyUid));
 
-		ImagingStudy existing = readIfPresent(studyDao, studyId, request);
-		String existingJson = existing == null ? null : parser.encodeResourceToString(existing);
+		CachedStudy cached = myStudyCache.get(theStudyUid);
+		String existingJson;
+		String existingVersion;
+		if (cached != null) {
+			existingJson = cached.json();
+			existingVersion = cached.versionId();
+		} else {
+			ImagingStudy existing = readIfPresent(studyDao, studyId, request);
+			existingJson = existing == null ? null : parser.encodeResourceToString(existing);
+			existingVersion = existing == null ? null : existing.getIdElement().getVersionIdPart();
+		}
 
 		List<String> fragments = new ArrayList<>();
 		Set<String> removed = new LinkedHashSet<>();
@@ -234,35 +336,99 @@ public class StudyWriter {
 			mergedJson = DicomStudies.removeInstances(mergedJson, removed).orElse(null);
 		}
 		if (mergedJson == null) {
-			if (existing != null) {
-				studyDao.delete(studyId.withVersion(existing.getIdElement().getVersionIdPart()), request);
+			if (existingJson != null) {
+				myStudyCache.remove(theStudyUid);
+				studyDao.delete(studyId.withVersion(existingVersion), request);
 				myWriteCount.incrementAndGet();
 			}
 			return;
 		}
 		if (mergedJson.equals(existingJson)) {
+			if (cached != null) {
+				// Nothing to write only if the copy is current (it is stale if the study was edited
+				// since): decide on a fresh read. Rare: re-sent bytes and reconciliation.
+				myStudyCache.remove(theStudyUid);
+				writeOnce(theStudyUid, theChanges);
+			}
 			return; // every instance was already listed: nothing to write
 		}
 
 		ImagingStudy merged = parser.parseResource(ImagingStudy.class, mergedJson);
+		boolean completed = false; // anything set here is not in mergedJson
 		if (!merged.hasSubject() && !added.isEmpty()) {
 			merged.setSubject(new Reference(ensurePatient(added.get(0), request)));
+			completed = true;
 		}
 		if (!merged.hasEndpoint()) {
 			String address = added.stream().map(Change::endpointAddress).filter(a -> a != null).findFirst().orElse(null);
 			if (address != null) {
 				merged.addEndpoint(new Reference(ensureEndpoint(address, request)));
+				completed = true;
 			}
 		}
 		if (merged.getMeta().getTag(DicomStorageInterceptor.TAG_SYSTEM, DERIVED_TAG) == null) {
 			merged.getMeta().addTag(DicomStorageInterceptor.TAG_SYSTEM, DERIVED_TAG, "Derived from DICOM instances");
+			completed = true;
 		}
-		// A versioned id makes HAPI refuse the update if another writer got there first.
-		merged.setId(existing == null ? studyId.toUnqualifiedVersionless() : studyId.withVersion(existing.getIdElement().getVersionIdPart()));
+		// A versioned id makes HAPI refuse the update if another writer got there first; a create
+		// (no version) fails the same way if another writer created the study meanwhile.
+		merged.setId(existingJson == null ? studyId.toUnqualifiedVersionless() : studyId.withVersion(existingVersion));
 		DaoMethodOutcome outcome = studyDao.update(merged, request);
+		if (existingJson == null && !Boolean.TRUE.equals(outcome.getCreated())) {
+			// Another writer created the study after we found none: this unversioned update would
+			// overwrite its instances. Roll back and merge into what it wrote.
+			throw new ResourceVersionConflictException("ImagingStudy/" + studyId.getIdPart() + " was created concurrently");
+		}
 		myWriteCount.incrementAndGet();
 		if (!added.isEmpty() && outcome.getId() != null) {
 			recordProvenance(outcome.getId().toUnqualified(), added, request);
+		}
+		String newVersion = outcome.getId() == null ? null : outcome.getId().getVersionIdPart();
+		if (newVersion != null) {
+			String writtenJson = completed ? parser.encodeResourceToString(merged) : mergedJson;
+			cacheAfterCommit(theStudyUid, new CachedStudy(newVersion, writtenJson));
+		}
+	}
+
+	/** A rolled-back write must not leave its version in the cache. */
+	private void cacheAfterCommit(String theStudyUid, CachedStudy theStudy) {
+		TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+			@Override
+			public void afterCommit() {
+				myStudyCache.put(theStudyUid, theStudy);
+			}
+		});
+	}
+
+	/**
+	 * Deferred writes wait before each write so that more instances join it: until the study has
+	 * been quiet (no new instance) for a tenth of the linger, at most the configured linger, and not
+	 * at all while a reader waits. A study sent as a burst is then written once; a long sequential
+	 * upload is written about once per linger. Synchronous writes never wait: uploaders are waiting.
+	 */
+	private void linger(String theStudyUid) {
+		int linger = myProperties.getStudyWriteLingerMillis();
+		if (!myProperties.isDeferredStudyWrites() || linger <= 0) {
+			return;
+		}
+		long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(linger);
+		long quiet = TimeUnit.MILLISECONDS.toNanos(linger) / QUIET_FRACTION;
+		synchronized (myFlushSignal) {
+			while (myWaitingReaders == 0) {
+				long now = System.nanoTime();
+				Long lastArrival = myLastArrival.get(theStudyUid);
+				long quietUntil = lastArrival == null ? now : lastArrival + quiet;
+				long wakeAt = Math.min(deadline, quietUntil);
+				if (wakeAt - now <= 0) {
+					return;
+				}
+				try {
+					TimeUnit.NANOSECONDS.timedWait(myFlushSignal, wakeAt - now);
+				} catch (InterruptedException e) {
+					Thread.currentThread().interrupt();
+					return;
+				}
+			}
 		}
 	}
 
