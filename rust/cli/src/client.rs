@@ -43,8 +43,10 @@ impl ClientConfig {
 pub enum ClientError {
     /// Bad settings (URL, CA file, ...).
     Config(String),
-    /// No TCP/TLS connection to the server.
+    /// No TCP connection to the server.
     Unreachable(String),
+    /// A TLS connection could not be made (certificate not trusted, wrong name, not TLS).
+    Tls(String),
     /// 401 or 403.
     Unauthorized(String),
     /// The URL answers but is not a FHIR server (no CapabilityStatement at /metadata).
@@ -62,6 +64,7 @@ impl ClientError {
         match self {
             ClientError::Config(_) => "config",
             ClientError::Unreachable(_) => "unreachable",
+            ClientError::Tls(_) => "tls",
             ClientError::Unauthorized(_) => "unauthorized",
             ClientError::NotFhir(_) => "not-fhir",
             ClientError::PluginMissing(_) => "plugin-missing",
@@ -76,6 +79,7 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::Config(m) => write!(f, "configuration error: {m}"),
             ClientError::Unreachable(m) => write!(f, "server unreachable: {m}"),
+            ClientError::Tls(m) => write!(f, "TLS error: {m}"),
             ClientError::Unauthorized(m) => write!(f, "not authorized: {m}"),
             ClientError::NotFhir(m) => write!(f, "not a FHIR server: {m}"),
             ClientError::PluginMissing(m) => write!(f, "dicom-fhir plugin not installed: {m}"),
@@ -135,6 +139,8 @@ pub struct SendError {
     pub message: String,
     /// Timeouts and connection errors are worth a retry.
     pub transient: bool,
+    /// The TLS handshake failed (retrying does not help).
+    pub tls: bool,
 }
 
 /// The FHIR client (cheap to clone).
@@ -143,6 +149,7 @@ pub struct Fhir {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 impl Fhir {
@@ -179,7 +186,12 @@ impl Fhir {
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         let token = config.token.clone().filter(|t| !t.trim().is_empty());
-        Ok(Fhir { http, base, token })
+        Ok(Fhir {
+            http,
+            base,
+            token,
+            ca_file: config.ca_file.clone(),
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -236,9 +248,29 @@ impl Fhir {
                 None,
             )
             .await
-            .map_err(|e| ClientError::Unreachable(format!("{}: {}", self.base, e.message)))?;
+            .map_err(|e| self.connection_error(e))?;
         check_auth(&answer, &self.base)?;
         Ok((answer.status, answer.json(), answer))
+    }
+
+    /// A request that got no answer, as the error that stops the run: TLS problems with a hint
+    /// about `--ca-file`, everything else as unreachable.
+    pub fn connection_error(&self, e: SendError) -> ClientError {
+        if !e.tls {
+            return ClientError::Unreachable(format!("{}: {}", self.base, e.message));
+        }
+        let hint = if e.message.contains("certificate") {
+            match &self.ca_file {
+                Some(path) => format!(
+                    "the server's certificate is not trusted: it is not signed by a CA in {} or the system roots, or it does not name this host",
+                    path.display()
+                ),
+                None => "the server's certificate is not trusted by the system roots: if it comes from a private CA, give that CA's PEM file with --ca-file (ca_file= in Python)".to_string(),
+            }
+        } else {
+            "the TLS handshake failed (does the server speak https on this port?)".to_string()
+        };
+        ClientError::Tls(format!("{}: {hint} ({})", self.base, e.message))
     }
 
     /// Every resource of a search, following `next` links.
@@ -376,16 +408,30 @@ pub fn check_auth(answer: &Answer, base: &str) -> Result<(), ClientError> {
 }
 
 fn describe(e: reqwest::Error) -> SendError {
-    let mut message = e.to_string();
+    let mut causes = String::new();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        causes.push_str(": ");
+        causes.push_str(&s.to_string());
         source = s.source();
     }
+    // rustls' messages ("invalid peer certificate: UnknownIssuer", "received corrupt message of
+    // type InvalidContentType", alerts); reqwest has no TLS error kind of its own. Only the
+    // causes are looked at: the top message holds the URL.
+    let lower = causes.to_ascii_lowercase();
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
     SendError {
-        transient: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
-        message,
+        transient: !tls && (e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()),
+        tls,
+        message: format!("{e}{causes}"),
     }
 }
 
