@@ -16,28 +16,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pydicom
 import requests
-from pydicom.uid import generate_uid
+
+from dicom_copies import write_copies
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_copies(src: Path, folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True)
-    base = pydicom.dcmread(src)
-    study, series = generate_uid(), generate_uid()
-    out = []
-    for i in range(n):
-        ds = base.copy()
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.InstanceNumber = i + 1
-        p = folder / f"{i:05d}.dcm"
-        ds.save_as(p, enforce_file_format=True)
-        out.append(p)
-    return out
+    return write_copies(src, folder, n)[0]
 
 
 def python_pool(server: str, paths: list[Path], jobs: int) -> float:
