@@ -318,7 +318,8 @@ impl Fhir {
     ///   publishes at start-up. (An upload answered with a Binary id that is not the SHA-256 of
     ///   the bytes is also reported as a missing plugin.)
     pub async fn preflight(&self) -> Result<(), ClientError> {
-        let (status, json, answer) = self.get_json("metadata").await?;
+        // _summary=true: HAPI's full CapabilityStatement is about 2 MB, read only for fhirVersion
+        let (status, json, answer) = self.get_json("metadata?_summary=true").await?;
         match json {
             Some(cs) if status.is_success() && cs["resourceType"] == "CapabilityStatement" => {
                 if let Some(v) = cs["fhirVersion"].as_str() {
@@ -358,30 +359,40 @@ impl Fhir {
         }
     }
 
-    /// Which of these Binary ids exist on the server (batched `_id` searches, ids only).
+    /// Which of these Binary ids exist on the server: `_id` searches of 50 ids (ids only),
+    /// four at a time; each retried on a 5xx or lost connection.
     pub async fn existing_binaries(
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, ClientError> {
-        let mut found = std::collections::HashSet::new();
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+        let mut searches = tokio::task::JoinSet::new();
         for chunk in ids.chunks(50) {
             let query = format!(
                 "Binary?_id={}&_elements=id&_count={}",
                 enc(&chunk.join(",")),
                 chunk.len() + 1
             );
-            let mut attempt = 0;
-            let resources = loop {
-                match self.search_all(&query).await {
-                    Ok(r) => break r,
-                    Err(ClientError::Unreachable(m)) | Err(ClientError::Http(m)) if attempt < 3 => {
-                        let _ = m;
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            let (fhir, limit) = (self.clone(), limit.clone());
+            searches.spawn(async move {
+                let _permit = limit.acquire_owned().await.unwrap();
+                let mut attempt = 0;
+                loop {
+                    match fhir.search_all(&query).await {
+                        Err(ClientError::Unreachable(_)) | Err(ClientError::Http(_))
+                            if attempt < 3 =>
+                        {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                        }
+                        other => return other,
                     }
-                    Err(e) => return Err(e),
                 }
-            };
+            });
+        }
+        let mut found = std::collections::HashSet::new();
+        while let Some(done) = searches.join_next().await {
+            let resources = done.map_err(|e| ClientError::Http(format!("search task: {e}")))??;
             for r in resources {
                 if let Some(id) = r["id"].as_str() {
                     found.insert(id.to_string());
