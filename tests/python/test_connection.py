@@ -34,11 +34,12 @@ def make_ca(folder: Path, name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
-    """A CA, a server certificate it signs for 127.0.0.1, and an unrelated second CA."""
+    """A CA, a server certificate it signs for 127.0.0.1 only (not for "localhost"), and an
+    unrelated second CA."""
     folder = tmp_path_factory.mktemp("pki")
     ca = make_ca(folder, "test-ca")
     other_ca = make_ca(folder, "other-ca")
-    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
                                        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
     openssl(folder, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
@@ -179,6 +180,13 @@ def test_ca_file_of_another_ca_is_named_in_the_error(run_cli, proxy, pki):
     r = run_cli("verify", "--server", proxy.url, "--ca-file", pki["other_ca"])
     assert r.returncode == 2, r.stdout + r.stderr
     assert "TLS error" in r.stderr and str(pki["other_ca"]) in r.stderr, r.stderr
+
+
+def test_certificate_for_another_name(run_cli, proxy, pki):
+    other_name = proxy.url.replace("127.0.0.1", "localhost")
+    r = run_cli("verify", "--server", other_name, "--ca-file", pki["ca"])
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "TLS error" in r.stderr and "does not name the host" in r.stderr, r.stderr
 
 
 def test_https_to_a_plain_http_port(run_cli, base_url, ct_small):

@@ -259,10 +259,13 @@ impl Fhir {
         if !e.tls {
             return ClientError::Unreachable(format!("{}: {}", self.base, e.message));
         }
-        let hint = if e.message.contains("certificate") {
+        let lower = e.message.to_ascii_lowercase();
+        let hint = if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+            "the server's certificate does not name the host of the URL: use the name it was issued for".to_string()
+        } else if lower.contains("certificate") {
             match &self.ca_file {
                 Some(path) => format!(
-                    "the server's certificate is not trusted: it is not signed by a CA in {} or the system roots, or it does not name this host",
+                    "the server's certificate is not trusted: it is not signed by a CA in {} or the system roots",
                     path.display()
                 ),
                 None => "the server's certificate is not trusted by the system roots: if it comes from a private CA, give that CA's PEM file with --ca-file (ca_file= in Python)".to_string(),
