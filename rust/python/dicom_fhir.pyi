@@ -19,7 +19,7 @@ class DicomFhirError(Exception):
 
 class ServerError(DicomFhirError):
     """The server cannot be used. ``kind`` is one of ``"config"``, ``"unreachable"``,
-    ``"unauthorized"`` (401/403), ``"not-fhir"`` (no CapabilityStatement at /metadata),
+    ``"tls"`` (certificate not trusted, or not TLS: pass ``ca_file``), ``"unauthorized"`` (401/403), ``"not-fhir"`` (no CapabilityStatement at /metadata),
     ``"plugin-missing"`` (the dicom-fhir plugin is not installed), ``"http"``, ``"cancelled"``."""
 
     kind: str
@@ -41,7 +41,8 @@ class UploadReport(TypedDict):
     instances: int
     """DICOM instances among them (distinct SHA-256)."""
     stored: int
-    """Newly stored."""
+    """Newly stored (STOW-RS: acknowledged as stored; the same bytes sent again count here too,
+    since a STOW-RS answer does not tell them apart)."""
     unchanged: int
     """Sent, and the server already had the same bytes."""
     skipped_existing: int

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,8 @@ import pytest
 import requests
 
 import dicom_expect as dx
+from fhir_http import DICOM, FHIR_JSON  # noqa: F401 (the tests import them from here)
 
-FHIR_JSON = "application/fhir+json"
-DICOM = "application/dicom"
 UPLOAD_THREADS = int(os.environ.get("DICOMFHIR_E2E_THREADS", "4"))
 
 
@@ -40,69 +38,6 @@ def pytest_generate_tests(metafunc):
     if "study_uid" in metafunc.fixturenames:
         uids = sorted(corpus().studies) if have_data else []
         metafunc.parametrize("study_uid", uids or [None], ids=uids or ["no-corpus"])
-
-
-class Fhir:
-    """A small FHIR REST client over requests; one HTTP session per thread."""
-
-    def __init__(self, base: str):
-        self.base = base.rstrip("/")
-        self._local = threading.local()
-
-    @property
-    def http(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
-    def url(self, path: str) -> str:
-        return path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 300)
-        return self.http.request(method, self.url(path), **kwargs)
-
-    def get(self, path: str, params=None, accept: str = FHIR_JSON) -> requests.Response:
-        return self.request("GET", path, params=params, headers={"Accept": accept})
-
-    def read(self, path: str) -> dict:
-        response = self.get(path)
-        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text[:1000]}"
-        return response.json()
-
-    def search(self, resource_type: str, params: dict) -> list[dict]:
-        """Every resource of a search, following the paging links."""
-        params = dict(params)
-        params.setdefault("_count", "200")
-        response = self.get(resource_type, params=params)
-        resources = []
-        while True:
-            assert response.status_code == 200, f"search {resource_type} {params}: {response.status_code} {response.text[:1000]}"
-            bundle = response.json()
-            resources += [e["resource"] for e in bundle.get("entry", [])
-                          if e.get("resource") and e.get("search", {}).get("mode", "match") == "match"]
-            next_link = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
-            if not next_link:
-                return resources
-            response = self.get(next_link)
-
-    def post_dicom(self, data: bytes, content_type: str = DICOM, minimal: bool = True) -> requests.Response:
-        headers = {"Content-Type": content_type, "Accept": FHIR_JSON}
-        if minimal:
-            headers["Prefer"] = "return=minimal"
-        return self.request("POST", "Binary", data=data, headers=headers)
-
-    def post_json(self, path: str, resource: dict) -> requests.Response:
-        return self.request("POST", path, json=resource,
-                            headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
-
-    def version_count(self, path: str) -> int | str:
-        """Number of versions in the history of one resource (a text when the server cannot say)."""
-        response = self.get(f"{path}/_history", params={"_summary": "count"})
-        if response.status_code != 200:
-            return f"GET {path}/_history: HTTP {response.status_code}"
-        return response.json().get("total")
 
 
 @dataclass
@@ -142,22 +77,6 @@ def operation_outcome_problem(result: Result) -> str | None:
     if not any((issue.get("diagnostics") or "").strip() for issue in body.get("issue", [])):
         return f"OperationOutcome without diagnostics: {result.text[:300]!r}"
     return None
-
-
-@pytest.fixture(scope="session")
-def base_url() -> str:
-    base = os.environ.get("DICOMFHIR_BASE_URL")
-    if not base:
-        pytest.skip("DICOMFHIR_BASE_URL is not set (run scripts/e2e.sh)")
-    return base.rstrip("/")
-
-
-@pytest.fixture(scope="session")
-def fhir(base_url) -> Fhir:
-    client = Fhir(base_url)
-    response = client.get("metadata")
-    assert response.status_code == 200, f"{base_url}/metadata: {response.status_code}"
-    return client
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 of files (copies of CT_small with new UIDs; each side gets its own copies, so both store new
 instances). Not a test: run it by hand against a running server.
 
-    python tests/python/bench_upload.py --server http://127.0.0.1:8080/fhir --count 300
+    python tests/python/bench_upload.py --server http://127.0.0.1:8080/fhir --count 500 --rounds 4
 """
 
 from __future__ import annotations
@@ -16,28 +16,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pydicom
 import requests
-from pydicom.uid import generate_uid
+
+from dicom_copies import write_copies
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_copies(src: Path, folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True)
-    base = pydicom.dcmread(src)
-    study, series = generate_uid(), generate_uid()
-    out = []
-    for i in range(n):
-        ds = base.copy()
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.InstanceNumber = i + 1
-        p = folder / f"{i:05d}.dcm"
-        ds.save_as(p, enforce_file_format=True)
-        out.append(p)
-    return out
+    return write_copies(src, folder, n)[0]
 
 
 def python_pool(server: str, paths: list[Path], jobs: int) -> float:
@@ -61,10 +48,14 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=300, help="instances sent first, not counted (JIT warm-up)")
     ap.add_argument("--cli", default=str(ROOT / "target" / "release" / "dicom-fhir"))
     ap.add_argument("--src", default=str(ROOT / ".data" / "pydicom" / "CT_small.dcm"))
     args = ap.parse_args()
+    cli_total = py_total = 0.0
     with tempfile.TemporaryDirectory() as tmp:
+        if args.warmup:
+            python_pool(args.server, make_copies(Path(args.src), Path(tmp) / "warmup", args.warmup), args.jobs)
         for round_ in range(args.rounds):
             a = make_copies(Path(args.src), Path(tmp) / f"cli{round_}", args.count)
             b = make_copies(Path(args.src), Path(tmp) / f"py{round_}", args.count)
@@ -83,6 +74,10 @@ def main() -> None:
                   f"(wall {cli_s:.1f} s, incl. scan + resume check); "
                   f"python requests pool of {args.jobs}: {args.count / py_s:.1f} instances/s (wall {py_s:.1f} s)")
             print("   CLI summary:", " | ".join(l.strip() for l in r.stdout.splitlines()[1:4]))
+            cli_total, py_total = cli_total + cli_s, py_total + py_s
+    n = args.count * args.rounds
+    print(f"total: CLI --jobs {args.jobs}: {n / cli_total:.1f} instances/s; python requests pool of {args.jobs}: "
+          f"{n / py_total:.1f} instances/s; CLI / pool = {py_total / cli_total:.2f}")
 
 
 if __name__ == "__main__":

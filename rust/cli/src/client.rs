@@ -43,8 +43,10 @@ impl ClientConfig {
 pub enum ClientError {
     /// Bad settings (URL, CA file, ...).
     Config(String),
-    /// No TCP/TLS connection to the server.
+    /// No TCP connection to the server.
     Unreachable(String),
+    /// A TLS connection could not be made (certificate not trusted, wrong name, not TLS).
+    Tls(String),
     /// 401 or 403.
     Unauthorized(String),
     /// The URL answers but is not a FHIR server (no CapabilityStatement at /metadata).
@@ -62,6 +64,7 @@ impl ClientError {
         match self {
             ClientError::Config(_) => "config",
             ClientError::Unreachable(_) => "unreachable",
+            ClientError::Tls(_) => "tls",
             ClientError::Unauthorized(_) => "unauthorized",
             ClientError::NotFhir(_) => "not-fhir",
             ClientError::PluginMissing(_) => "plugin-missing",
@@ -76,6 +79,7 @@ impl std::fmt::Display for ClientError {
         match self {
             ClientError::Config(m) => write!(f, "configuration error: {m}"),
             ClientError::Unreachable(m) => write!(f, "server unreachable: {m}"),
+            ClientError::Tls(m) => write!(f, "TLS error: {m}"),
             ClientError::Unauthorized(m) => write!(f, "not authorized: {m}"),
             ClientError::NotFhir(m) => write!(f, "not a FHIR server: {m}"),
             ClientError::PluginMissing(m) => write!(f, "dicom-fhir plugin not installed: {m}"),
@@ -135,6 +139,8 @@ pub struct SendError {
     pub message: String,
     /// Timeouts and connection errors are worth a retry.
     pub transient: bool,
+    /// The TLS handshake failed (retrying does not help).
+    pub tls: bool,
 }
 
 /// The FHIR client (cheap to clone).
@@ -143,6 +149,7 @@ pub struct Fhir {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 impl Fhir {
@@ -179,7 +186,12 @@ impl Fhir {
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         let token = config.token.clone().filter(|t| !t.trim().is_empty());
-        Ok(Fhir { http, base, token })
+        Ok(Fhir {
+            http,
+            base,
+            token,
+            ca_file: config.ca_file.clone(),
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -236,9 +248,32 @@ impl Fhir {
                 None,
             )
             .await
-            .map_err(|e| ClientError::Unreachable(format!("{}: {}", self.base, e.message)))?;
+            .map_err(|e| self.connection_error(e))?;
         check_auth(&answer, &self.base)?;
         Ok((answer.status, answer.json(), answer))
+    }
+
+    /// A request that got no answer, as the error that stops the run: TLS problems with a hint
+    /// about `--ca-file`, everything else as unreachable.
+    pub fn connection_error(&self, e: SendError) -> ClientError {
+        if !e.tls {
+            return ClientError::Unreachable(format!("{}: {}", self.base, e.message));
+        }
+        let lower = e.message.to_ascii_lowercase();
+        let hint = if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+            "the server's certificate does not name the host of the URL: use the name it was issued for".to_string()
+        } else if lower.contains("certificate") {
+            match &self.ca_file {
+                Some(path) => format!(
+                    "the server's certificate is not trusted: it is not signed by a CA in {} or the system roots",
+                    path.display()
+                ),
+                None => "the server's certificate is not trusted by the system roots: if it comes from a private CA, give that CA's PEM file with --ca-file (ca_file= in Python)".to_string(),
+            }
+        } else {
+            "the TLS handshake failed (does the server speak https on this port?)".to_string()
+        };
+        ClientError::Tls(format!("{}: {hint} ({})", self.base, e.message))
     }
 
     /// Every resource of a search, following `next` links.
@@ -286,7 +321,8 @@ impl Fhir {
     ///   publishes at start-up. (An upload answered with a Binary id that is not the SHA-256 of
     ///   the bytes is also reported as a missing plugin.)
     pub async fn preflight(&self) -> Result<(), ClientError> {
-        let (status, json, answer) = self.get_json("metadata").await?;
+        // _summary=true: HAPI's full CapabilityStatement is about 2 MB, read only for fhirVersion
+        let (status, json, answer) = self.get_json("metadata?_summary=true").await?;
         match json {
             Some(cs) if status.is_success() && cs["resourceType"] == "CapabilityStatement" => {
                 if let Some(v) = cs["fhirVersion"].as_str() {
@@ -326,30 +362,40 @@ impl Fhir {
         }
     }
 
-    /// Which of these Binary ids exist on the server (batched `_id` searches, ids only).
+    /// Which of these Binary ids exist on the server: `_id` searches of 50 ids (ids only),
+    /// four at a time; each retried on a 5xx or lost connection.
     pub async fn existing_binaries(
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, ClientError> {
-        let mut found = std::collections::HashSet::new();
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+        let mut searches = tokio::task::JoinSet::new();
         for chunk in ids.chunks(50) {
             let query = format!(
                 "Binary?_id={}&_elements=id&_count={}",
                 enc(&chunk.join(",")),
                 chunk.len() + 1
             );
-            let mut attempt = 0;
-            let resources = loop {
-                match self.search_all(&query).await {
-                    Ok(r) => break r,
-                    Err(ClientError::Unreachable(m)) | Err(ClientError::Http(m)) if attempt < 3 => {
-                        let _ = m;
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            let (fhir, limit) = (self.clone(), limit.clone());
+            searches.spawn(async move {
+                let _permit = limit.acquire_owned().await.unwrap();
+                let mut attempt = 0;
+                loop {
+                    match fhir.search_all(&query).await {
+                        Err(ClientError::Unreachable(_)) | Err(ClientError::Http(_))
+                            if attempt < 3 =>
+                        {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                        }
+                        other => return other,
                     }
-                    Err(e) => return Err(e),
                 }
-            };
+            });
+        }
+        let mut found = std::collections::HashSet::new();
+        while let Some(done) = searches.join_next().await {
+            let resources = done.map_err(|e| ClientError::Http(format!("search task: {e}")))??;
             for r in resources {
                 if let Some(id) = r["id"].as_str() {
                     found.insert(id.to_string());
@@ -376,16 +422,30 @@ pub fn check_auth(answer: &Answer, base: &str) -> Result<(), ClientError> {
 }
 
 fn describe(e: reqwest::Error) -> SendError {
-    let mut message = e.to_string();
+    let mut causes = String::new();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        causes.push_str(": ");
+        causes.push_str(&s.to_string());
         source = s.source();
     }
+    // rustls' messages ("invalid peer certificate: UnknownIssuer", "received corrupt message of
+    // type InvalidContentType", alerts); reqwest has no TLS error kind of its own. Only the
+    // causes are looked at: the top message holds the URL.
+    let lower = causes.to_ascii_lowercase();
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
     SendError {
-        transient: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
-        message,
+        transient: !tls && (e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()),
+        tls,
+        message: format!("{e}{causes}"),
     }
 }
 

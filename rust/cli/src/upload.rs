@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::client::{check_auth, is_sha256_hex, ClientError, Fhir, DICOM, FHIR_JSON};
+use crate::client::{check_auth, is_sha256_hex, Answer, ClientError, Fhir, DICOM, FHIR_JSON};
 use crate::scan::{scan_file, walk, DicomFile, Scanned};
 
 /// Upload settings.
@@ -163,6 +163,29 @@ impl Shared {
     fn stop(&self) -> bool {
         self.abort.load(Ordering::Relaxed) || self.progress.cancelled()
     }
+    /// Counts one sent file in the progress; an error that stops the run stops the others too.
+    fn record(&self, file: &DicomFile, result: &Result<Outcome, ClientError>) {
+        if result.is_err() {
+            self.abort.store(true, Ordering::Relaxed);
+        }
+        let failed = !matches!(result, Ok(Outcome::Created | Outcome::Unchanged));
+        self.bump(|e| {
+            e.files_done += 1;
+            e.bytes_done += file.size;
+            if failed {
+                e.failed += 1;
+            }
+        });
+    }
+    /// Waits before retry number `attempt` (0-based), telling the user why.
+    async fn back_off(&self, options: &UploadOptions, attempt: u32, what: &str, failure: &str) {
+        let delay = options.backoff * 2u32.pow(attempt.min(6));
+        self.progress.note(&format!(
+            "retrying {what} in {:.1}s: {failure}",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
+    }
 }
 
 enum Outcome {
@@ -281,7 +304,7 @@ pub async fn upload(
         waves[*n].push(file);
         *n += 1;
     }
-    let mut results: Vec<(DicomFile, Result<Outcome, ClientError>)> = Vec::new();
+    let mut results: Sent = Vec::new();
     for wave in waves {
         if shared.stop() {
             break;
@@ -365,47 +388,57 @@ async fn scan_all(
     Ok(out.into_iter().map(|(_, s)| s).collect())
 }
 
+type Sent = Vec<(DicomFile, Result<Outcome, ClientError>)>;
+
+/// Runs `send` on each unit (one file, or one STOW-RS request's files), at most `jobs` at a
+/// time, and records every file's result; stops starting new ones once the run is aborted.
+async fn send_all<U, F, Fut>(units: Vec<U>, jobs: usize, shared: &Arc<Shared>, send: F) -> Sent
+where
+    F: Fn(U) -> Fut,
+    Fut: std::future::Future<Output = Sent> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(jobs));
+    let mut set = JoinSet::new();
+    let mut results = Vec::new();
+    for unit in units {
+        let permit = limit.clone().acquire_owned().await.unwrap();
+        if shared.stop() {
+            break;
+        }
+        let (task, shared) = (send(unit), shared.clone());
+        set.spawn(async move {
+            let out = task.await;
+            drop(permit);
+            for (file, result) in &out {
+                shared.record(file, result);
+            }
+            out
+        });
+        while let Some(done) = set.try_join_next() {
+            results.extend(done.expect("upload task panicked"));
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        results.extend(done.expect("upload task panicked"));
+    }
+    results
+}
+
 async fn send_binaries(
     fhir: &Fhir,
     todo: Vec<DicomFile>,
     options: &UploadOptions,
     jobs: usize,
     shared: &Arc<Shared>,
-) -> Vec<(DicomFile, Result<Outcome, ClientError>)> {
-    let limit = Arc::new(Semaphore::new(jobs));
-    let mut set = JoinSet::new();
-    let mut results = Vec::new();
-    for file in todo {
-        let permit = limit.clone().acquire_owned().await.unwrap();
-        if shared.stop() {
-            break;
-        }
+) -> Sent {
+    send_all(todo, jobs, shared, |file| {
         let (fhir, options, shared) = (fhir.clone(), options.clone(), shared.clone());
-        set.spawn(async move {
+        async move {
             let result = send_binary(&fhir, &file, &options, &shared).await;
-            drop(permit);
-            if result.is_err() {
-                shared.abort.store(true, Ordering::Relaxed);
-            }
-            let failed = !matches!(result, Ok(Outcome::Created | Outcome::Unchanged));
-            let size = file.size;
-            shared.bump(|e| {
-                e.files_done += 1;
-                e.bytes_done += size;
-                if failed {
-                    e.failed += 1;
-                }
-            });
-            (file, result)
-        });
-        while let Some(done) = set.try_join_next() {
-            results.push(done.expect("upload task panicked"));
+            vec![(file, result)]
         }
-    }
-    while let Some(done) = set.join_next().await {
-        results.push(done.expect("upload task panicked"));
-    }
-    results
+    })
+    .await
 }
 
 async fn read_checked(file: &DicomFile) -> Result<Vec<u8>, String> {
@@ -493,19 +526,15 @@ async fn send_binary(
                 "{failure} (after {tries} attempts)"
             )));
         }
-        let delay = options.backoff * 2u32.pow(attempt.min(6));
-        shared.progress.note(&format!(
-            "retrying {} in {:.1}s: {failure}",
-            file.path.display(),
-            delay.as_secs_f64()
-        ));
-        tokio::time::sleep(delay).await;
+        shared
+            .back_off(options, attempt, &file.path.display().to_string(), &failure)
+            .await;
         attempt += 1;
     }
 }
 
 /// The Binary id from Location (`.../Binary/<id>/_history/n`) or from the body.
-fn stored_id(answer: &crate::client::Answer) -> Option<String> {
+fn stored_id(answer: &Answer) -> Option<String> {
     let from_location = [header::LOCATION, header::CONTENT_LOCATION]
         .iter()
         .find_map(|h| {
@@ -520,7 +549,31 @@ fn stored_id(answer: &crate::client::Answer) -> Option<String> {
     })
 }
 
-// ---- STOW-RS (PS3.18 10.5): untested against dicom-fhir, which has no DICOMweb facade yet ----
+// ---- STOW-RS (PS3.18 10.5) ----
+
+/// A STOW-RS request is closed at this many bytes even before `batch` instances: the body is
+/// built in memory, and the server stores one request in one transaction.
+pub const STOW_MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Splits the files into STOW-RS requests of at most `batch` instances and
+/// [`STOW_MAX_BATCH_BYTES`] (a larger file goes alone).
+fn stow_batches(todo: Vec<DicomFile>, batch: usize) -> Vec<Vec<DicomFile>> {
+    let mut batches: Vec<Vec<DicomFile>> = Vec::new();
+    let mut bytes = 0u64;
+    for file in todo {
+        match batches.last_mut() {
+            Some(b) if b.len() < batch.max(1) && bytes + file.size <= STOW_MAX_BATCH_BYTES => {
+                bytes += file.size;
+                b.push(file);
+            }
+            _ => {
+                bytes = file.size;
+                batches.push(vec![file]);
+            }
+        }
+    }
+    batches
+}
 
 async fn send_stow(
     fhir: &Fhir,
@@ -529,52 +582,17 @@ async fn send_stow(
     options: &UploadOptions,
     jobs: usize,
     shared: &Arc<Shared>,
-) -> Vec<(DicomFile, Result<Outcome, ClientError>)> {
-    let limit = Arc::new(Semaphore::new(jobs));
-    let mut set = JoinSet::new();
-    let mut results = Vec::new();
-    let mut batches: Vec<Vec<DicomFile>> = Vec::new();
-    for file in todo {
-        match batches.last_mut() {
-            Some(b) if b.len() < stow.batch.max(1) => b.push(file),
-            _ => batches.push(vec![file]),
-        }
-    }
-    for batch in batches {
-        let permit = limit.clone().acquire_owned().await.unwrap();
-        if shared.stop() {
-            break;
-        }
+) -> Sent {
+    send_all(stow_batches(todo, stow.batch), jobs, shared, |batch| {
         let (fhir, options, shared, url) = (
             fhir.clone(),
             options.clone(),
             shared.clone(),
             stow.url.clone(),
         );
-        set.spawn(async move {
-            let out = stow_batch(&fhir, &url, batch, &options, &shared).await;
-            drop(permit);
-            for (file, result) in &out {
-                if result.is_err() {
-                    shared.abort.store(true, Ordering::Relaxed);
-                }
-                let failed = !matches!(result, Ok(Outcome::Created | Outcome::Unchanged));
-                let size = file.size;
-                shared.bump(|e| {
-                    e.files_done += 1;
-                    e.bytes_done += size;
-                    if failed {
-                        e.failed += 1;
-                    }
-                });
-            }
-            out
-        });
-    }
-    while let Some(done) = set.join_next().await {
-        results.extend(done.expect("STOW task panicked"));
-    }
-    results
+        async move { stow_batch(&fhir, &url, batch, &options, &shared).await }
+    })
+    .await
 }
 
 async fn stow_batch(
@@ -583,7 +601,7 @@ async fn stow_batch(
     batch: Vec<DicomFile>,
     options: &UploadOptions,
     shared: &Shared,
-) -> Vec<(DicomFile, Result<Outcome, ClientError>)> {
+) -> Sent {
     let boundary = format!("dicom-fhir-{}", &batch[0].sha256[..32]);
     let mut body = Vec::new();
     let mut ready = Vec::new();
@@ -612,6 +630,7 @@ async fn stow_batch(
         ),
         (header::ACCEPT, "application/dicom+json".to_string()),
     ];
+    let what = format!("a STOW-RS request of {} instances", ready.len());
     let mut attempt = 0u32;
     let failure = loop {
         let failure = match fhir
@@ -625,14 +644,9 @@ async fn stow_batch(
                 }
                 let s = answer.status;
                 if s == StatusCode::OK || s == StatusCode::ACCEPTED || s == StatusCode::CONFLICT {
-                    let failed = stow_failures(answer.json().as_ref());
-                    let all_failed = s == StatusCode::CONFLICT;
+                    let response = StowResponse::parse(answer.json().as_ref());
                     for file in ready {
-                        let result = match failed.get(&file.sop_instance_uid) {
-                            Some(reason) => Outcome::Failed(reason.clone()),
-                            None if all_failed => Outcome::Failed(answer.reason()),
-                            None => Outcome::Created,
-                        };
+                        let result = response.outcome(&file.sop_instance_uid, s, &answer);
                         out.push((file, Ok(result)));
                     }
                     return out;
@@ -656,7 +670,7 @@ async fn stow_batch(
         if attempt >= options.retries || shared.stop() {
             break format!("{failure} (after {} attempts)", attempt + 1);
         }
-        tokio::time::sleep(options.backoff * 2u32.pow(attempt.min(6))).await;
+        shared.back_off(options, attempt, &what, &failure).await;
         attempt += 1;
     };
     out.extend(
@@ -667,32 +681,98 @@ async fn stow_batch(
     out
 }
 
-/// FailedSOPSequence (0008,1198) of a STOW-RS response: SOP Instance UID → reason.
-fn stow_failures(response: Option<&Value>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let Some(items) = response.and_then(|r| r["00081198"]["Value"].as_array()) else {
-        return out;
-    };
-    for item in items {
-        if let Some(uid) = item["00081155"]["Value"][0].as_str() {
-            let reason = match item["00081197"]["Value"][0].as_u64() {
-                Some(0xA700) => "STOW-RS failure A700: out of resources".to_string(),
-                Some(0xA900) => {
-                    "STOW-RS failure A900: data set does not match SOP class".to_string()
-                }
-                Some(0xC000) => "STOW-RS failure C000: cannot understand".to_string(),
-                Some(0xC122) => {
-                    "STOW-RS failure C122: referenced transfer syntax not supported".to_string()
-                }
-                Some(0x0110) => "STOW-RS failure 0110: processing failure".to_string(),
-                Some(0x0122) => "STOW-RS failure 0122: SOP class not supported".to_string(),
-                Some(code) => format!("STOW-RS failure {code:04X}"),
-                None => "STOW-RS failure (no reason given)".to_string(),
-            };
-            out.insert(uid.to_string(), reason);
+/// What a STOW-RS response (PS3.18 10.5.3, DICOM JSON) says about the instances of a request.
+#[derive(Debug, Default)]
+struct StowResponse {
+    /// ReferencedSOPSequence (0008,1199): stored.
+    stored: HashSet<String>,
+    /// FailedSOPSequence (0008,1198): SOP Instance UID → reason.
+    failed: HashMap<String, String>,
+    /// Reasons of failed items without a SOP Instance UID (a part the server could not parse).
+    unattributed: Vec<String>,
+}
+
+impl StowResponse {
+    fn parse(response: Option<&Value>) -> StowResponse {
+        let mut out = StowResponse::default();
+        let items = |tag: &str| {
+            response
+                .and_then(|r| r[tag]["Value"].as_array())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let first_str =
+            |item: &Value, tag: &str| item[tag]["Value"][0].as_str().map(str::to_string);
+        for item in items("00081199") {
+            if let Some(uid) = first_str(&item, "00081155") {
+                out.stored.insert(uid);
+            }
         }
+        for item in items("00081198") {
+            let reason = failure_reason(
+                item["00081197"]["Value"][0].as_u64(),
+                first_str(&item, "00000902").as_deref(),
+            );
+            match first_str(&item, "00081155") {
+                Some(uid) => {
+                    out.failed.insert(uid, reason);
+                }
+                None => out.unattributed.push(reason),
+            }
+        }
+        out
     }
-    out
+
+    /// The outcome of one sent instance. Listed as failed → its reason; listed as stored, or
+    /// not listed in a 200 (all stored) → stored; otherwise failed, with what the response says.
+    fn outcome(&self, sop_instance_uid: &str, status: StatusCode, answer: &Answer) -> Outcome {
+        if let Some(reason) = self.failed.get(sop_instance_uid) {
+            return Outcome::Failed(reason.clone());
+        }
+        if self.stored.contains(sop_instance_uid) || status == StatusCode::OK {
+            return Outcome::Created;
+        }
+        let code = status.as_u16();
+        Outcome::Failed(if self.unattributed.is_empty() {
+            format!(
+                "HTTP {code}: the STOW-RS response does not list this instance as stored ({})",
+                answer.reason()
+            )
+        } else {
+            format!(
+                "HTTP {code}: not stored; the server failed parts it could not identify: {}",
+                self.unattributed.join("; ")
+            )
+        })
+    }
+}
+
+/// FailureReason (0008,1197) as text (PS3.18 Table I.2-1 / PS3.4 Annex GG), with the
+/// server's ErrorComment (0000,0902) when it gives one.
+fn failure_reason(code: Option<u64>, comment: Option<&str>) -> String {
+    let meaning = match code {
+        Some(0xA700) => "out of resources",
+        Some(0xA900) => "data set does not match SOP class or is not valid DICOM",
+        Some(0xA901) => "Study Instance UID does not match the request URL",
+        Some(0xB00E) => "SOP Instance UID already stored with other bytes",
+        Some(0xC000) => "cannot understand",
+        Some(0xC122) => "referenced transfer syntax not supported",
+        Some(0x0110) => "processing failure",
+        Some(0x0122) => "SOP class not supported",
+        Some(0x0124) => "not authorized",
+        Some(_) => "",
+        None => "no reason given",
+    };
+    let mut text = match code {
+        Some(c) if meaning.is_empty() => format!("STOW-RS failure {c:04X}"),
+        Some(c) => format!("STOW-RS failure {c:04X} ({meaning})"),
+        None => format!("STOW-RS failure ({meaning})"),
+    };
+    if let Some(comment) = comment.map(str::trim).filter(|c| !c.is_empty()) {
+        text.push_str(": ");
+        text.push_str(comment);
+    }
+    text
 }
 
 /// Convenience for callers without their own runtime (Python): a multi-threaded runtime.
@@ -713,27 +793,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stow_failures_maps_sop_uids_to_reasons() {
+    fn stow_response_gives_each_instance_its_outcome() {
         let response = serde_json::json!({
             "00081198": {"vr": "SQ", "Value": [
-                {"00081155": {"vr": "UI", "Value": ["1.2.3"]}, "00081197": {"vr": "US", "Value": [0xC000]}},
-                {"00081155": {"vr": "UI", "Value": ["1.2.4"]}}
+                {"00081155": {"vr": "UI", "Value": ["1.2.3"]}, "00081197": {"vr": "US", "Value": [0xB00E]},
+                 "00000902": {"vr": "LO", "Value": ["HAPI-0000: already stored"]}},
+                {"00081155": {"vr": "UI", "Value": ["1.2.4"]}},
+                {"00081197": {"vr": "US", "Value": [0xA900]}}
             ]},
             "00081199": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": ["1.2.5"]}}]}
         });
-        let failed = stow_failures(Some(&response));
-        assert_eq!(failed.len(), 2);
-        assert!(failed["1.2.3"].contains("C000"));
-        assert!(failed["1.2.4"].contains("no reason"));
-        assert!(stow_failures(None).is_empty());
+        let parsed = StowResponse::parse(Some(&response));
+        let answer = crate::client::Answer {
+            status: StatusCode::ACCEPTED,
+            headers: header::HeaderMap::new(),
+            body: vec![],
+        };
+        let failed = |uid| match parsed.outcome(uid, StatusCode::ACCEPTED, &answer) {
+            Outcome::Failed(reason) => reason,
+            _ => String::new(),
+        };
+        assert_eq!(
+            failed("1.2.3"),
+            "STOW-RS failure B00E (SOP Instance UID already stored with other bytes): HAPI-0000: already stored"
+        );
+        assert!(failed("1.2.4").contains("no reason given"));
+        assert!(failed("1.2.6").contains("A900"), "{}", failed("1.2.6"));
+        assert!(matches!(
+            parsed.outcome("1.2.5", StatusCode::ACCEPTED, &answer),
+            Outcome::Created
+        ));
+        let empty = StowResponse::parse(None);
+        assert!(matches!(
+            empty.outcome("1.2.5", StatusCode::OK, &answer),
+            Outcome::Created
+        ));
+        assert!(matches!(
+            empty.outcome("1.2.5", StatusCode::CONFLICT, &answer),
+            Outcome::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn stow_batches_close_at_count_or_bytes() {
+        let file = |size: u64| DicomFile {
+            path: PathBuf::from("x"),
+            sha256: "0".repeat(64),
+            size,
+            study_instance_uid: "1".into(),
+            sop_instance_uid: "2".into(),
+        };
+        let sizes = |b: &Vec<Vec<DicomFile>>| b.iter().map(|v| v.len()).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(&stow_batches((0..5).map(|_| file(10)).collect(), 2)),
+            [2, 2, 1]
+        );
+        let big = STOW_MAX_BATCH_BYTES / 2 + 1;
+        let files = vec![
+            file(big),
+            file(big),
+            file(10),
+            file(STOW_MAX_BATCH_BYTES * 2),
+            file(10),
+        ];
+        assert_eq!(sizes(&stow_batches(files, 20)), [1, 2, 1, 1]);
     }
 
     #[test]
     fn stored_id_from_location_or_body() {
         let sha = "a".repeat(64);
         let mut headers = header::HeaderMap::new();
-        headers.insert(header::LOCATION, format!("http://h/fhir/Binary/{sha}/_history/1").parse().unwrap());
-        let answer = crate::client::Answer { status: StatusCode::CREATED, headers, body: vec![] };
+        headers.insert(
+            header::LOCATION,
+            format!("http://h/fhir/Binary/{sha}/_history/1")
+                .parse()
+                .unwrap(),
+        );
+        let answer = crate::client::Answer {
+            status: StatusCode::CREATED,
+            headers,
+            body: vec![],
+        };
         assert_eq!(stored_id(&answer).as_deref(), Some(sha.as_str()));
         let answer = crate::client::Answer {
             status: StatusCode::CREATED,

@@ -26,7 +26,7 @@ pyo3::create_exception!(
     dicom_fhir,
     ServerError,
     DicomFhirError,
-    "The server cannot be used: unreachable, 401/403, not a FHIR server, plugin not installed. `kind` says which."
+    "The server cannot be used: unreachable, TLS error, 401/403, not a FHIR server, plugin not installed. `kind` says which."
 );
 pyo3::create_exception!(
     dicom_fhir,
