@@ -1,7 +1,10 @@
 package org.dicomfhir.hapi.dicomweb;
 
 import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.model.api.IQueryParameterType;
+import ca.uhn.fhir.util.UrlUtil;
 import ca.uhn.fhir.parser.IParser;
 import ca.uhn.fhir.rest.api.SortOrderEnum;
 import ca.uhn.fhir.rest.api.SortSpec;
@@ -37,11 +40,13 @@ public class QidoService {
 	private final FhirContext myFhirContext;
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
+	private final MatchUrlService myMatchUrlService;
 
-	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties) {
+	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties, MatchUrlService theMatchUrlService) {
 		myFhirContext = theFhirContext;
 		myStore = theStore;
 		myProperties = theProperties;
+		myMatchUrlService = theMatchUrlService;
 	}
 
 	void search(DicomWebRequest theRequest, String theLevel, String theStudyUid, String theSeriesUid) throws IOException {
@@ -66,7 +71,9 @@ public class QidoService {
 
 		JsonNode plan = JSON.readTree(DicomNative.qidoPlan(requestJson));
 		int cap = Math.max(1, myProperties.getQidoMaxCandidateStudies());
-		List<ImagingStudy> studies = myStore.search(narrow(plan), theRequest.details(), cap + 1);
+		SearchParameterMap map = narrow(plan);
+		addNarrowing(map, theRequest);
+		List<ImagingStudy> studies = myStore.search(map, theRequest.details(), cap + 1);
 		boolean cut = studies.size() > cap;
 		if (cut) {
 			studies = studies.subList(0, cap);
@@ -105,6 +112,40 @@ public class QidoService {
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
+		}
+	}
+
+	/**
+	 * FHIR search parameters an interceptor added to the request (SearchNarrowingInterceptor adds
+	 * e.g. {@code patient=Patient/123} for a caller limited to that compartment) are ANDed to the
+	 * ImagingStudy search, so QIDO returns only what the caller may see, as a FHIR search would.
+	 * They are the RequestDetails parameters the query string does not have (DICOM query keys are
+	 * never FHIR parameter names: the core rejects unknown keys).
+	 */
+	private void addNarrowing(SearchParameterMap theMap, DicomWebRequest theRequest) {
+		Map<String, String[]> sent = theRequest.servletRequest().getParameterMap();
+		StringBuilder added = new StringBuilder();
+		for (Map.Entry<String, String[]> e : theRequest.details().getParameters().entrySet()) {
+			if (sent.containsKey(e.getKey())) {
+				continue; // the client's own (DICOM) query key; validated by the core
+			}
+			for (String value : e.getValue()) {
+				added.append(added.length() == 0 ? '?' : '&').append(UrlUtil.escapeUrlParam(e.getKey()))
+						.append('=').append(UrlUtil.escapeUrlParam(value));
+			}
+		}
+		if (added.length() == 0) {
+			return;
+		}
+		SearchParameterMap narrowing = myMatchUrlService.translateMatchUrl("ImagingStudy" + added,
+				myFhirContext.getResourceDefinition("ImagingStudy"));
+		for (Map.Entry<String, List<List<IQueryParameterType>>> e : narrowing.entrySet()) {
+			List<List<IQueryParameterType>> and = new java.util.ArrayList<>();
+			if (theMap.get(e.getKey()) != null) {
+				and.addAll(theMap.get(e.getKey()));
+			}
+			and.addAll(e.getValue());
+			theMap.put(e.getKey(), and);
 		}
 	}
 

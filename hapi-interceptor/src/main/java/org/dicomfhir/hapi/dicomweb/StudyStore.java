@@ -4,6 +4,7 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.IBundleProvider;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.param.TokenOrListParam;
@@ -58,17 +59,45 @@ public class StudyStore {
 		return new TokenParam(UID_SYSTEM, "urn:oid:" + theStudyUid);
 	}
 
-	/** Up to {@code theMax} ImagingStudy resources matching the map (synchronous search). */
+	/**
+	 * Up to {@code theMax} ImagingStudy resources matching the map (synchronous search), read as a
+	 * search of the caller: every resource returned passes STORAGE_PRESHOW_RESOURCES, where
+	 * AuthorizationInterceptor refuses (403) a study outside the caller's compartments.
+	 */
 	List<ImagingStudy> search(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
 		theMap.setLoadSynchronousUpTo(theMax);
-		IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(theMap, theRequest);
-		List<ImagingStudy> out = new ArrayList<>();
-		for (IBaseResource r : found.getResources(0, theMax)) {
-			if (r instanceof ImagingStudy study) {
-				out.add(study);
+		return asRead(theRequest, () -> {
+			IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(theMap, theRequest);
+			List<ImagingStudy> out = new ArrayList<>();
+			for (IBaseResource r : found.getResources(0, theMax)) {
+				if (r instanceof ImagingStudy study) {
+					out.add(study);
+				}
 			}
+			return out;
+		});
+	}
+
+	/**
+	 * Runs a read with the request marked as a search of ImagingStudy. AuthorizationInterceptor
+	 * checks returned resources only for operations that return resources (not for UPDATE or
+	 * DELETE), so STOW and DELETE look their target study up this way: a study the caller may not
+	 * read is then refused before anything is written or deleted.
+	 */
+	static <T> T asRead(RequestDetails theRequest, java.util.function.Supplier<T> theRead) {
+		RestOperationTypeEnum operation = theRequest.getRestOperationType();
+		String resourceName = theRequest.getResourceName();
+		if (operation == RestOperationTypeEnum.SEARCH_TYPE || operation == RestOperationTypeEnum.READ) {
+			return theRead.get();
 		}
-		return out;
+		theRequest.setRestOperationType(RestOperationTypeEnum.SEARCH_TYPE);
+		theRequest.setResourceName("ImagingStudy");
+		try {
+			return theRead.get();
+		} finally {
+			theRequest.setRestOperationType(operation);
+			theRequest.setResourceName(resourceName);
+		}
 	}
 
 	/** The ImagingStudy of a Study Instance UID; 404 when there is none (or the caller may not see it). */
@@ -98,12 +127,20 @@ public class StudyStore {
 			SearchParameterMap map = SearchParameterMap.newSynchronous();
 			map.add("_id", idList);
 			map.setLoadSynchronousUpTo(100);
-			IBundleProvider found = myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest);
-			for (IBaseResource r : found.getResources(0, 100)) {
+			List<IBaseResource> found = asRead(theRequest,
+					() -> myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest).getResources(0, 100));
+			for (IBaseResource r : found) {
 				out.put(r.getIdElement().getIdPart(), (Patient) r);
 			}
 		}
 		return out;
+	}
+
+	/** Patients with this identifier, read as the caller (authorization applies to each one found). */
+	List<IBaseResource> patientsByIdentifier(String theSystem, String theValue, RequestDetails theRequest) {
+		SearchParameterMap map = SearchParameterMap.newSynchronous(Patient.SP_IDENTIFIER, new TokenParam(theSystem, theValue));
+		map.setLoadSynchronousUpTo(10);
+		return asRead(theRequest, () -> myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest).getResources(0, 10));
 	}
 
 	/** Instances of the study, optionally of one series / one instance; 404 when that selects nothing. */
