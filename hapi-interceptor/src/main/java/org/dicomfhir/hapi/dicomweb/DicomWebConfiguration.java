@@ -24,8 +24,13 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public QidoService dicomWebQido(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties,
-			MatchUrlService theMatchUrlService) {
-		return new QidoService(theFhirContext, theStore, theProperties, theMatchUrlService);
+			MatchUrlService theMatchUrlService, StoredAttributes theStoredAttributes) {
+		return new QidoService(theFhirContext, theStore, theProperties, theMatchUrlService, theStoredAttributes);
+	}
+
+	@Bean
+	public StoredAttributes dicomWebStoredAttributes(StudyStore theStore, DicomWebProperties theProperties) {
+		return new StoredAttributes(theStore, theProperties.getQidoStoredAttributesCacheSize());
 	}
 
 	@Bean

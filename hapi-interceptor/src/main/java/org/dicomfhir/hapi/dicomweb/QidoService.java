@@ -41,12 +41,15 @@ public class QidoService {
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
 	private final MatchUrlService myMatchUrlService;
+	private final StoredAttributes myStoredAttributes;
 
-	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties, MatchUrlService theMatchUrlService) {
+	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties, MatchUrlService theMatchUrlService,
+			StoredAttributes theStoredAttributes) {
 		myFhirContext = theFhirContext;
 		myStore = theStore;
 		myProperties = theProperties;
 		myMatchUrlService = theMatchUrlService;
+		myStoredAttributes = theStoredAttributes;
 	}
 
 	void search(DicomWebRequest theRequest, String theLevel, String theStudyUid, String theSeriesUid) throws IOException {
@@ -88,7 +91,8 @@ public class QidoService {
 			}
 			candidates.append("{\"imagingStudy\":").append(parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
-			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient)).append('}');
+			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient));
+			candidates.append(",\"dicom\":").append(storedValues(study, plan.path("stored"), theRequest)).append('}');
 		}
 		candidates.append(']');
 
@@ -113,6 +117,52 @@ public class QidoService {
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
 		}
+	}
+
+	/**
+	 * The values of the stored instances for the Rust core (see {@code qido::records}): the study's
+	 * from its first instance, each series' from its first instance (when the query needs series
+	 * values), each instance's own (when it needs instance values).
+	 */
+	private ObjectNode storedValues(ImagingStudy theStudy, JsonNode theStored, DicomWebRequest theRequest) {
+		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
+		theStored.path("tags").forEach(t -> tags.add(t.asText()));
+		boolean seriesValues = theStored.path("series").asBoolean(true);
+		boolean instanceValues = theStored.path("instances").asBoolean(true);
+		ObjectNode out = JSON.createObjectNode();
+		ObjectNode series = out.putObject("series");
+		ObjectNode instances = out.putObject("instances");
+		for (ImagingStudy.ImagingStudySeriesComponent se : theStudy.getSeries()) {
+			boolean first = true;
+			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : se.getInstance()) {
+				String binaryId = StudyStore.binaryId(instance);
+				if (binaryId == null) {
+					continue;
+				}
+				if (!out.has("study") || (first && seriesValues) || instanceValues) {
+					ObjectNode values = myStoredAttributes.get(binaryId, tags, theRequest.details());
+					if (values == null && !instanceValues) {
+						return out; // unreadable (e.g. Binary not readable for this caller): FHIR values, no further reads
+					}
+					if (values != null) {
+						if (!out.has("study")) {
+							out.set("study", values);
+						}
+						if (first && seriesValues && se.getUid() != null) {
+							series.set(se.getUid(), values);
+						}
+						if (instanceValues && instance.getUid() != null) {
+							instances.set(instance.getUid(), values);
+						}
+					}
+				}
+				first = false;
+				if (!seriesValues && !instanceValues && out.has("study")) {
+					return out;
+				}
+			}
+		}
+		return out;
 	}
 
 	/**

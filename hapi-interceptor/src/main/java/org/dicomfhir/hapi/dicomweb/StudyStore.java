@@ -65,14 +65,49 @@ public class StudyStore {
 	 * AuthorizationInterceptor refuses (403) a study outside the caller's compartments.
 	 */
 	List<ImagingStudy> search(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
-		theMap.setLoadSynchronousUpTo(theMax);
+		List<ImagingStudy> out = new ArrayList<>();
+		for (IBaseResource r : searchAll(ImagingStudy.class, theMap, theRequest, theMax)) {
+			if (r instanceof ImagingStudy study) {
+				out.add(study);
+			}
+		}
+		return out;
+	}
+
+	/**
+	 * Up to {@code theMax} resources of a synchronous DAO search with the caller's RequestDetails.
+	 * The DAO sizes such a search from the request, as for a FHIR search: {@code _count} or the
+	 * server's default page size (20), at most its maximum page size. So the pages are asked for
+	 * explicitly ({@code _count}/{@code _offset} set on the RequestDetails for each call, then
+	 * restored); the sort of the map keeps pages stable.
+	 */
+	private <T extends IBaseResource> List<IBaseResource> searchAll(Class<T> theType, SearchParameterMap theMap, RequestDetails theRequest,
+			int theMax) {
+		int page = theMax;
+		Integer maxPage = theRequest.getServer() == null ? null : theRequest.getServer().getMaximumPageSize();
+		if (maxPage != null && maxPage > 0) {
+			page = Math.min(page, maxPage);
+		}
+		int pageSize = Math.max(1, page);
 		return asRead(theRequest, () -> {
-			IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(theMap, theRequest);
-			List<ImagingStudy> out = new ArrayList<>();
-			for (IBaseResource r : found.getResources(0, theMax)) {
-				if (r instanceof ImagingStudy study) {
-					out.add(study);
+			Map<String, String[]> saved = theRequest.getParameters();
+			List<IBaseResource> out = new ArrayList<>();
+			try {
+				for (int offset = 0; out.size() < theMax; offset += pageSize) {
+					Map<String, String[]> params = new HashMap<>(saved);
+					params.put("_count", new String[] {Integer.toString(pageSize)});
+					params.put("_offset", new String[] {Integer.toString(offset)});
+					theRequest.setParameters(params);
+					SearchParameterMap map = theMap.clone();
+					map.setLoadSynchronous(true);
+					List<IBaseResource> found = myDaoRegistry.getResourceDao(theType).search(map, theRequest).getResources(0, pageSize);
+					out.addAll(found.subList(0, Math.min(found.size(), theMax - out.size())));
+					if (found.size() < pageSize) {
+						break;
+					}
 				}
+			} finally {
+				theRequest.setParameters(saved);
 			}
 			return out;
 		});
@@ -126,10 +161,7 @@ public class StudyStore {
 			all.subList(i, Math.min(all.size(), i + 100)).forEach(id -> idList.addOr(new TokenParam(id)));
 			SearchParameterMap map = SearchParameterMap.newSynchronous();
 			map.add("_id", idList);
-			map.setLoadSynchronousUpTo(100);
-			List<IBaseResource> found = asRead(theRequest,
-					() -> myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest).getResources(0, 100));
-			for (IBaseResource r : found) {
+			for (IBaseResource r : searchAll(Patient.class, map, theRequest, 100)) {
 				out.put(r.getIdElement().getIdPart(), (Patient) r);
 			}
 		}
@@ -139,8 +171,7 @@ public class StudyStore {
 	/** Patients with this identifier, read as the caller (authorization applies to each one found). */
 	List<IBaseResource> patientsByIdentifier(String theSystem, String theValue, RequestDetails theRequest) {
 		SearchParameterMap map = SearchParameterMap.newSynchronous(Patient.SP_IDENTIFIER, new TokenParam(theSystem, theValue));
-		map.setLoadSynchronousUpTo(10);
-		return asRead(theRequest, () -> myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest).getResources(0, 10));
+		return searchAll(Patient.class, map, theRequest, 10);
 	}
 
 	/** Instances of the study, optionally of one series / one instance; 404 when that selects nothing. */
@@ -183,6 +214,15 @@ public class StudyStore {
 			throw DicomWebException.notFound("Series " + theSeriesUid + " not found in study " + theStudyUid);
 		}
 		return out;
+	}
+
+	/** The Binary id (SHA-256) an ImagingStudy instance points to; null when it has none. */
+	static String binaryId(ImagingStudy.ImagingStudySeriesInstanceComponent theInstance) {
+		Extension binary = theInstance.getExtensionByUrl(INSTANCE_BINARY);
+		if (binary == null || !(binary.getValue() instanceof Reference ref) || !ref.getReferenceElement().hasIdPart()) {
+			return null;
+		}
+		return ref.getReferenceElement().getIdPart();
 	}
 
 	static String stripOid(String theValue) {
