@@ -83,6 +83,7 @@ public class QidoService {
 		}
 		Map<String, Patient> patients = myStore.patients(studies, theRequest.details());
 
+		prefetchStoredValues(studies, plan.path("stored"), theRequest);
 		IParser parser = myFhirContext.newJsonParser();
 		StringBuilder candidates = new StringBuilder("[");
 		for (ImagingStudy study : studies) {
@@ -117,6 +118,33 @@ public class QidoService {
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
 		}
+	}
+
+	/** Reads the instances {@link #storedValues} will need in batches (cold cache: 100 Binaries per search). */
+	private void prefetchStoredValues(List<ImagingStudy> theStudies, JsonNode theStored, DicomWebRequest theRequest) {
+		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
+		theStored.path("tags").forEach(t -> tags.add(t.asText()));
+		boolean seriesValues = theStored.path("series").asBoolean(true);
+		boolean instanceValues = theStored.path("instances").asBoolean(true);
+		java.util.Set<String> ids = new java.util.LinkedHashSet<>();
+		for (ImagingStudy study : theStudies) {
+			boolean studyDone = false;
+			for (ImagingStudy.ImagingStudySeriesComponent se : study.getSeries()) {
+				boolean first = true;
+				for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : se.getInstance()) {
+					String binaryId = StudyStore.binaryId(instance);
+					if (binaryId == null) {
+						continue;
+					}
+					if (!studyDone || (first && seriesValues) || instanceValues) {
+						ids.add(binaryId);
+					}
+					studyDone = true;
+					first = false;
+				}
+			}
+		}
+		myStoredAttributes.prefetch(ids, tags, theRequest.details());
 	}
 
 	/**

@@ -55,14 +55,7 @@ public class StoredAttributes {
 		}
 		try {
 			Binary binary = myStore.binary(theBinaryId, theRequest);
-			JsonNode all = QidoService.JSON.readTree(DicomNative.dicomJson(myStore.bytes(binary), ""));
-			ObjectNode kept = QidoService.JSON.createObjectNode();
-			for (String tag : theTags) {
-				JsonNode element = all.get(tag);
-				if (element != null) {
-					kept.set(tag, element);
-				}
-			}
+			ObjectNode kept = keep(myStore.bytes(binary), theTags);
 			myCache.put(theBinaryId, kept);
 			return kept;
 		} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
@@ -70,6 +63,43 @@ public class StoredAttributes {
 			ourLog.debug("QIDO: no stored values for Binary/{}: {}", theBinaryId, e.toString());
 			return null;
 		}
+	}
+
+	/**
+	 * Reads the Binaries of the given ids not cached yet in a few searches (100 ids each) instead
+	 * of one read each, and caches their values. Failures are left to {@link #get}.
+	 */
+	void prefetch(java.util.Collection<String> theBinaryIds, Set<String> theTags, RequestDetails theRequest) {
+		java.util.List<String> missing = theBinaryIds.stream().filter(id -> !myCache.containsKey(id)).distinct().toList();
+		if (missing.isEmpty()) {
+			return;
+		}
+		java.util.List<Binary> binaries;
+		try {
+			binaries = myStore.binaries(missing, theRequest);
+		} catch (BaseServerResponseException e) {
+			ourLog.debug("QIDO: Binary search refused ({}); values are read one by one", e.toString());
+			return;
+		}
+		for (Binary binary : binaries) {
+			try {
+				myCache.put(binary.getIdElement().getIdPart(), keep(myStore.bytes(binary), theTags));
+			} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
+				ourLog.debug("QIDO: no stored values for Binary/{}: {}", binary.getIdElement().getIdPart(), e.toString());
+			}
+		}
+	}
+
+	private static ObjectNode keep(byte[] theBytes, Set<String> theTags) throws IOException {
+		JsonNode all = QidoService.JSON.readTree(DicomNative.dicomJson(theBytes, ""));
+		ObjectNode kept = QidoService.JSON.createObjectNode();
+		for (String tag : theTags) {
+			JsonNode element = all.get(tag);
+			if (element != null) {
+				kept.set(tag, element);
+			}
+		}
+		return kept;
 	}
 
 	/** Entries held (for tests and monitoring). */

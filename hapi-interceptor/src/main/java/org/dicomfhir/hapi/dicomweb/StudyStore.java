@@ -81,7 +81,7 @@ public class StudyStore {
 	 * explicitly ({@code _count}/{@code _offset} set on the RequestDetails for each call, then
 	 * restored); the sort of the map keeps pages stable.
 	 */
-	private <T extends IBaseResource> List<IBaseResource> searchAll(Class<T> theType, SearchParameterMap theMap, RequestDetails theRequest,
+	<T extends IBaseResource> List<IBaseResource> searchAll(Class<T> theType, SearchParameterMap theMap, RequestDetails theRequest,
 			int theMax) {
 		int page = theMax;
 		Integer maxPage = theRequest.getServer() == null ? null : theRequest.getServer().getMaximumPageSize();
@@ -227,6 +227,31 @@ public class StudyStore {
 
 	static String stripOid(String theValue) {
 		return theValue != null && theValue.startsWith("urn:oid:") ? theValue.substring(8) : theValue;
+	}
+
+	/** Binaries by id, 100 per search, with the caller's RequestDetails, without inflating externalized content. */
+	List<Binary> binaries(java.util.Collection<String> theIds, RequestDetails theRequest) {
+		List<String> ids = new ArrayList<>(theIds);
+		List<Binary> out = new ArrayList<>();
+		Object previous = theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, Boolean.FALSE);
+		try {
+			for (int i = 0; i < ids.size(); i += 100) {
+				TokenOrListParam idList = new TokenOrListParam();
+				ids.subList(i, Math.min(ids.size(), i + 100)).forEach(id -> idList.addOr(new TokenParam(id)));
+				SearchParameterMap map = SearchParameterMap.newSynchronous();
+				map.add("_id", idList);
+				for (IBaseResource r : searchAll(Binary.class, map, theRequest, 100)) {
+					out.add((Binary) r);
+				}
+			}
+		} finally {
+			if (previous == null) {
+				theRequest.getUserData().remove(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY);
+			} else {
+				theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, previous);
+			}
+		}
+		return out;
 	}
 
 	/** Reads the Binary with the caller's RequestDetails, without inflating externalized content. */
