@@ -74,6 +74,10 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 		assertThat(get(wadoUri("requestType=WADO&" + ids() + "&contentType=image/jpeg,application/dicom"), null).statusCode()).isEqualTo(200);
 		assertThat(get(wadoUri("requestType=WADO&" + ids() + "&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.1"), null)
 				.statusCode()).isEqualTo(200);
+		// listed in the capabilities
+		HttpResponse<byte[]> wadl = send(request("dicomweb").method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
+		assertThat(wadl.statusCode()).isEqualTo(200);
+		assertThat(body(wadl)).contains("id=\"WADO-URI\"").contains("name=\"objectUID\"");
 		// slash-terminated service root works too
 		assertThat(get("dicomweb/?requestType=WADO&" + ids() + "&contentType=application/dicom", null).statusCode()).isEqualTo(200);
 	}
