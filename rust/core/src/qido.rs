@@ -124,15 +124,29 @@ const ATTRS: &[Attr] = &[
 const RETRIEVE_URL: u32 = 0x0008_1190;
 const INSTANCE_AVAILABILITY: u32 = 0x0008_0056;
 
-/// Attributes that are returned when asked for but whose value we cannot give yet (they are not
-/// kept in the FHIR resources). They are never matched: a query on them gets a warning.
-const NOT_MATCHABLE: &[u32] = &[
-    0x0008_0090,
-    0x0020_0010,
-    0x0040_0244,
-    0x0040_0245,
-    0x0040_0275,
+/// Attributes that are returned but never matched (sequence matching is not supported): a query
+/// on them gets a warning.
+const NOT_MATCHABLE: &[u32] = &[0x0040_0275];
+
+/// Computed or structural attributes: never taken from the stored instances.
+const COMPUTED: &[u32] = &[
+    0x0008_0056, // InstanceAvailability
+    0x0008_0061, // ModalitiesInStudy
+    0x0008_1190, // RetrieveURL
+    0x0008_3002, // AvailableTransferSyntaxUID
+    0x0020_000D, // StudyInstanceUID
+    0x0020_000E, // SeriesInstanceUID
+    0x0008_0018, // SOPInstanceUID
+    0x0020_1206, // NumberOfStudyRelatedSeries
+    0x0020_1208, // NumberOfStudyRelatedInstances
+    0x0020_1209, // NumberOfSeriesRelatedInstances
 ];
+
+/// Attributes whose values are the stored instances' (not the FHIR resources', which users may
+/// edit): the caller passes them per study/series/instance as `"dicom"` of a candidate.
+fn stored(attr: &Attr) -> bool {
+    !COMPUTED.contains(&attr.tag)
+}
 
 fn attr_by_tag(tag: u32) -> Option<&'static Attr> {
     ATTRS.iter().find(|a| a.tag == tag)
@@ -618,6 +632,17 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     if let Some(u) = series_uids {
         out.insert("seriesUids".into(), json!(u));
     }
+    // Which stored values the matching and the response need (see `query`, candidates' "dicom").
+    let needs = |lvl: Level| q.level >= lvl || q.filters.iter().any(|f| f.attr.level == lvl);
+    let tags: Vec<String> = ATTRS
+        .iter()
+        .filter(|a| stored(a))
+        .map(|a| tag_key(a.tag))
+        .collect();
+    out.insert(
+        "stored".into(),
+        json!({"tags": tags, "series": needs(Level::Series), "instances": needs(Level::Instance)}),
+    );
     out.insert("warnings".into(), json!(q.warnings));
     Ok(Value::Object(out))
 }
@@ -806,6 +831,37 @@ pub fn records_from_fhir(
     patient: Option<&Value>,
     retrieve_base: &str,
 ) -> Option<StudyRecord> {
+    records(study, patient, None, retrieve_base)
+}
+
+/// Replaces the stored attributes of one level by the stored instance's values (absent there →
+/// absent here): `src` is DICOM JSON (`{"00081030": {"vr": "LO", "Value": [..]}, ..}`).
+fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<&Value>) {
+    let Some(obj) = src.and_then(Value::as_object) else {
+        return;
+    };
+    for attr in ATTRS.iter().filter(|a| a.level == level && stored(a)) {
+        map.remove(&attr.tag);
+        if let Some(e) = obj.get(&tag_key(attr.tag)) {
+            if e.get("Value")
+                .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                map.insert(attr.tag, e.clone());
+            }
+        }
+    }
+}
+
+/// [`records_from_fhir`], with the values of the stored instances where the caller has them:
+/// `dicom` = `{"study": {DICOM JSON}, "series": {"<uid>": {..}}, "instances": {"<uid>": {..}}}`.
+/// The ImagingStudy gives the structure (which series and instances exist) and the UIDs; the
+/// stored instances give the values, so an edit of the FHIR resources does not change them.
+pub fn records(
+    study: &Value,
+    patient: Option<&Value>,
+    dicom: Option<&Value>,
+    retrieve_base: &str,
+) -> Option<StudyRecord> {
     let ids = study.get("identifier").and_then(Value::as_array);
     let study_uid = ids
         .and_then(|ids| {
@@ -836,6 +892,7 @@ pub fn records_from_fhir(
         s(study, "description").map(Value::from),
     );
     patient_attrs(patient, &mut st);
+    overlay(&mut st, Level::Study, dicom.and_then(|d| d.get("study")));
     put(&mut st, INSTANCE_AVAILABILITY, Some("ONLINE".into()));
     let study_url = format!("{retrieve_base}/studies/{study_uid}");
     put(&mut st, RETRIEVE_URL, Some(study_url.clone().into()));
@@ -858,11 +915,6 @@ pub fn records_from_fhir(
             .pointer("/modality/code")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let Some(m) = &modality {
-            if !modalities.contains(m) {
-                modalities.push(m.clone());
-            }
-        }
         put(&mut sa, 0x0008_0060, modality.map(Value::from));
         put(
             &mut sa,
@@ -874,6 +926,18 @@ pub fn records_from_fhir(
             let (da, tm) = da_tm(&started);
             put(&mut sa, 0x0008_0021, da.map(Value::from));
             put(&mut sa, 0x0008_0031, tm.map(Value::from));
+        }
+        overlay(
+            &mut sa,
+            Level::Series,
+            dicom
+                .and_then(|d| d.get("series"))
+                .and_then(|m| m.get(&series_uid)),
+        );
+        for m in values_of(sa.get(&0x0008_0060)) {
+            if !modalities.contains(&m) {
+                modalities.push(m);
+            }
         }
         let series_url = format!("{study_url}/series/{series_uid}");
         put(&mut sa, RETRIEVE_URL, Some(series_url.clone().into()));
@@ -941,6 +1005,13 @@ pub fn records_from_fhir(
                         .map(|o| strip_oid(&o).into()),
                 );
             }
+            overlay(
+                &mut ia,
+                Level::Instance,
+                dicom
+                    .and_then(|d| d.get("instances"))
+                    .and_then(|m| m.get(&sop_uid)),
+            );
             put(
                 &mut ia,
                 RETRIEVE_URL,
@@ -1106,9 +1177,10 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
         let Some(study_json) = c.get("imagingStudy") else {
             continue;
         };
-        let Some(rec) = records_from_fhir(
+        let Some(rec) = records(
             study_json,
             c.get("patient").filter(|p| !p.is_null()),
+            c.get("dicom").filter(|d| !d.is_null()),
             &q.retrieve_base,
         ) else {
             continue;
@@ -1470,6 +1542,69 @@ mod tests {
         assert_eq!(p["patientId"], "P1");
         assert_eq!(p["studyUids"], json!(["1.2.3", "1.2.4"]));
         assert_eq!(p["modalities"], json!(["CT"]));
+    }
+
+    #[test]
+    fn stored_values_win_over_fhir_values() {
+        let mut c = candidates();
+        // the FHIR resources say "Head" and Doe; the stored instances say otherwise
+        c[0]["dicom"] = json!({
+            "study": {"00081030": {"vr": "LO", "Value": ["Brain"]},
+                      "00080090": {"vr": "PN", "Value": [{"Alphabetic": "Ref^Doc"}]},
+                      "00200010": {"vr": "SH", "Value": ["S7"]},
+                      "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Stored^Name"}]},
+                      "00080050": {"vr": "SH"}},
+            "series": {"1.2.3.1": {"0008103E": {"vr": "LO", "Value": ["Axial"]},
+                                   "00080060": {"vr": "CS", "Value": ["CT"]}}},
+            "instances": {"1.2.3.1.1": {"00200013": {"vr": "IS", "Value": [9]}}}});
+        let req = |level: &str, p: &[(&str, &str)]| {
+            json!({"level": level, "retrieveBase": "http://h/dw",
+            "params": p.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()})
+        };
+        let r = query(
+            &req(
+                "study",
+                &[
+                    ("StudyInstanceUID", "1.2.3"),
+                    ("includefield", "StudyDescription"),
+                ],
+            ),
+            &c,
+        )
+        .unwrap();
+        let m = &r["matches"][0];
+        assert_eq!(m["00081030"]["Value"][0], "Brain");
+        assert_eq!(m["00080090"]["Value"][0]["Alphabetic"], "Ref^Doc");
+        assert_eq!(m["00200010"]["Value"][0], "S7");
+        assert_eq!(m["00100010"]["Value"][0]["Alphabetic"], "Stored^Name");
+        // absent in the instance: absent in the answer, whatever FHIR holds
+        assert_eq!(m["00080050"], json!({"vr": "SH"}));
+        // matching uses the stored values too (ReferringPhysicianName and StudyID are matchable)
+        let found = |p: &[(&str, &str)]| {
+            query(&req("study", p), &c).unwrap()["total"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(found(&[("StudyDescription", "Brain")]), 1);
+        assert_eq!(found(&[("StudyDescription", "Head")]), 1); // 1.2.4 has no stored values
+        assert_eq!(found(&[("StudyID", "S7")]), 1);
+        assert_eq!(found(&[("ReferringPhysicianName", "ref*")]), 1);
+        let series = query(&req("series", &[("StudyInstanceUID", "1.2.3")]), &c).unwrap();
+        assert_eq!(series["matches"][0]["0008103E"]["Value"][0], "Axial");
+        let inst = query(&req("instance", &[("SOPInstanceUID", "1.2.3.1.1")]), &c).unwrap();
+        assert_eq!(inst["matches"][0]["00200013"]["Value"][0], 9);
+        // the plan lists what the caller should pass
+        let p = plan(&req("study", &[("Modality", "CT")])).unwrap();
+        assert_eq!(p["stored"]["series"], true);
+        assert_eq!(p["stored"]["instances"], false);
+        assert!(p["stored"]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("00081030")));
+        assert!(!p["stored"]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("00081190")));
     }
 
     #[test]

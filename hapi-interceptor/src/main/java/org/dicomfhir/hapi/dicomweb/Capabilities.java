@@ -41,6 +41,15 @@ final class Capabilities {
 				.append("  <doc title=\"dicom-fhir DICOMweb Studies Service\">QIDO-RS, WADO-RS, STOW-RS and DELETE over a HAPI FHIR store."
 						+ " Instances are served as stored (transfer-syntax=*); no transcoding, rendered or thumbnail yet.</doc>\n")
 				.append("  <resources base=\"").append(xml(theBase)).append("/\">\n");
+		// WADO-URI (PS3.18 §9) at the service root: the stored instance only
+		b.append("    <resource path=\"\">\n")
+				.append("      <method name=\"GET\" id=\"WADO-URI\">\n        <request>\n");
+		for (String p : new String[] {"requestType", "studyUID", "seriesUID", "objectUID", "contentType"}) {
+			b.append("          <param name=\"").append(p).append("\" style=\"query\" type=\"xs:string\" required=\"true\"/>\n");
+		}
+		b.append("          <param name=\"transferSyntax\" style=\"query\" type=\"xs:string\"/>\n")
+				.append("        </request>\n        <response status=\"200\"><representation mediaType=\"application/dicom\"/></response>\n")
+				.append("      </method>\n    </resource>\n");
 		// QIDO at the three roots
 		for (String level : new String[] {"studies", "series", "instances"}) {
 			b.append("    <resource path=\"").append(level).append("\">\n");

@@ -4,6 +4,7 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import org.dicomfhir.hapi.DicomFhirProperties;
 import org.springframework.beans.factory.ObjectProvider;
@@ -22,8 +23,14 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
-	public QidoService dicomWebQido(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties) {
-		return new QidoService(theFhirContext, theStore, theProperties);
+	public QidoService dicomWebQido(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties,
+			MatchUrlService theMatchUrlService, StoredAttributes theStoredAttributes) {
+		return new QidoService(theFhirContext, theStore, theProperties, theMatchUrlService, theStoredAttributes);
+	}
+
+	@Bean
+	public StoredAttributes dicomWebStoredAttributes(StudyStore theStore, DicomWebProperties theProperties) {
+		return new StoredAttributes(theStore, theProperties.getQidoStoredAttributesCacheSize());
 	}
 
 	@Bean
@@ -32,8 +39,9 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
-	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties);
+	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
+			StudyStore theStore) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore);
 	}
 
 	@Bean

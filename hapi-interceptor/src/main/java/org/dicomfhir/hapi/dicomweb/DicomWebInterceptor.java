@@ -107,6 +107,8 @@ public class DicomWebInterceptor {
 			ServletRequestDetails details = requestDetails(server, theRequest, theResponse);
 			DicomWebRequest request = new DicomWebRequest(details, theRequest, theResponse, serviceBase(details));
 			route(request, theRequest.getMethod(), segments);
+		} catch (ResponseWritten e) {
+			// an interceptor answered the request
 		} catch (DicomWebException e) {
 			error(theResponse, e.status(), e.getMessage());
 		} catch (DicomException e) {
@@ -156,7 +158,11 @@ public class DicomWebInterceptor {
 		details.setServletRequest(theRequest);
 		details.setServletResponse(theResponse);
 		String query = theRequest.getQueryString();
-		details.setParameters(query == null || query.isBlank() ? new HashMap<>() : UrlUtil.parseQueryString(query));
+		try {
+			details.setParameters(query == null || query.isBlank() ? new HashMap<>() : UrlUtil.parseQueryString(query));
+		} catch (IllegalArgumentException e) {
+			throw DicomWebException.badRequest("Malformed query string: " + e.getMessage());
+		}
 		String path = theRequest.getPathInfo();
 		details.setRequestPath(path.startsWith("/") ? path.substring(1) : path);
 		details.setCompleteUrl(theRequest.getRequestURL() + (query == null ? "" : "?" + query));
@@ -183,14 +189,23 @@ public class DicomWebInterceptor {
 			Capabilities.write(theRequest);
 			return;
 		}
+		if (n == 0 && ("GET".equals(theMethod) || "HEAD".equals(theMethod)) && theRequest.servletRequest().getParameter("requestType") != null) {
+			// WADO-URI (PS3.18 §9): GET <service root>?requestType=WADO&studyUID=..&seriesUID=..&objectUID=..
+			WadoUri uri = WadoUri.parse(theRequest.servletRequest());
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			myWado.retrieveUri(theRequest, uri);
+			return;
+		}
 		if (n == 0) {
-			throw new DicomWebException(404, "DICOMweb service root: use /studies, /series or /instances (OPTIONS: capabilities)");
+			throw new DicomWebException(404, "DICOMweb service root: use /studies, /series or /instances (OPTIONS: capabilities),"
+					+ " or WADO-URI: ?requestType=WADO&studyUID=…&seriesUID=…&objectUID=…&contentType=application/dicom");
 		}
 		String first = theSeg.get(0);
 		boolean studies = "studies".equals(first);
+		checkPathUids(theSeg);
 		if ("POST".equals(theMethod)) {
 			if (studies && n <= 2) {
-				preHandled(theRequest, "Binary", RestOperationTypeEnum.UPDATE);
+				authorize(theRequest, "Binary", RestOperationTypeEnum.UPDATE);
 				myStow.store(theRequest, n == 2 ? theSeg.get(1) : null);
 				return;
 			}
@@ -203,7 +218,7 @@ public class DicomWebInterceptor {
 			if (!shape) {
 				throw new DicomWebException(405, "DELETE is only allowed on a study, series or instance");
 			}
-			preHandled(theRequest, "Binary", RestOperationTypeEnum.DELETE);
+			authorize(theRequest, "Binary", RestOperationTypeEnum.DELETE);
 			myDelete.delete(theRequest, theSeg.get(1), n >= 4 ? theSeg.get(3) : null, n == 6 ? theSeg.get(5) : null);
 			return;
 		}
@@ -212,7 +227,7 @@ public class DicomWebInterceptor {
 		}
 		// QIDO-RS
 		if (n == 1 && (studies || "series".equals(first) || "instances".equals(first))) {
-			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
 			myQido.search(theRequest, studies ? "study" : "series".equals(first) ? "series" : "instance", null, null);
 			return;
 		}
@@ -221,17 +236,17 @@ public class DicomWebInterceptor {
 		}
 		String study = theSeg.get(1);
 		if (n == 3 && "series".equals(theSeg.get(2))) {
-			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
 			myQido.search(theRequest, "series", study, null);
 			return;
 		}
 		if (n == 3 && "instances".equals(theSeg.get(2))) {
-			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
 			myQido.search(theRequest, "instance", study, null);
 			return;
 		}
 		if (n == 5 && "series".equals(theSeg.get(2)) && "instances".equals(theSeg.get(4))) {
-			preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
 			myQido.search(theRequest, "instance", study, theSeg.get(3));
 			return;
 		}
@@ -254,7 +269,7 @@ public class DicomWebInterceptor {
 			}
 		}
 		String tail = i < n ? theSeg.get(i) : null;
-		preHandled(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+		authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
 		if (tail == null) {
 			myWado.retrieve(theRequest, study, series, instance);
 		} else if ("metadata".equals(tail) && i + 1 == n) {
@@ -278,21 +293,61 @@ public class DicomWebInterceptor {
 	}
 
 	/**
-	 * Fires SERVER_INCOMING_REQUEST_PRE_HANDLED as HAPI would have for the equivalent FHIR
-	 * operation, so AuthorizationInterceptor & co. decide on it.
+	 * Fires what HAPI fires for the equivalent FHIR operation once it has selected a handler:
+	 * SERVER_INCOMING_REQUEST_POST_PROCESSED (SearchNarrowingInterceptor adds its compartment
+	 * parameters to the RequestDetails there; QIDO applies them) and then
+	 * SERVER_INCOMING_REQUEST_PRE_HANDLED (AuthorizationInterceptor's operation rules, audit).
+	 * A hook answering false at POST_PROCESSED has written the response itself.
 	 */
-	private void preHandled(DicomWebRequest theRequest, String theResourceName, RestOperationTypeEnum theOperation) {
+	private void authorize(DicomWebRequest theRequest, String theResourceName, RestOperationTypeEnum theOperation) {
 		ServletRequestDetails details = theRequest.details();
 		details.setResourceName(theResourceName);
 		details.setRestOperationType(theOperation);
 		IInterceptorBroadcaster broadcaster = details.getInterceptorBroadcaster();
-		if (broadcaster != null && broadcaster.hasHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED)) {
+		if (broadcaster == null) {
+			return;
+		}
+		if (broadcaster.hasHooks(Pointcut.SERVER_INCOMING_REQUEST_POST_PROCESSED)) {
+			HookParams params = new HookParams()
+					.add(RequestDetails.class, details)
+					.add(ServletRequestDetails.class, details)
+					.add(HttpServletRequest.class, theRequest.servletRequest())
+					.add(HttpServletResponse.class, theRequest.servletResponse());
+			if (!broadcaster.callHooks(Pointcut.SERVER_INCOMING_REQUEST_POST_PROCESSED, params)) {
+				throw new ResponseWritten();
+			}
+		}
+		if (broadcaster.hasHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED)) {
 			HookParams params = new HookParams()
 					.add(RequestDetails.class, details)
 					.add(ServletRequestDetails.class, details)
 					.add(RestOperationTypeEnum.class, theOperation);
 			broadcaster.callHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED, params);
 		}
+	}
+
+	/** A hook wrote the response; nothing more to send. */
+	static final class ResponseWritten extends RuntimeException {
+		ResponseWritten() {
+			super(null, null, false, false);
+		}
+	}
+
+	/** UIDs in the path (after studies/, series/, instances/) must be UIDs: 400 otherwise, not a search for garbage. */
+	private static void checkPathUids(List<String> theSeg) {
+		for (int i = 0; i + 1 < theSeg.size(); i++) {
+			String s = theSeg.get(i);
+			if ((i == 0 && "studies".equals(s)) || (i == 2 && "series".equals(s)) || (i == 4 && "instances".equals(s))) {
+				String uid = theSeg.get(i + 1);
+				if (!isUid(uid)) {
+					throw DicomWebException.badRequest("\"" + uid + "\" is not a valid UID (digits and dots, at most 64 characters)");
+				}
+			}
+		}
+	}
+
+	static boolean isUid(String theUid) {
+		return theUid != null && theUid.length() <= 64 && theUid.matches("[0-9]+(\\.[0-9]+)*");
 	}
 
 	static void error(HttpServletResponse theResponse, int theStatus, String theMessage) throws IOException {

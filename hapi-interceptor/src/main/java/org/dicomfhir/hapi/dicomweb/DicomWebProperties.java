@@ -16,6 +16,20 @@ public class DicomWebProperties {
 	 */
 	private int qidoMaxCandidateStudies = 2000;
 
+	/**
+	 * Instances whose QIDO attribute values (read from their stored bytes) are kept in memory, about
+	 * 1 KB each. QIDO reads an instance's Binary once; later queries use the kept values.
+	 */
+	private int qidoStoredAttributesCacheSize = 100_000;
+
+	public int getQidoStoredAttributesCacheSize() {
+		return qidoStoredAttributesCacheSize;
+	}
+
+	public void setQidoStoredAttributesCacheSize(int theQidoStoredAttributesCacheSize) {
+		qidoStoredAttributesCacheSize = theQidoStoredAttributesCacheSize;
+	}
+
 	/** Largest single part (instance) a STOW-RS request may carry, in bytes. */
 	private long stowMaxPartBytes = 1024L * 1024 * 1024;
 

@@ -1,7 +1,10 @@
 package org.dicomfhir.hapi.dicomweb;
 
 import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.model.api.IQueryParameterType;
+import ca.uhn.fhir.util.UrlUtil;
 import ca.uhn.fhir.parser.IParser;
 import ca.uhn.fhir.rest.api.SortOrderEnum;
 import ca.uhn.fhir.rest.api.SortSpec;
@@ -37,11 +40,16 @@ public class QidoService {
 	private final FhirContext myFhirContext;
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
+	private final MatchUrlService myMatchUrlService;
+	private final StoredAttributes myStoredAttributes;
 
-	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties) {
+	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties, MatchUrlService theMatchUrlService,
+			StoredAttributes theStoredAttributes) {
 		myFhirContext = theFhirContext;
 		myStore = theStore;
 		myProperties = theProperties;
+		myMatchUrlService = theMatchUrlService;
+		myStoredAttributes = theStoredAttributes;
 	}
 
 	void search(DicomWebRequest theRequest, String theLevel, String theStudyUid, String theSeriesUid) throws IOException {
@@ -66,13 +74,16 @@ public class QidoService {
 
 		JsonNode plan = JSON.readTree(DicomNative.qidoPlan(requestJson));
 		int cap = Math.max(1, myProperties.getQidoMaxCandidateStudies());
-		List<ImagingStudy> studies = myStore.search(narrow(plan), theRequest.details(), cap + 1);
+		SearchParameterMap map = narrow(plan);
+		addNarrowing(map, theRequest);
+		List<ImagingStudy> studies = myStore.search(map, theRequest.details(), cap + 1);
 		boolean cut = studies.size() > cap;
 		if (cut) {
 			studies = studies.subList(0, cap);
 		}
 		Map<String, Patient> patients = myStore.patients(studies, theRequest.details());
 
+		prefetchStoredValues(studies, plan.path("stored"), theRequest);
 		IParser parser = myFhirContext.newJsonParser();
 		StringBuilder candidates = new StringBuilder("[");
 		for (ImagingStudy study : studies) {
@@ -81,7 +92,8 @@ public class QidoService {
 			}
 			candidates.append("{\"imagingStudy\":").append(parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
-			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient)).append('}');
+			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient));
+			candidates.append(",\"dicom\":").append(storedValues(study, plan.path("stored"), theRequest)).append('}');
 		}
 		candidates.append(']');
 
@@ -105,6 +117,113 @@ public class QidoService {
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
+		}
+	}
+
+	/** Reads the instances {@link #storedValues} will need in batches (cold cache: 100 Binaries per search). */
+	private void prefetchStoredValues(List<ImagingStudy> theStudies, JsonNode theStored, DicomWebRequest theRequest) {
+		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
+		theStored.path("tags").forEach(t -> tags.add(t.asText()));
+		boolean seriesValues = theStored.path("series").asBoolean(true);
+		boolean instanceValues = theStored.path("instances").asBoolean(true);
+		java.util.Set<String> ids = new java.util.LinkedHashSet<>();
+		for (ImagingStudy study : theStudies) {
+			boolean studyDone = false;
+			for (ImagingStudy.ImagingStudySeriesComponent se : study.getSeries()) {
+				boolean first = true;
+				for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : se.getInstance()) {
+					String binaryId = StudyStore.binaryId(instance);
+					if (binaryId == null) {
+						continue;
+					}
+					if (!studyDone || (first && seriesValues) || instanceValues) {
+						ids.add(binaryId);
+					}
+					studyDone = true;
+					first = false;
+				}
+			}
+		}
+		myStoredAttributes.prefetch(ids, tags, theRequest.details());
+	}
+
+	/**
+	 * The values of the stored instances for the Rust core (see {@code qido::records}): the study's
+	 * from its first instance, each series' from its first instance (when the query needs series
+	 * values), each instance's own (when it needs instance values).
+	 */
+	private ObjectNode storedValues(ImagingStudy theStudy, JsonNode theStored, DicomWebRequest theRequest) {
+		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
+		theStored.path("tags").forEach(t -> tags.add(t.asText()));
+		boolean seriesValues = theStored.path("series").asBoolean(true);
+		boolean instanceValues = theStored.path("instances").asBoolean(true);
+		ObjectNode out = JSON.createObjectNode();
+		ObjectNode series = out.putObject("series");
+		ObjectNode instances = out.putObject("instances");
+		for (ImagingStudy.ImagingStudySeriesComponent se : theStudy.getSeries()) {
+			boolean first = true;
+			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : se.getInstance()) {
+				String binaryId = StudyStore.binaryId(instance);
+				if (binaryId == null) {
+					continue;
+				}
+				if (!out.has("study") || (first && seriesValues) || instanceValues) {
+					ObjectNode values = myStoredAttributes.get(binaryId, tags, theRequest.details());
+					if (values == null && !instanceValues) {
+						return out; // unreadable (e.g. Binary not readable for this caller): FHIR values, no further reads
+					}
+					if (values != null) {
+						if (!out.has("study")) {
+							out.set("study", values);
+						}
+						if (first && seriesValues && se.getUid() != null) {
+							series.set(se.getUid(), values);
+						}
+						if (instanceValues && instance.getUid() != null) {
+							instances.set(instance.getUid(), values);
+						}
+					}
+				}
+				first = false;
+				if (!seriesValues && !instanceValues && out.has("study")) {
+					return out;
+				}
+			}
+		}
+		return out;
+	}
+
+	/**
+	 * FHIR search parameters an interceptor added to the request (SearchNarrowingInterceptor adds
+	 * e.g. {@code patient=Patient/123} for a caller limited to that compartment) are ANDed to the
+	 * ImagingStudy search, so QIDO returns only what the caller may see, as a FHIR search would.
+	 * They are the RequestDetails parameters the query string does not have (DICOM query keys are
+	 * never FHIR parameter names: the core rejects unknown keys).
+	 */
+	private void addNarrowing(SearchParameterMap theMap, DicomWebRequest theRequest) {
+		Map<String, String[]> sent = theRequest.servletRequest().getParameterMap();
+		StringBuilder added = new StringBuilder();
+		for (Map.Entry<String, String[]> e : theRequest.details().getParameters().entrySet()) {
+			if (sent.containsKey(e.getKey())) {
+				continue; // the client's own (DICOM) query key; validated by the core
+			}
+			for (String value : e.getValue()) {
+				added.append(added.length() == 0 ? '?' : '&').append(UrlUtil.escapeUrlParam(e.getKey()))
+						.append('=').append(UrlUtil.escapeUrlParam(value));
+			}
+		}
+		if (added.length() == 0) {
+			return;
+		}
+		SearchParameterMap narrowing = myMatchUrlService.translateMatchUrl("ImagingStudy" + added,
+				myFhirContext.getResourceDefinition("ImagingStudy"));
+		for (Map.Entry<String, List<List<IQueryParameterType>>> e : narrowing.entrySet()) {
+			List<List<IQueryParameterType>> and = new java.util.ArrayList<>();
+			if (theMap.get(e.getKey()) != null) {
+				and.addAll(theMap.get(e.getKey()));
+			}
+			and.addAll(e.getValue());
+			theMap.put(e.getKey(), and);
 		}
 	}
 

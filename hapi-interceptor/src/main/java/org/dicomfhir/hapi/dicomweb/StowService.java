@@ -46,11 +46,14 @@ public class StowService {
 	private final DaoRegistry myDaoRegistry;
 	private final IHapiTransactionService myTransactions;
 	private final DicomWebProperties myProperties;
+	private final StudyStore myStore;
 
-	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties) {
+	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
+			StudyStore theStore) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
+		myStore = theStore;
 	}
 
 	private record Parsed(DicomInstance instance, byte[] bytes) {}
@@ -119,6 +122,8 @@ public class StowService {
 			valid.add(new Parsed(instance, body));
 		}
 
+		authorizeTargets(valid, theRequest);
+
 		List<Parsed> stored = new ArrayList<>();
 		if (!valid.isEmpty()) {
 			boolean together = false;
@@ -159,6 +164,30 @@ public class StowService {
 			}
 		}
 		respond(theRequest, theStudyUid, stored, failures);
+	}
+
+	/**
+	 * The instances go into studies and patients the plugin writes as the system, so the caller's
+	 * right to them is checked here, before anything is stored: each existing target study (by
+	 * Study Instance UID) and patient (by PatientID) is read with the caller's RequestDetails;
+	 * AuthorizationInterceptor refuses (403) one outside the caller's compartments.
+	 */
+	private void authorizeTargets(List<Parsed> theParts, DicomWebRequest theRequest) {
+		Set<String> studies = new LinkedHashSet<>();
+		Set<List<String>> patients = new LinkedHashSet<>();
+		for (Parsed p : theParts) {
+			studies.add(p.instance().studyInstanceUid());
+			if (p.instance().patientIdentifierValue() != null) {
+				patients.add(java.util.Arrays.asList(p.instance().patientIdentifierSystem(), p.instance().patientIdentifierValue()));
+			}
+		}
+		for (String study : studies) {
+			myStore.search(ca.uhn.fhir.jpa.searchparam.SearchParameterMap.newSynchronous(
+					org.hl7.fhir.r4.model.ImagingStudy.SP_IDENTIFIER, StudyStore.studyIdentifier(study)), theRequest.details(), 2);
+		}
+		for (List<String> patient : patients) {
+			myStore.patientsByIdentifier(patient.get(0), patient.get(1), theRequest.details());
+		}
 	}
 
 	private void update(Parsed theParsed, DicomWebRequest theRequest) {

@@ -4,6 +4,7 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.IBundleProvider;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.param.TokenOrListParam;
@@ -58,17 +59,80 @@ public class StudyStore {
 		return new TokenParam(UID_SYSTEM, "urn:oid:" + theStudyUid);
 	}
 
-	/** Up to {@code theMax} ImagingStudy resources matching the map (synchronous search). */
+	/**
+	 * Up to {@code theMax} ImagingStudy resources matching the map (synchronous search), read as a
+	 * search of the caller: every resource returned passes STORAGE_PRESHOW_RESOURCES, where
+	 * AuthorizationInterceptor refuses (403) a study outside the caller's compartments.
+	 */
 	List<ImagingStudy> search(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
-		theMap.setLoadSynchronousUpTo(theMax);
-		IBundleProvider found = myDaoRegistry.getResourceDao(ImagingStudy.class).search(theMap, theRequest);
 		List<ImagingStudy> out = new ArrayList<>();
-		for (IBaseResource r : found.getResources(0, theMax)) {
+		for (IBaseResource r : searchAll(ImagingStudy.class, theMap, theRequest, theMax)) {
 			if (r instanceof ImagingStudy study) {
 				out.add(study);
 			}
 		}
 		return out;
+	}
+
+	/**
+	 * Up to {@code theMax} resources of a synchronous DAO search with the caller's RequestDetails.
+	 * The DAO sizes such a search from the request, as for a FHIR search: {@code _count} or the
+	 * server's default page size (20), at most its maximum page size. So the pages are asked for
+	 * explicitly ({@code _count}/{@code _offset} set on the RequestDetails for each call, then
+	 * restored); the sort of the map keeps pages stable.
+	 */
+	<T extends IBaseResource> List<IBaseResource> searchAll(Class<T> theType, SearchParameterMap theMap, RequestDetails theRequest,
+			int theMax) {
+		int page = theMax;
+		Integer maxPage = theRequest.getServer() == null ? null : theRequest.getServer().getMaximumPageSize();
+		if (maxPage != null && maxPage > 0) {
+			page = Math.min(page, maxPage);
+		}
+		int pageSize = Math.max(1, page);
+		return asRead(theRequest, () -> {
+			Map<String, String[]> saved = theRequest.getParameters();
+			List<IBaseResource> out = new ArrayList<>();
+			try {
+				for (int offset = 0; out.size() < theMax; offset += pageSize) {
+					Map<String, String[]> params = new HashMap<>(saved);
+					params.put("_count", new String[] {Integer.toString(pageSize)});
+					params.put("_offset", new String[] {Integer.toString(offset)});
+					theRequest.setParameters(params);
+					SearchParameterMap map = theMap.clone();
+					map.setLoadSynchronous(true);
+					List<IBaseResource> found = myDaoRegistry.getResourceDao(theType).search(map, theRequest).getResources(0, pageSize);
+					out.addAll(found.subList(0, Math.min(found.size(), theMax - out.size())));
+					if (found.size() < pageSize) {
+						break;
+					}
+				}
+			} finally {
+				theRequest.setParameters(saved);
+			}
+			return out;
+		});
+	}
+
+	/**
+	 * Runs a read with the request marked as a search of ImagingStudy. AuthorizationInterceptor
+	 * checks returned resources only for operations that return resources (not for UPDATE or
+	 * DELETE), so STOW and DELETE look their target study up this way: a study the caller may not
+	 * read is then refused before anything is written or deleted.
+	 */
+	static <T> T asRead(RequestDetails theRequest, java.util.function.Supplier<T> theRead) {
+		RestOperationTypeEnum operation = theRequest.getRestOperationType();
+		String resourceName = theRequest.getResourceName();
+		if (operation == RestOperationTypeEnum.SEARCH_TYPE || operation == RestOperationTypeEnum.READ) {
+			return theRead.get();
+		}
+		theRequest.setRestOperationType(RestOperationTypeEnum.SEARCH_TYPE);
+		theRequest.setResourceName("ImagingStudy");
+		try {
+			return theRead.get();
+		} finally {
+			theRequest.setRestOperationType(operation);
+			theRequest.setResourceName(resourceName);
+		}
 	}
 
 	/** The ImagingStudy of a Study Instance UID; 404 when there is none (or the caller may not see it). */
@@ -97,13 +161,17 @@ public class StudyStore {
 			all.subList(i, Math.min(all.size(), i + 100)).forEach(id -> idList.addOr(new TokenParam(id)));
 			SearchParameterMap map = SearchParameterMap.newSynchronous();
 			map.add("_id", idList);
-			map.setLoadSynchronousUpTo(100);
-			IBundleProvider found = myDaoRegistry.getResourceDao(Patient.class).search(map, theRequest);
-			for (IBaseResource r : found.getResources(0, 100)) {
+			for (IBaseResource r : searchAll(Patient.class, map, theRequest, 100)) {
 				out.put(r.getIdElement().getIdPart(), (Patient) r);
 			}
 		}
 		return out;
+	}
+
+	/** Patients with this identifier, read as the caller (authorization applies to each one found). */
+	List<IBaseResource> patientsByIdentifier(String theSystem, String theValue, RequestDetails theRequest) {
+		SearchParameterMap map = SearchParameterMap.newSynchronous(Patient.SP_IDENTIFIER, new TokenParam(theSystem, theValue));
+		return searchAll(Patient.class, map, theRequest, 10);
 	}
 
 	/** Instances of the study, optionally of one series / one instance; 404 when that selects nothing. */
@@ -148,8 +216,42 @@ public class StudyStore {
 		return out;
 	}
 
+	/** The Binary id (SHA-256) an ImagingStudy instance points to; null when it has none. */
+	static String binaryId(ImagingStudy.ImagingStudySeriesInstanceComponent theInstance) {
+		Extension binary = theInstance.getExtensionByUrl(INSTANCE_BINARY);
+		if (binary == null || !(binary.getValue() instanceof Reference ref) || !ref.getReferenceElement().hasIdPart()) {
+			return null;
+		}
+		return ref.getReferenceElement().getIdPart();
+	}
+
 	static String stripOid(String theValue) {
 		return theValue != null && theValue.startsWith("urn:oid:") ? theValue.substring(8) : theValue;
+	}
+
+	/** Binaries by id, 100 per search, with the caller's RequestDetails, without inflating externalized content. */
+	List<Binary> binaries(java.util.Collection<String> theIds, RequestDetails theRequest) {
+		List<String> ids = new ArrayList<>(theIds);
+		List<Binary> out = new ArrayList<>();
+		Object previous = theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, Boolean.FALSE);
+		try {
+			for (int i = 0; i < ids.size(); i += 100) {
+				TokenOrListParam idList = new TokenOrListParam();
+				ids.subList(i, Math.min(ids.size(), i + 100)).forEach(id -> idList.addOr(new TokenParam(id)));
+				SearchParameterMap map = SearchParameterMap.newSynchronous();
+				map.add("_id", idList);
+				for (IBaseResource r : searchAll(Binary.class, map, theRequest, 100)) {
+					out.add((Binary) r);
+				}
+			}
+		} finally {
+			if (previous == null) {
+				theRequest.getUserData().remove(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY);
+			} else {
+				theRequest.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, previous);
+			}
+		}
+		return out;
 	}
 
 	/** Reads the Binary with the caller's RequestDetails, without inflating externalized content. */

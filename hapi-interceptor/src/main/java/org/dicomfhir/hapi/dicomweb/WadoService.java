@@ -35,9 +35,19 @@ public class WadoService {
 	private record Choice(boolean multipart, String transferSyntax) {}
 
 	void retrieve(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) throws IOException {
+		Choice choice = negotiate(theRequest.header("Accept"), theInstance != null);
+		retrieve(theRequest, theStudy, theSeries, theInstance, choice);
+	}
+
+	/** WADO-URI with contentType=application/dicom: the stored instance, single part. */
+	void retrieveUri(DicomWebRequest theRequest, WadoUri theUri) throws IOException {
+		retrieve(theRequest, theUri.studyUid(), theUri.seriesUid(), theUri.objectUid(), new Choice(false, theUri.transferSyntax()));
+	}
+
+	private void retrieve(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, Choice choice)
+			throws IOException {
 		ImagingStudy study = myStore.study(theStudy, theRequest.details());
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
-		Choice choice = negotiate(theRequest.header("Accept"), theInstance != null);
 		if (choice.transferSyntax() != null && !ANY_TS.equals(choice.transferSyntax())) {
 			for (StudyStore.InstanceRef ref : refs) {
 				if (!choice.transferSyntax().equals(ref.transferSyntaxUid())) {

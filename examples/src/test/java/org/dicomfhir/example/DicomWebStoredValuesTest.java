@@ -1,0 +1,181 @@
+package org.dicomfhir.example;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.dicomfhir.hapi.dicomweb.StoredAttributes;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.io.ByteArrayOutputStream;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * QIDO answers with the DICOM values stored in the instances, not with values later edited in
+ * FHIR; ReferringPhysicianName and StudyID come from the instances too. The database narrows
+ * (AccessionNumber through ImagingStudy.identifier): a query by AccessionNumber on a store of
+ * many studies reads one study's instance. Also measures a QIDO of 100 studies, cold and warm.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DicomWebStoredValuesTest extends AbstractServerTest {
+
+	private static final ObjectMapper JSON = new ObjectMapper();
+	// waveform_ecg.dcm: StudyDescription ECG, ReferringPhysicianName 2721, StudyID 1, AccessionNumber below
+	private static final String ECG_STUDY = "1.3.76.13.65829.2.20130125082826.1072139.2";
+	private static final String ECG_SERIES = "1.3.6.1.4.1.20029.40.20130125105919.5407.1";
+	private static final String ECG_SOP = "1.3.6.1.4.1.20029.40.20130125105919.5407.1.1";
+	private static final String ECG_ACCESSION = "03028041970546";
+	private static final AtomicLong ourAccession = new AtomicLong(System.currentTimeMillis() % 10_000_000L * 1_000);
+
+	private final List<String> ecgStudies = new ArrayList<>();
+	private final List<String> accessions = new ArrayList<>();
+	private final List<String> ctStudies = new ArrayList<>();
+
+	/** waveform_ecg.dcm with new UIDs and a new AccessionNumber (the SOP UID starts with the series UID: it goes first). */
+	private byte[] ecg(String theStudy, String theAccession) {
+		Map<String, String> replacements = new LinkedHashMap<>();
+		replacements.put(ECG_SOP, DicomFixtures.newUid(ECG_SOP.length()));
+		replacements.put(ECG_SERIES, DicomFixtures.newUid(ECG_SERIES.length()));
+		replacements.put(ECG_STUDY, theStudy);
+		replacements.put(ECG_ACCESSION, theAccession);
+		return DicomFixtures.replace(DicomFixtures.read("pydicom/waveform_ecg.dcm"), replacements);
+	}
+
+	@BeforeAll
+	void store() {
+		List<byte[]> parts = new ArrayList<>();
+		for (int i = 0; i < 3; i++) {
+			String study = DicomFixtures.newUid(ECG_STUDY.length());
+			String accession = "9" + String.format("%013d", ourAccession.incrementAndGet());
+			ecgStudies.add(study);
+			accessions.add(accession);
+			parts.add(ecg(study, accession));
+		}
+		for (int i = 0; i < 100; i++) {
+			String study = DicomFixtures.newStudyUid();
+			ctStudies.add(study);
+			parts.add(DicomFixtures.ctInstance(study, DicomFixtures.newSeriesUid()));
+		}
+		long start = System.nanoTime();
+		HttpResponse<byte[]> r = stow(parts);
+		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		System.out.printf("STOW of %d studies in one request: %d ms%n", parts.size(), (System.nanoTime() - start) / 1_000_000);
+	}
+
+	private HttpResponse<byte[]> stow(List<byte[]> theParts) {
+		String boundary = "stored-" + System.nanoTime();
+		ByteArrayOutputStream body = new ByteArrayOutputStream();
+		for (byte[] part : theParts) {
+			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+			body.writeBytes(part);
+			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
+		}
+		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+		return send(request("dicomweb/studies")
+				.header("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary)
+				.header("Accept", "application/dicom+json")
+				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
+				.build());
+	}
+
+	private static JsonNode json(HttpResponse<byte[]> theResponse) {
+		try {
+			return JSON.readTree(theResponse.body());
+		} catch (java.io.IOException e) {
+			throw new AssertionError("not JSON: " + body(theResponse), e);
+		}
+	}
+
+	private static String body(HttpResponse<byte[]> theResponse) {
+		return new String(theResponse.body(), StandardCharsets.UTF_8);
+	}
+
+	private JsonNode qido(String theQuery) {
+		HttpResponse<byte[]> r = get("dicomweb/" + theQuery, "application/dicom+json");
+		assertThat(r.statusCode()).as(theQuery + ": " + body(r)).isEqualTo(200);
+		return json(r);
+	}
+
+	private static List<String> values(JsonNode theArray, String theTag) {
+		List<String> out = new ArrayList<>();
+		theArray.forEach(n -> out.add(n.at("/" + theTag + "/Value/0").asText()));
+		return out;
+	}
+
+	@Test
+	void qidoReportsTheStoredValuesNotTheFhirEdits() {
+		String study = ecgStudies.get(0);
+		JsonNode before = qido("studies?StudyInstanceUID=" + study + "&includefield=StudyDescription").get(0);
+		assertThat(before.at("/00081030/Value/0").asText()).isEqualTo("ECG");
+		assertThat(before.at("/00080090/Value/0/Alphabetic").asText()).isEqualTo("2721");
+		assertThat(before.at("/00200010/Value/0").asText()).isEqualTo("1");
+		assertThat(before.at("/00080050/Value/0").asText()).isEqualTo(accessions.get(0));
+
+		// edit the ImagingStudy's description through FHIR
+		HttpResponse<byte[]> found = getJson("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + study);
+		org.hl7.fhir.r4.model.Bundle bundle = parse(org.hl7.fhir.r4.model.Bundle.class, found);
+		org.hl7.fhir.r4.model.ImagingStudy imagingStudy = (org.hl7.fhir.r4.model.ImagingStudy) bundle.getEntryFirstRep().getResource();
+		imagingStudy.setDescription("Edited in FHIR");
+		HttpResponse<byte[]> updated = put("ImagingStudy/" + imagingStudy.getIdElement().getIdPart(), FHIR_JSON,
+				encode(imagingStudy).getBytes(StandardCharsets.UTF_8));
+		assertThat(updated.statusCode()).as(body(updated)).isEqualTo(200);
+		assertThat(bodyText(getJson("ImagingStudy/" + imagingStudy.getIdElement().getIdPart()))).contains("Edited in FHIR");
+
+		// QIDO still says what the instance says, also when the values are read again from the Binary
+		bean(StoredAttributes.class).clear();
+		JsonNode after = qido("studies?StudyInstanceUID=" + study + "&includefield=StudyDescription").get(0);
+		assertThat(after.at("/00081030/Value/0").asText()).isEqualTo("ECG");
+		assertThat(values(qido("studies?StudyInstanceUID=" + study + "&StudyDescription=ECG"), "0020000D")).containsExactly(study);
+		assertThat(qido("studies?StudyInstanceUID=" + study + "&StudyDescription=Edited*")).isEmpty();
+		// ReferringPhysicianName and StudyID are matchable
+		assertThat(values(qido("studies?StudyInstanceUID=" + String.join(",", ecgStudies) + "&ReferringPhysicianName=2721&StudyID=1"),
+				"0020000D")).containsExactlyInAnyOrderElementsOf(ecgStudies);
+		// series and instance levels
+		JsonNode series = qido("studies/" + study + "/series").get(0);
+		assertThat(series.at("/00080060/Value/0").asText()).isEqualTo("ECG");
+		JsonNode instance = qido("studies/" + study + "/instances").get(0);
+		assertThat(instance.at("/00080016/Value/0").asText()).startsWith("1.2.840.10008.5.1.4.1.1.9");
+	}
+
+	@Test
+	void accessionNumberNarrowsInTheDatabase() {
+		StoredAttributes stored = bean(StoredAttributes.class);
+		stored.clear();
+		JsonNode one = qido("studies?AccessionNumber=" + accessions.get(1));
+		assertThat(values(one, "0020000D")).containsExactly(ecgStudies.get(1));
+		// only the one candidate study's instance was read: the database did the narrowing
+		assertThat(stored.size()).isEqualTo(1);
+	}
+
+	@Test
+	void qidoOfHundredStudiesStaysFast() {
+		String query = "studies?StudyInstanceUID=" + String.join(",", ctStudies) + "&limit=100";
+		StoredAttributes stored = bean(StoredAttributes.class);
+		stored.clear();
+		long t0 = System.nanoTime();
+		JsonNode cold = qido(query);
+		long cold_ms = (System.nanoTime() - t0) / 1_000_000;
+		long warm_ms = Long.MAX_VALUE;
+		for (int i = 0; i < 3; i++) {
+			long t1 = System.nanoTime();
+			qido(query);
+			warm_ms = Math.min(warm_ms, (System.nanoTime() - t1) / 1_000_000);
+		}
+		System.out.printf("QIDO /studies of 100 studies: cold (100 Binaries read and parsed) %d ms, warm %d ms%n", cold_ms, warm_ms);
+		assertThat(cold).hasSize(100);
+		assertThat(values(cold, "00200010")).allMatch("1CT1"::equals);
+		assertThat(stored.size()).isGreaterThanOrEqualTo(100);
+		// generous bounds: a shared 2-core machine; the point is "not seconds per study"
+		assertThat(cold_ms).isLessThan(30_000);
+		assertThat(warm_ms).isLessThan(5_000);
+	}
+}

@@ -1,0 +1,114 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomNative;
+import org.hl7.fhir.r4.model.Binary;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The QIDO attribute values of stored instances, as the DICOM files hold them (not as the FHIR
+ * resources say, which users may edit). Read once per instance from its Binary (with the caller's
+ * RequestDetails) and parsed by the Rust core; kept in a bounded LRU keyed by the Binary id. The
+ * id is the SHA-256 of the bytes, so an entry can never be stale: other bytes are another id.
+ *
+ * <p>A cache hit skips the Binary read: the values are served because the ImagingStudy that lists
+ * the instance was returned to the caller by an authorized search (QIDO answers with study,
+ * series and instance attributes of studies the caller may read).
+ */
+public class StoredAttributes {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(StoredAttributes.class);
+
+	private final StudyStore myStore;
+	private final Map<String, ObjectNode> myCache;
+
+	public StoredAttributes(StudyStore theStore, int theMaxEntries) {
+		myStore = theStore;
+		int max = Math.max(0, theMaxEntries);
+		myCache = java.util.Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, true) {
+			@Override
+			protected boolean removeEldestEntry(Map.Entry<String, ObjectNode> theEldest) {
+				return size() > max;
+			}
+		});
+	}
+
+	/**
+	 * The stored values (DICOM JSON, only the tags QIDO takes from instances) of the instance in
+	 * Binary/{@code theBinaryId}; null when its bytes cannot be read or parsed (the caller then
+	 * answers with the FHIR values).
+	 */
+	ObjectNode get(String theBinaryId, Set<String> theTags, RequestDetails theRequest) {
+		ObjectNode cached = myCache.get(theBinaryId);
+		if (cached != null) {
+			return cached;
+		}
+		try {
+			Binary binary = myStore.binary(theBinaryId, theRequest);
+			ObjectNode kept = keep(myStore.bytes(binary), theTags);
+			myCache.put(theBinaryId, kept);
+			return kept;
+		} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
+			// gone, unreadable for this caller, not parseable: the FHIR values are the fallback
+			ourLog.debug("QIDO: no stored values for Binary/{}: {}", theBinaryId, e.toString());
+			return null;
+		}
+	}
+
+	/**
+	 * Reads the Binaries of the given ids not cached yet in a few searches (100 ids each) instead
+	 * of one read each, and caches their values. Failures are left to {@link #get}.
+	 */
+	void prefetch(java.util.Collection<String> theBinaryIds, Set<String> theTags, RequestDetails theRequest) {
+		java.util.List<String> missing = theBinaryIds.stream().filter(id -> !myCache.containsKey(id)).distinct().toList();
+		if (missing.isEmpty()) {
+			return;
+		}
+		java.util.List<Binary> binaries;
+		try {
+			binaries = myStore.binaries(missing, theRequest);
+		} catch (BaseServerResponseException e) {
+			ourLog.debug("QIDO: Binary search refused ({}); values are read one by one", e.toString());
+			return;
+		}
+		for (Binary binary : binaries) {
+			try {
+				myCache.put(binary.getIdElement().getIdPart(), keep(myStore.bytes(binary), theTags));
+			} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
+				ourLog.debug("QIDO: no stored values for Binary/{}: {}", binary.getIdElement().getIdPart(), e.toString());
+			}
+		}
+	}
+
+	private static ObjectNode keep(byte[] theBytes, Set<String> theTags) throws IOException {
+		JsonNode all = QidoService.JSON.readTree(DicomNative.dicomJson(theBytes, ""));
+		ObjectNode kept = QidoService.JSON.createObjectNode();
+		for (String tag : theTags) {
+			JsonNode element = all.get(tag);
+			if (element != null) {
+				kept.set(tag, element);
+			}
+		}
+		return kept;
+	}
+
+	/** Entries held (for tests and monitoring). */
+	public int size() {
+		return myCache.size();
+	}
+
+	/** Empties the cache (tests measure the cold path with it). */
+	public void clear() {
+		myCache.clear();
+	}
+}
