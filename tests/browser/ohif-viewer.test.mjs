@@ -1,0 +1,239 @@
+// OHIF viewer against the example server, in Debian's headless Chromium driven by playwright-core.
+//
+// Uploads a small CT series (made by make_study.py) as FHIR Binary, opens the OHIF study list the
+// server serves at its root with filters (wildcard patient name, date range, modality), checks the
+// study is listed, opens it in the Basic Viewer, and checks that
+//   - the viewport shows the image: a screenshot of the viewport's centre is not blank,
+//   - scrolling to the next slice shows a different image (the series really is multi-slice),
+//   - no DICOMweb request failed (HTTP status >= 400 or a network failure) in the browser's log,
+//   - OHIF went through its whole read path: study QIDO (limit=101), series QIDO, per-series
+//     metadata, and one frame per slice with `transfer-syntax=*` in the Accept header.
+// Writes the screenshots and the DICOMweb request log (method, URL, Accept, status, in order)
+// to ARTIFACTS; tests/e2e/test_ohif_replay.py replays that sequence without a browser.
+//
+// Environment: DICOMFHIR_SERVER (http://127.0.0.1:PORT), STUDY_MANIFEST (make_study.py's
+// manifest.json), ARTIFACTS (output directory), CHROMIUM (default /usr/bin/chromium).
+// scripts/browser-test.sh sets all of them.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
+const manifest = JSON.parse(fs.readFileSync(required('STUDY_MANIFEST'), 'utf8'));
+const artifacts = required('ARTIFACTS');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const dicomWebPrefix = `${server}/fhir/dicomweb/`;
+const slices = manifest.files.length;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${name} is not set (scripts/browser-test.sh sets it)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function step(message) {
+  console.log(`[ohif-viewer] ${message}`);
+}
+
+async function upload() {
+  for (const file of manifest.files) {
+    const response = await fetch(`${server}/fhir/Binary`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/dicom' },
+      body: fs.readFileSync(file),
+    });
+    assert.ok(response.status === 201 || response.status === 200,
+      `POST Binary ${path.basename(file)}: HTTP ${response.status} ${await response.text()}`);
+  }
+  step(`uploaded ${slices} instances of study ${manifest.studyInstanceUID}`);
+}
+
+/**
+ * Mean and standard deviation of the grey level of a PNG, computed by the browser itself
+ * (createImageBitmap + canvas), over the central half of the picture: the corners hold OHIF's
+ * text overlays, which are there even when no image is.
+ */
+async function centreStats(page, png) {
+  return page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    const x0 = Math.floor(bitmap.width / 4), y0 = Math.floor(bitmap.height / 4);
+    const { data } = context.getImageData(x0, y0, Math.floor(bitmap.width / 2), Math.floor(bitmap.height / 2));
+    let sum = 0, sumSq = 0, n = 0;
+    const levels = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      const grey = (data[i] + data[i + 1] + data[i + 2]) / 3;
+      sum += grey; sumSq += grey * grey; n++;
+      levels.add(Math.round(grey));
+    }
+    const mean = sum / n;
+    return { mean, std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), levels: levels.size, pixels: n };
+  }, png.toString('base64'));
+}
+
+function looksLikeAnImage(stats) {
+  // A blank (black or uniform) viewport has std ~0 and a handful of levels; CT_small has
+  // a std of about 50 grey levels and well over 100 levels once windowed.
+  return stats.std > 20 && stats.levels > 64;
+}
+
+/** Clicks away OHIF's first-visit overlays (tour, "investigational use" banner) when they show. */
+async function dismissOverlays(page) {
+  for (const name of ['Skip all', 'Confirm and hide']) {
+    const button = page.getByRole('button', { name }).or(page.getByText(name, { exact: true })).first();
+    if (await button.isVisible().catch(() => false)) {
+      await button.click().catch(() => {});
+    }
+  }
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await upload();
+
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    // Flags for a machine without outside network (see docs/dicomweb.md, "Viewer").
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  // A new context is a new, empty profile. Service workers are blocked so that every request
+  // the app makes shows up in the network log below.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
+
+  const dicomWeb = [];   // every DICOMweb request, in the order the browser issued them
+  const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
+  const consoleErrors = [];
+  const entries = new Map();
+  context.on('request', (request) => {
+    if (!request.url().startsWith(dicomWebPrefix)) return;
+    const entry = {
+      method: request.method(),
+      url: request.url(),
+      path: request.url().slice(server.length),
+      accept: request.headers()['accept'] ?? null,
+      status: null,
+    };
+    entries.set(request, entry);
+    dicomWeb.push(entry);
+  });
+  context.on('response', (response) => {
+    const entry = entries.get(response.request());
+    if (!entry) return;
+    entry.status = response.status();
+    entry.contentType = response.headers()['content-type'] ?? null;
+    if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.path}`);
+  });
+  context.on('requestfailed', (request) => {
+    if (request.url().startsWith(dicomWebPrefix)) {
+      failures.push(`network failure (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
+    }
+  });
+
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') consoleErrors.push(message.text().slice(0, 500));
+  });
+  page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+
+  try {
+    // 1. Study list, with the filters a user types: a word of the patient's name (OHIF sends it
+    //    as *word* with fuzzymatching), a study date range and a modality.
+    const family = manifest.patientName.split('^')[0].toLowerCase();
+    const year = manifest.studyDate.slice(0, 4);
+    const listUrl = `${server}/?patientName=${family}&startDate=${year}0101&endDate=${year}1231&modalities=CT`;
+    step(`study list: ${listUrl}`);
+    await page.goto(listUrl, { waitUntil: 'load' });
+    const row = page.getByText(manifest.studyDescription, { exact: true }).first();
+    await row.waitFor({ timeout: 60_000 });
+    await dismissOverlays(page);
+    step('study listed');
+    await page.screenshot({ path: path.join(artifacts, 'study-list.png') });
+
+    // 2. Open it: select the row, then the Basic Viewer workflow.
+    await row.click();
+    await page.getByRole('button', { name: 'Basic Viewer' }).click();
+    await page.waitForURL(/\/viewer\?/, { timeout: 30_000 });
+    assert.ok(page.url().includes(`StudyInstanceUIDs=${manifest.studyInstanceUID}`), `viewer URL: ${page.url()}`);
+    step(`viewer: ${page.url()}`);
+
+    // 3. The viewport renders the image: poll screenshots of the viewport element.
+    const viewport = page.locator('.viewport-element').first();
+    await viewport.waitFor({ timeout: 60_000 });
+    let stats = null;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      await dismissOverlays(page);
+      stats = await centreStats(page, await viewport.screenshot());
+      if (looksLikeAnImage(stats)) break;
+      await page.waitForTimeout(500);
+    }
+    await page.screenshot({ path: path.join(artifacts, 'viewer.png') });
+    step(`viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
+    assert.ok(looksLikeAnImage(stats), `the viewport stayed blank: ${JSON.stringify(stats)} (see ${artifacts}/viewer.png)`);
+    const first = await viewport.screenshot();
+
+    // 4. Next slice (Down arrow = next image in OHIF): a different picture, still an image.
+    await viewport.click({ position: { x: 5, y: 5 } }).catch(() => {});
+    await page.keyboard.press('ArrowDown');
+    let changed = false;
+    for (let i = 0; i < 40 && !changed; i++) {
+      await page.waitForTimeout(250);
+      const next = await viewport.screenshot();
+      changed = !next.equals(first) && looksLikeAnImage(await centreStats(page, next));
+    }
+    assert.ok(changed, 'the viewport did not change to another slice after ArrowDown');
+    step('next slice shown');
+
+    // 5. Let OHIF finish prefetching the stack, then check the network log.
+    const framesWanted = slices;
+    for (let i = 0; i < 120; i++) {
+      const frames = dicomWeb.filter((e) => /\/frames\/\d/.test(e.path) && e.status !== null);
+      if (frames.length >= framesWanted && dicomWeb.every((e) => e.status !== null)) break;
+      await page.waitForTimeout(250);
+    }
+    await page.waitForTimeout(1000);
+    await dismissOverlays(page);
+    await page.screenshot({ path: path.join(artifacts, 'viewer-next-slice.png') });
+  } finally {
+    fs.writeFileSync(path.join(artifacts, 'dicomweb-requests.json'), JSON.stringify(dicomWeb, null, 2));
+    fs.writeFileSync(path.join(artifacts, 'console-errors.txt'), consoleErrors.join('\n'));
+    await browser.close();
+  }
+
+  const study = manifest.studyInstanceUID, series = manifest.seriesInstanceUID;
+  const paths = dicomWeb.map((e) => e.path);
+  step(`${dicomWeb.length} DICOMweb requests, ${failures.length} failed`);
+  assert.deepEqual(failures, [], `DICOMweb requests failed in the browser:\n${failures.join('\n')}`);
+  assert.ok(dicomWeb.every((e) => e.status !== null), 'some DICOMweb request got no response');
+
+  const studySearch = paths.find((p) => /\/dicomweb\/studies\?/.test(p) && p.includes('limit=101'));
+  assert.ok(studySearch, `no study QIDO with limit=101 in:\n${paths.join('\n')}`);
+  assert.ok(paths.some((p) => p.includes(`PatientName=*${manifest.patientName.split('^')[0].toLowerCase()}*`)),
+    'no wildcard PatientName study search');
+  const year = manifest.studyDate.slice(0, 4);
+  assert.ok(paths.some((p) => p.includes(`StudyDate=${year}0101-${year}1231`)), 'no StudyDate range study search');
+  assert.ok(paths.some((p) => p.includes(`StudyInstanceUID=${study}`)), 'no study search by StudyInstanceUID');
+  assert.ok(paths.some((p) => p.startsWith(`/fhir/dicomweb/studies/${study}/series?`)), 'no series QIDO');
+  assert.ok(paths.includes(`/fhir/dicomweb/studies/${study}/series/${series}/metadata`), 'no series metadata request');
+  const frames = dicomWeb.filter((e) => e.path.startsWith(`/fhir/dicomweb/studies/${study}/series/${series}/instances/`)
+    && /\/frames\/1$/.test(e.path));
+  const framedInstances = new Set(frames.map((e) => e.path.split('/instances/')[1].split('/')[0]));
+  assert.equal(framedInstances.size, slices, `frames fetched for ${framedInstances.size} of ${slices} instances`);
+  assert.ok(frames.every((e) => /transfer-syntax=\*/.test(e.accept ?? '')),
+    `frame requests without transfer-syntax=* in Accept: ${frames.map((e) => e.accept).join(' | ')}`);
+  step(`read path complete: study QIDO, series QIDO, series metadata, ${frames.length} frames; ok`);
+}
+
+await main().catch((error) => {
+  console.error(`[ohif-viewer] FAILED: ${error.stack || error}`);
+  process.exit(1);
+});
