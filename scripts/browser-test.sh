@@ -44,13 +44,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 
-[ -f .data/pydicom/CT_small.dcm ] || ./scripts/fetch-test-data.sh
+[ -f .data/pydicom/CT_small.dcm ] && [ -f .data/pydicom-data/emri_small_jpeg_2k_lossless.dcm ] || ./scripts/fetch-test-data.sh
 
 artifacts=${ARTIFACTS:-$root/target/browser-test}
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 work=$(mktemp -d)
-"$venv/bin/python" tests/browser/make_study.py .data/pydicom/CT_small.dcm "$work/study" 8 >/dev/null
+"$venv/bin/python" tests/browser/make_study.py .data "$work/study" 8 >/dev/null
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 java -XX:TieredStopAtLevel=1 -jar "$jar" --server.address=127.0.0.1 --server.port="$port" \

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Writes a small real CT series for the browser test: SLICES copies of pydicom's CT_small.dcm
-(a real 128x128 16-bit CT image) as one new study and series, with new UIDs, consecutive
-InstanceNumber / ImagePositionPatient / SliceLocation, and pixel data shifted a little per slice
-so that the slices differ. Prints a JSON manifest (also written to OUT/manifest.json).
+"""Writes the studies of the browser test, from the test corpus (scripts/fetch-test-data.sh):
 
-    python3 make_study.py CT_SMALL OUT [SLICES]
+- a CT series: SLICES copies of pydicom's CT_small.dcm (a real 128x128 16-bit CT image) as one new
+  study and series, with new UIDs, consecutive InstanceNumber / ImagePositionPatient /
+  SliceLocation, and pixel data shifted a little per slice so that the slices differ;
+- a compressed multi-frame MR: pydicom-data's emri_small_jpeg_2k_lossless.dcm (10 frames, JPEG 2000
+  lossless) as a new study of the same patient, so the viewer must decode JPEG 2000 frames that the
+  server sends as stored (transfer-syntax=*).
+
+Prints a JSON manifest (also written to OUT/manifest.json).
+
+    python3 make_study.py DATA_DIR OUT [SLICES]
 """
 import json
 import sys
@@ -20,7 +26,8 @@ UID_PREFIX = None
 
 
 def main() -> None:
-    template, out = Path(sys.argv[1]), Path(sys.argv[2])
+    data, out = Path(sys.argv[1]), Path(sys.argv[2])
+    template = data / "pydicom" / "CT_small.dcm"
     slices = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     out.mkdir(parents=True, exist_ok=True)
     run = time.strftime("%Y%m%d%H%M%S")
@@ -50,6 +57,14 @@ def main() -> None:
         path = out / f"slice{i + 1:02d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         files.append(str(path))
+    mf = pydicom.dcmread(data / "pydicom-data" / "emri_small_jpeg_2k_lossless.dcm")
+    mf.StudyInstanceUID, mf.SeriesInstanceUID = generate_uid(UID_PREFIX), generate_uid(UID_PREFIX)
+    mf.SOPInstanceUID = generate_uid(UID_PREFIX)
+    mf.file_meta.MediaStorageSOPInstanceUID = mf.SOPInstanceUID
+    mf.PatientID, mf.PatientName = patient_id, patient_name
+    mf.StudyDescription = f"OHIF browser test JPEG 2000 {run}"
+    mf_path = out / "multiframe-j2k.dcm"
+    mf.save_as(mf_path, enforce_file_format=True)
     manifest = {
         "studyInstanceUID": study_uid,
         "seriesInstanceUID": series_uid,
@@ -58,6 +73,14 @@ def main() -> None:
         "studyDescription": study_description,
         "studyDate": str(ds.StudyDate),
         "files": files,
+        "multiframe": {
+            "studyInstanceUID": mf.StudyInstanceUID,
+            "seriesInstanceUID": mf.SeriesInstanceUID,
+            "sopInstanceUID": mf.SOPInstanceUID,
+            "transferSyntaxUID": str(mf.file_meta.TransferSyntaxUID),
+            "frames": int(mf.NumberOfFrames),
+            "file": str(mf_path),
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     print(json.dumps(manifest))

@@ -5,6 +5,7 @@
 // study is listed, opens it in the Basic Viewer, and checks that
 //   - the viewport shows the image: a screenshot of the viewport's centre is not blank,
 //   - scrolling to the next slice shows a different image (the series really is multi-slice),
+//   - the same for a JPEG 2000 multi-frame study opened from a /viewer?StudyInstanceUIDs= link,
 //   - no DICOMweb request failed (HTTP status >= 400 or a network failure) in the browser's log,
 //   - OHIF went through its whole read path: study QIDO (limit=101), series QIDO, per-series
 //     metadata, and one frame per slice with `transfer-syntax=*` in the Accept header.
@@ -25,6 +26,8 @@ const artifacts = required('ARTIFACTS');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const dicomWebPrefix = `${server}/fhir/dicomweb/`;
 const slices = manifest.files.length;
+const dicomWeb = [];   // every DICOMweb request, in the order the browser issued them
+const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
 
 function required(name) {
   const value = process.env[name];
@@ -40,7 +43,7 @@ function step(message) {
 }
 
 async function upload() {
-  for (const file of manifest.files) {
+  for (const file of [...manifest.files, manifest.multiframe.file]) {
     const response = await fetch(`${server}/fhir/Binary`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/dicom' },
@@ -49,7 +52,8 @@ async function upload() {
     assert.ok(response.status === 201 || response.status === 200,
       `POST Binary ${path.basename(file)}: HTTP ${response.status} ${await response.text()}`);
   }
-  step(`uploaded ${slices} instances of study ${manifest.studyInstanceUID}`);
+  step(`uploaded ${slices} instances of study ${manifest.studyInstanceUID} and a `
+    + `${manifest.multiframe.frames}-frame JPEG 2000 instance of study ${manifest.multiframe.studyInstanceUID}`);
 }
 
 /**
@@ -94,6 +98,42 @@ async function dismissOverlays(page) {
   }
 }
 
+/**
+ * Waits until the viewport shows an image (screenshots of the viewport element, polled), then
+ * presses Down (next image in OHIF) and waits for a different image. Saves both screenshots.
+ */
+async function checkViewportShowsImages(page, label) {
+  const viewport = page.locator('.viewport-element').first();
+  await viewport.waitFor({ timeout: 60_000 });
+  let stats = null;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    await dismissOverlays(page);
+    stats = await centreStats(page, await viewport.screenshot());
+    if (looksLikeAnImage(stats)) break;
+    await page.waitForTimeout(500);
+  }
+  await page.screenshot({ path: path.join(artifacts, `viewer-${label}.png`) });
+  step(`${label} viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
+  assert.ok(looksLikeAnImage(stats),
+    `${label}: the viewport stayed blank: ${JSON.stringify(stats)} (see ${artifacts}/viewer-${label}.png); `
+    + `DICOMweb failures so far: ${JSON.stringify(failures)}`);
+  const first = await viewport.screenshot();
+
+  await viewport.click({ position: { x: 5, y: 5 } }).catch(() => {});
+  await page.keyboard.press('ArrowDown');
+  let changed = false;
+  for (let i = 0; i < 40 && !changed; i++) {
+    await page.waitForTimeout(250);
+    const next = await viewport.screenshot();
+    changed = !next.equals(first) && looksLikeAnImage(await centreStats(page, next));
+  }
+  await dismissOverlays(page);
+  await page.screenshot({ path: path.join(artifacts, `viewer-${label}-next.png`) });
+  assert.ok(changed, `${label}: the viewport did not change to another image after ArrowDown`);
+  step(`${label}: next image shown`);
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   await upload();
@@ -109,8 +149,6 @@ async function main() {
   // the app makes shows up in the network log below.
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
 
-  const dicomWeb = [];   // every DICOMweb request, in the order the browser issued them
-  const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
   const consoleErrors = [];
   const entries = new Map();
   context.on('request', (request) => {
@@ -165,33 +203,8 @@ async function main() {
     assert.ok(page.url().includes(`StudyInstanceUIDs=${manifest.studyInstanceUID}`), `viewer URL: ${page.url()}`);
     step(`viewer: ${page.url()}`);
 
-    // 3. The viewport renders the image: poll screenshots of the viewport element.
-    const viewport = page.locator('.viewport-element').first();
-    await viewport.waitFor({ timeout: 60_000 });
-    let stats = null;
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline) {
-      await dismissOverlays(page);
-      stats = await centreStats(page, await viewport.screenshot());
-      if (looksLikeAnImage(stats)) break;
-      await page.waitForTimeout(500);
-    }
-    await page.screenshot({ path: path.join(artifacts, 'viewer.png') });
-    step(`viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
-    assert.ok(looksLikeAnImage(stats), `the viewport stayed blank: ${JSON.stringify(stats)} (see ${artifacts}/viewer.png)`);
-    const first = await viewport.screenshot();
-
-    // 4. Next slice (Down arrow = next image in OHIF): a different picture, still an image.
-    await viewport.click({ position: { x: 5, y: 5 } }).catch(() => {});
-    await page.keyboard.press('ArrowDown');
-    let changed = false;
-    for (let i = 0; i < 40 && !changed; i++) {
-      await page.waitForTimeout(250);
-      const next = await viewport.screenshot();
-      changed = !next.equals(first) && looksLikeAnImage(await centreStats(page, next));
-    }
-    assert.ok(changed, 'the viewport did not change to another slice after ArrowDown');
-    step('next slice shown');
+    // 3. The viewport renders the image, and the next slice is another image.
+    await checkViewportShowsImages(page, 'ct');
 
     // 5. Let OHIF finish prefetching the stack, then check the network log.
     const framesWanted = slices;
@@ -201,8 +214,19 @@ async function main() {
       await page.waitForTimeout(250);
     }
     await page.waitForTimeout(1000);
-    await dismissOverlays(page);
-    await page.screenshot({ path: path.join(artifacts, 'viewer-next-slice.png') });
+
+    // 6. The JPEG 2000 multi-frame study, opened from a link as other applications do
+    //    (/viewer?StudyInstanceUIDs=…): OHIF decodes the compressed frames in the browser.
+    const viewerUrl = `${server}/viewer?StudyInstanceUIDs=${manifest.multiframe.studyInstanceUID}`;
+    step(`viewer: ${viewerUrl}`);
+    await page.goto(viewerUrl, { waitUntil: 'load' });
+    await checkViewportShowsImages(page, 'j2k-multiframe');
+    for (let i = 0; i < 120; i++) {
+      const frames = dicomWeb.filter((e) => e.path.includes(`/instances/${manifest.multiframe.sopInstanceUID}/frames/`));
+      if (frames.length >= manifest.multiframe.frames && dicomWeb.every((e) => e.status !== null)) break;
+      await page.waitForTimeout(250);
+    }
+    await page.waitForTimeout(1000);
   } finally {
     fs.writeFileSync(path.join(artifacts, 'dicomweb-requests.json'), JSON.stringify(dicomWeb, null, 2));
     fs.writeFileSync(path.join(artifacts, 'console-errors.txt'), consoleErrors.join('\n'));
@@ -230,7 +254,18 @@ async function main() {
   assert.equal(framedInstances.size, slices, `frames fetched for ${framedInstances.size} of ${slices} instances`);
   assert.ok(frames.every((e) => /transfer-syntax=\*/.test(e.accept ?? '')),
     `frame requests without transfer-syntax=* in Accept: ${frames.map((e) => e.accept).join(' | ')}`);
-  step(`read path complete: study QIDO, series QIDO, series metadata, ${frames.length} frames; ok`);
+  step(`CT read path complete: study QIDO, series QIDO, series metadata, ${frames.length} frames`);
+
+  const mf = manifest.multiframe;
+  assert.ok(paths.includes(`/fhir/dicomweb/studies/${mf.studyInstanceUID}/series/${mf.seriesInstanceUID}/metadata`),
+    'no metadata request for the multi-frame series');
+  const mfFrames = dicomWeb.filter((e) => e.path.includes(`/instances/${mf.sopInstanceUID}/frames/`));
+  const frameNumbers = new Set(mfFrames.flatMap((e) => e.path.split('/frames/')[1].split(',').map(Number)));
+  assert.equal(frameNumbers.size, mf.frames, `frames fetched: ${[...frameNumbers].sort((a, b) => a - b)} of ${mf.frames}`);
+  // Sent as stored (the JPEG 2000 codestream of each frame); a wrong frame fails to decode and
+  // leaves the viewport blank, which checkViewportShowsImages catches.
+  assert.ok(mfFrames.every((e) => /transfer-syntax=\*/.test(e.accept ?? '')), 'multi-frame frames without transfer-syntax=*');
+  step(`JPEG 2000 read path complete: ${frameNumbers.size} frames, responses ${[...new Set(mfFrames.map((e) => e.contentType?.replace(/;\s*boundary=[^;]*/, '')))]}; ok`);
 }
 
 await main().catch((error) => {

@@ -17,6 +17,7 @@ from pathlib import Path
 import pydicom
 import pytest
 import requests
+from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
 from dicom_expect import TEST_STUDY_UID_PREFIX
@@ -189,3 +190,34 @@ def test_series_metadata_then_frames_with_any_transfer_syntax(base, study):
         assert headers["content-type"].startswith("application/octet-stream"), headers
         assert "transfer-syntax=1.2.840.10008.1.2.1" in headers["content-type"].replace('"', ""), headers
         assert body == instance["pixels"]  # native pixel data: frame 1 is all of it, as stored
+
+
+def test_compressed_multiframe_frames_as_stored(base):
+    """OHIF opening a JPEG 2000 multi-frame instance: metadata, then frames 1..N one by one with
+    `transfer-syntax=*`; each part is the stored codestream of that frame, labelled with its
+    transfer syntax (cornerstone picks the decoder from it)."""
+    source = DATA / "pydicom-data" / "emri_small_jpeg_2k_lossless.dcm"
+    if not source.is_file():
+        pytest.skip("test corpus missing: run scripts/fetch-test-data.sh")
+    ds = pydicom.dcmread(source)
+    ds.StudyInstanceUID = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    fhir = base.rsplit("/dicomweb", 1)[0]
+    response = requests.post(f"{fhir}/Binary", data=buffer.getvalue(),
+                             headers={"Content-Type": "application/dicom"}, timeout=120)
+    assert response.status_code in (200, 201), response.text[:500]
+
+    series = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+    (item,) = get(base, f"{series}/metadata", DICOM_JSON).json()
+    frames = int(value(item, "00280008"))
+    assert frames == int(ds.NumberOfFrames)
+    expected = list(generate_frames(ds.PixelData, number_of_frames=frames))
+    for number in range(1, frames + 1):
+        parts = split_multipart(get(base, f"{series}/instances/{ds.SOPInstanceUID}/frames/{number}", FRAMES_ACCEPT))
+        assert len(parts) == 1
+        headers, body = parts[0]
+        assert f"transfer-syntax={ds.file_meta.TransferSyntaxUID}" in headers["content-type"].replace('"', ""), headers
+        assert body == expected[number - 1], f"frame {number}"
