@@ -134,8 +134,31 @@ async function checkViewportShowsImages(page, label) {
   step(`${label}: next image shown`);
 }
 
+/** How the server serves the viewer (examples/.../ViewerConfig.java), checked over plain HTTP. */
+async function checkServing() {
+  for (const route of ['/', '/viewer?StudyInstanceUIDs=1.2.3', '/segmentation']) {
+    const response = await fetch(server + route);
+    const body = await response.text();
+    assert.equal(response.status, 200, `GET ${route}`);
+    assert.match(response.headers.get('content-type'), /^text\/html/, `GET ${route}`);
+    assert.match(body, /<div id="root">/, `GET ${route}: not OHIF's index.html`);
+    // Cross-origin isolation (SharedArrayBuffer for OHIF's volume rendering).
+    assert.equal(response.headers.get('cross-origin-opener-policy'), 'same-origin', `GET ${route}`);
+    assert.equal(response.headers.get('cross-origin-embedder-policy'), 'require-corp', `GET ${route}`);
+  }
+  const config = await fetch(`${server}/app-config.js`);
+  assert.equal(config.status, 200);
+  assert.match(await config.text(), /window\.location\.origin \+ '\/fhir\/dicomweb'/, "/app-config.js is not the server's own");
+  const missing = await fetch(`${server}/no-such-bundle.js`);
+  assert.equal(missing.status, 404, 'a missing file must stay a 404, not become index.html');
+  const fhir = await fetch(`${server}/fhir/metadata`, { headers: { Accept: 'application/fhir+json' } });
+  assert.equal((await fhir.json()).resourceType, 'CapabilityStatement', '/fhir is still the FHIR API');
+  step('viewer served at / (routes → index.html, own app-config.js, COOP/COEP, 404 for missing files)');
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
+  await checkServing();
   await upload();
 
   const browser = await chromium.launch({
