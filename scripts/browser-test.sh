@@ -8,7 +8,8 @@
 #   scripts/browser-test.sh
 #
 # Environment: CHROMIUM (default /usr/bin/chromium), ARTIFACTS (default target/browser-test:
-# screenshots and the DICOMweb request log; kept after the run).
+# screenshots and the DICOMweb request log; kept after the run), BROWSER_TEST_SLICES (CT slices,
+# default 8).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,7 +51,7 @@ artifacts=${ARTIFACTS:-$root/target/browser-test}
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 work=$(mktemp -d)
-"$venv/bin/python" tests/browser/make_study.py .data "$work/study" 8 >/dev/null
+"$venv/bin/python" tests/browser/make_study.py .data "$work/study" "${BROWSER_TEST_SLICES:-8}" >/dev/null
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 java -XX:TieredStopAtLevel=1 -jar "$jar" --server.address=127.0.0.1 --server.port="$port" \

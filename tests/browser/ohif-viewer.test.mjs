@@ -103,6 +103,7 @@ async function dismissOverlays(page) {
  * presses Down (next image in OHIF) and waits for a different image. Saves both screenshots.
  */
 async function checkViewportShowsImages(page, label) {
+  const started = Date.now();
   const viewport = page.locator('.viewport-element').first();
   await viewport.waitFor({ timeout: 60_000 });
   let stats = null;
@@ -114,7 +115,7 @@ async function checkViewportShowsImages(page, label) {
     await page.waitForTimeout(500);
   }
   await page.screenshot({ path: path.join(artifacts, `viewer-${label}.png`) });
-  step(`${label} viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
+  step(`${label}: image after ${Date.now() - started} ms; viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
   assert.ok(looksLikeAnImage(stats),
     `${label}: the viewport stayed blank: ${JSON.stringify(stats)} (see ${artifacts}/viewer-${label}.png); `
     + `DICOMweb failures so far: ${JSON.stringify(failures)}`);
@@ -193,6 +194,10 @@ async function main() {
     entry.contentType = response.headers()['content-type'] ?? null;
     if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.path}`);
   });
+  context.on('requestfinished', (request) => {
+    const entry = entries.get(request);
+    if (entry) entry.ms = Math.round(request.timing().responseEnd);  // request start → last byte
+  });
   context.on('requestfailed', (request) => {
     if (request.url().startsWith(dicomWebPrefix)) {
       failures.push(`network failure (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
@@ -229,16 +234,16 @@ async function main() {
     // 3. The viewport renders the image, and the next slice is another image.
     await checkViewportShowsImages(page, 'ct');
 
-    // 5. Let OHIF finish prefetching the stack, then check the network log.
+    // 4. Let OHIF finish prefetching the stack (all its requests answered) before leaving the page.
     const framesWanted = slices;
-    for (let i = 0; i < 120; i++) {
+    for (const until = Date.now() + 120_000; Date.now() < until;) {
       const frames = dicomWeb.filter((e) => /\/frames\/\d/.test(e.path) && e.status !== null);
       if (frames.length >= framesWanted && dicomWeb.every((e) => e.status !== null)) break;
       await page.waitForTimeout(250);
     }
     await page.waitForTimeout(1000);
 
-    // 6. The JPEG 2000 multi-frame study, opened from a link as other applications do
+    // 5. The JPEG 2000 multi-frame study, opened from a link as other applications do
     //    (/viewer?StudyInstanceUIDs=…): OHIF decodes the compressed frames in the browser.
     const viewerUrl = `${server}/viewer?StudyInstanceUIDs=${manifest.multiframe.studyInstanceUID}`;
     step(`viewer: ${viewerUrl}`);
@@ -259,6 +264,13 @@ async function main() {
   const study = manifest.studyInstanceUID, series = manifest.seriesInstanceUID;
   const paths = dicomWeb.map((e) => e.path);
   step(`${dicomWeb.length} DICOMweb requests, ${failures.length} failed`);
+  const timed = (filter) => dicomWeb.filter(filter).map((e) => e.ms).filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const metadataMs = timed((e) => e.path.endsWith('/metadata'));
+  const frameMs = timed((e) => e.path.includes('/frames/'));
+  const qidoMs = timed((e) => /\/dicomweb\/studies(\/[^/]+\/series)?\?/.test(e.path));
+  const median = (xs) => xs.length ? xs[Math.floor(xs.length / 2)] : NaN;
+  step(`browser-side times (ms): QIDO median ${median(qidoMs)} max ${qidoMs.at(-1)}; `
+    + `series metadata ${metadataMs.join(', ')}; frames median ${median(frameMs)} max ${frameMs.at(-1)} (${frameMs.length})`);
   assert.deepEqual(failures, [], `DICOMweb requests failed in the browser:\n${failures.join('\n')}`);
   assert.ok(dicomWeb.every((e) => e.status !== null), 'some DICOMweb request got no response');
 
