@@ -86,6 +86,16 @@ if [ ! -f "$run_jar" ] || [ "$jar" -nt "$run_jar" ]; then
   touch "$run_jar"
 fi
 
+# ---------------------------------------------------------------- viewer
+# The OHIF viewer (prebuilt, from npm; pinned in the script) is served at the server root. Without
+# npm or the registry the server still starts, without a viewer.
+viewer_url=""
+if ./scripts/fetch-viewer.sh; then
+  viewer_url=yes
+else
+  echo "serve.sh: no OHIF viewer (scripts/fetch-viewer.sh failed); the FHIR and DICOMweb APIs work without it" >&2
+fi
+
 # ---------------------------------------------------------------- run
 port=${SERVER_PORT:-8080}
 for arg in "$@"; do
@@ -101,4 +111,7 @@ set -- ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -jar "$run_jar" "$@"
 
 echo "serve.sh: starting $jar (extracted to $run_dir)"
 echo "serve.sh: FHIR base URL: http://localhost:${port}/fhir   (ready when the log says 'FHIR server ready')"
+if [ -n "$viewer_url" ]; then
+  echo "serve.sh: OHIF viewer:   http://localhost:${port}/        (study list; DICOMweb at /fhir/dicomweb)"
+fi
 exec java "$@"
