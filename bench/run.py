@@ -4,7 +4,7 @@
     python3 bench/run.py                      # default: about 10,000 instances
     python3 bench/run.py --instances 2000     # smaller (say so when you quote the numbers)
     python3 bench/run.py --large              # about 100,000 instances
-    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres
+    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres, facade
 
 Needs the built server (`mvn -B -DskipTests install` → examples/target/dicom-fhir-example-server-*.jar),
 cargo (for bench/core-bench), the test corpus (scripts/fetch-test-data.sh) and, for the PostgreSQL
@@ -24,8 +24,11 @@ Phases
   linearity  Per-instance ingest cost into one 2,000-instance study vs into 10-instance studies, with
              1 and with 8 concurrent uploaders (plugin, H2), plus a plot of cost against study size.
   postgres   The h2 comparison again on PostgreSQL (scripts/postgres.sh).
-  facade     STOW-RS / QIDO-RS / WADO-RS vs Orthanc: not measured yet (needs the DICOMweb facade);
-             see FACADE_FIGURES and phase_facade() for where it slots in.
+  facade     Our DICOMweb facade vs Orthanc + DICOMweb plugin (bench/facade.py): STOW-RS, QIDO-RS,
+             series metadata (+ If-None-Match), frames, heap while a ~1 GB study streams. Orthanc
+             listens on every interface, so when this phase is selected the whole run re-executes
+             itself in a loopback-only network namespace (scripts/orthanc.sh ns; root only, installs
+             the Debian packages orthanc and orthanc-dicomweb when missing).
 """
 
 from __future__ import annotations
@@ -86,21 +89,6 @@ DEFAULT_JAVA_OPTS = "-Xms1g -Xmx4g -XX:+UseParallelGC"
 CLIENTS = 4
 WARMUP = 300
 ROUNDS = 4
-
-FACADE_FIGURES = [
-    ("STOW-RS ingest, 50 instances/request, 4 clients (inst/s)", "≥ Orthanc"),
-    ("QIDO studies?PatientID p95", "≤ Orthanc"),
-    ("QIDO studies?PatientName=DOE* p95", "≤ Orthanc"),
-    ("QIDO studies?StudyDate=range p95", "≤ Orthanc"),
-    ("QIDO includefield=all p95", "≤ Orthanc"),
-    ("QIDO series of a study p95", "≤ Orthanc"),
-    ("QIDO instances of a series p95", "≤ Orthanc"),
-    ("QIDO /series?Modality= p95", "≤ Orthanc"),
-    ("WADO-RS series metadata, 1,000-instance series", "≤ Orthanc; repeat from cache / 304"),
-    ("Frames: last vs first frame of a large multi-frame instance", "≤ 1.5×; frames/s ≥ Orthanc"),
-    ("Retrieve of a 1 GB study: server heap", "flat"),
-]
-
 
 def log(msg: str):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -416,12 +404,23 @@ def plot_linearity(lin: dict, path: Path):
     plt.close(fig)
 
 
-def phase_facade() -> dict:
-    """Placeholder: STOW/QIDO/WADO against our DICOMweb facade and Orthanc + DICOMweb plugin.
-    When the facade lands: start Orthanc in `unshare -n` (see ../shared/tools/README.md), add a
-    peer object with a DICOMweb base URL next to Server, and drive both with the same client
-    (STOW 50/request x 4 clients, the QIDO query set, series metadata, frames), ratios ours ÷ theirs."""
-    return {"status": "not measured yet", "figures": [{"figure": f, "bar": b} for f, b in FACADE_FIGURES]}
+def phase_facade(app: Path, work: Path, warm: list[bytes], items: list[bytes], studies, a) -> dict:
+    """Our DICOMweb facade (plugin server, H2) next to Orthanc + DICOMweb: bench/facade.py."""
+    import facade
+    server = Server("facade-ours", app, work, True, a.java_opts)
+    try:
+        start_all([server])
+        return facade.run(ROOT, work, server, warm, items, studies, TEMPLATES, a.clients, a.seed,
+                          qido_n=a.qido_n, meta_instances=a.meta_instances, frames=a.frames,
+                          big_instances=a.big_instances, figures=a.facade_figures.split(","))
+    finally:
+        server.stop()
+
+
+def in_private_netns() -> bool:
+    """True when this network namespace has loopback only (bench/run.py runs Orthanc only there)."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    return [l.split(":")[1].strip() for l in out.splitlines() if ":" in l] == ["lo"]
 
 
 def start_postgres(work: Path, dbs: list[str]) -> tuple[dict, list[dict]]:
@@ -540,8 +539,9 @@ def markdown(res: dict) -> str:
                  f"pydicom ÷ Rust = {q['pydicom_parse_over_rust_parse']} | report | — |")
         L.append(f"| SHA-256 alone over the same bytes (µs) | {rs['sha256']['per_instance_us']:.0f} (Rust sha2) | "
                  f"{ps['sha256']['per_instance_us']:.0f} (hashlib/OpenSSL) | | floor | — |")
-    for f in res.get("facade", {}).get("figures", []):
-        L.append(f"| {f['figure']} | not measured yet | Orthanc | — | {f['bar']} | — |")
+    if res.get("facade"):
+        import facade
+        L.extend(facade.markdown_rows(res["facade"]))
     L.append("")
     return "\n".join(L)
 
@@ -574,10 +574,26 @@ def main():
     ap.add_argument("--jar", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=BENCH / "results")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (servers' logs, data)")
+    ap.add_argument("--qido-n", type=int, default=40, help="facade: queries per QIDO query type (default 40)")
+    ap.add_argument("--meta-instances", type=int, default=1000, help="facade: instances of the metadata series")
+    ap.add_argument("--frames", type=int, default=400, help="facade: frames per multi-frame instance (512 KiB each)")
+    ap.add_argument("--facade-figures", default="stow,qido,metadata,frames,retrieve",
+                    help="facade: a subset of stow,qido,metadata,frames,retrieve (qido implies stow)")
+    ap.add_argument("--big-instances", type=int, default=5,
+                    help="facade: multi-frame instances in the retrieved study (default 5 x 400 frames ≈ 1 GB)")
     a = ap.parse_args()
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
+    if "facade" in phases and not in_private_netns():
+        # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
+        if os.geteuid() != 0:
+            sys.exit("bench: the facade phase runs Orthanc in a private network namespace: run as root "
+                     "(or leave facade out of --phases)")
+        log("facade: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
+        subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
+        os.execv(str(ROOT / "scripts" / "orthanc.sh"),
+                 [str(ROOT / "scripts" / "orthanc.sh"), "ns", sys.executable, __file__, *sys.argv[1:]])
     t_start = time.time()
     a.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="dicomfhir-bench-", dir="/tmp"))
@@ -611,7 +627,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -645,7 +661,8 @@ def main():
             plugin.stop()
             plain.stop()
         if "facade" in phases:
-            res["facade"] = phase_facade()
+            res["facade"] = phase_facade(app, work, warm, items, studies, a)
+            save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start
         save(res, a.out)

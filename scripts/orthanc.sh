@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Orthanc + its DICOMweb plugin as a peer for benchmarks and differential tests, kept off the network.
+#
+# Orthanc 1.10 cannot bind to 127.0.0.1 only: it listens on every interface. So it runs only inside a
+# private network namespace that has nothing but loopback, and whoever talks to it (our server, the
+# client) runs in the same namespace. Root only (apt-get, unshare, nsenter).
+#
+#   scripts/orthanc.sh install                     # apt-get install orthanc orthanc-dicomweb (if missing)
+#   scripts/orthanc.sh config DIR [--port PORT]    # writes DIR/orthanc.json (storage + index in DIR)
+#   scripts/orthanc.sh start DIR [--port PORT]     # install + config + start Orthanc in THIS namespace,
+#                                                  #   wait for /system; refuses on a namespace with a
+#                                                  #   network; prints the DICOMweb base URL (last line)
+#   scripts/orthanc.sh stop DIR                    # stops the Orthanc started with DIR
+#   scripts/orthanc.sh ns CMD [ARG...]             # runs CMD in a new loopback-only network namespace
+#   scripts/orthanc.sh standalone DIR [--port P]   # Orthanc in a namespace of its own (prints its PID);
+#                                                  #   clients join it: nsenter -t PID -n CMD
+#
+# The simplest robust use: everything in one namespace, e.g.
+#
+#   scripts/orthanc.sh ns sh -c 'scripts/orthanc.sh start /tmp/o && python3 client.py; scripts/orthanc.sh stop /tmp/o'
+#
+# (bench/run.py --phases facade does this itself: it re-runs itself through `orthanc.sh ns`).
+# With `standalone`, our server and the client must join Orthanc's namespace:
+#
+#   pid=$(scripts/orthanc.sh standalone /tmp/o | tail -1)
+#   nsenter -t "$pid" -n java -jar server.jar --server.address=127.0.0.1 ...
+#   nsenter -t "$pid" -n curl http://127.0.0.1:8042/dicom-web/studies
+#   kill "$pid"
+#
+# Settings: RemoteAccessAllowed false, DicomServerEnabled false, AuthenticationEnabled false,
+# HttpCompressionEnabled false (our server does not compress either), StorageDirectory and
+# IndexDirectory in DIR, the DICOMweb plugin at /dicom-web/; everything else Orthanc's defaults
+# (DICOMweb "SeriesMetadata"/"StudiesMetadata" default "Full": metadata read from the stored files).
+set -euo pipefail
+
+die() { echo "orthanc.sh: $*" >&2; exit 1; }
+say() { echo "orthanc.sh: $*" >&2; }
+
+plugin_path() {
+  for p in /usr/share/orthanc/plugins/libOrthancDicomWeb.so /usr/lib/orthanc/libOrthancDicomWeb.so*; do
+    [ -e "$p" ] && { echo "$p"; return; }
+  done
+  p=$(dpkg -L orthanc-dicomweb 2>/dev/null | grep -m1 'libOrthancDicomWeb\.so' || true)
+  [ -n "$p" ] || die "libOrthancDicomWeb.so not found (is orthanc-dicomweb installed?)"
+  echo "$p"
+}
+
+install() {
+  if command -v Orthanc >/dev/null && dpkg -s orthanc-dicomweb >/dev/null 2>&1; then
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "Orthanc is not installed; as root: apt-get install -y orthanc orthanc-dicomweb"
+  say "installing orthanc orthanc-dicomweb (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package's post-install tries to (re)start the system service; in containers that is refused,
+  # harmlessly. We never use the system service.
+  apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null; } \
+    || die "apt-get install orthanc orthanc-dicomweb failed"
+}
+
+# True when this process's network namespace has no interface but loopback.
+loopback_only() {
+  # (/sys/class/net shows the namespace sysfs was mounted in; `ip` asks the kernel about ours)
+  [ "$(ip -o link show | awk -F': ' '{print $2}' | tr -d ' ')" = "lo" ]
+}
+
+parse_port() {
+  port=8042
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --port) port=$2; shift 2 ;;
+      --port=*) port=${1#*=}; shift ;;
+      *) die "unknown argument $1" ;;
+    esac
+  done
+}
+
+config() {
+  local dir=$1; shift
+  parse_port "$@"
+  mkdir -p "$dir/storage" "$dir/index"
+  dir=$(cd "$dir" && pwd)
+  cat >"$dir/orthanc.json" <<EOF
+{
+  "Name": "dicom-fhir-bench-peer",
+  "StorageDirectory": "$dir/storage",
+  "IndexDirectory": "$dir/index",
+  "HttpPort": $port,
+  "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false,
+  "DicomServerEnabled": false,
+  "HttpCompressionEnabled": false,
+  "SaveJobs": false,
+  "Plugins": ["$(plugin_path)"],
+  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" }
+}
+EOF
+  echo "$dir/orthanc.json"
+}
+
+start() {
+  local dir=$1; shift
+  parse_port "$@"
+  loopback_only || die "this network namespace has interfaces besides lo; run inside: scripts/orthanc.sh ns CMD"
+  ip link set lo up
+  install
+  config "$dir" --port "$port" >/dev/null
+  dir=$(cd "$dir" && pwd)
+  if [ -f "$dir/orthanc.pid" ] && kill -0 "$(cat "$dir/orthanc.pid")" 2>/dev/null; then
+    echo "http://127.0.0.1:$port/dicom-web"
+    return
+  fi
+  Orthanc "$dir/orthanc.json" >"$dir/orthanc.log" 2>&1 &
+  echo $! >"$dir/orthanc.pid"
+  for _ in $(seq 1 120); do
+    if curl -sf "http://127.0.0.1:$port/system" >/dev/null 2>&1; then
+      echo "http://127.0.0.1:$port/dicom-web"
+      return
+    fi
+    kill -0 "$(cat "$dir/orthanc.pid")" 2>/dev/null || { tail -20 "$dir/orthanc.log" >&2; die "Orthanc exited"; }
+    sleep 0.5
+  done
+  tail -20 "$dir/orthanc.log" >&2
+  die "Orthanc did not answer on :$port in 60 s"
+}
+
+stop() {
+  local dir=$1 pid
+  [ -f "$dir/orthanc.pid" ] || return 0
+  pid=$(cat "$dir/orthanc.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  rm -f "$dir/orthanc.pid"
+}
+
+cmd=${1:-}
+[ -n "$cmd" ] || die "usage: orthanc.sh install | config DIR | start DIR | stop DIR | ns CMD... | standalone DIR"
+shift
+case "$cmd" in
+  install) install ;;
+  config) [ $# -ge 1 ] || die "config DIR"; install; config "$@" ;;
+  start) [ $# -ge 1 ] || die "start DIR"; start "$@" ;;
+  stop) [ $# -ge 1 ] || die "stop DIR"; stop "$1" ;;
+  ns)
+    [ $# -ge 1 ] || die "ns CMD [ARG...]"
+    [ "$(id -u)" = 0 ] || die "ns needs root (unshare -n)"
+    exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh "$@" ;;
+  standalone)
+    [ $# -ge 1 ] || die "standalone DIR"
+    [ "$(id -u)" = 0 ] || die "standalone needs root (unshare -n)"
+    install
+    cfg=$(config "$@")
+    unshare -n sh -c 'ip link set lo up && exec Orthanc "$1"' sh "$cfg" >"$(dirname "$cfg")/orthanc.log" 2>&1 &
+    echo $! >"$(dirname "$cfg")/orthanc.pid"
+    echo $! ;;
+  *) die "unknown command $cmd" ;;
+esac
