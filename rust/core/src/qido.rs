@@ -846,7 +846,30 @@ fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<&Value>) {
             if e.get("Value")
                 .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
             {
-                map.insert(attr.tag, e.clone());
+                let mut e = e.clone();
+                if attr.vr == "DA" {
+                    normalize_acr_nema_dates(&mut e);
+                }
+                map.insert(attr.tag, e);
+            }
+        }
+    }
+}
+
+/// ACR-NEMA dates (`1997.04.24`, still found in old files) become DA (`19970424`, PS3.5 Table
+/// 6.2-1), so that they match date ranges and clients can parse them.
+fn normalize_acr_nema_dates(element: &mut Value) {
+    if let Some(values) = element.get_mut("Value").and_then(Value::as_array_mut) {
+        for v in values {
+            if let Some(d) = v.as_str() {
+                let b = d.as_bytes();
+                if b.len() == 10
+                    && b[4] == b'.'
+                    && b[7] == b'.'
+                    && d.replace('.', "").bytes().all(|c| c.is_ascii_digit())
+                {
+                    *v = Value::from(d.replace('.', ""));
+                }
             }
         }
     }
@@ -1274,6 +1297,12 @@ fn build(
             wanted.push(attr.tag);
         }
     }
+    // Every level's table (10.6.3-3/4/5) lists its own RetrieveURL, and the instance table its
+    // InstanceAvailability: returned even when the study is in the path.
+    wanted.push(RETRIEVE_URL);
+    if q.level == Level::Instance {
+        wanted.push(INSTANCE_AVAILABILITY);
+    }
     for f in q.filters.iter().filter(|f| f.attr.level <= q.level) {
         wanted.push(f.attr.tag);
     }
@@ -1505,6 +1534,18 @@ mod tests {
         let r = query(&req, &candidates()).unwrap();
         assert_eq!(r["total"], 2);
         assert!(r["matches"][0].get("0020000D").is_none());
+        // The study in the path drops study attributes, not the row's own RetrieveURL.
+        assert_eq!(
+            r["matches"][0]["00081190"]["Value"][0],
+            "/studies/1.2.4/series/1.2.4.1/instances/1.2.4.1.1"
+        );
+        assert!(r["matches"][0].get("00080056").is_some());
+        let req = json!({"level": "series", "studyInstanceUid": "1.2.4", "retrieveBase": "http://h/dw", "params": []});
+        let r = query(&req, &candidates()).unwrap();
+        assert_eq!(
+            r["matches"][0]["00081190"]["Value"][0],
+            "http://h/dw/studies/1.2.4/series/1.2.4.1"
+        );
     }
 
     #[test]
@@ -1555,6 +1596,7 @@ mod tests {
                       "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Stored^Name"}]},
                       "00080050": {"vr": "SH"}},
             "series": {"1.2.3.1": {"0008103E": {"vr": "LO", "Value": ["Axial"]},
+                                   "00080021": {"vr": "DA", "Value": ["1997.04.24"]},
                                    "00080060": {"vr": "CS", "Value": ["CT"]}}},
             "instances": {"1.2.3.1.1": {"00200013": {"vr": "IS", "Value": [9]}}}});
         let req = |level: &str, p: &[(&str, &str)]| {
@@ -1591,6 +1633,10 @@ mod tests {
         assert_eq!(found(&[("ReferringPhysicianName", "ref*")]), 1);
         let series = query(&req("series", &[("StudyInstanceUID", "1.2.3")]), &c).unwrap();
         assert_eq!(series["matches"][0]["0008103E"]["Value"][0], "Axial");
+        // an ACR-NEMA date in the file is answered, and matched, as DA
+        let dated = query(&req("series", &[("SeriesDate", "19970101-19971231")]), &c).unwrap();
+        assert_eq!(dated["total"], 1);
+        assert_eq!(dated["matches"][0]["00080021"]["Value"][0], "19970424");
         let inst = query(&req("instance", &[("SOPInstanceUID", "1.2.3.1.1")]), &c).unwrap();
         assert_eq!(inst["matches"][0]["00200013"]["Value"][0], 9);
         // the plan lists what the caller should pass
