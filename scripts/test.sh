@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
 # with its JUnit integration tests against a real HAPI JPA server, the end-to-end Python tests
-# against the example server started from the built JAR, the OHIF viewer in headless Chromium, and
-# two such servers on one PostgreSQL.
+# against the example server started from the built JAR, the OHIF viewer in headless Chromium, a
+# differential QIDO test against Orthanc, and two such servers on one PostgreSQL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +25,9 @@ echo "== End-to-end: Python clients against the example server"
 
 echo "== Browser: the OHIF viewer in headless Chromium (Debian chromium + playwright-core)"
 ./scripts/browser-test.sh
+
+echo "== DICOMweb differential test: the same corpus in our facade and in Orthanc (loopback-only namespace)"
+./scripts/orthanc.sh ns .venv/bin/python -m pytest -q tests/orthanc
 
 echo "== Two nodes with the plugin on one PostgreSQL (installed from Debian packages if missing)"
 ./scripts/cluster-test.sh
