@@ -10,6 +10,7 @@ import json
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -173,6 +174,10 @@ def test_untrusted_certificate_is_a_clear_tls_error(run_cli, proxy, ct_small):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "TLS error" in r.stderr and "certificate" in r.stderr and "--ca-file" in r.stderr, r.stderr
     assert proxy.authorization == [], "no request may pass an untrusted connection"
+    # The proxy's thread records the refused handshake; the CLI may exit before it has.
+    deadline = time.monotonic() + 10
+    while not proxy.handshake_errors and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert proxy.handshake_errors
 
 
