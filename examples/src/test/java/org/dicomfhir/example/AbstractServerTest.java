@@ -1,6 +1,8 @@
 package org.dicomfhir.example;
 
 import ca.uhn.fhir.context.FhirContext;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.client.api.IGenericClient;
 import ca.uhn.fhir.rest.client.api.ServerValidationModeEnum;
@@ -25,6 +27,8 @@ import java.nio.file.Paths;
 import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Base class for integration tests against the real example server (HAPI FHIR JPA + the plugin),
@@ -50,6 +54,7 @@ public abstract class AbstractServerTest {
 
 	private static final Path DATA_DIR = createDataDir();
 	private static final FhirContext FHIR_CONTEXT = FhirContext.forR4Cached();
+	private static final ObjectMapper DICOM_JSON = new ObjectMapper();
 	private static final HttpClient HTTP = HttpClient.newBuilder()
 			.connectTimeout(Duration.ofSeconds(10))
 			.version(HttpClient.Version.HTTP_1_1)
@@ -203,6 +208,22 @@ public abstract class AbstractServerTest {
 
 	protected static IBaseResource parse(HttpResponse<byte[]> response) {
 		return FHIR_CONTEXT.newJsonParser().parseResource(new String(response.body(), StandardCharsets.UTF_8));
+	}
+
+	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */
+	protected static JsonNode json(HttpResponse<byte[]> theResponse) {
+		try {
+			return DICOM_JSON.readTree(theResponse.body());
+		} catch (IOException e) {
+			throw new AssertionError("not JSON: " + bodyText(theResponse), e);
+		}
+	}
+
+	/** The first value of one attribute in each object of a DICOM JSON array (QIDO answers). */
+	protected static List<String> values(JsonNode theArray, String theTag) {
+		List<String> out = new ArrayList<>();
+		theArray.forEach(n -> out.add(n.at("/" + theTag + "/Value/0").asText()));
+		return out;
 	}
 
 	protected static String bodyText(HttpResponse<byte[]> response) {

@@ -9,7 +9,6 @@ import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
 import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
 import ca.uhn.fhir.rest.server.interceptor.auth.SearchNarrowingInterceptor;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.hl7.fhir.r4.model.IdType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -20,7 +19,6 @@ import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -37,7 +35,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebAuthorizationTest extends AbstractServerTest {
 
-	private static final ObjectMapper JSON = new ObjectMapper();
 	private static final String MULTIPART_DICOM = "multipart/related; type=\"application/dicom\"";
 
 	private final String patientIdA = "ZA" + (10 + (int) (Math.random() * 89));
@@ -64,10 +61,10 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 		studyB = DicomFixtures.newStudyUid();
 		seriesB = DicomFixtures.newSeriesUid();
 		HttpResponse<byte[]> r = stow(null, "dicomweb/studies", instance(patientIdA, studyA, seriesA));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		sopA = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 		r = stow(null, "dicomweb/studies", instance(patientIdB, studyB, seriesB));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		sopB = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 
 		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + studyA, FHIR_JSON));
@@ -143,24 +140,6 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
 	}
 
-	private static JsonNode json(HttpResponse<byte[]> theResponse) {
-		try {
-			return JSON.readTree(theResponse.body());
-		} catch (java.io.IOException e) {
-			throw new AssertionError("not JSON: " + body(theResponse), e);
-		}
-	}
-
-	private static String body(HttpResponse<byte[]> theResponse) {
-		return new String(theResponse.body(), StandardCharsets.UTF_8);
-	}
-
-	private static List<String> values(JsonNode theArray, String theTag) {
-		List<String> out = new ArrayList<>();
-		theArray.forEach(n -> out.add(n.at("/" + theTag + "/Value/0").asText()));
-		return out;
-	}
-
 	private String instancePath(String theStudy, String theSeries, String theSop) {
 		return "studies/" + theStudy + "/series/" + theSeries + "/instances/" + theSop;
 	}
@@ -174,7 +153,7 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 				.containsExactlyInAnyOrder(studyA, studyB);
 
 		HttpResponse<byte[]> r = dwGet("A", "studies?StudyInstanceUID=" + studyA + "," + studyB);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		assertThat(values(json(r), "0020000D")).containsExactly(studyA);
 
 		// an unfiltered search: every study returned is patient A's
@@ -207,7 +186,7 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 				"?requestType=WADO&studyUID=" + studyB + "&seriesUID=" + seriesB + "&objectUID=" + sopB
 						+ "&contentType=application/dicom")) {
 			HttpResponse<byte[]> r = dwGet("A", path);
-			assertThat(r.statusCode()).as(path + ": " + body(r)).isEqualTo(403);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(403);
 			assertThat(r.headers().firstValue("Content-Type").orElse("")).doesNotStartWith("multipart");
 		}
 		// the same through WADO-URI for A's own instance works
@@ -221,17 +200,17 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 	void stowIntoAnotherPatientsStudyIsForbidden() {
 		// a new instance of B's study
 		HttpResponse<byte[]> r = stow("A", "dicomweb/studies", instance(patientIdB, studyB, seriesB));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(403);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(403);
 		r = stow("A", "dicomweb/studies/" + studyB, instance(patientIdB, studyB, seriesB));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(403);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(403);
 		// a new study of patient B
 		r = stow("A", "dicomweb/studies", instance(patientIdB, DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid()));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(403);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(403);
 		assertThat(json(dwGet(null, "studies/" + studyB + "/instances"))).hasSize(1);
 
 		// into A's own study: stored
 		r = stow("A", "dicomweb/studies/" + studyA, instance(patientIdA, studyA, seriesA));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 	}
 
 	// ------------------------------------------------------------------ DELETE
@@ -240,16 +219,16 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 	void deleteOfAnotherPatientsStudyIsForbidden() {
 		for (String path : List.of("studies/" + studyB, "studies/" + studyB + "/series/" + seriesB, instancePath(studyB, seriesB, sopB))) {
 			HttpResponse<byte[]> r = as("A", request("dicomweb/" + path).DELETE());
-			assertThat(r.statusCode()).as(path + ": " + body(r)).isEqualTo(403);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(403);
 		}
 		assertThat(values(json(dwGet(null, "studies/" + studyB + "/instances")), "00080018")).containsExactly(sopB);
 
 		// A may delete in A's own study: a second instance stored for the purpose
 		String series = DicomFixtures.newSeriesUid();
 		HttpResponse<byte[]> stored = stow("A", "dicomweb/studies/" + studyA, instance(patientIdA, studyA, series));
-		assertThat(stored.statusCode()).as(body(stored)).isEqualTo(200);
+		assertThat(stored.statusCode()).as(bodyText(stored)).isEqualTo(200);
 		HttpResponse<byte[]> r = as("A", request("dicomweb/studies/" + studyA + "/series/" + series).DELETE());
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(204);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(204);
 		assertThat(json(dwGet(null, "studies/" + studyA + "/series?SeriesInstanceUID=" + series))).isEmpty();
 	}
 }

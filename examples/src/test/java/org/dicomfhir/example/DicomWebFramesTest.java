@@ -1,7 +1,6 @@
 package org.dicomfhir.example;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -27,7 +26,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebFramesTest extends AbstractServerTest {
 
-	private static final ObjectMapper JSON = new ObjectMapper();
 	private static final String OCTET_ANY = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
 	private static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
 	private static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
@@ -55,9 +53,9 @@ class DicomWebFramesTest extends AbstractServerTest {
 		String ctStudy = DicomFixtures.newStudyUid();
 		ct = DicomFixtures.ctInstance(ctStudy, DicomFixtures.newSeriesUid());
 		HttpResponse<byte[]> r = stow("dicomweb/studies", emri, emriJ2k);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		r = stow("dicomweb/studies", ct);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		ctSop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 	}
 
@@ -67,13 +65,13 @@ class DicomWebFramesTest extends AbstractServerTest {
 	void everyBulkDataUriOfTheMetadataResolves() {
 		for (String studyUid : List.of(study, ctStudy())) {
 			HttpResponse<byte[]> md = get("dicomweb/studies/" + studyUid + "/metadata", "application/dicom+json");
-			assertThat(md.statusCode()).as(body(md)).isEqualTo(200);
+			assertThat(md.statusCode()).as(bodyText(md)).isEqualTo(200);
 			List<String> uris = new ArrayList<>();
 			collectBulkDataUris(json(md), uris);
 			assertThat(uris).isNotEmpty();
 			for (String uri : uris) {
 				HttpResponse<byte[]> r = get(uri, OCTET_ANY);
-				assertThat(r.statusCode()).as(uri + ": " + body(r)).isEqualTo(200);
+				assertThat(r.statusCode()).as(uri + ": " + bodyText(r)).isEqualTo(200);
 				assertThat(r.headers().firstValue("Content-Type").orElseThrow()).startsWith("multipart/related; type=\"application/octet-stream\"");
 				assertThat(multipartParts(r)).isNotEmpty().allSatisfy(p -> assertThat(p).isNotEmpty());
 			}
@@ -93,7 +91,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(ByteBuffer.wrap(ct, at + 8, 4).order(ByteOrder.LITTLE_ENDIAN).getInt()).isEqualTo(32768);
 		byte[] expected = Arrays.copyOfRange(ct, at + 12, at + 12 + 32768);
 		HttpResponse<byte[]> r = get(instanceUrl + "/bulkdata/7FE00010", OCTET_ANY);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		List<byte[]> parts = multipartParts(r);
 		assertThat(parts).hasSize(1);
 		assertThat(parts.get(0)).isEqualTo(expected);
@@ -117,7 +115,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		int frameSize = 64 * 64 * 2;
 		int pixelStart = emri.length - 10 * frameSize;
 		HttpResponse<byte[]> r = get(instanceUrl(nativeSop) + "/frames/5,1,3", OCTET_ANY);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		List<byte[]> parts = multipartParts(r);
 		assertThat(parts).hasSize(3);
 		int[] order = {5, 1, 3};
@@ -136,7 +134,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		List<byte[]> fragments = fragments(emriJ2k);
 		assertThat(fragments).hasSize(10);
 		HttpResponse<byte[]> r = get(instanceUrl(j2kSop) + "/frames/1,3,5,10", OCTET_ANY);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		List<byte[]> parts = multipartParts(r);
 		assertThat(parts).hasSize(4);
 		int[] order = {1, 3, 5, 10};
@@ -147,7 +145,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 				.contains("transfer-syntax=1.2.840.10008.1.2.4.90");
 		// the compressed media type of the stored syntax, single part for one frame
 		HttpResponse<byte[]> jp2 = get(instanceUrl(j2kSop) + "/frames/2", "image/jp2");
-		assertThat(jp2.statusCode()).as(body(jp2)).isEqualTo(200);
+		assertThat(jp2.statusCode()).as(bodyText(jp2)).isEqualTo(200);
 		assertThat(jp2.body()).isEqualTo(fragments.get(1));
 		// the bulk data of encapsulated pixel data: one part per frame
 		assertThat(multipartParts(get(instanceUrl(j2kSop) + "/bulkdata/7FE00010", OCTET_ANY))).hasSize(10);
@@ -162,7 +160,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(get(instanceUrl(j2kSop) + "/frames/1,11", OCTET_ANY).statusCode()).isEqualTo(404);
 		for (String bad : List.of("0", "a", "1,,2", "-1", "1.5")) {
 			HttpResponse<byte[]> r = get(instanceUrl(nativeSop) + "/frames/" + bad, OCTET_ANY);
-			assertThat(r.statusCode()).as(bad + ": " + body(r)).isEqualTo(400);
+			assertThat(r.statusCode()).as(bad + ": " + bodyText(r)).isEqualTo(400);
 		}
 		assertThat(get("dicomweb/studies/" + study + "/series/" + series + "/instances/1.2.3/frames/1", OCTET_ANY).statusCode())
 				.isEqualTo(404);
@@ -177,16 +175,16 @@ class DicomWebFramesTest extends AbstractServerTest {
 		String se2 = DicomFixtures.newSeriesUid();
 		HttpResponse<byte[]> r = stow("dicomweb/studies", DicomFixtures.ctInstance(s, se1), DicomFixtures.ctInstance(s, se1),
 				DicomFixtures.ctInstance(s, se2));
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		String firstSop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 		HttpResponse<byte[]> d = send(request("dicomweb/studies/" + s + "/series/" + se1 + "/instances/" + firstSop).DELETE().build());
-		assertThat(d.statusCode()).as(body(d)).isEqualTo(204);
+		assertThat(d.statusCode()).as(bodyText(d)).isEqualTo(204);
 		assertThat(json(get("dicomweb/studies/" + s + "/instances", "application/dicom+json"))).hasSize(2);
 		d = send(request("dicomweb/studies/" + s + "/series/" + se2).DELETE().build());
-		assertThat(d.statusCode()).as(body(d)).isEqualTo(204);
+		assertThat(d.statusCode()).as(bodyText(d)).isEqualTo(204);
 		assertThat(json(get("dicomweb/studies/" + s + "/series", "application/dicom+json"))).hasSize(1);
 		d = send(request("dicomweb/studies/" + s).DELETE().build());
-		assertThat(d.statusCode()).as(body(d)).isEqualTo(204);
+		assertThat(d.statusCode()).as(bodyText(d)).isEqualTo(204);
 		assertThat(json(get("dicomweb/studies?StudyInstanceUID=" + s, "application/dicom+json"))).isEmpty();
 		assertThat(send(request("dicomweb/studies/" + s).DELETE().build()).statusCode()).isEqualTo(404);
 		assertThat(getJson("ImagingStudy/" + s).statusCode()).isIn(404, 410);
@@ -195,9 +193,9 @@ class DicomWebFramesTest extends AbstractServerTest {
 	@Test
 	void optionsDescribesTheServiceAndCorsFollowsTheConfiguredOrigins() {
 		HttpResponse<byte[]> caps = send(request("dicomweb").method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
-		assertThat(caps.statusCode()).as(body(caps)).isEqualTo(200);
+		assertThat(caps.statusCode()).as(bodyText(caps)).isEqualTo(200);
 		assertThat(caps.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/vnd.sun.wadl+xml");
-		assertThat(body(caps)).contains("<resource path=\"studies\">", "frames/{FrameList}", "bulkdata/{TagPath}", "name=\"DELETE\"");
+		assertThat(bodyText(caps)).contains("<resource path=\"studies\">", "frames/{FrameList}", "bulkdata/{TagPath}", "name=\"DELETE\"");
 
 		HttpResponse<byte[]> preflight = send(request("dicomweb/studies").method("OPTIONS", HttpRequest.BodyPublishers.noBody())
 				.header("Origin", "https://viewer.test").header("Access-Control-Request-Method", "GET")
@@ -299,18 +297,6 @@ class DicomWebFramesTest extends AbstractServerTest {
 				.header("Accept", "application/dicom+json")
 				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
 				.build());
-	}
-
-	private static JsonNode json(HttpResponse<byte[]> theResponse) {
-		try {
-			return JSON.readTree(theResponse.body());
-		} catch (java.io.IOException e) {
-			throw new AssertionError("not JSON: " + body(theResponse), e);
-		}
-	}
-
-	private static String body(HttpResponse<byte[]> theResponse) {
-		return new String(theResponse.body(), StandardCharsets.UTF_8);
 	}
 
 	/** Splits a multipart/related body into its parts' contents (by each part's Content-Length). */

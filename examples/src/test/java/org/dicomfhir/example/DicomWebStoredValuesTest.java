@@ -1,7 +1,6 @@
 package org.dicomfhir.example;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.dicomfhir.hapi.dicomweb.StoredAttributes;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,7 +27,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebStoredValuesTest extends AbstractServerTest {
 
-	private static final ObjectMapper JSON = new ObjectMapper();
 	// waveform_ecg.dcm: StudyDescription ECG, ReferringPhysicianName 2721, StudyID 1, AccessionNumber below
 	private static final String ECG_STUDY = "1.3.76.13.65829.2.20130125082826.1072139.2";
 	private static final String ECG_SERIES = "1.3.6.1.4.1.20029.40.20130125105919.5407.1";
@@ -67,7 +65,7 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		}
 		long start = System.nanoTime();
 		HttpResponse<byte[]> r = stow(parts);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		System.out.printf("STOW of %d studies in one request: %d ms%n", parts.size(), (System.nanoTime() - start) / 1_000_000);
 	}
 
@@ -87,28 +85,10 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 				.build());
 	}
 
-	private static JsonNode json(HttpResponse<byte[]> theResponse) {
-		try {
-			return JSON.readTree(theResponse.body());
-		} catch (java.io.IOException e) {
-			throw new AssertionError("not JSON: " + body(theResponse), e);
-		}
-	}
-
-	private static String body(HttpResponse<byte[]> theResponse) {
-		return new String(theResponse.body(), StandardCharsets.UTF_8);
-	}
-
 	private JsonNode qido(String theQuery) {
 		HttpResponse<byte[]> r = get("dicomweb/" + theQuery, "application/dicom+json");
-		assertThat(r.statusCode()).as(theQuery + ": " + body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(theQuery + ": " + bodyText(r)).isEqualTo(200);
 		return json(r);
-	}
-
-	private static List<String> values(JsonNode theArray, String theTag) {
-		List<String> out = new ArrayList<>();
-		theArray.forEach(n -> out.add(n.at("/" + theTag + "/Value/0").asText()));
-		return out;
 	}
 
 	@Test
@@ -127,7 +107,7 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		imagingStudy.setDescription("Edited in FHIR");
 		HttpResponse<byte[]> updated = put("ImagingStudy/" + imagingStudy.getIdElement().getIdPart(), FHIR_JSON,
 				encode(imagingStudy).getBytes(StandardCharsets.UTF_8));
-		assertThat(updated.statusCode()).as(body(updated)).isEqualTo(200);
+		assertThat(updated.statusCode()).as(bodyText(updated)).isEqualTo(200);
 		assertThat(bodyText(getJson("ImagingStudy/" + imagingStudy.getIdElement().getIdPart()))).contains("Edited in FHIR");
 
 		// QIDO still says what the instance says, also when the values are read again from the Binary

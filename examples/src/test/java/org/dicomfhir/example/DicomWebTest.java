@@ -1,7 +1,6 @@
 package org.dicomfhir.example;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -19,7 +18,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebTest extends AbstractServerTest {
 
-	private static final ObjectMapper JSON = new ObjectMapper();
 	private static final String MULTIPART_DICOM = "multipart/related; type=\"application/dicom\"";
 
 	private String study;
@@ -35,7 +33,7 @@ class DicomWebTest extends AbstractServerTest {
 			instances.add(DicomFixtures.ctInstance(study, series));
 		}
 		HttpResponse<byte[]> response = stow("dw/studies", instances.toArray(byte[][]::new));
-		assertThat(response.statusCode()).as(body(response)).isEqualTo(200);
+		assertThat(response.statusCode()).as(bodyText(response)).isEqualTo(200);
 		JsonNode body = json(response);
 		assertThat(body.at("/00081190/Value/0").asText()).isEqualTo(url("dicomweb/studies/" + study));
 		JsonNode refs = body.at("/00081199/Value");
@@ -71,24 +69,6 @@ class DicomWebTest extends AbstractServerTest {
 
 	private HttpResponse<byte[]> dwGet(String thePath, String theAccept) {
 		return get(dw(thePath), theAccept);
-	}
-
-	private static JsonNode json(HttpResponse<byte[]> theResponse) {
-		try {
-			return JSON.readTree(theResponse.body());
-		} catch (java.io.IOException e) {
-			throw new AssertionError("not JSON: " + body(theResponse), e);
-		}
-	}
-
-	private static String body(HttpResponse<byte[]> theResponse) {
-		return new String(theResponse.body(), StandardCharsets.UTF_8);
-	}
-
-	private static List<String> values(JsonNode theArray, String theTag) {
-		List<String> out = new ArrayList<>();
-		theArray.forEach(n -> out.add(n.at("/" + theTag + "/Value/0").asText()));
-		return out;
 	}
 
 	/** Splits a multipart/related body into its parts' contents. */
@@ -132,7 +112,7 @@ class DicomWebTest extends AbstractServerTest {
 		String uids = study + "," + other;
 
 		HttpResponse<byte[]> r = dwGet("dw/studies?StudyInstanceUID=" + uids + "&PatientName=compressed*", "application/dicom+json");
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("application/dicom+json");
 		JsonNode studies = json(r);
 		assertThat(values(studies, "0020000D")).containsExactlyInAnyOrder(study, other);
@@ -200,7 +180,7 @@ class DicomWebTest extends AbstractServerTest {
 	@Test
 	void wadoRetrievesByteIdenticalInstances() {
 		HttpResponse<byte[]> r = dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=*");
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("multipart/related");
 		assertThat(multipartParts(r)).as(r.headers().map() + " " + r.body().length).hasSize(3);
 		List<String> hashes = multipartParts(r).stream().map(DicomFixtures::sha256).toList();
@@ -230,7 +210,7 @@ class DicomWebTest extends AbstractServerTest {
 		// CT_small is stored as Explicit VR Little Endian; no transcoding yet
 		HttpResponse<byte[]> r = dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=1.2.840.10008.1.2.4.50");
 		assertThat(r.statusCode()).isEqualTo(406);
-		assertThat(body(r)).contains("transfer-syntax");
+		assertThat(bodyText(r)).contains("transfer-syntax");
 		assertThat(dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=1.2.840.10008.1.2.1").statusCode()).isEqualTo(200);
 		assertThat(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(0) + "/rendered", null).statusCode()).isEqualTo(406);
 		// CT_small has one frame (frames and bulk data: DicomWebFramesTest)
@@ -244,7 +224,7 @@ class DicomWebTest extends AbstractServerTest {
 	@Test
 	void wadoMetadataHasBulkDataUris() {
 		HttpResponse<byte[]> r = dwGet("dw/studies/" + study + "/series/" + series + "/metadata", "application/dicom+json");
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		JsonNode md = json(r);
 		assertThat(md).hasSize(3);
 		for (JsonNode instance : md) {
@@ -271,7 +251,7 @@ class DicomWebTest extends AbstractServerTest {
 		byte[] notDicom = "this is not DICOM".getBytes(StandardCharsets.US_ASCII);
 
 		HttpResponse<byte[]> r = stow("dw/studies/" + s, good, otherStudy, notDicom);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(202);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(202);
 		JsonNode body = json(r);
 		assertThat(body.at("/00081199/Value")).hasSize(1);
 		List<Integer> reasons = new ArrayList<>();
@@ -285,7 +265,7 @@ class DicomWebTest extends AbstractServerTest {
 		byte[] changed = good.clone();
 		changed[changed.length - 1] ^= 0x01; // last pixel byte
 		HttpResponse<byte[]> dup = stow("dw/studies", changed);
-		assertThat(dup.statusCode()).as(body(dup)).isEqualTo(409);
+		assertThat(dup.statusCode()).as(bodyText(dup)).isEqualTo(409);
 		assertThat(json(dup).at("/00081198/Value/0/00081197/Value/0").asInt()).isEqualTo(45070);
 
 		// the same bytes again: stored (idempotent)
@@ -316,6 +296,6 @@ class DicomWebTest extends AbstractServerTest {
 		String s = DicomFixtures.newStudyUid();
 		r = send(request(dw("dw/studies")).header("Content-Type", "application/dicom")
 				.POST(HttpRequest.BodyPublishers.ofByteArray(DicomFixtures.ctInstance(s, DicomFixtures.newSeriesUid()))).build());
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 	}
 }

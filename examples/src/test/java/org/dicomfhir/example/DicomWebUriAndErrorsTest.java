@@ -1,7 +1,6 @@
 package org.dicomfhir.example;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -9,7 +8,6 @@ import org.junit.jupiter.api.TestInstance;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 
@@ -22,7 +20,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebUriAndErrorsTest extends AbstractServerTest {
 
-	private static final ObjectMapper JSON = new ObjectMapper();
 
 	private String study;
 	private String series;
@@ -36,20 +33,8 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 		stored = DicomFixtures.ctInstance(study, series);
 		HttpResponse<byte[]> r = send(request("dicomweb/studies").header("Content-Type", "application/dicom")
 				.POST(HttpRequest.BodyPublishers.ofByteArray(stored)).build());
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		sop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
-	}
-
-	private static JsonNode json(HttpResponse<byte[]> theResponse) {
-		try {
-			return JSON.readTree(theResponse.body());
-		} catch (java.io.IOException e) {
-			throw new AssertionError("not JSON: " + body(theResponse), e);
-		}
-	}
-
-	private static String body(HttpResponse<byte[]> theResponse) {
-		return new String(theResponse.body(), StandardCharsets.UTF_8);
 	}
 
 	private String wadoUri(String theQuery) {
@@ -65,7 +50,7 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 	@Test
 	void wadoUriReturnsTheStoredInstance() {
 		HttpResponse<byte[]> r = get(wadoUri("requestType=WADO&" + ids() + "&contentType=application%2Fdicom"), null);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(200);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("application/dicom");
 		assertThat(DicomFixtures.sha256(r.body())).isEqualTo(DicomFixtures.sha256(stored));
 
@@ -77,7 +62,7 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 		// listed in the capabilities
 		HttpResponse<byte[]> wadl = send(request("dicomweb").method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
 		assertThat(wadl.statusCode()).isEqualTo(200);
-		assertThat(body(wadl)).contains("id=\"WADO-URI\"").contains("name=\"objectUID\"");
+		assertThat(bodyText(wadl)).contains("id=\"WADO-URI\"").contains("name=\"objectUID\"");
 		// slash-terminated service root works too
 		assertThat(get("dicomweb/?requestType=WADO&" + ids() + "&contentType=application/dicom", null).statusCode()).isEqualTo(200);
 	}
@@ -87,15 +72,15 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 		// no contentType: PS3.18 defaults to image/jpeg, which needs rendering
 		HttpResponse<byte[]> r = get(wadoUri("requestType=WADO&" + ids()), null);
 		assertThat(r.statusCode()).isEqualTo(406);
-		assertThat(body(r)).contains("contentType=application/dicom");
+		assertThat(bodyText(r)).contains("contentType=application/dicom");
 		assertThat(get(wadoUri("requestType=WADO&" + ids() + "&contentType=image/jpeg"), null).statusCode()).isEqualTo(406);
 		// transcoding
 		r = get(wadoUri("requestType=WADO&" + ids() + "&contentType=application/dicom&transferSyntax=1.2.840.10008.1.2.4.50"), null);
-		assertThat(r.statusCode()).as(body(r)).isEqualTo(406);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(406);
 		// missing / malformed parameters
 		r = get(wadoUri("requestType=WADO&studyUID=" + study + "&contentType=application/dicom"), null);
 		assertThat(r.statusCode()).isEqualTo(400);
-		assertThat(body(r)).contains("seriesUID").contains("objectUID");
+		assertThat(bodyText(r)).contains("seriesUID").contains("objectUID");
 		assertThat(get(wadoUri("requestType=WADOX&" + ids() + "&contentType=application/dicom"), null).statusCode()).isEqualTo(400);
 		assertThat(get(wadoUri("requestType=WADO&studyUID=1.2.x&seriesUID=1.2&objectUID=1.3&contentType=application/dicom"), null)
 				.statusCode()).isEqualTo(400);
@@ -138,13 +123,13 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 				"dicomweb/nonsense");
 		for (String path : paths) {
 			HttpResponse<byte[]> r = get(path, null);
-			assertThat(r.statusCode()).as(path + ": " + body(r)).isBetween(400, 499);
-			assertThat(body(r)).as(path).isNotBlank();
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isBetween(400, 499);
+			assertThat(bodyText(r)).as(path).isNotBlank();
 		}
 		// bad Accept headers
 		for (String accept : List.of("text/html", "!!!", "multipart/related; type=\"image/png\"", "application/dicom; transfer-syntax=\"")) {
 			HttpResponse<byte[]> r = get("dicomweb/studies/" + study, accept);
-			assertThat(r.statusCode()).as(accept + ": " + body(r)).isBetween(400, 499);
+			assertThat(r.statusCode()).as(accept + ": " + bodyText(r)).isBetween(400, 499);
 		}
 		HttpResponse<byte[]> r = get("dicomweb/studies?PatientName=x", "text/html");
 		assertThat(r.statusCode()).isEqualTo(406);
@@ -174,7 +159,7 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 				b.header("Content-Type", c.contentType());
 			}
 			HttpResponse<byte[]> r = send(b.build());
-			assertThat(r.statusCode()).as(c + ": " + body(r)).isBetween(400, 499);
+			assertThat(r.statusCode()).as(c + ": " + bodyText(r)).isBetween(400, 499);
 		}
 		// methods the facade does not have
 		assertThat(send(request("dicomweb/studies").PUT(HttpRequest.BodyPublishers.ofString("x")).build()).statusCode()).isEqualTo(405);
