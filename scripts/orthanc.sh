@@ -46,17 +46,25 @@ plugin_path() {
 }
 
 install() {
-  if command -v Orthanc >/dev/null && dpkg -s orthanc-dicomweb >/dev/null 2>&1; then
+  if command -v Orthanc >/dev/null \
+    && dpkg-query -W -f='${Status}' orthanc-dicomweb 2>/dev/null | grep -q "install ok installed"; then
     return
   fi
   [ "$(id -u)" = 0 ] || die "Orthanc is not installed; as root: apt-get install -y orthanc orthanc-dicomweb"
   say "installing orthanc orthanc-dicomweb (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  # The package's post-install tries to (re)start the system service; in containers that is refused,
-  # harmlessly. We never use the system service.
+  # The package's post-install would start the system service, which listens on every interface:
+  # a policy-rc.d that refuses service starts keeps it down (we never use the system service).
+  local policy=/usr/sbin/policy-rc.d created=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+  fi
+  local rc=0
   apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null; } \
-    || die "apt-get install orthanc orthanc-dicomweb failed"
+    || rc=$?
+  [ -z "$created" ] || rm -f "$policy"
+  [ "$rc" = 0 ] || die "apt-get install orthanc orthanc-dicomweb failed"
 }
 
 # True when this process's network namespace has no interface but loopback.
