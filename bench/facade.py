@@ -31,7 +31,9 @@ import requests
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+import common
 import gen_dataset as gd
+from common import pct
 
 BOUNDARY = "dicomfhir-bench-7c1e2a"
 STOW_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
@@ -43,28 +45,11 @@ BATCH = 50
 FRAME_SIDE = 512
 MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7.3"  # Multi-frame Grayscale Word Secondary Capture
 
-_local = threading.local()
-
-
-def http() -> requests.Session:
-    s = getattr(_local, "s", None)
-    if s is None:
-        s = _local.s = requests.Session()
-    return s
+http = common.session
 
 
 def log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] facade: {msg}", flush=True)
-
-
-def pct(values, q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+    common.log(msg, "facade: ")
 
 
 def ms(values) -> dict:

@@ -82,6 +82,7 @@ import requests  # noqa: E402
 
 sys.path.insert(0, str(BENCH))
 import gen_dataset as gd  # noqa: E402
+from common import log, pct, session  # noqa: E402
 
 # Benchmark JVM: C2 on (no TieredStopAtLevel=1: that is for fast test start-ups), a heap that
 # fits two servers and PostgreSQL in 24 GiB, the throughput collector (2 cores).
@@ -90,24 +91,12 @@ CLIENTS = 4
 WARMUP = 300
 ROUNDS = 4
 
-def log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def pct(values, q: float) -> float:
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,16 +188,6 @@ def start_all(servers: list[Server]) -> list[Server]:
 
 # --------------------------------------------------------------------------------------------
 # the client (the same code for every server)
-
-_local = threading.local()
-
-
-def session() -> requests.Session:
-    s = getattr(_local, "s", None)
-    if s is None:
-        s = _local.s = requests.Session()
-    return s
-
 
 def upload(base: str, items: list[bytes], clients: int) -> dict:
     """POSTs every item as application/dicom with `clients` threads (items taken in order).

@@ -51,6 +51,7 @@ public abstract class AbstractServerTest {
 
 	/** FHIR JSON, as the server expects in request bodies. */
 	public static final String FHIR_JSON = "application/fhir+json";
+	protected static final String MULTIPART_DICOM = "multipart/related; type=\"application/dicom\"";
 
 	private static final Path DATA_DIR = createDataDir();
 	private static final FhirContext FHIR_CONTEXT = FhirContext.forR4Cached();
@@ -208,6 +209,26 @@ public abstract class AbstractServerTest {
 
 	protected static IBaseResource parse(HttpResponse<byte[]> response) {
 		return FHIR_CONTEXT.newJsonParser().parseResource(new String(response.body(), StandardCharsets.UTF_8));
+	}
+
+	/**
+	 * A STOW-RS request: the parts as one multipart/related body, after a preamble (which readers
+	 * must skip, RFC 2046). The caller adds headers (authorization) and sends it.
+	 */
+	protected HttpRequest.Builder stowRequest(String pathOrUrl, List<byte[]> parts) {
+		String boundary = "b0undary-" + System.nanoTime();
+		java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+		body.writeBytes("preamble to ignore\r\n".getBytes(StandardCharsets.US_ASCII));
+		for (byte[] part : parts) {
+			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+			body.writeBytes(part);
+			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
+		}
+		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+		return request(pathOrUrl)
+				.header("Content-Type", MULTIPART_DICOM + "; boundary=" + boundary)
+				.header("Accept", "application/dicom+json")
+				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()));
 	}
 
 	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */

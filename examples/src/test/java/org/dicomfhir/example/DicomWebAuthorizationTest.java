@@ -15,10 +15,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 
@@ -35,7 +33,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebAuthorizationTest extends AbstractServerTest {
 
-	private static final String MULTIPART_DICOM = "multipart/related; type=\"application/dicom\"";
 
 	private final String patientIdA = "ZA" + (10 + (int) (Math.random() * 89));
 	private final String patientIdB = "ZB" + (10 + (int) (Math.random() * 89));
@@ -126,18 +123,7 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 	}
 
 	private HttpResponse<byte[]> stow(String theToken, String thePath, byte[]... theParts) {
-		String boundary = "auth-" + System.nanoTime();
-		ByteArrayOutputStream body = new ByteArrayOutputStream();
-		for (byte[] part : theParts) {
-			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-			body.writeBytes(part);
-			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-		}
-		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return as(theToken, request(thePath)
-				.header("Content-Type", MULTIPART_DICOM + "; boundary=" + boundary)
-				.header("Accept", "application/dicom+json")
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+		return as(theToken, stowRequest(thePath, List.of(theParts)));
 	}
 
 	private String instancePath(String theStudy, String theSeries, String theSop) {

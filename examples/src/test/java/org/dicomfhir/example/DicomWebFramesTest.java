@@ -5,7 +5,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
@@ -284,19 +283,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 	}
 
 	private HttpResponse<byte[]> stow(String thePath, byte[]... theParts) {
-		String boundary = "b0undary-" + System.nanoTime();
-		ByteArrayOutputStream body = new ByteArrayOutputStream();
-		for (byte[] part : theParts) {
-			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-			body.writeBytes(part);
-			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-		}
-		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return send(request(thePath)
-				.header("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary)
-				.header("Accept", "application/dicom+json")
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
-				.build());
+		return send(stowRequest(thePath, List.of(theParts)).build());
 	}
 
 	/** Splits a multipart/related body into its parts' contents (by each part's Content-Length). */

@@ -6,8 +6,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.io.ByteArrayOutputStream;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -70,19 +68,7 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 	}
 
 	private HttpResponse<byte[]> stow(List<byte[]> theParts) {
-		String boundary = "stored-" + System.nanoTime();
-		ByteArrayOutputStream body = new ByteArrayOutputStream();
-		for (byte[] part : theParts) {
-			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-			body.writeBytes(part);
-			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-		}
-		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return send(request("dicomweb/studies")
-				.header("Content-Type", "multipart/related; type=\"application/dicom\"; boundary=" + boundary)
-				.header("Accept", "application/dicom+json")
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
-				.build());
+		return send(stowRequest("dicomweb/studies", theParts).build());
 	}
 
 	private JsonNode qido(String theQuery) {

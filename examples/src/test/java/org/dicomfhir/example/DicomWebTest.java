@@ -5,7 +5,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +17,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebTest extends AbstractServerTest {
 
-	private static final String MULTIPART_DICOM = "multipart/related; type=\"application/dicom\"";
 
 	private String study;
 	private String series;
@@ -51,20 +49,7 @@ class DicomWebTest extends AbstractServerTest {
 	}
 
 	private HttpResponse<byte[]> stow(String thePath, byte[]... theParts) {
-		String boundary = "b0undary-" + System.nanoTime();
-		ByteArrayOutputStream body = new ByteArrayOutputStream();
-		body.writeBytes("preamble to ignore\r\n".getBytes(StandardCharsets.US_ASCII));
-		for (byte[] part : theParts) {
-			body.writeBytes(("--" + boundary + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-			body.writeBytes(part);
-			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
-		}
-		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return send(request(dw(thePath))
-				.header("Content-Type", MULTIPART_DICOM + "; boundary=" + boundary)
-				.header("Accept", "application/dicom+json")
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()))
-				.build());
+		return send(stowRequest(dw(thePath), List.of(theParts)).build());
 	}
 
 	private HttpResponse<byte[]> dwGet(String thePath, String theAccept) {
