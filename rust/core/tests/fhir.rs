@@ -834,3 +834,21 @@ fn accession_issuer_procedure_codes_and_coded_body_site() {
         .iter()
         .any(|w| w.as_str().unwrap().starts_with("SeriesNumber")));
 }
+
+#[test]
+fn absent_modality_is_marked_not_invented() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let out = parse_synth(|o| synth::s(o, tags::MODALITY, VR::CS, ""));
+    let study = &out["imagingStudy"];
+    // no modality code a search or ModalitiesInStudy could find
+    assert_eq!(
+        study["series"][0]["modality"],
+        json!({"system": "http://dicom.nema.org/resources/ontology/DCM",
+               "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                              "valueCode": "unknown"}]})
+    );
+    assert!(study.get("modality").is_none(), "{study}");
+    let present = parse_synth(|_| {});
+    assert_eq!(present["imagingStudy"]["modality"][0]["code"], "OT");
+}

@@ -23,7 +23,9 @@ pub fn fragment(p: &ParsedInstance, default_tz: Option<&str>, warnings: &mut Vec
     s.insert("status".into(), "available".into());
 
     let modality = modality(p, warnings);
-    s.insert("modality".into(), json!([modality.clone()]));
+    if modality.get("code").is_some() {
+        s.insert("modality".into(), json!([modality.clone()]));
+    }
     if let Some(started) = started(
         p,
         tags::STUDY_DATE,
@@ -146,12 +148,17 @@ fn started(
 }
 
 fn modality(p: &ParsedInstance, warnings: &mut Vec<String>) -> Value {
-    // Series.modality is 1..1 in R4; OT ("Other") keeps the resource valid.
-    let code = p.string(tags::MODALITY).unwrap_or_else(|| {
-        warnings.push("Modality: absent; using OT".into());
-        "OT".into()
-    });
-    json!({ "system": DCM_SYSTEM, "code": code })
+    if let Some(code) = p.string(tags::MODALITY) {
+        return json!({ "system": DCM_SYSTEM, "code": code });
+    }
+    // Series.modality is 1..1 in R4. A Coding without a code, marked data-absent, keeps the
+    // resource valid without inventing a modality ("OT" would be found by modality searches and
+    // reported as ModalitiesInStudy, which the file does not say).
+    warnings.push("Modality: absent (Type 1); series.modality is marked data-absent".into());
+    json!({
+        "system": DCM_SYSTEM,
+        "extension": [{ "url": DATA_ABSENT_REASON, "valueCode": "unknown" }],
+    })
 }
 
 fn series(
