@@ -133,8 +133,23 @@ class DicomWebUriAndErrorsTest extends AbstractServerTest {
 		}
 		HttpResponse<byte[]> r = get("dicomweb/studies?PatientName=x", "text/html");
 		assertThat(r.statusCode()).isEqualTo(406);
-		// Not tested: a malformed %-escape (?PatientName=%ZZ) is a 500 from HAPI's RestfulServer, which
-		// parses the query string before any interceptor runs (same for every FHIR path).
+		// malformed %-escapes, which java.net.URI refuses to send: written on a socket
+		for (String target : List.of("studies?PatientName=%ZZ", "studies?%G1=x", "studies/" + study + "/series?Modality=CT%")) {
+			String answer = rawGet("/fhir/dicomweb/" + target);
+			assertThat(answer).as(target).matches("(?s)HTTP/1\\.1 400 .*Malformed query string.*");
+		}
+	}
+
+	/** The whole answer (status line, headers, body) to a GET sent as written, on a plain socket. */
+	private String rawGet(String theTarget) {
+		try (java.net.Socket socket = new java.net.Socket("127.0.0.1", URI.create(baseUrl()).getPort())) {
+			socket.setSoTimeout(60_000);
+			socket.getOutputStream().write(("GET " + theTarget + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+					.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+			return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+		} catch (java.io.IOException e) {
+			throw new java.io.UncheckedIOException(e);
+		}
 	}
 
 	@Test

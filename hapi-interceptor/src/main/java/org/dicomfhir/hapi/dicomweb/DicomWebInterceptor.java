@@ -11,6 +11,7 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.util.UrlUtil;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
+import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -83,11 +84,11 @@ public class DicomWebInterceptor {
 	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_PROCESSED)
 	public boolean handle(HttpServletRequest theRequest, HttpServletResponse theResponse) throws IOException {
 		String pathInfo = theRequest.getPathInfo();
-		String prefix = prefix();
 		RestfulServer server = myServer;
-		if (server == null || pathInfo == null || !(pathInfo.equals(prefix) || pathInfo.startsWith(prefix + "/"))) {
+		if (server == null || !onFacade(pathInfo)) {
 			return true;
 		}
+		String prefix = prefix();
 		List<String> segments = Arrays.stream(pathInfo.substring(prefix.length()).split("/"))
 				.filter(s -> !s.isEmpty())
 				.toList();
@@ -121,6 +122,32 @@ public class DicomWebInterceptor {
 			error(theResponse, 500, "Internal error: " + e);
 		}
 		return false;
+	}
+
+	private boolean onFacade(String thePathInfo) {
+		String prefix = prefix();
+		return thePathInfo != null && (thePathInfo.equals(prefix) || thePathInfo.startsWith(prefix + "/"));
+	}
+
+	/**
+	 * HAPI's RestfulServer parses the query string before SERVER_INCOMING_REQUEST_PRE_PROCESSED,
+	 * and a malformed %-escape ({@code ?PatientName=%ZZ}) fails there with an
+	 * IllegalArgumentException it answers as 500. On the facade that is the client's mistake: 400
+	 * (with HAPI's OperationOutcome body, as nothing of ours has run). Ordered before HAPI's
+	 * ExceptionHandlingInterceptor, so the client's mistake is not logged as a server failure.
+	 * FHIR paths are left to the host server.
+	 */
+	@Hook(value = Pointcut.SERVER_PRE_PROCESS_OUTGOING_EXCEPTION, order = -100)
+	public BaseServerResponseException malformedQuery(HttpServletRequest theRequest, Throwable theException) {
+		if (theException instanceof IllegalArgumentException && onFacade(theRequest.getPathInfo()) && fromQueryParsing(theException)) {
+			return new InvalidRequestException("Malformed query string: " + theException.getMessage());
+		}
+		return null;
+	}
+
+	private static boolean fromQueryParsing(Throwable theException) {
+		return Arrays.stream(theException.getStackTrace())
+				.anyMatch(f -> f.getClassName().equals(UrlUtil.class.getName()) && f.getMethodName().startsWith("parseQueryString"));
 	}
 
 	/**
