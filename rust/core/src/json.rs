@@ -40,7 +40,7 @@ pub(crate) fn dataset_json(
     pixel: Option<&PixelDataInfo>,
 ) -> Map<String, Json> {
     let base = base.trim_end_matches('/');
-    let mut map = object(view, base, "");
+    let mut map = object(view, base, "", None);
     if let Some(px) = pixel {
         map.insert(
             "7FE00010".into(),
@@ -54,11 +54,19 @@ fn tag_key(tag: Tag) -> String {
     format!("{:04X}{:04X}", tag.group(), tag.element())
 }
 
-fn object(view: &ItemView<'_>, base: &str, path: &str) -> Map<String, Json> {
+/// DICOM JSON of just these top-level elements of the data set (absent ones are left out).
+pub(crate) fn selected_json(view: &ItemView<'_>, tags: &[Tag]) -> Map<String, Json> {
+    object(view, "", "", Some(tags))
+}
+
+fn object(view: &ItemView<'_>, base: &str, path: &str, only: Option<&[Tag]>) -> Map<String, Json> {
     let mut map = Map::new();
     for elem in view.obj.iter() {
         let tag = elem.tag();
         if tag.group() == 0x0002 || tag.element() == 0x0000 || tag.group() == 0xFFFE {
+            continue;
+        }
+        if only.is_some_and(|only| !only.contains(&tag)) {
             continue;
         }
         let key = tag_key(tag);
@@ -77,7 +85,7 @@ fn object(view: &ItemView<'_>, base: &str, path: &str) -> Map<String, Json> {
                     .iter()
                     .enumerate()
                     .map(|(i, item)| {
-                        Json::Object(object(&view.item(item), base, &format!("{tag_path}/{i}")))
+                        Json::Object(object(&view.item(item), base, &format!("{tag_path}/{i}"), None))
                     })
                     .collect();
                 if !items.is_empty() {
@@ -189,7 +197,7 @@ fn strings_json(vals: Vec<String>) -> Vec<Json> {
         .collect()
 }
 
-fn pn_json(value: &str) -> Json {
+pub(crate) fn pn_json(value: &str) -> Json {
     if value.is_empty() {
         return Json::Null;
     }

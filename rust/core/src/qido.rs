@@ -824,6 +824,101 @@ fn ext_value<'a>(exts: Option<&'a Value>, url_suffix: &str) -> Option<&'a Value>
         .find(|e| s(e, "url").is_some_and(|u| u.ends_with(url_suffix)))
 }
 
+// ---------------------------------------------------------------------------------------------
+// The values of the stored instances, kept in the ImagingStudy at ingest
+// ---------------------------------------------------------------------------------------------
+
+/// The `dicom-attributes` extension (ImagingStudy for [`Level::Study`], a series for
+/// [`Level::Series`]) of one instance: the values its DICOM data set has for the QIDO attributes
+/// of that level, one sub-extension per value: `url` = keyword, `valueString` = the value as
+/// DICOM text (PN as `Alphabetic=Ideographic=Phonetic`, numbers as written, a sequence as its
+/// DICOM JSON). QIDO answers and matches these, not the FHIR fields a user may edit; FHIR string
+/// SearchParameters on them let the database narrow (PatientName, StudyDescription).
+/// None when the instance has none of them.
+pub fn attributes_extension(p: &crate::parse::ParsedInstance, level: Level) -> Option<Value> {
+    let attrs: Vec<&Attr> = ATTRS
+        .iter()
+        .filter(|a| a.level == level && stored(a))
+        .collect();
+    let tags: Vec<dicom_core::Tag> = attrs
+        .iter()
+        .map(|a| dicom_core::Tag((a.tag >> 16) as u16, (a.tag & 0xFFFF) as u16))
+        .collect();
+    let json = crate::json::selected_json(&p.root(), &tags);
+    let mut subs = Vec::new();
+    for attr in attrs {
+        let Some(element) = json.get(&tag_key(attr.tag)) else {
+            continue;
+        };
+        let values = element.get("Value").and_then(Value::as_array);
+        if values.is_none_or(|v| v.is_empty()) {
+            continue;
+        }
+        let texts: Vec<String> = if attr.vr == "SQ" {
+            vec![element.to_string()]
+        } else {
+            values
+                .into_iter()
+                .flatten()
+                .filter_map(|v| match v {
+                    Value::String(t) => Some(t.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Object(pn) => {
+                        let group = |k: &str| pn.get(k).and_then(Value::as_str).unwrap_or("");
+                        let joined = [group("Alphabetic"), group("Ideographic"), group("Phonetic")]
+                            .join("=");
+                        Some(joined.trim_end_matches('=').to_owned())
+                    }
+                    _ => None,
+                })
+                .filter(|t| !t.is_empty())
+                .collect()
+        };
+        for t in texts {
+            subs.push(json!({"url": attr.keyword, "valueString": t}));
+        }
+    }
+    (!subs.is_empty()).then(|| json!({"url": crate::fhir::EXT_DICOM_ATTRIBUTES, "extension": subs}))
+}
+
+/// DICOM JSON (as [`overlay`] takes it) from the `dicom-attributes` extension among `exts`;
+/// None when there is none (a study written before it existed: the caller reads the instance).
+fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
+    let ext = exts?
+        .as_array()?
+        .iter()
+        .find(|e| s(e, "url").as_deref() == Some(crate::fhir::EXT_DICOM_ATTRIBUTES))?;
+    let mut out = Map::new();
+    for sub in ext.get("extension").and_then(Value::as_array).into_iter().flatten() {
+        let (Some(keyword), Some(text)) = (s(sub, "url"), s(sub, "valueString")) else {
+            continue;
+        };
+        let Some(attr) = ATTRS.iter().find(|a| a.keyword == keyword && stored(a)) else {
+            continue;
+        };
+        if attr.vr == "SQ" {
+            if let Ok(element) = serde_json::from_str::<Value>(&text) {
+                out.insert(tag_key(attr.tag), element);
+            }
+            continue;
+        }
+        let value = match attr.vr {
+            "PN" => crate::json::pn_json(&text),
+            "IS" => crate::json::is_number(&text).map_or_else(|| Value::from(text.clone()), Value::from),
+            "DS" => crate::json::ds_number(&text).map_or_else(|| Value::from(text.clone()), Value::Number),
+            "US" | "UL" | "SS" | "SL" => text.parse::<i64>().map_or_else(|_| Value::from(text.clone()), Value::from),
+            _ => Value::from(text),
+        };
+        let element = out
+            .entry(tag_key(attr.tag))
+            .or_insert_with(|| json!({"vr": attr.vr, "Value": []}));
+        if let Some(values) = element.get_mut("Value").and_then(Value::as_array_mut) {
+            values.push(value);
+        }
+    }
+    Some(Value::Object(out))
+}
+
 /// Turns a candidate (ImagingStudy + Patient) into DICOM attributes. Only values the FHIR
 /// resources hold faithfully are produced (see docs/dicomweb.md, "Where values come from").
 pub fn records_from_fhir(
@@ -915,7 +1010,12 @@ pub fn records(
         s(study, "description").map(Value::from),
     );
     patient_attrs(patient, &mut st);
-    overlay(&mut st, Level::Study, dicom.and_then(|d| d.get("study")));
+    let kept = attributes_from_extension(study.get("extension"));
+    overlay(
+        &mut st,
+        Level::Study,
+        dicom.and_then(|d| d.get("study")).or(kept.as_ref()),
+    );
     put(&mut st, INSTANCE_AVAILABILITY, Some("ONLINE".into()));
     let study_url = format!("{retrieve_base}/studies/{study_uid}");
     put(&mut st, RETRIEVE_URL, Some(study_url.clone().into()));
@@ -950,12 +1050,14 @@ pub fn records(
             put(&mut sa, 0x0008_0021, da.map(Value::from));
             put(&mut sa, 0x0008_0031, tm.map(Value::from));
         }
+        let kept = attributes_from_extension(se.get("extension"));
         overlay(
             &mut sa,
             Level::Series,
             dicom
                 .and_then(|d| d.get("series"))
-                .and_then(|m| m.get(&series_uid)),
+                .and_then(|m| m.get(&series_uid))
+                .or(kept.as_ref()),
         );
         for m in values_of(sa.get(&0x0008_0060)) {
             if !modalities.contains(&m) {

@@ -593,3 +593,42 @@ fn key_uids_sent_as_un_are_found() {
     assert_eq!(parsed.string(tags::PATIENT_ID).as_deref(), Some("PANCREAS_0001"));
     assert_eq!(parsed.string(tags::STUDY_DESCRIPTION).as_deref(), Some("Pancreas"));
 }
+
+/// The values kept in the ImagingStudy at ingest (`dicom-attributes` on the study and its
+/// series) give QIDO exactly what reading the stored instance gives, for every corpus file:
+/// character sets, person name groups, numbers as written, sequences, ACR-NEMA dates.
+#[test]
+fn kept_attributes_answer_qido_like_the_stored_instance() {
+    use dicom_fhir_core::qido::records;
+    let mut compared = 0;
+    for (name, path) in corpus() {
+        let Ok(inst) = parse(&std::fs::read(&path).unwrap()) else {
+            continue;
+        };
+        let derived = dicom_fhir_core::fhir::derive(&inst, &Default::default());
+        let Some(with_kept) = derived.get("imagingStudy").filter(|s| s.is_object()) else {
+            continue;
+        };
+        // the same ImagingStudy without the kept values, and the instance's DICOM JSON instead
+        let mut bare = with_kept.clone();
+        bare.as_object_mut().unwrap().remove("extension");
+        for se in bare["series"].as_array_mut().unwrap() {
+            se.as_object_mut().unwrap().remove("extension");
+        }
+        let series_uid = inst.series_instance_uid().to_owned();
+        let dicom = serde_json::json!({"study": inst.dicom_json(""), "series": {series_uid: inst.dicom_json("")}});
+        let (Some(kept), Some(read)) = (
+            records(with_kept, None, None, "http://x"),
+            records(&bare, None, Some(&dicom), "http://x"),
+        ) else {
+            continue;
+        };
+        assert_eq!(kept.study, read.study, "{name}: study attributes differ");
+        assert_eq!(
+            kept.series[0].attrs, read.series[0].attrs,
+            "{name}: series attributes differ"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 200, "only {compared} files compared");
+}

@@ -852,3 +852,28 @@ fn absent_modality_is_marked_not_invented() {
     let present = parse_synth(|_| {});
     assert_eq!(present["imagingStudy"]["modality"][0]["code"], "OT");
 }
+
+#[test]
+fn kept_dicom_attributes_follow_the_latest_instance_and_leave_other_extensions() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    const URL: &str = "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
+    let first = parse_synth(|o| synth::s(o, tags::STUDY_DESCRIPTION, VR::LO, "First"))["imagingStudy"].clone();
+    let mut existing = dicom_fhir_core::merge_study(None, &[first]).unwrap();
+    existing["extension"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"url": "http://example.org/other", "valueString": "kept"}));
+    let second = parse_synth(|o| synth::s(o, tags::STUDY_DESCRIPTION, VR::LO, "Second"))["imagingStudy"].clone();
+    let merged = dicom_fhir_core::merge_study(Some(&existing), &[second]).unwrap();
+    let exts = merged["extension"].as_array().unwrap();
+    let ours: Vec<&Value> = exts.iter().filter(|e| e["url"] == URL).collect();
+    assert_eq!(ours.len(), 1, "{merged}");
+    assert!(ours[0]["extension"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"url": "StudyDescription", "valueString": "Second"})));
+    assert!(exts.contains(&json!({"url": "http://example.org/other", "valueString": "kept"})));
+    // each series keeps its own values
+    assert_eq!(merged["series"][0]["extension"][0]["url"], URL);
+}

@@ -8,7 +8,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::{EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY, STUDY_UID_SYSTEM, V2_0203_SYSTEM};
+use super::{
+    EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY, STUDY_UID_SYSTEM,
+    V2_0203_SYSTEM,
+};
 use crate::DicomError;
 
 /// Study fields a fragment overrides when it carries them (absent = keep what is there).
@@ -195,6 +198,27 @@ fn merge_owned_list(
     target.insert(key.into(), list.into());
 }
 
+/// Replaces the `dicom-attributes` extension of `target` (study or series) by the fragment's,
+/// when it has one (the latest instance's values win, as for the owned fields); other
+/// extensions stay.
+fn merge_attributes_extension(target: &mut Map<String, Value>, frag: &Map<String, Value>) {
+    let is_ours = |e: &Value| e.get("url").and_then(Value::as_str) == Some(EXT_DICOM_ATTRIBUTES);
+    let Some(new) = frag
+        .get("extension")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|e| is_ours(e)))
+    else {
+        return;
+    };
+    let mut list = match target.shift_remove("extension") {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    list.retain(|e| !is_ours(e));
+    list.insert(0, new.clone());
+    target.insert("extension".into(), list.into());
+}
+
 fn uid_of(v: &Value) -> Option<&str> {
     v.get("uid").and_then(Value::as_str)
 }
@@ -262,6 +286,7 @@ impl SeriesSet {
                     target.insert((*k).into(), v.clone());
                 }
             }
+            merge_attributes_extension(target, fs);
             if !matches!(target.get("instance"), Some(Value::Array(_))) {
                 target.insert("instance".into(), Value::Array(Vec::new()));
             }
@@ -374,6 +399,7 @@ pub fn merge_study_owned(
                 study.insert((*k).into(), v.clone());
             }
         }
+        merge_attributes_extension(&mut study, frag);
         if let Some(Value::Array(ids)) = frag.get("identifier") {
             merge_owned_list(&mut study, "identifier", ids, identifier_kind);
         }

@@ -18,6 +18,10 @@ pub const DCM_SYSTEM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
 pub const STUDY_UID_SYSTEM: &str = "urn:dicom:uid";
 pub const V2_0203_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
+/// On ImagingStudy and on each of its series: the DICOM values of that level's QIDO attributes
+/// as the stored instance has them (see `qido::attributes_extension`).
+pub const EXT_DICOM_ATTRIBUTES: &str =
+    "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
 /// Marks a required element the DICOM file does not give (a Coding without a code).
 pub const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 pub const RFC3986_SYSTEM: &str = "urn:ietf:rfc:3986";

@@ -128,6 +128,9 @@ public class QidoService {
 		boolean instanceValues = theStored.path("instances").asBoolean(true);
 		java.util.Set<String> ids = new java.util.LinkedHashSet<>();
 		for (ImagingStudy study : theStudies) {
+			if (keepsValues(study)) {
+				continue;
+			}
 			boolean studyDone = false;
 			for (ImagingStudy.ImagingStudySeriesComponent se : study.getSeries()) {
 				boolean first = true;
@@ -148,11 +151,27 @@ public class QidoService {
 	}
 
 	/**
-	 * The values of the stored instances for the Rust core (see {@code qido::records}): the study's
-	 * from its first instance, each series' from its first instance (when the query needs series
-	 * values), each instance's own (when it needs instance values).
+	 * Whether the ImagingStudy keeps the DICOM values QIDO needs ({@code dicom-attributes} on the
+	 * study and on every series, written at ingest): then the Rust core takes them from there, and
+	 * instance values from the instance entries, and no Binary is read.
+	 */
+	static boolean keepsValues(ImagingStudy theStudy) {
+		if (theStudy.getExtensionByUrl(StudyStore.DICOM_ATTRIBUTES) == null) {
+			return false;
+		}
+		return theStudy.getSeries().stream().allMatch(se -> se.getExtensionByUrl(StudyStore.DICOM_ATTRIBUTES) != null);
+	}
+
+	/**
+	 * The values of the stored instances for the Rust core (see {@code qido::records}), for a
+	 * study written before ingest kept them in the ImagingStudy: the study's from its first
+	 * instance, each series' from its first instance (when the query needs series values), each
+	 * instance's own (when it needs instance values).
 	 */
 	private ObjectNode storedValues(ImagingStudy theStudy, JsonNode theStored, DicomWebRequest theRequest) {
+		if (keepsValues(theStudy)) {
+			return JSON.createObjectNode();
+		}
 		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
 		theStored.path("tags").forEach(t -> tags.add(t.asText()));
 		boolean seriesValues = theStored.path("series").asBoolean(true);

@@ -17,7 +17,8 @@ import java.util.Set;
 
 /**
  * The QIDO attribute values of stored instances, as the DICOM files hold them (not as the FHIR
- * resources say, which users may edit). Read once per instance from its Binary (with the caller's
+ * resources say, which users may edit), for ImagingStudies written before ingest kept these
+ * values in the resource itself ({@code dicom-attributes}, see {@link QidoService#keepsValues}). Read once per instance from its Binary (with the caller's
  * RequestDetails) and parsed by the Rust core; kept in a bounded LRU keyed by the Binary id. The
  * id is the SHA-256 of the bytes, so an entry can never be stale: other bytes are another id.
  *

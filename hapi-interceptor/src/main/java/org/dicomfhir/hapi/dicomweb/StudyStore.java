@@ -42,6 +42,8 @@ public class StudyStore {
 	static final String UID_SYSTEM = "urn:dicom:uid";
 	static final String INSTANCE_BINARY = "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
 	static final String INSTANCE_ATTRIBUTES = "http://dicomfhir.org/fhir/StructureDefinition/instance-attributes";
+	/** On the ImagingStudy and each series: the DICOM values of the QIDO attributes (rust/core qido.rs). */
+	static final String DICOM_ATTRIBUTES = "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
 
 	/** One stored instance as the ImagingStudy lists it. */
 	public record InstanceRef(String studyUid, String seriesUid, String sopInstanceUid, String sopClassUid,
