@@ -546,7 +546,8 @@ fn norm_time(tm: &str, upper: bool) -> Option<String> {
 /// ```json
 /// {"studyUids": [..], "seriesUids": [..], "sopUids": [..], "sopClassUids": [..],
 ///  "modalities": [..], "startedFrom": "YYYY-MM-DD", "startedTo": "YYYY-MM-DD",
-///  "patientId": "..", "patientNamePrefix": "..", "accessionNumbers": [..], "warnings": [..]}
+///  "patientId": "..", "patientNamePrefix": "..", "studyDescriptionPrefix": "..",
+///  "accessionNumbers": [..], "warnings": [..]}
 /// ```
 /// `startedFrom`/`startedTo` are already widened by a day each way (a FHIR dateTime with a zone
 /// may fall on another UTC day than its DICOM local date).
@@ -609,10 +610,26 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
             ) if values.len() == 1 => {
                 // The literal family-name prefix before any wildcard or component delimiter.
                 let v = &values[0];
-                let end = v.find(['*', '?', '^', ' ']).unwrap_or(v.len());
+                let end = v.find(['*', '?', '^', ' ', '=']).unwrap_or(v.len());
                 let prefix = v[..end].trim();
                 if !prefix.is_empty() {
                     out.insert("patientNamePrefix".into(), json!(prefix));
+                }
+            }
+            (
+                "StudyDescription",
+                Matcher::Patterns {
+                    values,
+                    fuzzy: false,
+                    ..
+                },
+            ) if values.len() == 1 => {
+                // The literal prefix before any wildcard (the database compares case- and
+                // accent-insensitively: a superset of the exact DICOM match).
+                let v = &values[0];
+                let prefix = v[..v.find(['*', '?']).unwrap_or(v.len())].trim();
+                if !prefix.is_empty() {
+                    out.insert("studyDescriptionPrefix".into(), json!(prefix));
                 }
             }
             ("StudyDate", Matcher::Range(lo, hi)) => {
@@ -1677,8 +1694,10 @@ mod tests {
             ("PatientID", "P1"),
             ("StudyInstanceUID", "1.2.3\\1.2.4"),
             ("ModalitiesInStudy", "CT"),
+            ("StudyDescription", "Chest CT*"),
         ]))
         .unwrap();
+        assert_eq!(p["studyDescriptionPrefix"], "Chest CT");
         assert_eq!(p["startedFrom"], "2019-12-31");
         assert_eq!(p["startedTo"], "2020-02-01");
         assert_eq!(p["patientNamePrefix"], "Doe");

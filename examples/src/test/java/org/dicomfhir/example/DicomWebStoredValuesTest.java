@@ -115,10 +115,36 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 	}
 
 	@Test
+	void theDatabaseNarrowsOnThePluginsSearchParameters() {
+		// registered at startup, indexed at ingest: FHIR clients can search them too
+		for (String search : List.of("dicom-study-description=ecg", "dicom-patient-id:exact=642341", "dicom-patient-name=anonym")) {
+			assertThat(fhirStudyUids(search)).as(search).containsAll(ecgStudies).doesNotContainAnyElementsOf(ctStudies);
+		}
+		assertThat(fhirStudyUids("dicom-patient-id:exact=64234")).as("exact").isEmpty();
+
+		// QIDO on them answers from the narrowed candidates (no Binary read)
+		StoredAttributes stored = bean(StoredAttributes.class);
+		stored.clear();
+		assertThat(values(qido("studies?StudyDescription=EC*&limit=1000"), "0020000D")).containsExactlyInAnyOrderElementsOf(ecgStudies);
+		assertThat(values(qido("studies?PatientName=anonym*&PatientID=642341"), "0020000D")).containsExactlyInAnyOrderElementsOf(ecgStudies);
+		assertThat(qido("studies?StudyDescription=ec*")).as("LO matching is case-sensitive").isEmpty();
+		assertThat(stored.size()).isZero();
+	}
+
+	private List<String> fhirStudyUids(String theSearch) {
+		org.hl7.fhir.r4.model.Bundle bundle = parse(org.hl7.fhir.r4.model.Bundle.class,
+				getJson("ImagingStudy?" + theSearch + "&_count=1000&_elements=identifier"));
+		return bundle.getEntry().stream()
+				.map(e -> ((org.hl7.fhir.r4.model.ImagingStudy) e.getResource()).getIdentifierFirstRep().getValue().substring("urn:oid:".length()))
+				.toList();
+	}
+
+	@Test
 	void withoutTheKeptValuesQidoReadsTheStoredInstance() {
 		// a FHIR client that drops extensions it does not know (or a study written before ingest
 		// kept the values): QIDO falls back to reading the instance's Binary
-		String study = ecgStudies.get(2);
+		String study = DicomFixtures.newUid(ECG_STUDY.length());
+		assertThat(stow(List.of(ecg(study, "8" + String.format("%013d", ourAccession.incrementAndGet())))).statusCode()).isEqualTo(200);
 		org.hl7.fhir.r4.model.Bundle bundle = parse(org.hl7.fhir.r4.model.Bundle.class,
 				getJson("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + study));
 		org.hl7.fhir.r4.model.ImagingStudy imagingStudy = (org.hl7.fhir.r4.model.ImagingStudy) bundle.getEntryFirstRep().getResource();

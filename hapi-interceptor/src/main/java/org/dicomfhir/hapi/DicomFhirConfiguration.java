@@ -6,6 +6,7 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -78,9 +79,9 @@ public class DicomFhirConfiguration {
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
 			ReadYourWritesInterceptor theReadBarrier,
-			ExtensionDefinitions theExtensionDefinitions) {
+			ConformanceResources theConformanceResources) {
 		return new PluginRegistrar(theJpaInterceptors, theRestfulServer, theStorageInterceptor, theUploadInterceptor,
-				theReadBarrier, theExtensionDefinitions);
+				theReadBarrier, theConformanceResources);
 	}
 
 	@Bean
@@ -89,7 +90,8 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public ExtensionDefinitions dicomFhirExtensionDefinitions(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
-		return new ExtensionDefinitions(theFhirContext, theDaoRegistry);
+	public ConformanceResources dicomFhirConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry,
+			ObjectProvider<ISearchParamRegistry> theSearchParamRegistry) {
+		return new ConformanceResources(theFhirContext, theDaoRegistry, theSearchParamRegistry);
 	}
 }

@@ -168,7 +168,7 @@ public class DicomStorageInterceptor {
 		for (ImagingStudy.ImagingStudySeriesComponent series : theStudy.getSeries()) {
 			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : series.getInstance()) {
 				if (theSopInstanceUid.equals(instance.getUid())) {
-					Extension binary = instance.getExtensionByUrl(ExtensionDefinitions.INSTANCE_BINARY);
+					Extension binary = instance.getExtensionByUrl(ConformanceResources.INSTANCE_BINARY);
 					if (binary != null && binary.getValue() instanceof Reference ref && ref.getReferenceElement().hasIdPart()) {
 						return ref.getReferenceElement().getIdPart();
 					}

@@ -22,7 +22,7 @@ public class PluginRegistrar {
 	private final DicomStorageInterceptor myStorageInterceptor;
 	private final DicomBinaryUploadInterceptor myUploadInterceptor;
 	private final ReadYourWritesInterceptor myReadBarrier;
-	private final ExtensionDefinitions myExtensionDefinitions;
+	private final ConformanceResources myConformanceResources;
 	private boolean myRegistered;
 
 	public PluginRegistrar(
@@ -31,13 +31,13 @@ public class PluginRegistrar {
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
 			ReadYourWritesInterceptor theReadBarrier,
-			ExtensionDefinitions theExtensionDefinitions) {
+			ConformanceResources theConformanceResources) {
 		myJpaInterceptors = theJpaInterceptors;
 		myRestfulServer = theRestfulServer;
 		myStorageInterceptor = theStorageInterceptor;
 		myUploadInterceptor = theUploadInterceptor;
 		myReadBarrier = theReadBarrier;
-		myExtensionDefinitions = theExtensionDefinitions;
+		myConformanceResources = theConformanceResources;
 	}
 
 	@EventListener(ContextRefreshedEvent.class)
@@ -54,7 +54,7 @@ public class PluginRegistrar {
 			server.registerInterceptor(myUploadInterceptor);
 			server.registerInterceptor(myReadBarrier);
 		}
-		myExtensionDefinitions.publish();
+		myConformanceResources.publish();
 		ourLog.info("dicom-fhir plugin active (native library {})", org.dicomfhir.bridge.DicomNative.version());
 	}
 }

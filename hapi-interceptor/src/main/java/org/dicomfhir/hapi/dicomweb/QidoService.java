@@ -11,7 +11,7 @@ import ca.uhn.fhir.rest.api.SortSpec;
 import ca.uhn.fhir.rest.param.DateParam;
 import ca.uhn.fhir.rest.param.DateRangeParam;
 import ca.uhn.fhir.rest.param.ParamPrefixEnum;
-import ca.uhn.fhir.rest.param.ReferenceParam;
+import ca.uhn.fhir.rest.param.StringParam;
 import ca.uhn.fhir.rest.param.TokenOrListParam;
 import ca.uhn.fhir.rest.param.TokenParam;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -36,6 +36,9 @@ import java.util.Map;
 public class QidoService {
 
 	static final ObjectMapper JSON = new ObjectMapper();
+	static final String SP_PATIENT_ID = "dicom-patient-id";
+	static final String SP_PATIENT_NAME = "dicom-patient-name";
+	static final String SP_STUDY_DESCRIPTION = "dicom-study-description";
 
 	private final FhirContext myFhirContext;
 	private final StudyStore myStore;
@@ -281,11 +284,16 @@ public class QidoService {
 					? new DateParam(ParamPrefixEnum.LESSTHAN_OR_EQUALS, thePlan.get("startedTo").asText()) : null;
 			map.add(ImagingStudy.SP_STARTED, new DateRangeParam(lo, hi));
 		}
+		// The plugin's SearchParameters on the DICOM values kept in the ImagingStudy (not the
+		// Patient's FHIR name or identifier, which may be edited): see ConformanceResources.
 		if (thePlan.hasNonNull("patientId")) {
-			map.add(ImagingStudy.SP_PATIENT, new ReferenceParam("Patient", "identifier", thePlan.get("patientId").asText()));
+			map.add(SP_PATIENT_ID, new StringParam(thePlan.get("patientId").asText(), true));
 		}
 		if (thePlan.hasNonNull("patientNamePrefix")) {
-			map.add(ImagingStudy.SP_PATIENT, new ReferenceParam("Patient", "name", thePlan.get("patientNamePrefix").asText()));
+			map.add(SP_PATIENT_NAME, new StringParam(thePlan.get("patientNamePrefix").asText()));
+		}
+		if (thePlan.hasNonNull("studyDescriptionPrefix")) {
+			map.add(SP_STUDY_DESCRIPTION, new StringParam(thePlan.get("studyDescriptionPrefix").asText()));
 		}
 		// Newest first, so that a capped candidate set keeps the studies users look for.
 		map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));

@@ -1,0 +1,84 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
+import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import org.hl7.fhir.instance.model.api.IBaseResource;
+import org.hl7.fhir.r4.model.SearchParameter;
+import org.hl7.fhir.r4.model.StructureDefinition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.dao.DataIntegrityViolationException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Publishes the plugin's conformance resources at startup: the StructureDefinitions of its
+ * extensions (so validators and clients can resolve them) and the SearchParameters on the DICOM
+ * values kept in ImagingStudy (so the database narrows QIDO-RS queries on PatientName, PatientID
+ * and StudyDescription, and FHIR clients can search them too).
+ */
+public class ConformanceResources {
+
+	private static final Logger ourLog = LoggerFactory.getLogger(ConformanceResources.class);
+
+	static final String BASE = "http://dicomfhir.org/fhir/StructureDefinition/";
+	static final String INSTANCE_BINARY = BASE + "instance-binary";
+	private static final String[] STRUCTURE_DEFINITIONS = {"instance-binary", "instance-attributes", "dicom-attributes"};
+	private static final String[] SEARCH_PARAMETERS = {"dicom-patient-name", "dicom-patient-id", "dicom-study-description"};
+
+	private final FhirContext myFhirContext;
+	private final DaoRegistry myDaoRegistry;
+	private final ObjectProvider<ISearchParamRegistry> mySearchParamRegistry;
+
+	public ConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry, ObjectProvider<ISearchParamRegistry> theSearchParamRegistry) {
+		myFhirContext = theFhirContext;
+		myDaoRegistry = theDaoRegistry;
+		mySearchParamRegistry = theSearchParamRegistry;
+	}
+
+	void publish() {
+		for (String name : STRUCTURE_DEFINITIONS) {
+			update(StructureDefinition.class, name + ".StructureDefinition.json");
+		}
+		for (String name : SEARCH_PARAMETERS) {
+			update(SearchParameter.class, name + ".SearchParameter.json");
+		}
+		// searchable from the first request, not only after the registry's next periodic refresh
+		ISearchParamRegistry registry = mySearchParamRegistry.getIfAvailable();
+		if (registry != null) {
+			registry.forceRefresh();
+		}
+	}
+
+	/**
+	 * Creates or replaces the resource by its fixed id. An unchanged resource is a no-op update (no
+	 * new version, no reindex); a newer plugin version replaces the old one. Two nodes starting at
+	 * once may race on the create: the loser finds the winner's identical copy.
+	 */
+	private <T extends IBaseResource> void update(Class<T> theType, String theFile) {
+		T resource = myFhirContext.newJsonParser().parseResource(theType, read(theFile));
+		try {
+			myDaoRegistry.getResourceDao(theType).update(resource, new SystemRequestDetails());
+		} catch (ResourceVersionConflictException | DataIntegrityViolationException e) {
+			ourLog.info("{} written by another node at the same time: {}", theFile, e.getMessage());
+		}
+	}
+
+	private static String read(String theFile) {
+		try (InputStream in = ConformanceResources.class.getResourceAsStream(theFile)) {
+			if (in == null) {
+				throw new IllegalStateException("missing resource " + theFile);
+			}
+			return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+		} catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
+	}
+}
