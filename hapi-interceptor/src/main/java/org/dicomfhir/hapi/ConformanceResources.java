@@ -21,8 +21,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * Publishes the plugin's conformance resources at startup: the StructureDefinitions of its
  * extensions (so validators and clients can resolve them) and the SearchParameters on the DICOM
- * values kept in ImagingStudy (so the database narrows QIDO-RS queries on PatientName, PatientID
- * and StudyDescription, and FHIR clients can search them too).
+ * values kept in ImagingStudy (so the database narrows QIDO-RS queries on PatientName, PatientID,
+ * StudyDescription, AccessionNumber and Modality, and FHIR clients can search them too).
  */
 public class ConformanceResources {
 
@@ -31,7 +31,8 @@ public class ConformanceResources {
 	static final String BASE = "http://dicomfhir.org/fhir/StructureDefinition/";
 	static final String INSTANCE_BINARY = BASE + "instance-binary";
 	private static final String[] STRUCTURE_DEFINITIONS = {"instance-binary", "instance-attributes", "dicom-attributes"};
-	private static final String[] SEARCH_PARAMETERS = {"dicom-patient-name", "dicom-patient-id", "dicom-study-description"};
+	private static final String[] SEARCH_PARAMETERS = {"dicom-patient-name", "dicom-patient-id", "dicom-study-description",
+			"dicom-accession-number", "dicom-modality"};
 
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;

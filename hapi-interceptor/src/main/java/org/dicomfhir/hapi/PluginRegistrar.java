@@ -5,15 +5,19 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.context.event.ContextRefreshedEvent;
 import org.springframework.context.event.EventListener;
 
 /**
  * Registers the hooks where HAPI fires them: storage hooks on the JPA interceptor service (so they
- * fire for every write, REST or internal), request hooks on the RestfulServer. Done once the
- * context is up, as the starter's own BinaryStorageInterceptorRegistrar does.
+ * fire for every write, REST or internal), request hooks on the RestfulServer. Done once every
+ * singleton exists and before the web server takes requests (SmartInitializingSingleton), so no
+ * upload is ever stored without the plugin; the starter's ContextRefreshedEvent comes after Tomcat
+ * has started, and a Binary POSTed in between would not be content-addressed. The conformance
+ * resources are DAO writes and wait for the refreshed context.
  */
-public class PluginRegistrar {
+public class PluginRegistrar implements SmartInitializingSingleton {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(PluginRegistrar.class);
 
@@ -24,6 +28,7 @@ public class PluginRegistrar {
 	private final ReadYourWritesInterceptor myReadBarrier;
 	private final ConformanceResources myConformanceResources;
 	private boolean myRegistered;
+	private boolean myPublished;
 
 	public PluginRegistrar(
 			IInterceptorService theJpaInterceptors,
@@ -40,8 +45,8 @@ public class PluginRegistrar {
 		myConformanceResources = theConformanceResources;
 	}
 
-	@EventListener(ContextRefreshedEvent.class)
-	public synchronized void register() {
+	@Override
+	public synchronized void afterSingletonsInstantiated() {
 		if (myRegistered) {
 			return;
 		}
@@ -54,7 +59,15 @@ public class PluginRegistrar {
 			server.registerInterceptor(myUploadInterceptor);
 			server.registerInterceptor(myReadBarrier);
 		}
-		myConformanceResources.publish();
 		ourLog.info("dicom-fhir plugin active (native library {})", org.dicomfhir.bridge.DicomNative.version());
+	}
+
+	@EventListener(ContextRefreshedEvent.class)
+	public synchronized void publish() {
+		if (myPublished) {
+			return;
+		}
+		myPublished = true;
+		myConformanceResources.publish();
 	}
 }

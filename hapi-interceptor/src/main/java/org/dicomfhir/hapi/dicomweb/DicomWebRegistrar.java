@@ -4,11 +4,13 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
-import org.springframework.context.event.ContextRefreshedEvent;
-import org.springframework.context.event.EventListener;
+import org.springframework.beans.factory.SmartInitializingSingleton;
 
-/** Registers the DICOMweb facade on HAPI's RestfulServer once the context is up. */
-public class DicomWebRegistrar {
+/**
+ * Registers the DICOMweb facade on HAPI's RestfulServer once every singleton exists, before the
+ * web server takes requests (see PluginRegistrar).
+ */
+public class DicomWebRegistrar implements SmartInitializingSingleton {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(DicomWebRegistrar.class);
 
@@ -21,8 +23,8 @@ public class DicomWebRegistrar {
 		myInterceptor = theInterceptor;
 	}
 
-	@EventListener(ContextRefreshedEvent.class)
-	public synchronized void register() {
+	@Override
+	public synchronized void afterSingletonsInstantiated() {
 		if (myRegistered) {
 			return;
 		}

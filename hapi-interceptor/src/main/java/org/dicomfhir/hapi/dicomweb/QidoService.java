@@ -11,6 +11,7 @@ import ca.uhn.fhir.rest.api.SortSpec;
 import ca.uhn.fhir.rest.param.DateParam;
 import ca.uhn.fhir.rest.param.DateRangeParam;
 import ca.uhn.fhir.rest.param.ParamPrefixEnum;
+import ca.uhn.fhir.rest.param.StringOrListParam;
 import ca.uhn.fhir.rest.param.StringParam;
 import ca.uhn.fhir.rest.param.TokenOrListParam;
 import ca.uhn.fhir.rest.param.TokenParam;
@@ -39,6 +40,8 @@ public class QidoService {
 	static final String SP_PATIENT_ID = "dicom-patient-id";
 	static final String SP_PATIENT_NAME = "dicom-patient-name";
 	static final String SP_STUDY_DESCRIPTION = "dicom-study-description";
+	static final String SP_ACCESSION_NUMBER = "dicom-accession-number";
+	static final String SP_MODALITY = "dicom-modality";
 
 	private final FhirContext myFhirContext;
 	private final StudyStore myStore;
@@ -84,7 +87,9 @@ public class QidoService {
 		if (cut) {
 			studies = studies.subList(0, cap);
 		}
-		Map<String, Patient> patients = myStore.patients(studies, theRequest.details());
+		// Studies that keep their DICOM values need no Patient: its values would be overridden.
+		Map<String, Patient> patients = studies.stream().allMatch(QidoService::keepsValues)
+				? Map.of() : myStore.patients(studies, theRequest.details());
 
 		prefetchStoredValues(studies, plan.path("stored"), theRequest);
 		IParser parser = myFhirContext.newJsonParser();
@@ -275,8 +280,8 @@ public class QidoService {
 		addTokens(map, ImagingStudy.SP_SERIES, thePlan.path("seriesUids"), "");
 		addTokens(map, ImagingStudy.SP_INSTANCE, thePlan.path("sopUids"), "");
 		addTokens(map, ImagingStudy.SP_DICOM_CLASS, thePlan.path("sopClassUids"), "urn:oid:");
-		addTokens(map, ImagingStudy.SP_MODALITY, thePlan.path("modalities"), "");
-		addTokens(map, ImagingStudy.SP_IDENTIFIER, thePlan.path("accessionNumbers"), "");
+		addExactStrings(map, SP_MODALITY, thePlan.path("modalities"));
+		addExactStrings(map, SP_ACCESSION_NUMBER, thePlan.path("accessionNumbers"));
 		if (thePlan.hasNonNull("startedFrom") || thePlan.hasNonNull("startedTo")) {
 			DateParam lo = thePlan.hasNonNull("startedFrom")
 					? new DateParam(ParamPrefixEnum.GREATERTHAN_OR_EQUALS, thePlan.get("startedFrom").asText()) : null;
@@ -298,6 +303,15 @@ public class QidoService {
 		// Newest first, so that a capped candidate set keeps the studies users look for.
 		map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
 		return map;
+	}
+
+	private static void addExactStrings(SearchParameterMap theMap, String theParam, JsonNode theValues) {
+		if (!theValues.isArray() || theValues.isEmpty()) {
+			return;
+		}
+		StringOrListParam or = new StringOrListParam();
+		theValues.forEach(v -> or.addOr(new StringParam(v.asText(), true)));
+		theMap.add(theParam, or);
 	}
 
 	private static void addTokens(SearchParameterMap theMap, String theParam, JsonNode theValues, String thePrefix) {
