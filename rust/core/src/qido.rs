@@ -1037,6 +1037,12 @@ pub fn records(
     let study_url = format!("{retrieve_base}/studies/{study_uid}");
     put(&mut st, RETRIEVE_URL, Some(study_url.clone().into()));
 
+    // The caller left the instance entries out (a query that needs no instance values): the
+    // counts are the series' numberOfInstances.
+    let instances_omitted = dicom
+        .and_then(|d| d.get("instancesOmitted"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut modalities: Vec<String> = Vec::new();
     let mut series_out = Vec::new();
     let mut total_instances = 0usize;
@@ -1162,11 +1168,18 @@ pub fn records(
             put(&mut ia, INSTANCE_AVAILABILITY, Some("ONLINE".into()));
             instances.push(ia);
         }
-        if instances.is_empty() {
+        let count = if instances_omitted {
+            se.get("numberOfInstances")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| n as usize)
+        } else {
+            instances.len()
+        };
+        if count == 0 {
             continue;
         }
-        total_instances += instances.len();
-        put(&mut sa, 0x0020_1209, Some(instances.len().into()));
+        total_instances += count;
+        put(&mut sa, 0x0020_1209, Some(count.into()));
         series_out.push(SeriesRecord {
             attrs: sa,
             instances,
@@ -1704,6 +1717,25 @@ mod tests {
         assert_eq!(p["patientId"], "P1");
         assert_eq!(p["studyUids"], json!(["1.2.3", "1.2.4"]));
         assert_eq!(p["modalities"], json!(["CT"]));
+    }
+
+    #[test]
+    fn omitted_instances_are_counted_from_number_of_instances() {
+        let req = json!({"level": "study", "params": [["includefield", "all"]],
+                         "retrieveBase": "http://h/dw/", "maxResults": 100});
+        let full = query(&req, &candidates()).unwrap();
+        let mut stripped = candidates();
+        for c in stripped.as_array_mut().unwrap() {
+            for se in c["imagingStudy"]["series"].as_array_mut().unwrap() {
+                let n = se["instance"].as_array().unwrap().len();
+                se.as_object_mut().unwrap().remove("instance");
+                se["numberOfInstances"] = json!(n);
+            }
+            c["dicom"] = json!({"instancesOmitted": true});
+        }
+        let lean = query(&req, &stripped).unwrap();
+        assert_eq!(full["matches"], lean["matches"]);
+        assert!(full["matches"][0]["00201208"]["Value"][0].as_u64().unwrap() > 0);
     }
 
     #[test]

@@ -98,10 +98,15 @@ public class QidoService {
 			if (candidates.length() > 1) {
 				candidates.append(',');
 			}
-			candidates.append("{\"imagingStudy\":").append(parser.encodeResourceToString(study));
+			ObjectNode dicom = storedValues(study, plan.path("stored"), theRequest);
+			boolean omitInstances = !plan.path("stored").path("instances").asBoolean(true) && keepsValues(study);
+			candidates.append("{\"imagingStudy\":").append(omitInstances ? encodeWithoutInstances(parser, study) : parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
 			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient));
-			candidates.append(",\"dicom\":").append(storedValues(study, plan.path("stored"), theRequest)).append('}');
+			if (omitInstances) {
+				dicom.put("instancesOmitted", true);
+			}
+			candidates.append(",\"dicom\":").append(dicom).append('}');
 		}
 		candidates.append(']');
 
@@ -125,6 +130,26 @@ public class QidoService {
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
+		}
+	}
+
+	/**
+	 * The ImagingStudy as JSON without its instance entries, for a query that needs no instance
+	 * values: the Rust core then counts with each series' numberOfInstances. Encoding (and parsing
+	 * again in Rust) a study's every instance was most of a study-level query's cost.
+	 */
+	private static String encodeWithoutInstances(IParser theParser, ImagingStudy theStudy) {
+		List<List<ImagingStudy.ImagingStudySeriesInstanceComponent>> saved = new java.util.ArrayList<>();
+		for (ImagingStudy.ImagingStudySeriesComponent se : theStudy.getSeries()) {
+			saved.add(se.getInstance());
+			se.setInstance(null);
+		}
+		try {
+			return theParser.encodeResourceToString(theStudy);
+		} finally {
+			for (int i = 0; i < saved.size(); i++) {
+				theStudy.getSeries().get(i).setInstance(saved.get(i));
+			}
 		}
 	}
 
