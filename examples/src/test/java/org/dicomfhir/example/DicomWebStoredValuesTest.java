@@ -91,10 +91,14 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		org.hl7.fhir.r4.model.Bundle bundle = parse(org.hl7.fhir.r4.model.Bundle.class, found);
 		org.hl7.fhir.r4.model.ImagingStudy imagingStudy = (org.hl7.fhir.r4.model.ImagingStudy) bundle.getEntryFirstRep().getResource();
 		imagingStudy.setDescription("Edited in FHIR");
+		imagingStudy.getIdentifier().stream().filter(i -> accessions.get(0).equals(i.getValue())).forEach(i -> i.setValue("EDITED0"));
 		HttpResponse<byte[]> updated = put("ImagingStudy/" + imagingStudy.getIdElement().getIdPart(), FHIR_JSON,
 				encode(imagingStudy).getBytes(StandardCharsets.UTF_8));
 		assertThat(updated.statusCode()).as(bodyText(updated)).isEqualTo(200);
-		assertThat(bodyText(getJson("ImagingStudy/" + imagingStudy.getIdElement().getIdPart()))).contains("Edited in FHIR");
+		assertThat(bodyText(getJson("ImagingStudy/" + imagingStudy.getIdElement().getIdPart()))).contains("Edited in FHIR", "EDITED0");
+		// the database narrows on the kept DICOM values too, so the edit does not hide the study
+		assertThat(values(qido("studies?AccessionNumber=" + accessions.get(0)), "0020000D")).containsExactly(study);
+		assertThat(qido("studies?AccessionNumber=EDITED0")).isEmpty();
 
 		// QIDO still says what the instance says (kept in the ImagingStudy at ingest: no Binary read)
 		StoredAttributes stored = bean(StoredAttributes.class);
@@ -117,7 +121,8 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 	@Test
 	void theDatabaseNarrowsOnThePluginsSearchParameters() {
 		// registered at startup, indexed at ingest: FHIR clients can search them too
-		for (String search : List.of("dicom-study-description=ecg", "dicom-patient-id:exact=642341", "dicom-patient-name=anonym")) {
+		for (String search : List.of("dicom-study-description=ecg", "dicom-patient-id:exact=642341", "dicom-patient-name=anonym",
+				"dicom-modality:exact=ECG")) {
 			assertThat(fhirStudyUids(search)).as(search).containsAll(ecgStudies).doesNotContainAnyElementsOf(ctStudies);
 		}
 		assertThat(fhirStudyUids("dicom-patient-id:exact=64234")).as("exact").isEmpty();
@@ -129,6 +134,25 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		assertThat(values(qido("studies?PatientName=anonym*&PatientID=642341"), "0020000D")).containsExactlyInAnyOrderElementsOf(ecgStudies);
 		assertThat(qido("studies?StudyDescription=ec*")).as("LO matching is case-sensitive").isEmpty();
 		assertThat(stored.size()).isZero();
+	}
+
+	@Test
+	void moreCandidatesThanTheCapAreCutToTheNewestWithAWarning() {
+		String query = "studies?StudyInstanceUID=" + String.join(",", ctStudies) + "&limit=100";
+		List<String> all = values(qido(query), "0020000D");
+		assertThat(all).hasSize(100);
+		org.dicomfhir.hapi.dicomweb.DicomWebProperties properties = bean(org.dicomfhir.hapi.dicomweb.DicomWebProperties.class);
+		int cap = properties.getQidoMaxCandidateStudies();
+		properties.setQidoMaxCandidateStudies(10);
+		try {
+			HttpResponse<byte[]> r = get("dicomweb/" + query, "application/dicom+json");
+			assertThat(r.statusCode()).isEqualTo(200);
+			assertThat(r.headers().allValues("Warning")).anyMatch(w -> w.contains("only the 10 most recent were searched"));
+			// the database's order (used when cutting) and ours (otherwise) agree
+			assertThat(values(json(r), "0020000D")).containsExactlyElementsOf(all.subList(0, 10));
+		} finally {
+			properties.setQidoMaxCandidateStudies(cap);
+		}
 	}
 
 	private List<String> fhirStudyUids(String theSearch) {

@@ -51,8 +51,9 @@ public class ConformanceResources {
 		for (String name : SEARCH_PARAMETERS) {
 			update(SearchParameter.class, name + ".SearchParameter.json");
 		}
-		// searchable from the first request, not only after the registry's next periodic refresh
-		ISearchParamRegistry registry = mySearchParamRegistry.getIfAvailable();
+		// searchable from the first request (HAPI also refreshes after each SearchParameter write;
+		// getIfUnique: a server with several registries is left to that)
+		ISearchParamRegistry registry = mySearchParamRegistry.getIfUnique();
 		if (registry != null) {
 			registry.forceRefresh();
 		}
