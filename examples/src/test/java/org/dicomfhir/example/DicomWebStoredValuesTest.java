@@ -155,6 +155,22 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		}
 	}
 
+	@Test
+	void candidatesSpanningSeveralDatabasePagesAreAllSeenOnce() {
+		String query = "studies?StudyInstanceUID=" + String.join(",", ctStudies) + "&limit=100";
+		List<String> all = values(qido(query), "0020000D");
+		// the server's maximum page size bounds each DAO search (StudyStore.searchAll)
+		ca.uhn.fhir.rest.server.RestfulServer server = bean(ca.uhn.fhir.rest.server.RestfulServer.class);
+		Integer max = server.getMaximumPageSize();
+		server.setMaximumPageSize(30); // 100 candidates: 4 pages
+		try {
+			List<String> paged = values(qido(query), "0020000D");
+			assertThat(paged).containsExactlyElementsOf(all).doesNotHaveDuplicates().hasSize(100);
+		} finally {
+			server.setMaximumPageSize(max);
+		}
+	}
+
 	private List<String> fhirStudyUids(String theSearch) {
 		org.hl7.fhir.r4.model.Bundle bundle = parse(org.hl7.fhir.r4.model.Bundle.class,
 				getJson("ImagingStudy?" + theSearch + "&_count=1000&_elements=identifier"));

@@ -4,6 +4,8 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
 import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
+import ca.uhn.fhir.rest.api.SortOrderEnum;
+import ca.uhn.fhir.rest.api.SortSpec;
 import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.IBundleProvider;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
@@ -81,7 +83,7 @@ public class StudyStore {
 	 * The DAO sizes such a search from the request, as for a FHIR search: {@code _count} or the
 	 * server's default page size (20), at most its maximum page size. So the pages are asked for
 	 * explicitly ({@code _count}/{@code _offset} set on the RequestDetails for each call, then
-	 * restored); the sort of the map keeps pages stable.
+	 * restored); pages are sorted (by the map's sort, else by {@code _id}) so that they are disjoint.
 	 */
 	<T extends IBaseResource> List<IBaseResource> searchAll(Class<T> theType, SearchParameterMap theMap, RequestDetails theRequest,
 			int theMax) {
@@ -94,15 +96,23 @@ public class StudyStore {
 		return asRead(theRequest, () -> {
 			Map<String, String[]> saved = theRequest.getParameters();
 			List<IBaseResource> out = new ArrayList<>();
+			SearchParameterMap base = theMap.clone();
 			try {
 				for (int offset = 0; out.size() < theMax; offset += pageSize) {
 					Map<String, String[]> params = new HashMap<>(saved);
 					params.put("_count", new String[] {Integer.toString(pageSize)});
 					params.put("_offset", new String[] {Integer.toString(offset)});
 					theRequest.setParameters(params);
-					SearchParameterMap map = theMap.clone();
+					SearchParameterMap map = base.clone();
 					map.setLoadSynchronous(true);
 					List<IBaseResource> found = myDaoRegistry.getResourceDao(theType).search(map, theRequest).getResources(0, pageSize);
+					if (offset == 0 && found.size() == pageSize && theMax > pageSize && base.getSort() == null) {
+						// more than one page: the pages of an unsorted search need not be disjoint,
+						// so page by _id (cheap: no index join) from the start
+						base.setSort(new SortSpec("_id", SortOrderEnum.ASC));
+						offset = -pageSize;
+						continue;
+					}
 					out.addAll(found.subList(0, Math.min(found.size(), theMax - out.size())));
 					if (found.size() < pageSize) {
 						break;
