@@ -94,7 +94,8 @@ public class QidoService {
 		boolean cut = studies.size() > cap;
 		if (cut) {
 			map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
-			studies = myStore.search(map, theRequest.details(), cap + 1).subList(0, cap);
+			studies = myStore.search(map, theRequest.details(), cap + 1);
+			studies = studies.subList(0, Math.min(cap, studies.size())); // fewer when studies went meanwhile
 		} else {
 			studies = new java.util.ArrayList<>(studies);
 			studies.sort(NEWEST_FIRST);
