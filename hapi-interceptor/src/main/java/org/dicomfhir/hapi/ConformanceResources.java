@@ -4,13 +4,11 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
-import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.SearchParameter;
 import org.hl7.fhir.r4.model.StructureDefinition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.dao.DataIntegrityViolationException;
 
 import java.io.IOException;
@@ -36,12 +34,10 @@ public class ConformanceResources {
 
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;
-	private final ObjectProvider<ISearchParamRegistry> mySearchParamRegistry;
 
-	public ConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry, ObjectProvider<ISearchParamRegistry> theSearchParamRegistry) {
+	public ConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
 		myFhirContext = theFhirContext;
 		myDaoRegistry = theDaoRegistry;
-		mySearchParamRegistry = theSearchParamRegistry;
 	}
 
 	void publish() {
@@ -51,17 +47,12 @@ public class ConformanceResources {
 		for (String name : SEARCH_PARAMETERS) {
 			update(SearchParameter.class, name + ".SearchParameter.json");
 		}
-		// searchable from the first request (HAPI also refreshes after each SearchParameter write;
-		// getIfUnique: a server with several registries is left to that)
-		ISearchParamRegistry registry = mySearchParamRegistry.getIfUnique();
-		if (registry != null) {
-			registry.forceRefresh();
-		}
 	}
 
 	/**
 	 * Creates or replaces the resource by its fixed id. An unchanged resource is a no-op update (no
-	 * new version, no reindex); a newer plugin version replaces the old one. Two nodes starting at
+	 * new version, no reindex); a newer plugin version replaces the old one. HAPI refreshes its
+	 * SearchParameter registry itself after a SearchParameter write. Two nodes starting at
 	 * once may race on the create: the loser finds the winner's identical copy.
 	 */
 	private <T extends IBaseResource> void update(Class<T> theType, String theFile) {

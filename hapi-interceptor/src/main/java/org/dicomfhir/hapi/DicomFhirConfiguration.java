@@ -6,7 +6,6 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.rest.server.RestfulServer;
-import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -90,8 +89,7 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public ConformanceResources dicomFhirConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry,
-			ObjectProvider<ISearchParamRegistry> theSearchParamRegistry) {
-		return new ConformanceResources(theFhirContext, theDaoRegistry, theSearchParamRegistry);
+	public ConformanceResources dicomFhirConformanceResources(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
+		return new ConformanceResources(theFhirContext, theDaoRegistry);
 	}
 }
