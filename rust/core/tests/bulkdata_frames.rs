@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use dicom_core::value::{PrimitiveValue, Value as DValue};
 use dicom_core::Tag;
 use dicom_encoding::adapters::PixelDataObject;
-use dicom_fhir_core::bulkdata::{chunk_bytes, locate_in, parse_tag_path};
-use dicom_fhir_core::frames::{all_frames_in, frames_in};
+use dicom_fhir_core::bulkdata::{chunk_bytes, locate, locate_in, parse_tag_path};
+use dicom_fhir_core::frames::{all_frames_in, frames, frames_in};
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use serde_json::Value;
 
@@ -74,6 +74,38 @@ fn element<'a>(obj: &'a InMemDicomObject, path: &str) -> Option<&'a dicom_object
         cur = e.items()?.get(idx)?;
         i += 2;
     }
+}
+
+/// The server walks stored files on disk (`BufReader<File>`, headers only): every frame and every
+/// BulkDataURI must come out exactly as from the same bytes in memory.
+#[test]
+fn files_on_disk_answer_like_bytes_in_memory() {
+    let mut compared = 0;
+    for path in corpus() {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let open = || std::io::BufReader::with_capacity(16 * 1024, std::fs::File::open(&path).unwrap());
+        let in_memory = all_frames_in(&bytes);
+        if let Ok(mem) = &in_memory {
+            let numbers: Vec<u64> = (1..=mem.number_of_frames + 1).collect(); // and one past the end
+            let on_disk = frames(&mut open(), &numbers).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(on_disk, frames_in(&bytes, &numbers).unwrap(), "{name}: frames differ");
+            compared += 1;
+        } else {
+            let disk = frames(&mut open(), &[1]).map_err(|e| e.0);
+            assert_eq!(disk, frames_in(&bytes, &[1]).map_err(|e| e.0), "{name}");
+        }
+        let Ok(parsed) = dicom_fhir_core::parse::parse(&bytes) else { continue };
+        let mut uris = Vec::new();
+        bulk_uris(&parsed.dicom_json("http://x/i"), &mut uris);
+        for uri in uris {
+            let tag_path = uri.strip_prefix("http://x/i/bulkdata/").unwrap();
+            let mem = locate_in(&bytes, tag_path).map_err(|e| e.0);
+            let disk = locate(&mut open(), tag_path).map_err(|e| e.0);
+            assert_eq!(disk, mem, "{name} {tag_path}");
+        }
+    }
+    assert!(compared >= 40, "only {compared} files compared");
 }
 
 #[test]

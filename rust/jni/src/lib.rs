@@ -42,6 +42,8 @@ enum Failure {
     IllegalArgument(String),
     /// A required argument was null (`NullPointerException`).
     NullArgument(&'static str),
+    /// A file the caller named cannot be opened (`java.io.IOException`).
+    Io(String),
     /// A JNI call failed; `Error::JavaException` means a Java exception is already pending.
     Jni(jni::errors::Error),
 }
@@ -64,6 +66,7 @@ impl fmt::Display for Failure {
             Failure::Dicom(e) => write!(f, "{e}"),
             Failure::IllegalArgument(m) => f.write_str(m),
             Failure::NullArgument(name) => write!(f, "{name} must not be null"),
+            Failure::Io(m) => f.write_str(m),
             Failure::Jni(e) => write!(f, "JNI error: {e}"),
         }
     }
@@ -119,6 +122,7 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowJava {
             Failure::NullArgument(_) => {
                 (jni_str!("java/lang/NullPointerException"), err.to_string())
             }
+            Failure::Io(m) => (jni_str!("java/io/IOException"), m.clone()),
             Failure::Jni(_) => (
                 jni_str!("java/lang/IllegalStateException"),
                 format!("dicom-fhir native: {err}"),
@@ -516,6 +520,43 @@ fn chunks_json(chunks: &[dicom_fhir_core::bulkdata::Chunk]) -> Value {
     )
 }
 
+fn frames_json(frames: &dicom_fhir_core::frames::Frames) -> Value {
+    serde_json::json!({
+        "transferSyntaxUid": frames.transfer_syntax_uid,
+        "numberOfFrames": frames.number_of_frames,
+        "encapsulated": frames.encapsulated,
+        "frames": frames.frames.iter().map(|f| match f {
+            Some(c) => chunks_json(c),
+            None => Value::Null,
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn bulk_jstring<'l>(
+    env: &mut Env<'l>,
+    found: Option<dicom_fhir_core::bulkdata::BulkValue>,
+) -> Res<JString<'l>> {
+    match found {
+        None => Ok(JString::default()),
+        Some(v) => {
+            let out = serde_json::json!({
+                "vr": v.vr.to_string(),
+                "parts": v.parts.iter().map(|p| chunks_json(p)).collect::<Vec<_>>(),
+            });
+            to_jstring(env, &out)
+        }
+    }
+}
+
+/// Opens a stored instance for the header walks of [`frames`](dicom_fhir_core::frames::frames)
+/// and [`locate`](dicom_fhir_core::bulkdata::locate): they read element headers and seek over
+/// values, so a frame of a 200 MB file costs a few small reads, not the file.
+fn open_file(env: &Env<'_>, path: &JString<'_>) -> Res<std::io::BufReader<std::fs::File>> {
+    let path = required_string(env, path, "path")?;
+    let file = std::fs::File::open(&path).map_err(|e| Failure::Io(format!("cannot open {path}: {e}")))?;
+    Ok(std::io::BufReader::with_capacity(16 * 1024, file))
+}
+
 /// Runs `f` over the bytes of a Java byte[] without copying them (a critical region: `f` must
 /// not call back into the JVM; the core only walks headers here, never the pixel values).
 fn with_critical_bytes<T>(
@@ -551,16 +592,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
             let frames = with_critical_bytes(env, &data, |bytes| {
                 Ok(dicom_fhir_core::frames::frames_in(bytes, &numbers)?)
             })?;
-            let out = serde_json::json!({
-                "transferSyntaxUid": frames.transfer_syntax_uid,
-                "numberOfFrames": frames.number_of_frames,
-                "encapsulated": frames.encapsulated,
-                "frames": frames.frames.iter().map(|f| match f {
-                    Some(c) => chunks_json(c),
-                    None => Value::Null,
-                }).collect::<Vec<_>>(),
-            });
-            to_jstring(env, &out)
+            to_jstring(env, &frames_json(&frames))
         })
         .resolve::<ThrowJava>()
 }
@@ -580,16 +612,46 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
             let found = with_critical_bytes(env, &data, |bytes| {
                 Ok(dicom_fhir_core::bulkdata::locate_in(bytes, &path)?)
             })?;
-            match found {
-                None => Ok(JString::default()),
-                Some(v) => {
-                    let out = serde_json::json!({
-                        "vr": v.vr.to_string(),
-                        "parts": v.parts.iter().map(|p| chunks_json(p)).collect::<Vec<_>>(),
-                    });
-                    to_jstring(env, &out)
-                }
-            }
+            bulk_jstring(env, found)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String framesOfFile(String path, String frameList)`: [`frames`] of the instance
+/// stored in a file, reading its headers only (chunks are ranges of the file).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    path: JString<'l>,
+    frame_list: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let list = required_string(env, &frame_list, "frameList")?;
+            let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
+            let mut file = open_file(env, &path)?;
+            let frames = dicom_fhir_core::frames::frames(&mut file, &numbers)?;
+            to_jstring(env, &frames_json(&frames))
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String bulkdataOfFile(String path, String tagPath)`: [`bulkdata`] of the
+/// instance stored in a file, reading its headers only.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    path: JString<'l>,
+    tag_path: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let tag_path = required_string(env, &tag_path, "tagPath")?;
+            let mut file = open_file(env, &path)?;
+            let found = dicom_fhir_core::bulkdata::locate(&mut file, &tag_path)?;
+            bulk_jstring(env, found)
         })
         .resolve::<ThrowJava>()
 }

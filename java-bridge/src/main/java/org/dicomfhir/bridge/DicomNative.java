@@ -78,6 +78,18 @@ public final class DicomNative {
     public static native String bulkdata(byte[] data, String tagPath);
 
     /**
+     * {@link #frames} of the Part-10 instance stored in the file at {@code path}: only its element
+     * headers (and fragment item headers) are read, so a frame of a 200 MB instance costs a few
+     * small reads. Chunks are {@code [offset,length]} ranges of the file.
+     *
+     * @throws java.io.IOException when the file cannot be opened
+     */
+    public static native String framesOfFile(String path, String frameList) throws java.io.IOException;
+
+    /** {@link #bulkdata} of the instance stored in the file at {@code path}, reading its headers only. */
+    public static native String bulkdataOfFile(String path, String tagPath) throws java.io.IOException;
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

@@ -34,8 +34,8 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
-	public WadoService dicomWebWado(StudyStore theStore) {
-		return new WadoService(theStore);
+	public WadoService dicomWebWado(StudyStore theStore, DicomWebProperties theProperties) {
+		return new WadoService(theStore, theProperties.getMetadataCacheMegabytes() * 1024L * 1024 / 2);
 	}
 
 	@Bean

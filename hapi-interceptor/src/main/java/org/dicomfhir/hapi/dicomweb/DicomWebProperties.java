@@ -22,6 +22,20 @@ public class DicomWebProperties {
 	 */
 	private int qidoStoredAttributesCacheSize = 100_000;
 
+	/**
+	 * Memory for the DICOM JSON of recently served instances (WADO-RS metadata), in MiB; 0 turns
+	 * the cache off. About 5–20 KB an instance: the default holds some 10,000 instances.
+	 */
+	private int metadataCacheMegabytes = 128;
+
+	public int getMetadataCacheMegabytes() {
+		return metadataCacheMegabytes;
+	}
+
+	public void setMetadataCacheMegabytes(int theMetadataCacheMegabytes) {
+		metadataCacheMegabytes = theMetadataCacheMegabytes;
+	}
+
 	public int getQidoStoredAttributesCacheSize() {
 		return qidoStoredAttributesCacheSize;
 	}

@@ -15,6 +15,12 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /**
  * WADO-RS retrieve (study, series, instance) and metadata (PS3.18 §10.4). Instances are streamed
@@ -26,9 +32,41 @@ public class WadoService {
 	static final String ANY_TS = "*";
 
 	private final StudyStore myStore;
+	private final DicomJsonCache myMetadata;
+	/** Reads and parses instances for metadata requests (one thread per core, idle ones exit). */
+	private final ExecutorService myParsers;
+	/** How many instances a metadata request parses ahead of the one it writes. */
+	private static final int METADATA_WINDOW = 16;
 
-	public WadoService(StudyStore theStore) {
+	public WadoService(StudyStore theStore, long theMetadataCacheChars) {
 		myStore = theStore;
+		myMetadata = new DicomJsonCache(theMetadataCacheChars);
+		int cores = Runtime.getRuntime().availableProcessors();
+		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+			Thread t = new Thread(r, "dicomweb-metadata");
+			t.setDaemon(true);
+			return t;
+		});
+		parsers.allowCoreThreadTimeOut(true);
+		myParsers = parsers;
+	}
+
+	/** The result of a metadata task, with its own exception. */
+	private static String await(Future<String> theTask) throws IOException {
+		try {
+			return theTask.get();
+		} catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			throw new java.io.InterruptedIOException("interrupted while reading instance metadata");
+		} catch (ExecutionException e) {
+			if (e.getCause() instanceof IOException io) {
+				throw io;
+			}
+			if (e.getCause() instanceof RuntimeException re) {
+				throw re;
+			}
+			throw new IllegalStateException(e.getCause());
+		}
 	}
 
 	/** What the client accepts for instances. */
@@ -64,10 +102,7 @@ public class WadoService {
 		}
 		// Read every Binary before the first byte is sent: an authorization or not-found error is
 		// then still a clean 4xx instead of a truncated multipart body.
-		List<Binary> binaries = new ArrayList<>(refs.size());
-		for (StudyStore.InstanceRef ref : refs) {
-			binaries.add(myStore.binary(ref.binaryId(), theRequest.details()));
-		}
+		List<Binary> binaries = myStore.binariesOf(refs, theRequest.details());
 		response.setStatus(200);
 		response.setHeader("ETag", etag);
 		if (!choice.multipart()) {
@@ -123,22 +158,34 @@ public class WadoService {
 		if (notModified(theRequest, response, etag)) {
 			return;
 		}
-		List<Binary> binaries = new ArrayList<>(refs.size());
-		for (StudyStore.InstanceRef ref : refs) {
-			binaries.add(myStore.binary(ref.binaryId(), theRequest.details()));
-		}
+		// The Binaries are read even when the JSON is cached: their authorization rules apply.
+		List<Binary> binaries = myStore.binariesOf(refs, theRequest.details());
 		response.setStatus(200);
 		response.setHeader("ETag", etag);
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
 		try (OutputStream out = response.getOutputStream()) {
 			out.write('[');
-			for (int i = 0; i < refs.size(); i++) {
-				if (i > 0) {
-					out.write(',');
+			// Instances are read and parsed on all cores, a window ahead of the one being written,
+			// and written in order.
+			java.util.ArrayDeque<Future<String>> ahead = new java.util.ArrayDeque<>();
+			int next = 0;
+			try {
+				for (int i = 0; i < refs.size(); i++) {
+					for (; next < refs.size() && next < i + METADATA_WINDOW; next++) {
+						Binary binary = binaries.get(next);
+						StudyStore.InstanceRef ref = refs.get(next);
+						String url = theRequest.instanceUrl(ref);
+						ahead.add(myParsers.submit(() ->
+								myMetadata.get(ref.binaryId(), url, () -> DicomNative.dicomJson(myStore.bytes(binary), url))));
+					}
+					if (i > 0) {
+						out.write(',');
+					}
+					out.write(await(ahead.poll()).getBytes(StandardCharsets.UTF_8));
 				}
-				String json = DicomNative.dicomJson(myStore.bytes(binaries.get(i)), theRequest.instanceUrl(refs.get(i)));
-				out.write(json.getBytes(StandardCharsets.UTF_8));
+			} finally {
+				ahead.forEach(f -> f.cancel(false));
 			}
 			out.write(']');
 		}
@@ -229,8 +276,14 @@ public class WadoService {
 	void frames(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrameList) throws IOException {
 		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
 		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
-		byte[] bytes = myStore.bytes(binary);
-		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(DicomNative.frames(bytes, theFrameList));
+		try (StoredInstance stored = myStore.open(binary)) {
+			frames(theRequest, theInstance, theFrameList, ref, stored);
+		}
+	}
+
+	private void frames(DicomWebRequest theRequest, String theInstance, String theFrameList, StudyStore.InstanceRef ref,
+			StoredInstance stored) throws IOException {
+		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(stored.frames(theFrameList));
 		String storedTs = servedTs(result.path("transferSyntaxUid").asText(ref.transferSyntaxUid()));
 		List<List<Object>> parts = new ArrayList<>();
 		com.fasterxml.jackson.databind.JsonNode frames = result.path("frames");
@@ -249,15 +302,21 @@ public class WadoService {
 		for (String n : numbers) {
 			locations.add(base + n.trim());
 		}
-		sendParts(theRequest, choice, storedTs, bytes, parts, locations, "\"" + ref.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
+		sendParts(theRequest, choice, storedTs, stored, parts, locations, "\"" + ref.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
 	}
 
 	/** WADO-RS bulk data: the value a BulkDataURI of the metadata names. */
 	void bulkdata(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theTagPath) throws IOException {
 		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
 		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
-		byte[] bytes = myStore.bytes(binary);
-		String json = DicomNative.bulkdata(bytes, theTagPath);
+		try (StoredInstance stored = myStore.open(binary)) {
+			bulkdata(theRequest, theInstance, theTagPath, ref, stored);
+		}
+	}
+
+	private void bulkdata(DicomWebRequest theRequest, String theInstance, String theTagPath, StudyStore.InstanceRef ref,
+			StoredInstance stored) throws IOException {
+		String json = stored.bulkdata(theTagPath);
 		if (json == null) {
 			throw DicomWebException.notFound("Instance " + theInstance + " has no bulk data at " + theTagPath);
 		}
@@ -276,7 +335,7 @@ public class WadoService {
 		for (int i = 0; i < parts.size(); i++) {
 			locations.add(url);
 		}
-		sendParts(theRequest, choice, tsForNegotiation, bytes, parts, locations, "\"" + ref.binaryId() + "/bulkdata/" + theTagPath + "\"");
+		sendParts(theRequest, choice, tsForNegotiation, stored, parts, locations, "\"" + ref.binaryId() + "/bulkdata/" + theTagPath + "\"");
 	}
 
 	private StudyStore.InstanceRef instanceRef(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
@@ -308,17 +367,17 @@ public class WadoService {
 		return n;
 	}
 
-	private static void write(OutputStream theOut, byte[] theBytes, List<Object> theChunks) throws IOException {
+	private static void write(OutputStream theOut, StoredInstance theStored, List<Object> theChunks) throws IOException {
 		for (Object c : theChunks) {
 			if (c instanceof long[] r) {
-				theOut.write(theBytes, Math.toIntExact(r[0]), Math.toIntExact(r[1]));
+				theStored.copy(theOut, r[0], r[1]);
 			} else {
 				theOut.write((byte[]) c);
 			}
 		}
 	}
 
-	private void sendParts(DicomWebRequest theRequest, BulkChoice theChoice, String theStoredTs, byte[] theBytes,
+	private void sendParts(DicomWebRequest theRequest, BulkChoice theChoice, String theStoredTs, StoredInstance theStored,
 			List<List<Object>> theParts, List<String> theLocations, String theEtag) throws IOException {
 		HttpServletResponse response = theRequest.servletResponse();
 		if (notModified(theRequest, response, theEtag)) {
@@ -334,7 +393,7 @@ public class WadoService {
 			response.setContentLengthLong(length(theParts.get(0)));
 			if (!head) {
 				try (OutputStream out = response.getOutputStream()) {
-					write(out, theBytes, theParts.get(0));
+					write(out, theStored, theParts.get(0));
 				}
 			}
 			return;
@@ -351,7 +410,7 @@ public class WadoService {
 						+ "Content-Location: " + theLocations.get(i) + "\r\n"
 						+ "Content-Length: " + length(theParts.get(i)) + "\r\n\r\n";
 				out.write(partHead.getBytes(StandardCharsets.US_ASCII));
-				write(out, theBytes, theParts.get(i));
+				write(out, theStored, theParts.get(i));
 				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
 			}
 			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
