@@ -185,6 +185,22 @@ class DicomIngestTest extends AbstractServerTest {
 		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
 	}
 
+	/** As above, once the study lists the instance (the conflict is then found in the database's index). */
+	@Test
+	void otherBytesUnderASopInstanceUidAlreadyListedAreAConflict() throws InterruptedException {
+		String study = DicomFixtures.newStudyUid();
+		byte[] original = DicomFixtures.ctInstance(study, DicomFixtures.newSeriesUid());
+		assertThat(post("Binary", DICOM, original).statusCode()).isEqualTo(201);
+		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
+		Thread.sleep(300); // the in-memory claim of the upload ends just after its study write
+		byte[] altered = DicomFixtures.replace(original, Map.of("CompressedSamples^CT1", "CompressedSamples^CT2"));
+
+		HttpResponse<byte[]> conflict = post("Binary", DICOM, altered);
+		assertThat(conflict.statusCode()).as(bodyText(conflict)).isEqualTo(409);
+		assertThat(bodyText(conflict)).contains("already stored with other bytes");
+		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
+	}
+
 	@Test
 	void twoObjectsRacingForOneSopInstanceUidStoreOnlyOne() throws Exception {
 		String study = DicomFixtures.newStudyUid();

@@ -5,6 +5,7 @@ import ca.uhn.fhir.interceptor.api.IInterceptorService;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
@@ -47,8 +48,16 @@ public class DicomFhirConfiguration {
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
-			DicomFhirProperties theProperties) {
-		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theDaoRegistry, theProperties);
+			DicomFhirProperties theProperties,
+			SopInstanceIndex theSopInstances) {
+		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theDaoRegistry, theProperties,
+				theSopInstances);
+	}
+
+	@Bean
+	public SopInstanceIndex dicomFhirSopInstanceIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
+			IHapiTransactionService theTransactions) {
+		return new SopInstanceIndex(thePartitionSettings, theTransactions);
 	}
 
 	@Bean

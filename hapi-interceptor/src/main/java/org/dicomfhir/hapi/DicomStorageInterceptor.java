@@ -50,6 +50,7 @@ public class DicomStorageInterceptor {
 	private final BinaryBytes myBinaryBytes;
 	private final DaoRegistry myDaoRegistry;
 	private final DicomFhirProperties myProperties;
+	private final SopInstanceIndex mySopInstances;
 
 	public DicomStorageInterceptor(
 			FhirContext theFhirContext,
@@ -57,13 +58,15 @@ public class DicomStorageInterceptor {
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
-			DicomFhirProperties theProperties) {
+			DicomFhirProperties theProperties,
+			SopInstanceIndex theSopInstances) {
 		myFhirContext = theFhirContext;
 		myStudyIndex = theStudyIndex;
 		myOptions = theOptions;
 		myBinaryBytes = theBinaryBytes;
 		myDaoRegistry = theDaoRegistry;
 		myProperties = theProperties;
+		mySopInstances = theSopInstances;
 	}
 
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_CREATED, order = -100)
@@ -146,7 +149,8 @@ public class DicomStorageInterceptor {
 		SystemRequestDetails request = new SystemRequestDetails();
 		// Almost every upload is a new instance: an index lookup answers that without loading a
 		// (possibly large) ImagingStudy; only a hit is read and compared.
-		if (studyDao.searchForIds(studiesListing(theInstance), request).isEmpty()) {
+		if (!mySopInstances.mayBeListed(theInstance.sopInstanceUid())
+				|| studyDao.searchForIds(studiesListing(theInstance), request).isEmpty()) {
 			return;
 		}
 		IBundleProvider found = studyDao.search(studiesListing(theInstance), request);
