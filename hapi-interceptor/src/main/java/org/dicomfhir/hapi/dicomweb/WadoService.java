@@ -281,10 +281,10 @@ public class WadoService {
 		}
 	}
 
-	private void frames(DicomWebRequest theRequest, String theInstance, String theFrameList, StudyStore.InstanceRef ref,
-			StoredInstance stored) throws IOException {
-		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(stored.frames(theFrameList));
-		String storedTs = servedTs(result.path("transferSyntaxUid").asText(ref.transferSyntaxUid()));
+	private void frames(DicomWebRequest theRequest, String theInstance, String theFrameList, StudyStore.InstanceRef theRef,
+			StoredInstance theStored) throws IOException {
+		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(theStored.frames(theFrameList));
+		String storedTs = servedTs(result.path("transferSyntaxUid").asText(theRef.transferSyntaxUid()));
 		List<List<Object>> parts = new ArrayList<>();
 		com.fasterxml.jackson.databind.JsonNode frames = result.path("frames");
 		String[] numbers = theFrameList.split(",");
@@ -297,12 +297,12 @@ public class WadoService {
 			parts.add(chunks(frames.get(i)));
 		}
 		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), storedTs, parts.size() == 1);
-		String base = theRequest.instanceUrl(ref) + "/frames/";
+		String base = theRequest.instanceUrl(theRef) + "/frames/";
 		List<String> locations = new ArrayList<>();
 		for (String n : numbers) {
 			locations.add(base + n.trim());
 		}
-		sendParts(theRequest, choice, storedTs, stored, parts, locations, "\"" + ref.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
+		sendParts(theRequest, choice, storedTs, theStored, parts, locations, "\"" + theRef.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
 	}
 
 	/** WADO-RS bulk data: the value a BulkDataURI of the metadata names. */
@@ -314,9 +314,9 @@ public class WadoService {
 		}
 	}
 
-	private void bulkdata(DicomWebRequest theRequest, String theInstance, String theTagPath, StudyStore.InstanceRef ref,
-			StoredInstance stored) throws IOException {
-		String json = stored.bulkdata(theTagPath);
+	private void bulkdata(DicomWebRequest theRequest, String theInstance, String theTagPath, StudyStore.InstanceRef theRef,
+			StoredInstance theStored) throws IOException {
+		String json = theStored.bulkdata(theTagPath);
 		if (json == null) {
 			throw DicomWebException.notFound("Instance " + theInstance + " has no bulk data at " + theTagPath);
 		}
@@ -325,17 +325,17 @@ public class WadoService {
 		for (com.fasterxml.jackson.databind.JsonNode p : result.path("parts")) {
 			parts.add(chunks(p));
 		}
-		String storedTs = ref.transferSyntaxUid();
+		String storedTs = theRef.transferSyntaxUid();
 		boolean pixel = theTagPath.equalsIgnoreCase("7FE00010");
 		// Only the Pixel Data of an encapsulated instance is compressed; other values are plain bytes.
 		String tsForNegotiation = pixel ? servedTs(storedTs) : "1.2.840.10008.1.2.1";
 		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), tsForNegotiation, parts.size() == 1);
 		List<String> locations = new ArrayList<>();
-		String url = theRequest.instanceUrl(ref) + "/bulkdata/" + theTagPath;
+		String url = theRequest.instanceUrl(theRef) + "/bulkdata/" + theTagPath;
 		for (int i = 0; i < parts.size(); i++) {
 			locations.add(url);
 		}
-		sendParts(theRequest, choice, tsForNegotiation, stored, parts, locations, "\"" + ref.binaryId() + "/bulkdata/" + theTagPath + "\"");
+		sendParts(theRequest, choice, tsForNegotiation, theStored, parts, locations, "\"" + theRef.binaryId() + "/bulkdata/" + theTagPath + "\"");
 	}
 
 	private StudyStore.InstanceRef instanceRef(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
