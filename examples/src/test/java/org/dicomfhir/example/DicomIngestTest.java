@@ -9,6 +9,7 @@ import org.hl7.fhir.r4.model.Extension;
 import org.hl7.fhir.r4.model.ImagingStudy;
 import org.hl7.fhir.r4.model.OperationOutcome;
 import org.hl7.fhir.r4.model.Patient;
+import org.hl7.fhir.r4.model.Provenance;
 import org.hl7.fhir.r4.model.Reference;
 import org.junit.jupiter.api.Test;
 
@@ -66,6 +67,11 @@ class DicomIngestTest extends AbstractServerTest {
 
 		Bundle provenance = parse(Bundle.class, getJson("Provenance?target=ImagingStudy/" + study));
 		assertThat(provenance.getEntry()).isNotEmpty();
+		// Its source reference is indexed: the lineage of an instance can be searched by its Binary.
+		Bundle bySource = parse(Bundle.class, getJson("Provenance?entity=Binary/" + sha));
+		assertThat(bySource.getEntry()).hasSize(1);
+		assertThat(((Provenance) bySource.getEntryFirstRep().getResource()).getTargetFirstRep().getReference())
+				.startsWith("ImagingStudy/" + study);
 	}
 
 	@Test

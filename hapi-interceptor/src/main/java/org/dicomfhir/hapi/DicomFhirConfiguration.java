@@ -3,6 +3,7 @@ package org.dicomfhir.hapi;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.api.IInterceptorService;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
+import ca.uhn.fhir.jpa.api.svc.IIdHelperService;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
@@ -32,8 +33,9 @@ public class DicomFhirConfiguration {
 			FhirContext theFhirContext,
 			DaoRegistry theDaoRegistry,
 			IHapiTransactionService theTransactionService,
-			DicomFhirProperties theProperties) {
-		return new StudyWriter(theFhirContext, theDaoRegistry, theTransactionService, theProperties);
+			DicomFhirProperties theProperties,
+			IIdHelperService<?> theIdHelper) {
+		return new StudyWriter(theFhirContext, theDaoRegistry, theTransactionService, theProperties, theIdHelper);
 	}
 
 	@Bean

@@ -1,11 +1,15 @@
 package org.dicomfhir.hapi;
 
 import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.interceptor.model.RequestPartitionId;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.api.dao.IFhirResourceDao;
 import ca.uhn.fhir.jpa.api.model.DaoMethodOutcome;
+import ca.uhn.fhir.jpa.api.svc.IIdHelperService;
+import ca.uhn.fhir.jpa.api.svc.ResolveIdentityMode;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
+import ca.uhn.fhir.rest.api.server.storage.TransactionDetails;
 import ca.uhn.fhir.rest.server.exceptions.PreconditionFailedException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceGoneException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
@@ -107,6 +111,7 @@ public class StudyWriter {
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;
 	private final IHapiTransactionService myTransactionService;
+	private final IIdHelperService<?> myIdHelper;
 	private final DicomFhirProperties myProperties;
 	private final ExecutorService myExecutor;
 	private final Map<String, String> myEndpointIds = new ConcurrentHashMap<>();
@@ -129,11 +134,13 @@ public class StudyWriter {
 			FhirContext theFhirContext,
 			DaoRegistry theDaoRegistry,
 			IHapiTransactionService theTransactionService,
-			DicomFhirProperties theProperties) {
+			DicomFhirProperties theProperties,
+			IIdHelperService<?> theIdHelper) {
 		myFhirContext = theFhirContext;
 		myDaoRegistry = theDaoRegistry;
 		myTransactionService = theTransactionService;
 		myProperties = theProperties;
+		myIdHelper = theIdHelper;
 		AtomicInteger threads = new AtomicInteger();
 		myExecutor = Executors.newFixedThreadPool(theProperties.getStudyWriterThreads(), r -> {
 			Thread t = new Thread(r, "dicomfhir-study-writer-" + threads.incrementAndGet());
@@ -485,10 +492,17 @@ public class StudyWriter {
 				.setWho(new Reference().setDisplay("dicom-fhir plugin"));
 		Set<String> binaries = new LinkedHashSet<>();
 		theAdded.forEach(c -> binaries.add(c.binaryId()));
+		List<org.hl7.fhir.instance.model.api.IIdType> ids = new ArrayList<>();
 		for (String binaryId : binaries) {
 			provenance.addEntity().setRole(Provenance.ProvenanceEntityRole.SOURCE).setWhat(new Reference("Binary/" + binaryId));
+			ids.add(new IdType("Binary", binaryId));
 		}
-		myDaoRegistry.getResourceDao(Provenance.class).create(provenance, theRequest);
+		// HAPI resolves each reference of the new Provenance with a query of its own (64% of the
+		// writer's time with 10 Binaries); resolved together up front, they are one query.
+		TransactionDetails details = new TransactionDetails();
+		myIdHelper.resolveResourceIdentities(RequestPartitionId.allPartitions(), ids, ResolveIdentityMode.excludeDeleted().cacheOk())
+				.forEach((id, lookup) -> details.addResolvedResourceId(id, lookup.getPersistentId()));
+		myDaoRegistry.getResourceDao(Provenance.class).create(provenance, null, true, theRequest, details);
 	}
 
 	/** ImagingStudy id = the Study Instance UID (a valid FHIR id: at most 64 digits and dots). */
