@@ -47,6 +47,23 @@ class DicomNativeTest {
         assertThrows(DicomException.class, () -> DicomNative.parseDirect(direct, null));
     }
 
+    /** The file variants answer exactly as the byte[] ones; a file that cannot be opened is an IOException. */
+    @Test
+    void framesAndBulkDataOfAFileEqualThoseOfItsBytes() throws Exception {
+        for (String name : List.of(TestData.CT_SMALL, TestData.RG1_UNCR)) {
+            String path = TestData.file(name).toString();
+            byte[] bytes = TestData.bytes(name);
+            assertEquals(DicomNative.frames(bytes, "1"), DicomNative.framesOfFile(path, "1"), name);
+            assertEquals(DicomNative.frames(bytes, "1,2"), DicomNative.framesOfFile(path, "1,2"), name);
+            assertEquals(DicomNative.bulkdata(bytes, "7FE00010"), DicomNative.bulkdataOfFile(path, "7FE00010"), name);
+        }
+        java.io.IOException missing = assertThrows(java.io.IOException.class,
+                () -> DicomNative.framesOfFile("/nonexistent/dicom-fhir/x.dcm", "1"));
+        assertTrue(missing.getMessage().contains("/nonexistent/dicom-fhir/x.dcm"), missing.getMessage());
+        assertThrows(DicomException.class, () -> DicomNative.framesOfFile(TestData.file(TestData.CT_SMALL).toString(), "0"));
+        assertThrows(NullPointerException.class, () -> DicomNative.bulkdataOfFile(null, "7FE00010"));
+    }
+
     @Test
     void argumentErrors() {
         assertThrows(NullPointerException.class, () -> DicomNative.sha256(null));
