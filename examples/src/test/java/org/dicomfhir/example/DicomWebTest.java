@@ -224,6 +224,17 @@ class DicomWebTest extends AbstractServerTest {
 		assertThat(again.statusCode()).isEqualTo(304);
 		assertThat(json(dwGet("dw/studies/" + study + "/metadata", null))).hasSize(3);
 		assertThat(json(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(1) + "/metadata", null))).hasSize(1);
+
+		// The same series through another host name: the kept DICOM JSON is per base URL, so the
+		// BulkDataURIs name the host the client used, and nothing else differs.
+		String otherBase = baseUrl().replace("//localhost:", "//127.0.0.1:");
+		HttpResponse<byte[]> viaIp = get(otherBase + "/dicomweb/studies/" + study + "/series/" + series + "/metadata", "application/dicom+json");
+		assertThat(viaIp.statusCode()).isEqualTo(200);
+		for (JsonNode instance : json(viaIp)) {
+			assertThat(instance.at("/7FE00010/BulkDataURI").asText()).startsWith(otherBase + "/dicomweb/studies/" + study);
+		}
+		assertThat(new String(viaIp.body(), StandardCharsets.UTF_8).replace("//127.0.0.1:", "//localhost:"))
+				.isEqualTo(new String(r.body(), StandardCharsets.UTF_8));
 	}
 
 	// ------------------------------------------------------------------ STOW-RS
