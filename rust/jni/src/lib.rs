@@ -520,8 +520,17 @@ fn chunks_json(chunks: &[dicom_fhir_core::bulkdata::Chunk]) -> Value {
     )
 }
 
-fn frames_json(frames: &dicom_fhir_core::frames::Frames) -> Value {
-    serde_json::json!({
+/// The answer of `frames` / `framesOfFile`: parses the frame list, then `read` locates those
+/// frames in its source (a Java byte[] or a file).
+fn frames_answer<'l>(
+    env: &mut Env<'l>,
+    frame_list: &JString<'_>,
+    read: impl FnOnce(&Env<'_>, &[u64]) -> Res<dicom_fhir_core::frames::Frames>,
+) -> Res<JString<'l>> {
+    let list = required_string(env, frame_list, "frameList")?;
+    let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
+    let frames = read(env, &numbers)?;
+    let out = serde_json::json!({
         "transferSyntaxUid": frames.transfer_syntax_uid,
         "numberOfFrames": frames.number_of_frames,
         "encapsulated": frames.encapsulated,
@@ -529,14 +538,19 @@ fn frames_json(frames: &dicom_fhir_core::frames::Frames) -> Value {
             Some(c) => chunks_json(c),
             None => Value::Null,
         }).collect::<Vec<_>>(),
-    })
+    });
+    to_jstring(env, &out)
 }
 
-fn bulk_jstring<'l>(
+/// The answer of `bulkdata` / `bulkdataOfFile`: `read` locates the tag path in its source; null
+/// (a default `JString`) when the instance has no such element.
+fn bulk_answer<'l>(
     env: &mut Env<'l>,
-    found: Option<dicom_fhir_core::bulkdata::BulkValue>,
+    tag_path: &JString<'_>,
+    read: impl FnOnce(&Env<'_>, &str) -> Res<Option<dicom_fhir_core::bulkdata::BulkValue>>,
 ) -> Res<JString<'l>> {
-    match found {
+    let path = required_string(env, tag_path, "tagPath")?;
+    match read(env, &path)? {
         None => Ok(JString::default()),
         Some(v) => {
             let out = serde_json::json!({
@@ -587,12 +601,9 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
 ) -> JString<'l> {
     unowned
         .with_env(|env| -> Res<JString<'l>> {
-            let list = required_string(env, &frame_list, "frameList")?;
-            let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
-            let frames = with_critical_bytes(env, &data, |bytes| {
-                Ok(dicom_fhir_core::frames::frames_in(bytes, &numbers)?)
-            })?;
-            to_jstring(env, &frames_json(&frames))
+            frames_answer(env, &frame_list, |env, numbers| {
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames::frames_in(bytes, numbers)?))
+            })
         })
         .resolve::<ThrowJava>()
 }
@@ -608,11 +619,9 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
 ) -> JString<'l> {
     unowned
         .with_env(|env| -> Res<JString<'l>> {
-            let path = required_string(env, &tag_path, "tagPath")?;
-            let found = with_critical_bytes(env, &data, |bytes| {
-                Ok(dicom_fhir_core::bulkdata::locate_in(bytes, &path)?)
-            })?;
-            bulk_jstring(env, found)
+            bulk_answer(env, &tag_path, |env, path| {
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::bulkdata::locate_in(bytes, path)?))
+            })
         })
         .resolve::<ThrowJava>()
 }
@@ -628,11 +637,9 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile<'l>(
 ) -> JString<'l> {
     unowned
         .with_env(|env| -> Res<JString<'l>> {
-            let list = required_string(env, &frame_list, "frameList")?;
-            let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
-            let mut file = open_file(env, &path)?;
-            let frames = dicom_fhir_core::frames::frames(&mut file, &numbers)?;
-            to_jstring(env, &frames_json(&frames))
+            frames_answer(env, &frame_list, |env, numbers| {
+                Ok(dicom_fhir_core::frames::frames(&mut open_file(env, &path)?, numbers)?)
+            })
         })
         .resolve::<ThrowJava>()
 }
@@ -648,10 +655,9 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
 ) -> JString<'l> {
     unowned
         .with_env(|env| -> Res<JString<'l>> {
-            let tag_path = required_string(env, &tag_path, "tagPath")?;
-            let mut file = open_file(env, &path)?;
-            let found = dicom_fhir_core::bulkdata::locate(&mut file, &tag_path)?;
-            bulk_jstring(env, found)
+            bulk_answer(env, &tag_path, |env, tag_path| {
+                Ok(dicom_fhir_core::bulkdata::locate(&mut open_file(env, &path)?, tag_path)?)
+            })
         })
         .resolve::<ThrowJava>()
 }

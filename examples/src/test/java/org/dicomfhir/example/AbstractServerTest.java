@@ -217,6 +217,14 @@ public abstract class AbstractServerTest {
 	 */
 	protected HttpRequest.Builder stowRequest(String pathOrUrl, List<byte[]> parts) {
 		String boundary = "b0undary-" + System.nanoTime();
+		return request(pathOrUrl)
+				.header("Content-Type", MULTIPART_DICOM + "; boundary=" + boundary)
+				.header("Accept", "application/dicom+json")
+				.POST(HttpRequest.BodyPublishers.ofByteArray(multipartBody(boundary, parts)));
+	}
+
+	/** The parts as a multipart/related body of application/dicom parts, after a preamble. */
+	static byte[] multipartBody(String boundary, List<byte[]> parts) {
 		java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
 		body.writeBytes("preamble to ignore\r\n".getBytes(StandardCharsets.US_ASCII));
 		for (byte[] part : parts) {
@@ -225,10 +233,7 @@ public abstract class AbstractServerTest {
 			body.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
 		}
 		body.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return request(pathOrUrl)
-				.header("Content-Type", MULTIPART_DICOM + "; boundary=" + boundary)
-				.header("Accept", "application/dicom+json")
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()));
+		return body.toByteArray();
 	}
 
 	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */

@@ -4,7 +4,6 @@ import org.dicomfhir.hapi.dicomweb.DicomWebException;
 import org.dicomfhir.hapi.dicomweb.MultipartReader;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -47,18 +46,6 @@ class MultipartReaderTest {
 		};
 	}
 
-	private static byte[] body(List<byte[]> theParts) throws IOException {
-		ByteArrayOutputStream out = new ByteArrayOutputStream();
-		out.write("preamble\r\n".getBytes(StandardCharsets.US_ASCII));
-		for (byte[] part : theParts) {
-			out.write(("--" + BOUNDARY + "\r\nContent-Type: application/dicom\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-			out.write(part);
-			out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
-		}
-		out.write(("--" + BOUNDARY + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		return out.toByteArray();
-	}
-
 	private static List<byte[]> read(InputStream theIn, long theMax) throws IOException {
 		MultipartReader reader = new MultipartReader(theIn, BOUNDARY, theMax, 16 * 1024);
 		List<byte[]> out = new ArrayList<>();
@@ -88,7 +75,7 @@ class MultipartReaderTest {
 		}
 		parts.add(new byte[0]);
 		parts.add("\r\n--".getBytes(StandardCharsets.US_ASCII));
-		byte[] body = body(parts);
+		byte[] body = AbstractServerTest.multipartBody(BOUNDARY, parts);
 		for (long seed = 0; seed < 5; seed++) {
 			List<byte[]> got = read(trickle(body, seed), Long.MAX_VALUE);
 			assertThat(got).hasSize(parts.size());
@@ -99,8 +86,8 @@ class MultipartReaderTest {
 	}
 
 	@Test
-	void aPartOverTheLimitIs413AndABodyWithoutCloseDelimiterIs400() throws IOException {
-		byte[] body = body(List.of(new byte[5_000]));
+	void aPartOverTheLimitIs413AndABodyWithoutCloseDelimiterIs400() {
+		byte[] body = AbstractServerTest.multipartBody(BOUNDARY, List.of(new byte[5_000]));
 		assertThatThrownBy(() -> read(trickle(body, 1), 4_999))
 				.isInstanceOfSatisfying(DicomWebException.class, e -> assertThat(e.status()).isEqualTo(413));
 		byte[] cut = java.util.Arrays.copyOf(body, body.length - 12);
