@@ -270,6 +270,30 @@ class DicomWebTest extends AbstractServerTest {
 		assertThat(json(dwGet("dw/studies?StudyInstanceUID=" + s, null))).hasSize(1);
 	}
 
+	/** One request (one transaction, ids resolved together) with a new, an already stored and a deleted instance. */
+	@Test
+	void stowBatchStoresNewStoredAndDeletedInstancesTogether() {
+		String s = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		byte[] kept = DicomFixtures.ctInstance(s, series);
+		byte[] deleted = DicomFixtures.ctInstance(s, series);
+		byte[] fresh = DicomFixtures.ctInstance(s, series);
+		HttpResponse<byte[]> first = stow("dw/studies", kept, deleted);
+		assertThat(first.statusCode()).as(bodyText(first)).isEqualTo(200);
+		String deletedSop = json(first).at("/00081199/Value/1/00081155/Value/0").asText();
+		assertThat(delete("dicomweb/studies/" + s + "/series/" + series + "/instances/" + deletedSop).statusCode()).isEqualTo(204);
+		assertThat(getJson("Binary/" + DicomFixtures.sha256(deleted)).statusCode()).isEqualTo(410);
+
+		HttpResponse<byte[]> again = stow("dw/studies", kept, deleted, fresh);
+		assertThat(again.statusCode()).as(bodyText(again)).isEqualTo(200);
+		assertThat(json(again).at("/00081199/Value")).hasSize(3);
+		assertThat(json(again).has("00081198")).isFalse();
+		for (byte[] part : List.of(kept, deleted, fresh)) {
+			assertThat(getJson("Binary/" + DicomFixtures.sha256(part)).statusCode()).isEqualTo(200);
+		}
+		assertThat(json(dwGet("dw/studies/" + s + "/series/" + series + "/instances", null))).hasSize(3);
+	}
+
 	@Test
 	void stowRejectsMalformedRequests() {
 		// no boundary

@@ -63,6 +63,12 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
+	public BinaryIdIndex dicomFhirBinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
+			IHapiTransactionService theTransactions) {
+		return new BinaryIdIndex(thePartitionSettings, theTransactions);
+	}
+
+	@Bean
 	public BinaryBytes dicomFhirBinaryBytes(ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		return new BinaryBytes(theBinaryStorage);
 	}

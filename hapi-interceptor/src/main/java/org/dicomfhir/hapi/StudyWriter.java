@@ -498,7 +498,8 @@ public class StudyWriter {
 			ids.add(new IdType("Binary", binaryId));
 		}
 		// HAPI resolves each reference of the new Provenance with a query of its own (64% of the
-		// writer's time with 10 Binaries); resolved together up front, they are one query.
+		// writer's time with 10 Binaries); resolved together up front, they come from HAPI's id
+		// cache, which holds the Binaries just created (BinaryIdIndex's query would not).
 		TransactionDetails details = new TransactionDetails();
 		myIdHelper.resolveResourceIdentities(RequestPartitionId.allPartitions(), ids, ResolveIdentityMode.excludeDeleted().cacheOk())
 				.forEach((id, lookup) -> details.addResolvedResourceId(id, lookup.getPersistentId()));

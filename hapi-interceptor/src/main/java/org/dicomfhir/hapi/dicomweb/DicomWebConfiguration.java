@@ -6,6 +6,7 @@ import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomFhirProperties;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
@@ -40,8 +41,8 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore);
+			StudyStore theStore, BinaryIdIndex theBinaryIds) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds);
 	}
 
 	@Bean

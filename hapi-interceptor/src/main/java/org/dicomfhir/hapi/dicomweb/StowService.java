@@ -2,6 +2,7 @@ package org.dicomfhir.hapi.dicomweb;
 
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.rest.api.server.storage.TransactionDetails;
 import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
 import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
 import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
@@ -14,6 +15,7 @@ import jakarta.persistence.FlushModeType;
 import jakarta.persistence.PersistenceContext;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.bridge.DicomInstance;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
@@ -26,6 +28,7 @@ import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -50,16 +53,18 @@ public class StowService {
 	private final IHapiTransactionService myTransactions;
 	private final DicomWebProperties myProperties;
 	private final StudyStore myStore;
+	private final BinaryIdIndex myBinaryIds;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore) {
+			StudyStore theStore, BinaryIdIndex theBinaryIds) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
 		myStore = theStore;
+		myBinaryIds = theBinaryIds;
 	}
 
 	private record Parsed(DicomInstance instance, byte[] bytes) {}
@@ -142,8 +147,9 @@ public class StowService {
 						// distinct Binaries that no query of another part reads, so flushing once,
 						// at commit, changes nothing but the cost.
 						myEntityManager.setFlushMode(FlushModeType.COMMIT);
+						TransactionDetails details = resolveBinaryIds(valid);
 						for (Parsed p : valid) {
-							update(p, theRequest);
+							update(p, theRequest, details);
 						}
 					});
 					together = true;
@@ -157,7 +163,7 @@ public class StowService {
 			if (!together) {
 				for (Parsed p : valid) {
 					try {
-						update(p, theRequest);
+						update(p, theRequest, new TransactionDetails());
 						stored.add(p);
 					} catch (AuthenticationException | ForbiddenOperationException e) {
 						throw e;
@@ -202,12 +208,32 @@ public class StowService {
 		}
 	}
 
-	private void update(Parsed theParsed, DicomWebRequest theRequest) {
+	private void update(Parsed theParsed, DicomWebRequest theRequest, TransactionDetails theDetails) {
 		Binary binary = new Binary();
 		binary.setId(new IdType("Binary", theParsed.instance().sha256()));
 		binary.setContentType("application/dicom");
 		binary.setData(theParsed.bytes());
-		myDaoRegistry.getResourceDao(Binary.class).update(binary, theRequest.details());
+		myDaoRegistry.getResourceDao(Binary.class).update(binary, null, true, false, theRequest.details(), theDetails);
+	}
+
+	/**
+	 * The batch's {@code Binary/<sha256>} ids resolved in one query, for the DAO updates to use:
+	 * each update otherwise resolves its client-assigned id with a query of its own (a fifth of a
+	 * STOW request). An id stored nowhere is recorded as such, so its update goes straight to
+	 * create; should another request create it meanwhile, the batch fails on the unique id and the
+	 * parts are stored one by one, each resolving its id again.
+	 */
+	private TransactionDetails resolveBinaryIds(List<Parsed> theParts) {
+		TransactionDetails details = new TransactionDetails();
+		List<String> ids = theParts.stream().map(p -> p.instance().sha256()).toList();
+		Map<String, BinaryIdIndex.Stored> stored = myBinaryIds.stored(ids);
+		if (stored != null) {
+			for (String id : ids) {
+				BinaryIdIndex.Stored found = stored.get(id);
+				details.addResolvedResourceId(new IdType("Binary", id), found == null ? null : found.pid());
+			}
+		}
+		return details;
 	}
 
 	private void respond(DicomWebRequest theRequest, String theStudyUid, List<Parsed> theStored, List<Failure> theFailures)
