@@ -69,7 +69,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 public class StudyWriter {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriter.class);
-	static final String DERIVED_TAG = "derived-from-dicom";
 	private static final String ENDPOINT_IDENTIFIER_SYSTEM = "http://dicomfhir.org/fhir/NamingSystem/dicomweb-endpoint";
 
 	/** One instance added to or removed from its study. */
@@ -373,10 +372,8 @@ public class StudyWriter {
 				completed = true;
 			}
 		}
-		if (merged.getMeta().getTag(DicomStorageInterceptor.TAG_SYSTEM, DERIVED_TAG) == null) {
-			merged.getMeta().addTag(DicomStorageInterceptor.TAG_SYSTEM, DERIVED_TAG, "Derived from DICOM instances");
-			completed = true;
-		}
+		// No meta.tag marks the study as derived: HAPI reads a tagged resource's tags with a query
+		// of their own on every load (a fifth of a QIDO request); its Provenance says where it came from.
 		// A versioned id makes HAPI refuse the update if another writer got there first; a create
 		// (no version) fails the same way if another writer created the study meanwhile.
 		merged.setId(existingJson == null ? studyId.toUnqualifiedVersionless() : studyId.withVersion(existingVersion));
