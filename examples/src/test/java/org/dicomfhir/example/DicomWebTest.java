@@ -294,6 +294,25 @@ class DicomWebTest extends AbstractServerTest {
 		assertThat(json(dwGet("dw/studies/" + s + "/series/" + series + "/instances", null))).hasSize(3);
 	}
 
+	/** The parts' SOP Instance UIDs are checked in one query; a stored one with other bytes is still a conflict. */
+	@Test
+	void stowBatchRefusesOtherBytesUnderAStoredSopInstanceUid() {
+		String s = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		byte[] stored = DicomFixtures.ctInstance(s, series);
+		assertThat(stow("dw/studies", stored).statusCode()).isEqualTo(200);
+		byte[] changed = stored.clone();
+		changed[changed.length - 1] ^= 0x01; // last pixel byte
+		byte[] fresh = DicomFixtures.ctInstance(s, series);
+
+		HttpResponse<byte[]> r = stow("dw/studies", fresh, changed);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(202);
+		assertThat(json(r).at("/00081199/Value")).hasSize(1);
+		assertThat(json(r).at("/00081198/Value/0/00081197/Value/0").asInt()).isEqualTo(45070);
+		assertThat(getJson("Binary/" + DicomFixtures.sha256(changed)).statusCode()).isEqualTo(404);
+		assertThat(json(dwGet("dw/studies/" + s + "/series/" + series + "/instances", null))).hasSize(2);
+	}
+
 	@Test
 	void stowRejectsMalformedRequests() {
 		// no boundary

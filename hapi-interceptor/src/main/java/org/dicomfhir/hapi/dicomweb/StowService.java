@@ -16,6 +16,7 @@ import jakarta.persistence.PersistenceContext;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.hapi.BinaryIdIndex;
+import org.dicomfhir.hapi.SopInstanceIndex;
 import org.dicomfhir.bridge.DicomInstance;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
@@ -54,17 +55,19 @@ public class StowService {
 	private final DicomWebProperties myProperties;
 	private final StudyStore myStore;
 	private final BinaryIdIndex myBinaryIds;
+	private final SopInstanceIndex mySopInstances;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds) {
+			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
 		myStore = theStore;
 		myBinaryIds = theBinaryIds;
+		mySopInstances = theSopInstances;
 	}
 
 	private record Parsed(DicomInstance instance, byte[] bytes) {}
@@ -148,8 +151,13 @@ public class StowService {
 						// at commit, changes nothing but the cost.
 						myEntityManager.setFlushMode(FlushModeType.COMMIT);
 						TransactionDetails details = resolveBinaryIds(valid);
-						for (Parsed p : valid) {
-							update(p, theRequest, details);
+						mySopInstances.checkAll(valid.stream().map(p -> p.instance().sopInstanceUid()).toList(), theRequest.details());
+						try {
+							for (Parsed p : valid) {
+								update(p, theRequest, details);
+							}
+						} finally {
+							mySopInstances.forget(theRequest.details());
 						}
 					});
 					together = true;
