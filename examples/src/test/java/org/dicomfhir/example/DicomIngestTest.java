@@ -13,14 +13,18 @@ import org.hl7.fhir.r4.model.Provenance;
 import org.hl7.fhir.r4.model.Reference;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -29,6 +33,20 @@ class DicomIngestTest extends AbstractServerTest {
 
 	private static final String DICOM = "application/dicom";
 	private static final String INSTANCE_BINARY = "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
+
+	/** HAPI's filesystem store makes ten directories per random blob id; DICOM blobs share 4,096 leaves. */
+	@Test
+	void dicomBlobsShareFewDirectories() throws IOException {
+		byte[] dicom = DicomFixtures.ctInstance(DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid());
+		String sha = DicomFixtures.sha256(dicom);
+		assertThat(post("Binary", DICOM, dicom).statusCode()).isEqualTo(201);
+		Path leaf = binstoreDir().resolve("d/i/c/o/m/f/h/" + sha.charAt(0) + "/" + sha.charAt(1) + "/" + sha.charAt(2));
+		try (Stream<Path> files = Files.list(leaf)) {
+			assertThat(files.map(f -> f.getFileName().toString()))
+					.anyMatch(name -> name.startsWith("Binary_" + sha + "_dicomfh") && name.endsWith(".bin"));
+		}
+		assertThat(get("Binary/" + sha, DICOM).body()).isEqualTo(dicom);
+	}
 
 	@Test
 	void rawUploadStoresContentAddressedBinaryAndDerivesImagingStudy() {
