@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -491,6 +492,7 @@ def run(root: Path, work: Path, server, warm: list[bytes], items: list[bytes], s
             log(f"STOW: ours {res['stow']['ours']['inst_per_s']}/s, Orthanc {res['stow']['orthanc']['inst_per_s']}/s, "
                 f"ratio {res['stow']['ratio_inst_per_s']}")
         if "qido" in figures:
+            res["settle_before_qido_s"] = settle([server.proc.pid, orthanc.pid])
             res["qido"] = figure_qido(peers, qido_queries(studies, qido_n, seed))
         if "metadata" in figures:
             res["metadata"] = figure_metadata_series(peers, templates, meta_instances, clients, seed)
@@ -503,6 +505,26 @@ def run(root: Path, work: Path, server, warm: list[bytes], items: list[bytes], s
     finally:
         orthanc.stop()
     return res
+
+
+def settle(pids: list[int], quiet: float = 0.05, quiet_s: float = 2.0, max_s: float = 60.0) -> float:
+    """Waits until every process uses under `quiet` of a core for `quiet_s` (at most `max_s`): QIDO
+    is timed at rest, not during the housekeeping that follows a 10,000-instance ingest (the query
+    type timed first would otherwise take it all). Returns the seconds waited."""
+    def cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    t0 = time.time()
+    last = {p: cpu(p) for p in pids}
+    calm = 0.0
+    while time.time() - t0 < max_s and calm < quiet_s:
+        time.sleep(0.5)
+        now = {p: cpu(p) for p in pids}
+        calm = calm + 0.5 if all(now[p] - last[p] < quiet * 0.5 for p in pids) else 0.0
+        last = now
+    waited = round(time.time() - t0, 1)
+    log(f"settle: servers idle after {waited}s")
+    return waited
 
 
 METADATA_COLD_SERIES = 3
