@@ -20,23 +20,20 @@ import java.util.Map;
  */
 public class BinaryIdIndex extends NativeIndexQuery {
 
-	/** A stored Binary: its persistent id, and whether it is deleted. */
-	public record Stored(JpaPid pid, boolean deleted) {}
-
 	private static final int CHUNK = 500;
 
 	public BinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
 		super(thePartitionSettings, theTransactions);
 	}
 
-	/** The stored ones (deleted included) among these Binary ids, by id; null when this lookup is unavailable. */
-	public Map<String, Stored> stored(Collection<String> theIds) {
+	/** The persistent ids of the stored ones (deleted included) among these Binary ids; null when this lookup is unavailable. */
+	public Map<String, JpaPid> stored(Collection<String> theIds) {
 		return query(settings -> {
-			Map<String, Stored> out = new HashMap<>();
+			Map<String, JpaPid> out = new HashMap<>();
 			List<String> ids = new ArrayList<>(theIds);
 			for (int i = 0; i < ids.size(); i += CHUNK) {
 				List<?> rows = myEntityManager.createNativeQuery(
-								"SELECT RES_ID, PARTITION_ID, FHIR_ID, RES_DELETED_AT FROM HFJ_RESOURCE WHERE RES_TYPE = 'Binary' AND FHIR_ID IN (?1)")
+								"SELECT RES_ID, PARTITION_ID, FHIR_ID FROM HFJ_RESOURCE WHERE RES_TYPE = 'Binary' AND FHIR_ID IN (?1)")
 						.setParameter(1, ids.subList(i, Math.min(ids.size(), i + CHUNK)))
 						.getResultList();
 				for (Object r : rows) {
@@ -44,7 +41,7 @@ public class BinaryIdIndex extends NativeIndexQuery {
 					String id = (String) row[2];
 					JpaPid pid = JpaPid.fromId(((Number) row[0]).longValue(), row[1] == null ? null : ((Number) row[1]).intValue());
 					pid.setAssociatedResourceId(new IdType("Binary", id));
-					out.put(id, new Stored(pid, row[3] != null));
+					out.put(id, pid);
 				}
 			}
 			return out;

@@ -2,6 +2,7 @@ package org.dicomfhir.hapi.dicomweb;
 
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.jpa.model.dao.JpaPid;
 import ca.uhn.fhir.rest.api.server.storage.TransactionDetails;
 import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
 import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
@@ -15,9 +16,9 @@ import jakarta.persistence.FlushModeType;
 import jakarta.persistence.PersistenceContext;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.SopInstanceIndex;
-import org.dicomfhir.bridge.DicomInstance;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
 import org.slf4j.Logger;
@@ -234,11 +235,10 @@ public class StowService {
 	private TransactionDetails resolveBinaryIds(List<Parsed> theParts) {
 		TransactionDetails details = new TransactionDetails();
 		List<String> ids = theParts.stream().map(p -> p.instance().sha256()).toList();
-		Map<String, BinaryIdIndex.Stored> stored = myBinaryIds.stored(ids);
+		Map<String, JpaPid> stored = myBinaryIds.stored(ids);
 		if (stored != null) {
 			for (String id : ids) {
-				BinaryIdIndex.Stored found = stored.get(id);
-				details.addResolvedResourceId(new IdType("Binary", id), found == null ? null : found.pid());
+				details.addResolvedResourceId(new IdType("Binary", id), stored.get(id)); // null: new
 			}
 		}
 		return details;
