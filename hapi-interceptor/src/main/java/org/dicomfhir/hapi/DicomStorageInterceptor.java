@@ -28,6 +28,10 @@ import org.hl7.fhir.r4.model.Reference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
 
 /**
  * Storage hooks on the JPA interceptor service, so they fire for REST calls, transactions and
@@ -44,6 +48,7 @@ public class DicomStorageInterceptor {
 	static final String TAG_SYSTEM = "http://dicomfhir.org/fhir/CodeSystem/tags";
 	static final String TAG_DICOM = "dicom";
 	static final String BLOB_PREFIX = "dicomfh";
+	private static final String PARSED = DicomStorageInterceptor.class.getName() + ".parsed";
 
 	private final FhirContext myFhirContext;
 	private final StudyIndex myStudyIndex;
@@ -75,7 +80,7 @@ public class DicomStorageInterceptor {
 		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
 			return;
 		}
-		DicomInstance instance = parseOrReject(binary);
+		DicomInstance instance = parseOrReject(binary, theRequest);
 		requireContentAddress(binary, instance);
 		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256());
 		rejectOtherBytesForSameInstance(instance, theRequest);
@@ -105,7 +110,7 @@ public class DicomStorageInterceptor {
 		if (!(theNew instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
 			return;
 		}
-		DicomInstance instance = parseOrReject(binary);
+		DicomInstance instance = parseOrReject(binary, theRequest);
 		requireContentAddress(binary, instance);
 		// Same id means same bytes (checked above). HAPI's BinaryStorageInterceptor reuses the stored
 		// blob of identical content, so with the same tag the update is a no-op: no new version.
@@ -144,12 +149,37 @@ public class DicomStorageInterceptor {
 		return null;
 	}
 
-	private DicomInstance parseOrReject(Binary theBinary) {
+	/**
+	 * Parses bytes about to be stored in this request as a Binary (a STOW-RS part, checked before
+	 * anything is stored) and keeps the result for the storage hooks, which then do not parse the
+	 * same byte array again (the parse was 12% of a STOW request's native time), until
+	 * {@link #forgetParsed}.
+	 */
+	public DicomInstance parseForStorage(byte[] theBytes, RequestDetails theRequest) throws DicomException {
+		DicomInstance instance = DicomInstance.parse(theBytes, myOptions.derive());
+		@SuppressWarnings("unchecked")
+		Map<byte[], DicomInstance> parsed = (Map<byte[], DicomInstance>) theRequest.getUserData()
+				.computeIfAbsent(PARSED, k -> Collections.synchronizedMap(new IdentityHashMap<byte[], DicomInstance>()));
+		parsed.put(theBytes, instance);
+		return instance;
+	}
+
+	/** Drops what {@link #parseForStorage} kept for this request. */
+	public void forgetParsed(RequestDetails theRequest) {
+		theRequest.getUserData().remove(PARSED);
+	}
+
+	private DicomInstance parseOrReject(Binary theBinary, RequestDetails theRequest) {
 		if (!theBinary.hasData()) {
 			throw new InvalidRequestException("A DICOM Binary must carry the DICOM bytes in Binary.data");
 		}
+		byte[] bytes = theBinary.getContent();
+		if (theRequest != null && theRequest.getUserData().get(PARSED) instanceof Map<?, ?> parsed
+				&& parsed.get(bytes) instanceof DicomInstance instance) {
+			return instance; // the same array, parsed with the same options
+		}
 		try {
-			return DicomInstance.parse(theBinary.getContent(), myOptions.derive());
+			return DicomInstance.parse(bytes, myOptions.derive());
 		} catch (DicomException e) {
 			throw new UnprocessableEntityException(myFhirContext, outcome("Not a valid DICOM instance: " + e.getMessage()));
 		}

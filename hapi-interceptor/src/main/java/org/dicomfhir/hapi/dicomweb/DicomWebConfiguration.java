@@ -8,6 +8,7 @@ import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomFhirProperties;
+import org.dicomfhir.hapi.DicomStorageInterceptor;
 import org.dicomfhir.hapi.SopInstanceIndex;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
@@ -42,8 +43,8 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theSopInstances);
+			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances, DicomStorageInterceptor theStorage) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theSopInstances, theStorage);
 	}
 
 	@Bean

@@ -18,6 +18,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
+import org.dicomfhir.hapi.DicomStorageInterceptor;
 import org.dicomfhir.hapi.SopInstanceIndex;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
@@ -57,18 +58,20 @@ public class StowService {
 	private final StudyStore myStore;
 	private final BinaryIdIndex myBinaryIds;
 	private final SopInstanceIndex mySopInstances;
+	private final DicomStorageInterceptor myStorage;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances) {
+			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances, DicomStorageInterceptor theStorage) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
 		myStore = theStore;
 		myBinaryIds = theBinaryIds;
 		mySopInstances = theSopInstances;
+		myStorage = theStorage;
 	}
 
 	private record Parsed(DicomInstance instance, byte[] bytes) {}
@@ -76,6 +79,14 @@ public class StowService {
 	private record Failure(String sopClassUid, String sopInstanceUid, int reason, String message) {}
 
 	void store(DicomWebRequest theRequest, String theStudyUid) throws IOException {
+		try {
+			readAndStore(theRequest, theStudyUid);
+		} finally {
+			myStorage.forgetParsed(theRequest.details());
+		}
+	}
+
+	private void readAndStore(DicomWebRequest theRequest, String theStudyUid) throws IOException {
 		String accept = theRequest.header("Accept");
 		if (accept != null && !accept.isBlank()) {
 			QidoService.checkAccept(accept); // the response is application/dicom+json
@@ -121,7 +132,7 @@ public class StowService {
 		for (byte[] body : bodies) {
 			DicomInstance instance;
 			try {
-				instance = DicomInstance.parse(body, null);
+				instance = myStorage.parseForStorage(body, theRequest.details());
 			} catch (DicomException e) {
 				failures.add(new Failure(null, null, INVALID, "not a valid DICOM instance: " + e.getMessage()));
 				continue;
