@@ -283,6 +283,13 @@ class DicomIngestTest extends AbstractServerTest {
 		assertThat(afterOne.getNumberOfInstances()).isEqualTo(1);
 		assertThat(binaryIds(afterOne)).containsExactly(DicomFixtures.sha256(second));
 
+		// The same bytes again bring the deleted Binary back (HAPI keeps its row: not a new insert).
+		HttpResponse<byte[]> again = post("Binary", DICOM, first);
+		assertThat(again.statusCode()).as(bodyText(again)).isEqualTo(201);
+		assertThat(again.headers().firstValue("Location").orElseThrow()).contains("Binary/" + DicomFixtures.sha256(first) + "/_history/3");
+		assertThat(binaryIds(readStudy(study))).containsExactlyInAnyOrder(DicomFixtures.sha256(first), DicomFixtures.sha256(second));
+
+		assertThat(delete("Binary/" + DicomFixtures.sha256(first)).statusCode()).isEqualTo(200);
 		assertThat(delete("Binary/" + DicomFixtures.sha256(second)).statusCode()).isEqualTo(200);
 		assertThat(getJson("ImagingStudy/" + study).statusCode()).isIn(404, 410);
 	}

@@ -5,12 +5,15 @@ import ca.uhn.fhir.interceptor.api.Hook;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
+import ca.uhn.fhir.jpa.model.util.JpaConstants;
 import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.api.RequestTypeEnum;
 import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomInstance;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;
 import org.hl7.fhir.r4.model.IdType;
@@ -36,9 +39,16 @@ public class DicomBinaryUploadInterceptor {
 	private static final String FHIR = "fhir";
 
 	private final FhirContext myFhirContext;
+	private final DicomStorageInterceptor myStorage;
+	private final UploadLookup myLookup;
+	private final SopInstanceIndex mySopInstances;
 
-	public DicomBinaryUploadInterceptor(FhirContext theFhirContext) {
+	public DicomBinaryUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage, UploadLookup theLookup,
+			SopInstanceIndex theSopInstances) {
 		myFhirContext = theFhirContext;
+		myStorage = theStorage;
+		myLookup = theLookup;
+		mySopInstances = theSopInstances;
 	}
 
 	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLER_SELECTED)
@@ -58,7 +68,7 @@ public class DicomBinaryUploadInterceptor {
 				return;
 			}
 			// HAPI builds the Binary from the raw body and takes its id from the URL we set below.
-			sha256 = DicomBinaries.contentAddress(theRequest.loadRequestContents());
+			sha256 = contentAddress(theRequest.loadRequestContents(), theRequest);
 			if (theRequest.getHeader("Prefer") == null) {
 				// The answer will be an OperationOutcome (answerLikeACreate), so HAPI need not read
 				// the stored bytes back into the Binary it returns (8% of an upload).
@@ -69,7 +79,7 @@ public class DicomBinaryUploadInterceptor {
 			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType())) {
 				return;
 			}
-			sha256 = DicomBinaries.contentAddress(binary.getContent());
+			sha256 = contentAddress(binary.getContent(), theRequest);
 			binary.setId(sha256);
 			// HAPI's resource parameter uses an already parsed resource as it is.
 			theRequest.setResource(binary);
@@ -77,6 +87,33 @@ public class DicomBinaryUploadInterceptor {
 		theRequest.setRequestType(RequestTypeEnum.PUT);
 		theRequest.setId(new IdType("Binary", sha256));
 		theRequest.getUserData().put(REWRITTEN_UPLOAD, raw ? RAW : FHIR);
+	}
+
+	/**
+	 * The Binary id of an upload. The bytes are parsed here, once: the storage hooks reuse the parse.
+	 * One query tells whether that Binary was ever stored and whether its SOP Instance UID may be
+	 * listed; a new Binary is then created without HAPI's lookup of the id (HAPI's own
+	 * {@code X-Upsert-Extistence-Check: disabled}). Two uploads of the same new bytes racing past
+	 * the lookup are the same race as two PUTs: one insert wins, the other is a 409 and a retry is
+	 * a 200. Bytes that do not parse are left to the storage hook, which rejects them.
+	 */
+	private String contentAddress(byte[] theBytes, ServletRequestDetails theRequest) {
+		DicomInstance instance;
+		try {
+			instance = myStorage.parseForStorage(theBytes, theRequest);
+		} catch (DicomException e) {
+			return DicomBinaries.contentAddress(theBytes);
+		}
+		UploadLookup.Stored stored = myLookup.lookup(instance.sha256(), instance.sopInstanceUid());
+		if (stored != null) {
+			if (!stored.binary()) {
+				theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);
+			}
+			if (!stored.sopInstanceMayBeListed()) {
+				mySopInstances.notListed(instance.sopInstanceUid(), theRequest);
+			}
+		}
+		return instance.sha256();
 	}
 
 	/**

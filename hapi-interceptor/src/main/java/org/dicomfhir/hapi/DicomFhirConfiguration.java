@@ -84,8 +84,15 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext) {
-		return new DicomBinaryUploadInterceptor(theFhirContext);
+	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
+			UploadLookup theLookup, SopInstanceIndex theSopInstances) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theSopInstances);
+	}
+
+	@Bean
+	public UploadLookup dicomFhirUploadLookup(ObjectProvider<PartitionSettings> thePartitionSettings,
+			IHapiTransactionService theTransactions) {
+		return new UploadLookup(thePartitionSettings, theTransactions);
 	}
 
 	@Bean

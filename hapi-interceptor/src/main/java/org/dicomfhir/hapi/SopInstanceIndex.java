@@ -71,6 +71,14 @@ public class SopInstanceIndex extends NativeIndexQuery {
 		}
 	}
 
+	/**
+	 * Records that no ImagingStudy listed this SOP Instance UID when the request looked it up
+	 * ({@link UploadLookup}), for {@link #mayBeListed} in this request.
+	 */
+	public void notListed(String theSopInstanceUid, RequestDetails theRequest) {
+		theRequest.getUserData().put(NOT_LISTED, Set.of(theSopInstanceUid));
+	}
+
 	/** Drops what {@link #checkAll} kept: it holds only for the transaction that ran it. */
 	public void forget(RequestDetails theRequest) {
 		theRequest.getUserData().remove(NOT_LISTED);
@@ -84,7 +92,7 @@ public class SopInstanceIndex extends NativeIndexQuery {
 				.isEmpty();
 	}
 
-	private static long hash(PartitionSettings theSettings, String theSopInstanceUid) {
+	static long hash(PartitionSettings theSettings, String theSopInstanceUid) {
 		return ResourceIndexedSearchParamToken.calculateHashValue(theSettings, RequestPartitionId.defaultPartition(),
 				"ImagingStudy", ImagingStudy.SP_INSTANCE, theSopInstanceUid);
 	}
