@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -31,3 +33,25 @@ def pct(values, q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def settle(pids: list[int], quiet: float = 0.05, quiet_s: float = 2.0, max_s: float = 60.0) -> float:
+    """Waits until every process uses under `quiet` of a core for `quiet_s` (at most `max_s`), so a
+    figure is timed at rest: not during HAPI's start-up housekeeping (it fills its search parameter
+    identity table, some 3,600 rows, for about 20 s after start, longer under load) nor the
+    housekeeping after a 10,000-instance ingest (whatever is timed first would take it all).
+    Returns the seconds waited."""
+    def cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    t0 = time.time()
+    last = {p: cpu(p) for p in pids}
+    calm = 0.0
+    while time.time() - t0 < max_s and calm < quiet_s:
+        time.sleep(0.5)
+        now = {p: cpu(p) for p in pids}
+        calm = calm + 0.5 if all(now[p] - last[p] < quiet * 0.5 for p in pids) else 0.0
+        last = now
+    waited = round(time.time() - t0, 1)
+    log(f"settle: servers idle after {waited}s")
+    return waited

@@ -82,7 +82,7 @@ import requests  # noqa: E402
 
 sys.path.insert(0, str(BENCH))
 import gen_dataset as gd  # noqa: E402
-from common import log, pct, session  # noqa: E402
+from common import log, pct, session, settle  # noqa: E402
 
 # Benchmark JVM: C2 on (no TieredStopAtLevel=1: that is for fast test start-ups), a heap that
 # fits two servers and PostgreSQL in 24 GiB, the throughput collector (2 cores).
@@ -286,6 +286,7 @@ def phase_ingest(label: str, plugin: Server, plain: Server, warm: list[bytes], i
         bad = Counter(x for x in w["status"] if x != 201)
         if bad:
             raise RuntimeError(f"{s.name}: warm-up statuses {bad}: {w['locs'][:2]}")
+    settled = settle([plugin.proc.pid, plain.proc.pid])
     chunks = [items[k * len(items) // ROUNDS:(k + 1) * len(items) // ROUNDS] for k in range(ROUNDS)]
     runs = {plugin.name: [], plain.name: []}
     for k, chunk in enumerate(chunks):
@@ -316,7 +317,8 @@ def phase_ingest(label: str, plugin: Server, plain: Server, warm: list[bytes], i
             "ratio_inst_per_s": round(a["inst_per_s"] / b["inst_per_s"], 3),
             "ratio_median": round(a["median_ms"] / b["median_ms"], 3),
             "ratio_p95": round(a["p95_ms"] / b["p95_ms"], 3),
-            "startup_s": {plugin.name: plugin.started_s, plain.name: plain.started_s}}
+            "startup_s": {plugin.name: plugin.started_s, plain.name: plain.started_s},
+            "settle_before_rounds_s": settled}
 
 
 def phase_linearity(server: Server, big_size: int, small_studies: int) -> dict:
