@@ -258,43 +258,53 @@ QIDO_WARMUP = 20  # untimed queries per type and server before any is timed
 
 
 def figure_qido(peers: dict, queries: dict[str, list[str]], warmup: dict[str, list[str]]) -> dict:
+    """Every type's queries interleaved (query k of each type, then k + 1, ...), each against both
+    servers in alternating order, after an untimed warm-up drawn apart from the timed queries (no
+    answer cached by either server). Timed type after type, the type timed first was the slow one:
+    studies?PatientID had p95 ratios of 0.84-1.16 over the last seven full runs, while the same
+    query with includefield=all, timed fourth, had 0.53-0.71 in the last three (the warm-up alone
+    brought PatientID to 0.76 in one run and 1.01 in the next). Our guess: the servers' work after
+    the STOW of 10,000 instances and the JVM's compilation; interleaving spreads whatever it is over
+    every type alike."""
     names = list(peers)
-    out = {}
-    # Every query type, round robin, untimed, drawn apart from the timed ones (no answer cached by
-    # either server). Without it the type timed first carried the JVM's compilation of the whole
-    # QIDO path: studies?PatientID, timed first, had p95 ratios of 0.84-1.16 over the last six full
-    # runs; in the last two, the same query with includefield=all, timed fourth, had 0.62 and 0.71.
-    for k in range(max(len(v) for v in warmup.values())):
-        for paths in warmup.values():
-            for n in names:
+    kinds = list(queries)
+    lat = {kind: {n: [] for n in names} for kind in kinds}
+    counts = {kind: {n: [] for n in names} for kind in kinds}
+    bad = {kind: {n: 0 for n in names} for kind in kinds}
+
+    def rounds(qs: dict[str, list[str]]):
+        for k in range(max(len(v) for v in qs.values())):
+            for kind, paths in qs.items():
                 if k < len(paths):
-                    timed_get(f"{peers[n]}/{paths[k]}")
-    for kind, paths in queries.items():
-        lat = {n: [] for n in names}
-        counts = {n: [] for n in names}
-        bad = {n: 0 for n in names}
-        for n in names:  # one untimed warm-up per type and server
-            timed_get(f"{peers[n]}/{paths[0]}")
-        for k, path in enumerate(paths):
-            for n in alternate(k, names):
-                t, r = timed_get(f"{peers[n]}/{path}")
-                lat[n].append(t)
-                if r.status_code == 200:
-                    counts[n].append(len(r.json()))
-                elif r.status_code == 204:
-                    counts[n].append(0)
-                else:
-                    bad[n] += 1
-                    counts[n].append(-r.status_code)
-        mismatch = sum(1 for a, b in zip(counts["ours"], counts["orthanc"]) if a != b)
-        res = {n: {**ms(lat[n]), "results_total": sum(c for c in counts[n] if c > 0), "errors": bad[n]} for n in names}
+                    yield k, kind, paths[k]
+
+    for k, kind, path in rounds(warmup):
+        for n in names:
+            timed_get(f"{peers[n]}/{path}")
+    for k, kind, path in rounds(queries):
+        for n in alternate(k, names):
+            t, r = timed_get(f"{peers[n]}/{path}")
+            lat[kind][n].append(t)
+            if r.status_code == 200:
+                counts[kind][n].append(len(r.json()))
+            elif r.status_code == 204:
+                counts[kind][n].append(0)
+            else:
+                bad[kind][n] += 1
+                counts[kind][n].append(-r.status_code)
+    out = {}
+    for kind in kinds:
+        c = counts[kind]
+        mismatch = sum(1 for a, b in zip(c["ours"], c["orthanc"]) if a != b)
+        res = {n: {**ms(lat[kind][n]), "results_total": sum(x for x in c[n] if x > 0), "errors": bad[kind][n]}
+               for n in names}
         res["ratio_p95"] = ratio(res["ours"]["p95_ms"], res["orthanc"]["p95_ms"])
         res["ratio_median"] = ratio(res["ours"]["median_ms"], res["orthanc"]["median_ms"])
         res["count_mismatches"] = mismatch
-        res["example"] = paths[0]
+        res["example"] = queries[kind][0]
         out[kind] = res
         log(f"QIDO {kind}: ours p95 {res['ours']['p95_ms']} ms, Orthanc p95 {res['orthanc']['p95_ms']} ms, "
-            f"ratio {res['ratio_p95']}, result-count mismatches {mismatch}/{len(paths)}")
+            f"ratio {res['ratio_p95']}, result-count mismatches {mismatch}/{len(queries[kind])}")
     return out
 
 
