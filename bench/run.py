@@ -73,7 +73,8 @@ def bootstrap():
     subprocess.check_call([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                            "-r", str(BENCH / "requirements.txt")])
     os.environ["DICOMFHIR_BENCH_BOOTSTRAPPED"] = "1"
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    # The script that was started (bench/run.py, or a tool that imports it, e.g. pg_statements.py).
+    os.execv(str(py), [str(py), os.path.abspath(sys.argv[0]), *sys.argv[1:]])
 
 
 bootstrap()
