@@ -42,13 +42,15 @@ public class DicomBinaryUploadInterceptor {
 	private final DicomStorageInterceptor myStorage;
 	private final UploadLookup myLookup;
 	private final SopInstanceIndex mySopInstances;
+	private final StudyIndex myStudyIndex;
 
 	public DicomBinaryUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage, UploadLookup theLookup,
-			SopInstanceIndex theSopInstances) {
+			SopInstanceIndex theSopInstances, StudyIndex theStudyIndex) {
 		myFhirContext = theFhirContext;
 		myStorage = theStorage;
 		myLookup = theLookup;
 		mySopInstances = theSopInstances;
+		myStudyIndex = theStudyIndex;
 	}
 
 	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLER_SELECTED)
@@ -95,7 +97,10 @@ public class DicomBinaryUploadInterceptor {
 	 * listed; a new Binary is then created without HAPI's lookup of the id (HAPI's own
 	 * {@code X-Upsert-Extistence-Check: disabled}). Two uploads of the same new bytes racing past
 	 * the lookup are the same race as two PUTs: one insert wins, the other is a 409 and a retry is
-	 * a 200. Bytes that do not parse are left to the storage hook, which rejects them.
+	 * a 200. The SOP Instance UID is claimed before the lookup, so its answer holds until the
+	 * storage hook (otherwise an upload of other bytes under that UID whose study write finished in
+	 * between would go unseen); when another request holds the claim, the storage hook checks as
+	 * usual. Bytes that do not parse are left to the storage hook, which rejects them.
 	 */
 	private String contentAddress(byte[] theBytes, ServletRequestDetails theRequest) {
 		DicomInstance instance;
@@ -104,16 +109,23 @@ public class DicomBinaryUploadInterceptor {
 		} catch (DicomException e) {
 			return DicomBinaries.contentAddress(theBytes);
 		}
+		boolean claimed = myStudyIndex.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
 		UploadLookup.Stored stored = myLookup.lookup(instance.sha256(), instance.sopInstanceUid());
 		if (stored != null) {
 			if (!stored.binary()) {
 				theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);
 			}
-			if (!stored.sopInstanceMayBeListed()) {
+			if (claimed && !stored.sopInstanceMayBeListed()) {
 				mySopInstances.notListed(instance.sopInstanceUid(), theRequest);
 			}
 		}
 		return instance.sha256();
+	}
+
+	/** A request that claimed a SOP Instance UID and failed before storing gives the claim back. */
+	@Hook(Pointcut.SERVER_PROCESSING_COMPLETED)
+	public void releaseUnusedClaim(RequestDetails theRequest) {
+		myStudyIndex.releaseRequestClaim(theRequest);
 	}
 
 	/**

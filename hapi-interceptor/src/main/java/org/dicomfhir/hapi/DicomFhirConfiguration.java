@@ -85,8 +85,8 @@ public class DicomFhirConfiguration {
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, SopInstanceIndex theSopInstances) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theSopInstances);
+			UploadLookup theLookup, SopInstanceIndex theSopInstances, StudyIndex theStudyIndex) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theSopInstances, theStudyIndex);
 	}
 
 	@Bean

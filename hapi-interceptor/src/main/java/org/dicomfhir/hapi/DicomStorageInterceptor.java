@@ -82,7 +82,7 @@ public class DicomStorageInterceptor {
 		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
 		requireContentAddress(binary, instance);
-		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256());
+		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
 		rejectOtherBytesForSameInstance(instance, theRequest);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		myStudyIndex.addAfterCommit(theRequest, instance);
@@ -162,6 +162,16 @@ public class DicomStorageInterceptor {
 				.computeIfAbsent(PARSED, k -> Collections.synchronizedMap(new IdentityHashMap<byte[], DicomInstance>()));
 		parsed.put(theBytes, instance);
 		return instance;
+	}
+
+	/**
+	 * Claims an instance's SOP Instance UID in the running transaction before its index is checked
+	 * for many parts at once ({@link SopInstanceIndex#checkAll}): checked first, an upload of other
+	 * bytes whose study write finished between the check and the claim would go unseen. Throws
+	 * {@link ResourceVersionConflictException} when another request is storing other bytes under it.
+	 */
+	public void claim(DicomInstance theInstance, RequestDetails theRequest) {
+		myStudyIndex.claim(theInstance.sopInstanceUid(), theInstance.sha256(), theRequest);
 	}
 
 	/** Drops what {@link #parseForStorage} kept for this request. */

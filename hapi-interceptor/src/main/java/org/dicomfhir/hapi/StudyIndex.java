@@ -36,6 +36,7 @@ public class StudyIndex {
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
 	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
+	private static final String REQUEST_CLAIM = StudyIndex.class.getName() + ".requestClaim";
 	private final DicomFhirProperties myProperties;
 
 	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
@@ -57,13 +58,42 @@ public class StudyIndex {
 	 * both pass the "already stored?" check (on this node; across nodes the check in the database
 	 * and the versioned study write remain).
 	 */
-	void claim(String theSopInstanceUid, String theSha256) {
+	void claim(String theSopInstanceUid, String theSha256, RequestDetails theRequest) {
+		if (theRequest != null && theSopInstanceUid.equals(theRequest.getUserData().get(REQUEST_CLAIM))) {
+			// Claimed by the request before its transaction began: the transaction takes it over.
+			theRequest.getUserData().remove(REQUEST_CLAIM);
+			pending().claims.add(theSopInstanceUid);
+			return;
+		}
 		String holder = myClaims.putIfAbsent(theSopInstanceUid, theSha256);
 		if (holder == null) {
 			pending().claims.add(theSopInstanceUid);
 		} else if (!holder.equals(theSha256)) {
 			throw new ResourceVersionConflictException("SOP Instance " + theSopInstanceUid
 					+ " is being stored right now with other bytes (Binary/" + holder + ") by another request");
+		}
+	}
+
+	/**
+	 * Claims a SOP Instance UID for a request whose transaction has not begun yet, so that what the
+	 * request then reads of the index ({@link UploadLookup}) stays true until its transaction runs:
+	 * an upload of other bytes under this UID can neither be listed in between unseen nor start
+	 * while the claim is held. False when another request holds it (the storage hook then checks as
+	 * usual). {@link #claim} takes the claim over; {@link #releaseRequestClaim} drops it if the
+	 * request never gets there.
+	 */
+	boolean claimForRequest(RequestDetails theRequest, String theSopInstanceUid, String theSha256) {
+		if (myClaims.putIfAbsent(theSopInstanceUid, theSha256) != null) {
+			return false;
+		}
+		theRequest.getUserData().put(REQUEST_CLAIM, theSopInstanceUid);
+		return true;
+	}
+
+	/** Drops a {@link #claimForRequest} claim that no transaction took over (the request failed before storing). */
+	void releaseRequestClaim(RequestDetails theRequest) {
+		if (theRequest.getUserData().remove(REQUEST_CLAIM) instanceof String sopInstanceUid) {
+			myClaims.remove(sopInstanceUid);
 		}
 	}
 

@@ -163,6 +163,9 @@ public class StowService {
 						// at commit, changes nothing but the cost.
 						myEntityManager.setFlushMode(FlushModeType.COMMIT);
 						TransactionDetails details = resolveBinaryIds(valid);
+						for (Parsed p : valid) {
+							myStorage.claim(p.instance(), theRequest.details()); // before the check: see claim
+						}
 						mySopInstances.checkAll(valid.stream().map(p -> p.instance().sopInstanceUid()).toList(), theRequest.details());
 						try {
 							for (Parsed p : valid) {
