@@ -20,8 +20,6 @@ import java.util.Map;
  */
 public class BinaryIdIndex extends NativeIndexQuery {
 
-	private static final int CHUNK = 500;
-
 	public BinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
 		super(thePartitionSettings, theTransactions);
 	}
@@ -31,10 +29,10 @@ public class BinaryIdIndex extends NativeIndexQuery {
 		return query(settings -> {
 			Map<String, JpaPid> out = new HashMap<>();
 			List<String> ids = new ArrayList<>(theIds);
-			for (int i = 0; i < ids.size(); i += CHUNK) {
+			for (int i = 0; i < ids.size(); i += IN_LIST_CHUNK) {
 				List<?> rows = myEntityManager.createNativeQuery(
 								"SELECT RES_ID, PARTITION_ID, FHIR_ID FROM HFJ_RESOURCE WHERE RES_TYPE = 'Binary' AND FHIR_ID IN (?1)")
-						.setParameter(1, ids.subList(i, Math.min(ids.size(), i + CHUNK)))
+						.setParameter(1, ids.subList(i, Math.min(ids.size(), i + IN_LIST_CHUNK)))
 						.getResultList();
 				for (Object r : rows) {
 					Object[] row = (Object[]) r;

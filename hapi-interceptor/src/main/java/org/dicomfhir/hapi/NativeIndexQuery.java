@@ -21,6 +21,8 @@ import java.util.function.Function;
 abstract class NativeIndexQuery {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(NativeIndexQuery.class);
+	/** Values per {@code IN (...)} list: well under every supported database's bind-parameter limit. */
+	protected static final int IN_LIST_CHUNK = 500;
 
 	private final ObjectProvider<PartitionSettings> myPartitionSettings;
 	private final IHapiTransactionService myTransactions;

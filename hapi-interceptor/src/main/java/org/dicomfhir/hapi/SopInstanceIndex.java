@@ -57,9 +57,9 @@ public class SopInstanceIndex extends NativeIndexQuery {
 			}
 			Set<String> out = new HashSet<>(theSopInstanceUids);
 			List<Long> hashes = new ArrayList<>(byHash.keySet());
-			for (int i = 0; i < hashes.size(); i += 500) {
+			for (int i = 0; i < hashes.size(); i += IN_LIST_CHUNK) {
 				for (Object found : myEntityManager.createNativeQuery("SELECT HASH_VALUE FROM HFJ_SPIDX_TOKEN WHERE HASH_VALUE IN (?1)")
-						.setParameter(1, hashes.subList(i, Math.min(hashes.size(), i + 500)))
+						.setParameter(1, hashes.subList(i, Math.min(hashes.size(), i + IN_LIST_CHUNK)))
 						.getResultList()) {
 					out.remove(byHash.get(((Number) found).longValue()));
 				}

@@ -32,11 +32,11 @@ import java.util.concurrent.TimeoutException;
 public class StudyIndex {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(StudyIndex.class);
+	private static final String REQUEST_CLAIM = StudyIndex.class.getName() + ".requestClaim";
 
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
 	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
-	private static final String REQUEST_CLAIM = StudyIndex.class.getName() + ".requestClaim";
 	private final DicomFhirProperties myProperties;
 
 	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
