@@ -721,6 +721,24 @@ fn patient_identifier_systems() {
     );
 }
 
+/// PatientID and IssuerOfPatientID take one value. A file that holds several (`A\B`) is not
+/// guessed to mean its first one: the whole text names the patient, so `VICTIM1\x` can never
+/// be filed under the Patient `VICTIM1`.
+#[test]
+fn patient_id_with_several_values_is_never_cut_to_the_first() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let id = parse_synth(|o| synth::s(o, tags::PATIENT_ID, VR::LO, "VICTIM1\\x"))["patientIdentifier"].clone();
+    assert_eq!(id, json!({"system": "urn:dicom:patient-id", "value": "VICTIM1\\x"}));
+    let issuer = parse_synth(|o| synth::s(o, tags::ISSUER_OF_PATIENT_ID, VR::LO, "HOSP A\\HOSP B"))["patientIdentifier"].clone();
+    assert_eq!(issuer["system"], json!("urn:dicom:patient-id:HOSP%20A%5CHOSP%20B"));
+    // characters that mean something in a FHIR search are data
+    for hostile in ["NONE,VICTIM1", "VICTIM1|x", "$VICTIM1", "*", "%56ICTIM1"] {
+        let id = parse_synth(|o| synth::s(o, tags::PATIENT_ID, VR::LO, hostile))["patientIdentifier"].clone();
+        assert_eq!(id["value"], json!(hostile));
+    }
+}
+
 #[test]
 fn patient_gender_and_birth_date() {
     use dicom_core::VR;

@@ -50,11 +50,20 @@ pub fn gender(sex: &str) -> &'static str {
     }
 }
 
+/// The whole text of a single-valued attribute, even when a (broken) file gives it several
+/// values: `VICTIM1\x` names the patient `VICTIM1\x`, never `VICTIM1` (a prefix would file the
+/// images under another patient). None when empty.
+fn whole_text(p: &ParsedInstance, tag: dicom_core::Tag) -> Option<String> {
+    let values = p.strings(tag);
+    let text = values.join("\\");
+    (!text.trim().is_empty()).then(|| text.trim().to_string())
+}
+
 /// PatientID with its system: the issuer's universal id (qualifiers sequence), else
 /// IssuerOfPatientID when it is an OID or URI, else a URN naming the local issuer, else the
 /// configured default. No PatientID → a per-study identifier so re-uploads stay idempotent.
 pub fn identifier(p: &ParsedInstance, options: &DeriveOptions) -> Value {
-    let Some(value) = p.string(tags::PATIENT_ID) else {
+    let Some(value) = whole_text(p, tags::PATIENT_ID) else {
         return json!({ "system": STUDY_PATIENT_SYSTEM, "value": p.study_instance_uid() });
     };
     let qualifiers = p.items(tags::ISSUER_OF_PATIENT_ID_QUALIFIERS_SEQUENCE);
@@ -62,7 +71,7 @@ pub fn identifier(p: &ParsedInstance, options: &DeriveOptions) -> Value {
         let id = q.string(tags::UNIVERSAL_ENTITY_ID)?;
         issuer_uri(&id, q.string(tags::UNIVERSAL_ENTITY_ID_TYPE).as_deref())
     });
-    let issuer = p.string(tags::ISSUER_OF_PATIENT_ID);
+    let issuer = whole_text(p, tags::ISSUER_OF_PATIENT_ID);
     let (system, assigner) = match (universal, issuer) {
         (Some(system), issuer) => (system, issuer.filter(|i| issuer_uri(i, None).is_none())),
         (None, Some(issuer)) => match issuer_uri(&issuer, None) {
