@@ -41,15 +41,13 @@ public class DicomBinaryUploadInterceptor {
 	private final FhirContext myFhirContext;
 	private final DicomStorageInterceptor myStorage;
 	private final UploadLookup myLookup;
-	private final SopInstanceIndex mySopInstances;
 	private final StudyIndex myStudyIndex;
 
 	public DicomBinaryUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage, UploadLookup theLookup,
-			SopInstanceIndex theSopInstances, StudyIndex theStudyIndex) {
+			StudyIndex theStudyIndex) {
 		myFhirContext = theFhirContext;
 		myStorage = theStorage;
 		myLookup = theLookup;
-		mySopInstances = theSopInstances;
 		myStudyIndex = theStudyIndex;
 	}
 
@@ -109,15 +107,9 @@ public class DicomBinaryUploadInterceptor {
 		} catch (DicomException e) {
 			return DicomBinaries.contentAddress(theBytes);
 		}
-		boolean claimed = myStudyIndex.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
-		UploadLookup.Stored stored = myLookup.lookup(instance.sha256(), instance.sopInstanceUid());
-		if (stored != null) {
-			if (!stored.binary()) {
-				theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);
-			}
-			if (claimed && !stored.sopInstanceMayBeListed()) {
-				mySopInstances.notListed(instance.sopInstanceUid(), theRequest);
-			}
+		myStudyIndex.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
+		if (Boolean.FALSE.equals(myLookup.binaryStored(instance.sha256()))) {
+			theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);
 		}
 		return instance.sha256();
 	}

@@ -14,6 +14,8 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Import;
 
+import javax.sql.DataSource;
+
 /**
  * Entry point of the plugin. The official HAPI starter finds it through
  * {@code hapi.fhir.custom-bean-packages: org.dicomfhir.hapi}; nothing else needs configuring.
@@ -34,8 +36,42 @@ public class DicomFhirConfiguration {
 			DaoRegistry theDaoRegistry,
 			IHapiTransactionService theTransactionService,
 			DicomFhirProperties theProperties,
-			IIdHelperService<?> theIdHelper) {
-		return new StudyWriter(theFhirContext, theDaoRegistry, theTransactionService, theProperties, theIdHelper);
+			IIdHelperService<?> theIdHelper,
+			InstanceLedger theLedger,
+			PatientDirectory thePatients,
+			EndpointAddress theEndpointAddress) {
+		return new StudyWriter(theFhirContext, theDaoRegistry, theTransactionService, theProperties, theIdHelper, theLedger, thePatients,
+				theEndpointAddress);
+	}
+
+	/** The plugin's table of stored instances, created here (before any request or reconciliation) if missing. */
+	@Bean
+	public InstanceLedger dicomFhirInstanceLedger(DataSource theDataSource) {
+		InstanceLedger ledger = new InstanceLedger(theDataSource);
+		ledger.createTableIfMissing();
+		return ledger;
+	}
+
+	@Bean
+	public PatientDirectory dicomFhirPatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
+		return new PatientDirectory(theFhirContext, theDaoRegistry);
+	}
+
+	@Bean
+	public EndpointAddress dicomFhirEndpointAddress(DicomFhirProperties theProperties, ObjectProvider<RestfulServer> theServer,
+			org.springframework.core.env.Environment theEnvironment) {
+		return new EndpointAddress(theProperties, theServer, theEnvironment);
+	}
+
+	@Bean
+	public RequestSizeLimitInterceptor dicomFhirRequestSizeLimit(DicomFhirProperties theProperties) {
+		return new RequestSizeLimitInterceptor(theProperties);
+	}
+
+	@Bean
+	public DicomStatusProvider dicomFhirStatusProvider(InstanceLedger theLedger, IHapiTransactionService theTransactions,
+			StudyWriter theWriter) {
+		return new DicomStatusProvider(theLedger, theTransactions, theWriter);
 	}
 
 	@Bean
@@ -51,9 +87,10 @@ public class DicomFhirConfiguration {
 			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties,
-			SopInstanceIndex theSopInstances) {
+			InstanceLedger theLedger,
+			PatientDirectory thePatients) {
 		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theDaoRegistry, theProperties,
-				theSopInstances);
+				theLedger, thePatients);
 	}
 
 	@Bean
@@ -79,14 +116,16 @@ public class DicomFhirConfiguration {
 			BinaryBytes theBinaryBytes,
 			NativeOptions theOptions,
 			StudyWriter theWriter,
-			DicomFhirProperties theProperties) {
-		return new StudyIndexReconciler(theDaoRegistry, theBinaryBytes, theOptions, theWriter, theProperties);
+			DicomFhirProperties theProperties,
+			InstanceLedger theLedger,
+			IHapiTransactionService theTransactions) {
+		return new StudyIndexReconciler(theDaoRegistry, theBinaryBytes, theOptions, theWriter, theProperties, theLedger, theTransactions);
 	}
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, SopInstanceIndex theSopInstances, StudyIndex theStudyIndex) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theSopInstances, theStudyIndex);
+			UploadLookup theLookup, StudyIndex theStudyIndex) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theStudyIndex);
 	}
 
 	@Bean
@@ -102,9 +141,11 @@ public class DicomFhirConfiguration {
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
 			ReadYourWritesInterceptor theReadBarrier,
-			ConformanceResources theConformanceResources) {
+			ConformanceResources theConformanceResources,
+			RequestSizeLimitInterceptor theSizeLimit,
+			DicomStatusProvider theStatus) {
 		return new PluginRegistrar(theJpaInterceptors, theRestfulServer, theStorageInterceptor, theUploadInterceptor,
-				theReadBarrier, theConformanceResources);
+				theReadBarrier, theConformanceResources, theSizeLimit, theStatus);
 	}
 
 	@Bean

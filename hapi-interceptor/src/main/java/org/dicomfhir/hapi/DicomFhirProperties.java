@@ -9,6 +9,46 @@ public class DicomFhirProperties {
 	/** Path of the DICOMweb facade below the FHIR base; also the Endpoint address. */
 	private String dicomwebPath = "dicomweb";
 
+	/**
+	 * The FHIR base URL clients reach this server at (e.g. https://pacs.example.org/fhir): the
+	 * studies' DICOMweb Endpoint address is built from it. Unset: HAPI's configured server address
+	 * (hapi.fhir.server_address); neither: no Endpoint. Request headers are never used.
+	 */
+	private String publicBaseUrl;
+
+	/**
+	 * Largest request body of a FHIR request (a Binary upload among them), in bytes: a larger one
+	 * is refused with 413 before it is read. STOW-RS has its own limits (dicomfhir.dicomweb.*).
+	 */
+	private long maxUploadBytes = 256L * 1024 * 1024;
+
+	/** Stored instances not yet listed this long after their last change are indexed again by the reconciler. */
+	private int reconcileAfterSeconds = 300;
+
+	public String getPublicBaseUrl() {
+		return publicBaseUrl;
+	}
+
+	public void setPublicBaseUrl(String thePublicBaseUrl) {
+		publicBaseUrl = thePublicBaseUrl;
+	}
+
+	public long getMaxUploadBytes() {
+		return maxUploadBytes;
+	}
+
+	public void setMaxUploadBytes(long theMaxUploadBytes) {
+		maxUploadBytes = theMaxUploadBytes;
+	}
+
+	public int getReconcileAfterSeconds() {
+		return reconcileAfterSeconds;
+	}
+
+	public void setReconcileAfterSeconds(int theReconcileAfterSeconds) {
+		reconcileAfterSeconds = theReconcileAfterSeconds;
+	}
+
 	/** Identifier system for PatientID when the instance has no IssuerOfPatientID. */
 	private String patientIdentifierSystem = "urn:dicom:patient-id";
 
@@ -80,14 +120,11 @@ public class DicomFhirProperties {
 		replaceInstances = theReplaceInstances;
 	}
 
-	/** Names this node's index watermark; nodes sharing a database need distinct ids. */
+	/** Names this node in logs; nodes sharing a database should have distinct ids. */
 	private String nodeId = defaultNodeId();
 
-	/** At start-up, Binaries stored this long before the watermark are re-indexed too. */
-	private int reconcileMarginSeconds = 300;
-
-	/** How often the index watermark advances. */
-	private int watermarkIntervalSeconds = 60;
+	/** How often the reconciler looks for instances not yet listed (and failed ones) and indexes them again. */
+	private int reconcileIntervalSeconds = 60;
 
 	private static String defaultNodeId() {
 		try {
@@ -105,20 +142,12 @@ public class DicomFhirProperties {
 		nodeId = theNodeId;
 	}
 
-	public int getReconcileMarginSeconds() {
-		return reconcileMarginSeconds;
+	public int getReconcileIntervalSeconds() {
+		return reconcileIntervalSeconds;
 	}
 
-	public void setReconcileMarginSeconds(int theReconcileMarginSeconds) {
-		reconcileMarginSeconds = theReconcileMarginSeconds;
-	}
-
-	public int getWatermarkIntervalSeconds() {
-		return watermarkIntervalSeconds;
-	}
-
-	public void setWatermarkIntervalSeconds(int theWatermarkIntervalSeconds) {
-		watermarkIntervalSeconds = theWatermarkIntervalSeconds;
+	public void setReconcileIntervalSeconds(int theReconcileIntervalSeconds) {
+		reconcileIntervalSeconds = theReconcileIntervalSeconds;
 	}
 
 	public String getDicomwebPath() {

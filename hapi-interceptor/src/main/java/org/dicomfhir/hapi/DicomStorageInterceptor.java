@@ -7,11 +7,6 @@ import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
 import ca.uhn.fhir.jpa.delete.DeleteConflictOutcome;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
-import ca.uhn.fhir.jpa.api.dao.IFhirResourceDao;
-import ca.uhn.fhir.jpa.searchparam.SearchParameterMap;
-import ca.uhn.fhir.rest.api.server.IBundleProvider;
-import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
-import ca.uhn.fhir.rest.param.TokenParam;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
@@ -22,9 +17,9 @@ import org.dicomfhir.bridge.DicomInstance;
 import org.hl7.fhir.instance.model.api.IBaseOperationOutcome;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
-import org.hl7.fhir.r4.model.Extension;
 import org.hl7.fhir.r4.model.ImagingStudy;
-import org.hl7.fhir.r4.model.Reference;
+import jakarta.persistence.PersistenceException;
+import org.springframework.dao.DataAccessException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,7 +51,8 @@ public class DicomStorageInterceptor {
 	private final BinaryBytes myBinaryBytes;
 	private final DaoRegistry myDaoRegistry;
 	private final DicomFhirProperties myProperties;
-	private final SopInstanceIndex mySopInstances;
+	private final InstanceLedger myLedger;
+	private final PatientDirectory myPatients;
 
 	public DicomStorageInterceptor(
 			FhirContext theFhirContext,
@@ -65,25 +61,31 @@ public class DicomStorageInterceptor {
 			BinaryBytes theBinaryBytes,
 			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties,
-			SopInstanceIndex theSopInstances) {
+			InstanceLedger theLedger,
+			PatientDirectory thePatients) {
 		myFhirContext = theFhirContext;
 		myStudyIndex = theStudyIndex;
 		myOptions = theOptions;
 		myBinaryBytes = theBinaryBytes;
 		myDaoRegistry = theDaoRegistry;
 		myProperties = theProperties;
-		mySopInstances = theSopInstances;
+		myLedger = theLedger;
+		myPatients = thePatients;
 	}
 
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_CREATED, order = -100)
 	public void binaryCreated(IBaseResource theResource, RequestDetails theRequest) {
-		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+		if (!(theResource instanceof Binary binary)) {
+			return;
+		}
+		if (!DicomBinaries.isDicomContentType(binary.getContentType())) {
+			requireOwnContentAddress(binary, false);
 			return;
 		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
-		requireContentAddress(binary, instance);
+		requireContentAddress(binary, instance, false);
 		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
-		rejectOtherBytesForSameInstance(instance, theRequest);
+		recordInLedger(instance, theRequest);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		myStudyIndex.addAfterCommit(theRequest, instance);
 	}
@@ -105,34 +107,83 @@ public class DicomStorageInterceptor {
 		return null;
 	}
 
+	/**
+	 * A stored DICOM instance never changes: an update is accepted only with the identical bytes
+	 * (what a re-upload is), on every write path (REST PUT and PATCH, transaction and batch entries,
+	 * conditional updates, internal DAO writes all come through here).
+	 */
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_UPDATED, order = -100)
 	public void binaryUpdated(IBaseResource theOld, IBaseResource theNew, RequestDetails theRequest) {
-		if (!(theNew instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+		if (!(theNew instanceof Binary binary)) {
 			return;
 		}
+		boolean wasDicom = theOld instanceof Binary old && isDicom(old);
+		if (!DicomBinaries.isDicomContentType(binary.getContentType())) {
+			if (wasDicom) {
+				throw immutable(binary.getIdElement().getIdPart(), "its content type would become " + binary.getContentType());
+			}
+			requireOwnContentAddress(binary, theOld != null);
+			return;
+		}
+		if (wasDicom && !binary.hasData()) {
+			throw immutable(binary.getIdElement().getIdPart(), "the update carries no bytes in Binary.data");
+		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
-		requireContentAddress(binary, instance);
+		requireContentAddress(binary, instance, wasDicom);
 		// Same id means same bytes (checked above). HAPI's BinaryStorageInterceptor reuses the stored
 		// blob of identical content, so with the same tag the update is a no-op: no new version.
+		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
+		recordInLedger(instance, theRequest);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		// Indexing an instance already indexed changes nothing, and heals an interrupted earlier upload.
 		myStudyIndex.addAfterCommit(theRequest, instance);
 	}
 
 	@Hook(Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED)
-	public void binaryDeleted(IBaseResource theResource, RequestDetails theRequest) {
-		if (!(theResource instanceof Binary binary) || !DicomBinaries.isDicomContentType(binary.getContentType())) {
+	public void resourceDeleted(IBaseResource theResource, RequestDetails theRequest) {
+		if (theResource instanceof ImagingStudy study) {
+			refuseDeletingAListingStudy(study, theRequest);
+			return;
+		}
+		if (!(theResource instanceof Binary binary) || !isDicom(binary)) {
+			return;
+		}
+		String binaryId = binary.getIdElement().getIdPart();
+		InstanceLedger.Row row = myLedger.findByBinary(binaryId);
+		if (row != null) {
+			// The ledger knows the instance: no need to read (possibly missing) bytes.
+			myLedger.markRemoving(row.sopInstanceUid(), binaryId);
+			myStudyIndex.removeAfterCommit(theRequest, StudyWriter.Change.remove(row.studyInstanceUid(), row.sopInstanceUid(), binaryId));
 			return;
 		}
 		byte[] bytes = myBinaryBytes.read(binary);
 		if (bytes == null) {
-			ourLog.warn("Binary/{} is deleted but its bytes are gone: its ImagingStudy entry stays", binary.getIdElement().getIdPart());
+			ourLog.warn("Binary/{} is deleted but its bytes are gone and no ledger row names it: its ImagingStudy entry stays", binaryId);
 			return;
 		}
 		try {
-			myStudyIndex.removeAfterCommit(theRequest, DicomInstance.parse(bytes, myOptions.derive()));
+			DicomInstance instance = DicomInstance.parse(bytes, myOptions.derive());
+			myStudyIndex.removeAfterCommit(theRequest,
+					StudyWriter.Change.remove(instance.studyInstanceUid(), instance.sopInstanceUid(), instance.sha256()));
 		} catch (DicomException e) {
-			ourLog.warn("Binary/{} is deleted but cannot be parsed: {}", binary.getIdElement().getIdPart(), e.getMessage());
+			ourLog.warn("Binary/{} is deleted but cannot be parsed: {}", binaryId, e.getMessage());
+		}
+	}
+
+	/**
+	 * An ImagingStudy the plugin derived lists DICOM Binaries; deleting it alone would leave them
+	 * stored and listed nowhere. Its instances are deleted instead (the study goes with the last).
+	 */
+	private void refuseDeletingAListingStudy(ImagingStudy theStudy, RequestDetails theRequest) {
+		if (theRequest != null && theRequest.getUserData().get(StudyWriter.WRITER) != null) {
+			return; // the writer deletes a study once it lists nothing
+		}
+		String uid = theStudy.getIdElement().getIdPart();
+		if (uid != null && myLedger.studyHasInstances(uid)) {
+			throw new ResourceVersionConflictException("ImagingStudy/" + uid + " lists DICOM instances stored as Binaries;"
+					+ " deleting the study alone would leave them stored and listed nowhere. Delete its instances instead:"
+					+ " DELETE [base]/" + myProperties.getDicomwebPath() + "/studies/" + uid
+					+ " (or DELETE each Binary/<sha256> it lists); the ImagingStudy is deleted with its last instance.");
 		}
 	}
 
@@ -196,57 +247,98 @@ public class DicomStorageInterceptor {
 	}
 
 	/**
-	 * DICOM instances are immutable: other bytes under a SOP Instance UID already stored are a
-	 * conflict, not an update (unless the operator allows replacing).
+	 * Records the instance in the ledger, in this transaction. Refuses other bytes under a SOP
+	 * Instance UID already stored (DICOM instances are immutable), an instance whose patient is
+	 * not its study's, and a new study whose patient identity more than one FHIR Patient claims.
 	 */
-	private void rejectOtherBytesForSameInstance(DicomInstance theInstance, RequestDetails theRequest) {
-		if (myProperties.isReplaceInstances()) {
-			return;
+	private void recordInLedger(DicomInstance theInstance, RequestDetails theRequest) {
+		String system = patientSystem(theInstance);
+		String value = patientValue(theInstance);
+		// Claimed before the lookup: an upload naming another patient that commits in between is then
+		// either still holding the claim (refused here) or visible to the lookup.
+		myStudyIndex.claimStudyPatient(theInstance.studyInstanceUid(), system + "|" + value, theRequest);
+		InstanceLedger.Lookup found = myLedger.lookup(theInstance.sopInstanceUid(), theInstance.studyInstanceUid());
+		InstanceLedger.Row existing = found.sameInstance();
+		boolean live = existing != null && existing.state() != InstanceLedger.State.REMOVING;
+		if (live && existing.binaryId().equals(theInstance.sha256())) {
+			return; // the same instance again
 		}
-		IFhirResourceDao<ImagingStudy> studyDao = myDaoRegistry.getResourceDao(ImagingStudy.class);
-		SystemRequestDetails request = new SystemRequestDetails();
-		// Almost every upload is a new instance: an index lookup answers that without loading a
-		// (possibly large) ImagingStudy; only a hit is read and compared.
-		if (!mySopInstances.mayBeListed(theInstance.sopInstanceUid(), theRequest)
-				|| studyDao.searchForIds(studiesListing(theInstance), request).isEmpty()) {
-			return;
+		if (live && !myProperties.isReplaceInstances()) {
+			throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
+					+ " is already stored with other bytes (Binary/" + existing.binaryId() + "); DICOM instances are immutable. "
+					+ HOW_TO_CORRECT);
 		}
-		IBundleProvider found = studyDao.search(studiesListing(theInstance), request);
-		for (IBaseResource resource : found.getResources(0, 10)) {
-			String stored = storedBinaryId((ImagingStudy) resource, theInstance.sopInstanceUid());
-			if (stored != null && !stored.equals(theInstance.sha256())) {
-				throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
-						+ " is already stored with other bytes (Binary/" + stored + "); DICOM instances are immutable."
-						+ " Delete that Binary first, or set dicomfhir.replace-instances=true.");
+		InstanceLedger.Row sameStudy = found.sameStudy();
+		if (sameStudy != null && !(sameStudy.patientSystem().equals(system) && sameStudy.patientValue().equals(value))) {
+			throw new PatientConflictException("Study " + theInstance.studyInstanceUid() + " belongs to " + sameStudy.patient()
+					+ ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + InstanceLedger.describePatient(system, value)
+					+ ": every instance of a study must name the same patient. Correct the instance's PatientID"
+					+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.");
+		}
+		if (sameStudy == null) {
+			myPatients.requireAtMostOne(system, value);
+		}
+		try {
+			if (existing == null) {
+				myLedger.insertPending(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(), system, value);
+			} else {
+				myLedger.repoint(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(), system, value);
 			}
+		} catch (PersistenceException | DataAccessException e) {
+			throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
+					+ " is being stored right now by another request; if these are the same bytes, send them again."
+					+ " DICOM instances are immutable. " + HOW_TO_CORRECT);
 		}
 	}
 
-	private static SearchParameterMap studiesListing(DicomInstance theInstance) {
-		return SearchParameterMap.newSynchronous(ImagingStudy.SP_INSTANCE, new TokenParam(theInstance.sopInstanceUid()));
+	static final String HOW_TO_CORRECT = "To correct an instance, store the corrected one under a new SOP Instance UID,"
+			+ " then delete the old one (DELETE [base]/Binary/<sha256>).";
+
+	/** The patient identity of an instance: its identifier (system, value); never null. */
+	static String patientSystem(DicomInstance theInstance) {
+		return theInstance.patientIdentifierSystem() == null ? "" : theInstance.patientIdentifierSystem();
 	}
 
-	private static String storedBinaryId(ImagingStudy theStudy, String theSopInstanceUid) {
-		for (ImagingStudy.ImagingStudySeriesComponent series : theStudy.getSeries()) {
-			for (ImagingStudy.ImagingStudySeriesInstanceComponent instance : series.getInstance()) {
-				if (theSopInstanceUid.equals(instance.getUid())) {
-					Extension binary = instance.getExtensionByUrl(ConformanceResources.INSTANCE_BINARY);
-					if (binary != null && binary.getValue() instanceof Reference ref && ref.getReferenceElement().hasIdPart()) {
-						return ref.getReferenceElement().getIdPart();
-					}
-				}
-			}
-		}
-		return null;
+	static String patientValue(DicomInstance theInstance) {
+		return theInstance.patientIdentifierValue() == null ? "" : theInstance.patientIdentifierValue();
 	}
 
-	private void requireContentAddress(Binary theBinary, DicomInstance theInstance) {
+	private static boolean isDicom(Binary theBinary) {
+		return DicomBinaries.isDicomContentType(theBinary.getContentType())
+				|| theBinary.getMeta().getTag(TAG_SYSTEM, TAG_DICOM) != null;
+	}
+
+	private ResourceVersionConflictException immutable(String theId, String theWhy) {
+		return new ResourceVersionConflictException("Binary/" + theId + " is a stored DICOM instance and cannot change ("
+				+ theWhy + "): DICOM instances are immutable. " + HOW_TO_CORRECT);
+	}
+
+	/**
+	 * A Binary id of 64 hex digits is a content address: whatever the content type, the bytes
+	 * stored under it are the ones whose SHA-256 it is.
+	 */
+	private void requireOwnContentAddress(Binary theBinary, boolean theExisted) {
 		String id = theBinary.getIdElement().getIdPart();
-		if (!theInstance.sha256().equals(id)) {
-			throw new InvalidRequestException("DICOM Binaries are content-addressed: the id of these bytes is "
-					+ theInstance.sha256() + " (their SHA-256), not " + (id == null ? "a server-assigned id" : id)
-					+ ". POST them to /Binary or PUT them to /Binary/" + theInstance.sha256() + ".");
+		if (!DicomBinaries.isContentAddress(id)) {
+			return;
 		}
+		if (!theBinary.hasData() || !id.equals(DicomBinaries.contentAddress(theBinary.getContent()))) {
+			String message = "Binary/" + id + " is a content address: it holds only the bytes whose SHA-256 is " + id + ".";
+			throw theExisted ? new ResourceVersionConflictException(message + " " + HOW_TO_CORRECT) : new InvalidRequestException(message);
+		}
+	}
+
+	private void requireContentAddress(Binary theBinary, DicomInstance theInstance, boolean theStoredDicom) {
+		String id = theBinary.getIdElement().getIdPart();
+		if (theInstance.sha256().equals(id)) {
+			return;
+		}
+		if (theStoredDicom) {
+			throw immutable(id, "the update carries other bytes, whose SHA-256 is " + theInstance.sha256());
+		}
+		throw new InvalidRequestException("DICOM Binaries are content-addressed: the id of these bytes is "
+				+ theInstance.sha256() + " (their SHA-256), not " + (id == null ? "a server-assigned id" : id)
+				+ ". POST them to /Binary or PUT them to /Binary/" + theInstance.sha256() + ".");
 	}
 
 	private IBaseOperationOutcome outcome(String theMessage) {

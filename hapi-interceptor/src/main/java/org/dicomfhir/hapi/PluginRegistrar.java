@@ -27,6 +27,8 @@ public class PluginRegistrar implements SmartInitializingSingleton {
 	private final DicomBinaryUploadInterceptor myUploadInterceptor;
 	private final ReadYourWritesInterceptor myReadBarrier;
 	private final ConformanceResources myConformanceResources;
+	private final RequestSizeLimitInterceptor mySizeLimit;
+	private final DicomStatusProvider myStatus;
 	private boolean myRegistered;
 	private boolean myPublished;
 
@@ -36,7 +38,11 @@ public class PluginRegistrar implements SmartInitializingSingleton {
 			DicomStorageInterceptor theStorageInterceptor,
 			DicomBinaryUploadInterceptor theUploadInterceptor,
 			ReadYourWritesInterceptor theReadBarrier,
-			ConformanceResources theConformanceResources) {
+			ConformanceResources theConformanceResources,
+			RequestSizeLimitInterceptor theSizeLimit,
+			DicomStatusProvider theStatus) {
+		mySizeLimit = theSizeLimit;
+		myStatus = theStatus;
 		myJpaInterceptors = theJpaInterceptors;
 		myRestfulServer = theRestfulServer;
 		myStorageInterceptor = theStorageInterceptor;
@@ -56,7 +62,9 @@ public class PluginRegistrar implements SmartInitializingSingleton {
 		if (server == null) {
 			ourLog.warn("No RestfulServer bean: DICOM Binary POSTs are not content-addressed on the REST layer");
 		} else {
+			server.registerInterceptor(mySizeLimit);
 			server.registerInterceptor(myUploadInterceptor);
+			server.registerProvider(myStatus);
 			server.registerInterceptor(myReadBarrier);
 		}
 		ourLog.info("dicom-fhir plugin active (native library {})", org.dicomfhir.bridge.DicomNative.version());

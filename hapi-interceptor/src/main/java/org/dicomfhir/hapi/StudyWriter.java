@@ -21,7 +21,6 @@ import org.hl7.fhir.r4.model.Coding;
 import org.hl7.fhir.r4.model.Endpoint;
 import org.hl7.fhir.r4.model.IdType;
 import org.hl7.fhir.r4.model.ImagingStudy;
-import org.hl7.fhir.r4.model.Patient;
 import org.hl7.fhir.r4.model.Provenance;
 import org.hl7.fhir.r4.model.Reference;
 import org.slf4j.Logger;
@@ -31,8 +30,6 @@ import org.springframework.dao.DataIntegrityViolationException;
 import org.springframework.transaction.support.TransactionSynchronization;
 import org.springframework.transaction.support.TransactionSynchronizationManager;
 
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.time.Duration;
 import java.time.Instant;
@@ -70,19 +67,20 @@ public class StudyWriter {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriter.class);
 	private static final String ENDPOINT_IDENTIFIER_SYSTEM = "http://dicomfhir.org/fhir/NamingSystem/dicomweb-endpoint";
+	/** Marks the writer's own requests (its ImagingStudy deletes are not a client's). */
+	static final String WRITER = StudyWriter.class.getName();
 
 	/** One instance added to or removed from its study. */
 	record Change(String studyUid, String sopInstanceUid, String binaryId, String fragmentJson, String patientJson,
-			String patientSystem, String patientValue, String endpointAddress) {
-		static Change add(DicomInstance theInstance, String theEndpointAddress) {
+			String patientSystem, String patientValue) {
+		static Change add(DicomInstance theInstance) {
 			return new Change(theInstance.studyInstanceUid(), theInstance.sopInstanceUid(), theInstance.sha256(),
-					theInstance.imagingStudyJson(), theInstance.patientJson(), theInstance.patientIdentifierSystem(),
-					theInstance.patientIdentifierValue(), theEndpointAddress);
+					theInstance.imagingStudyJson(), theInstance.patientJson(), DicomStorageInterceptor.patientSystem(theInstance),
+					DicomStorageInterceptor.patientValue(theInstance));
 		}
 
-		static Change remove(DicomInstance theInstance) {
-			return new Change(theInstance.studyInstanceUid(), theInstance.sopInstanceUid(), theInstance.sha256(),
-					null, null, null, null, null);
+		static Change remove(String theStudyUid, String theSopInstanceUid, String theBinaryId) {
+			return new Change(theStudyUid, theSopInstanceUid, theBinaryId, null, null, null, null);
 		}
 
 		boolean isAdd() {
@@ -126,15 +124,24 @@ public class StudyWriter {
 	/** Readers waiting for deferred writes; while there are any, writers do not linger. */
 	private final Object myFlushSignal = new Object();
 	private int myWaitingReaders;
-	/** Changes whose write failed for another reason than a conflict; retried by {@link #retryFailed()}. */
-	private final Map<Pending, Instant> myFailed = new ConcurrentHashMap<>();
+	private final InstanceLedger myLedger;
+	private final PatientDirectory myPatients;
+	private final EndpointAddress myEndpointAddress;
+	/** Studies whose last write failed for good (for the operator's status). */
+	private final AtomicInteger myFailedWrites = new AtomicInteger();
 
 	public StudyWriter(
 			FhirContext theFhirContext,
 			DaoRegistry theDaoRegistry,
 			IHapiTransactionService theTransactionService,
 			DicomFhirProperties theProperties,
-			IIdHelperService<?> theIdHelper) {
+			IIdHelperService<?> theIdHelper,
+			InstanceLedger theLedger,
+			PatientDirectory thePatients,
+			EndpointAddress theEndpointAddress) {
+		myLedger = theLedger;
+		myPatients = thePatients;
+		myEndpointAddress = theEndpointAddress;
 		myFhirContext = theFhirContext;
 		myDaoRegistry = theDaoRegistry;
 		myTransactionService = theTransactionService;
@@ -151,22 +158,6 @@ public class StudyWriter {
 	/** Number of ImagingStudy writes so far (for tests and metrics: batching shows as fewer writes). */
 	public int writeCount() {
 		return myWriteCount.get();
-	}
-
-	/**
-	 * Every change submitted before this instant has been written (or has failed and was reported
-	 * to its uploader): the start-up reconciliation only needs to look at Binaries stored later.
-	 */
-	Instant indexedUpTo() {
-		Instant oldest = Instant.now();
-		for (Map<Pending, Instant> changes : List.of(myOutstanding, myFailed)) {
-			for (Instant submitted : changes.values()) {
-				if (submitted.isBefore(oldest)) {
-					oldest = submitted;
-				}
-			}
-		}
-		return oldest;
 	}
 
 	/**
@@ -200,16 +191,9 @@ public class StudyWriter {
 		return true;
 	}
 
-	/** Submits again the changes whose write failed (called periodically); returns how many. */
-	int retryFailed() {
-		int count = 0;
-		for (Map.Entry<Pending, Instant> failed : List.copyOf(myFailed.entrySet())) {
-			// Keeps the first submission time, so the watermark never passes these changes.
-			submit(failed.getKey().changes(), failed.getValue());
-			myFailed.remove(failed.getKey());
-			count += failed.getKey().changes().size();
-		}
-		return count;
+	/** Study writes that failed for good since start-up. */
+	public int failedWriteCount() {
+		return myFailedWrites.get();
 	}
 
 	/** Queues the changes; the future completes when every study they touch has been written. */
@@ -232,12 +216,7 @@ public class StudyWriter {
 	private CompletableFuture<Void> enqueue(String theStudyUid, List<Change> theChanges, Instant theSubmitted) {
 		Pending pending = new Pending(theChanges, new CompletableFuture<>());
 		myOutstanding.put(pending, theSubmitted);
-		pending.done().whenComplete((ok, error) -> {
-			if (error != null) {
-				myFailed.put(pending, theSubmitted);
-			}
-			myOutstanding.remove(pending);
-		});
+		pending.done().whenComplete((ok, error) -> myOutstanding.remove(pending));
 		boolean[] startWriter = {false};
 		myQueues.compute(theStudyUid, (uid, queue) -> {
 			myLastArrival.put(uid, System.nanoTime());
@@ -278,9 +257,28 @@ public class StudyWriter {
 				batch.forEach(p -> p.done().complete(null));
 			} catch (RuntimeException e) {
 				myStudyCache.remove(theStudyUid);
-				ourLog.error("Writing ImagingStudy {} failed ({} instance changes; retried later)", theStudyUid, changes.size(), e);
+				recordFailure(theStudyUid, changes, e);
 				batch.forEach(p -> p.done().completeExceptionally(e));
 			}
+		}
+	}
+
+	/**
+	 * A study write that failed after its retries: each instance it would have listed is marked
+	 * FAILED in the ledger with the reason (the reconciler tries again later; the operator sees
+	 * them in {@code $dicom-status}), and an ERROR names them. Other studies go on.
+	 */
+	private void recordFailure(String theStudyUid, List<Change> theChanges, RuntimeException theError) {
+		myFailedWrites.incrementAndGet();
+		List<String> added = theChanges.stream().filter(Change::isAdd).map(Change::sopInstanceUid).toList();
+		String reason = theError.getMessage() == null ? theError.toString() : theError.getMessage();
+		ourLog.error("Writing ImagingStudy {} failed; {} instance(s) stay unlisted until it succeeds ({}): {}", theStudyUid,
+				added.size(), added.size() <= 10 ? added : added.subList(0, 10) + " ...", reason, theError);
+		try {
+			myTransactionService.withSystemRequest().withPropagation(org.springframework.transaction.annotation.Propagation.REQUIRES_NEW)
+					.execute(() -> myLedger.markFailed(added, reason));
+		} catch (RuntimeException e) {
+			ourLog.error("Could not record the failure of ImagingStudy {} in the ledger: {}", theStudyUid, e.toString());
 		}
 	}
 
@@ -306,6 +304,7 @@ public class StudyWriter {
 
 	private void writeOnce(String theStudyUid, List<Change> theChanges) {
 		SystemRequestDetails request = new SystemRequestDetails();
+		request.getUserData().put(WRITER, Boolean.TRUE);
 		IFhirResourceDao<ImagingStudy> studyDao = myDaoRegistry.getResourceDao(ImagingStudy.class);
 		IParser parser = myFhirContext.newJsonParser();
 		IdType studyId = new IdType("ImagingStudy", studyResourceId(theStudyUid));
@@ -332,7 +331,15 @@ public class StudyWriter {
 				added.add(change);
 			} else {
 				removed.add(change.sopInstanceUid());
+				added.removeIf(c -> c.sopInstanceUid().equals(change.sopInstanceUid()));
 			}
+		}
+		// The ledger moves in the same transaction as the study: listed exactly when the study lists them.
+		if (!added.isEmpty()) {
+			myLedger.markListed(added.stream().map(Change::sopInstanceUid).toList(), added.stream().map(Change::binaryId).toList());
+		}
+		if (!removed.isEmpty()) {
+			myLedger.removeRemoved(removed);
 		}
 		String mergedJson = existingJson;
 		if (!fragments.isEmpty()) {
@@ -362,11 +369,12 @@ public class StudyWriter {
 		ImagingStudy merged = parser.parseResource(ImagingStudy.class, mergedJson);
 		boolean completed = false; // anything set here is not in mergedJson
 		if (!merged.hasSubject() && !added.isEmpty()) {
-			merged.setSubject(new Reference(ensurePatient(added.get(0), request)));
+			Change first = added.get(0);
+			merged.setSubject(new Reference(myPatients.ensure(first.patientSystem(), first.patientValue(), first.patientJson(), request)));
 			completed = true;
 		}
 		if (!merged.hasEndpoint()) {
-			String address = added.stream().map(Change::endpointAddress).filter(a -> a != null).findFirst().orElse(null);
+			String address = myEndpointAddress.dicomweb();
 			if (address != null) {
 				merged.addEndpoint(new Reference(ensureEndpoint(address, request)));
 				completed = true;
@@ -444,13 +452,6 @@ public class StudyWriter {
 		}
 	}
 
-	private String ensurePatient(Change theChange, SystemRequestDetails theRequest) {
-		Patient patient = myFhirContext.newJsonParser().parseResource(Patient.class, theChange.patientJson());
-		String matchUrl = "Patient?identifier=" + urlEncode(theChange.patientSystem()) + "|" + urlEncode(theChange.patientValue());
-		DaoMethodOutcome outcome = myDaoRegistry.getResourceDao(Patient.class).create(patient, matchUrl, theRequest);
-		return "Patient/" + outcome.getId().getIdPart();
-	}
-
 	private String ensureEndpoint(String theAddress, SystemRequestDetails theRequest) {
 		String cached = myEndpointIds.get(theAddress);
 		if (cached != null) {
@@ -464,7 +465,8 @@ public class StudyWriter {
 		endpoint.addPayloadType().addCoding(new Coding("http://terminology.hl7.org/CodeSystem/endpoint-payload-type", "any", "Any"));
 		endpoint.addPayloadMimeType("application/dicom");
 		endpoint.setAddress(theAddress);
-		String matchUrl = "Endpoint?identifier=" + urlEncode(ENDPOINT_IDENTIFIER_SYSTEM) + "|" + urlEncode(theAddress);
+		String matchUrl = "Endpoint?identifier=" + ca.uhn.fhir.util.UrlUtil.escapeUrlParam(
+				new ca.uhn.fhir.rest.param.TokenParam(ENDPOINT_IDENTIFIER_SYSTEM, theAddress).getValueAsQueryToken(myFhirContext));
 		DaoMethodOutcome outcome = myDaoRegistry.getResourceDao(Endpoint.class).create(endpoint, matchUrl, theRequest);
 		String id = "Endpoint/" + outcome.getId().getIdPart();
 		// Remember it only once committed: a rolled-back attempt must not leave a dangling id behind.
@@ -506,10 +508,6 @@ public class StudyWriter {
 	/** ImagingStudy id = the Study Instance UID (a valid FHIR id: at most 64 digits and dots). */
 	static String studyResourceId(String theStudyUid) {
 		return theStudyUid;
-	}
-
-	private static String urlEncode(String theValue) {
-		return URLEncoder.encode(theValue == null ? "" : theValue, StandardCharsets.UTF_8);
 	}
 
 	private static void sleepBeforeRetry(int theAttempt) {

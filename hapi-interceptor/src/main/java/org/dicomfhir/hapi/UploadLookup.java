@@ -5,32 +5,22 @@ import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import org.springframework.beans.factory.ObjectProvider;
 
 /**
- * What the database already holds for one DICOM upload, in one round trip: whether its
- * {@code Binary/<sha256>} was ever stored (a deleted one included: its row stays), and whether an
- * ImagingStudy may list its SOP Instance UID. A plain HAPI {@code POST /Binary} asks the database
- * nothing before its insert; our {@code PUT} to the content address would make HAPI resolve the id
- * first (a query plus HAPI's id machinery, 10% of an upload's samples) and the SOP Instance UID
- * check would be a second query.
+ * Whether an upload's {@code Binary/<sha256>} was ever stored (a deleted one included: its row
+ * stays), in one indexed query. A plain HAPI {@code POST /Binary} asks the database nothing before
+ * its insert; our {@code PUT} to the content address would make HAPI resolve the id first (a query
+ * plus HAPI's id machinery, 10% of an upload's samples), so a new Binary is created without it.
  */
 public class UploadLookup extends NativeIndexQuery {
-
-	/** What is stored for an upload. */
-	public record Stored(boolean binary, boolean sopInstanceMayBeListed) {}
 
 	public UploadLookup(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
 		super(thePartitionSettings, theTransactions);
 	}
 
 	/** Null when this lookup is unavailable (see {@link NativeIndexQuery}). */
-	public Stored lookup(String theSha256, String theSopInstanceUid) {
-		return query(settings -> {
-			Object[] row = (Object[]) myEntityManager.createNativeQuery(
-							"SELECT (SELECT COUNT(*) FROM HFJ_RESOURCE WHERE RES_TYPE = 'Binary' AND FHIR_ID = ?1),"
-									+ " (SELECT COUNT(*) FROM HFJ_SPIDX_TOKEN WHERE HASH_VALUE = ?2)")
-					.setParameter(1, theSha256)
-					.setParameter(2, SopInstanceIndex.hash(settings, theSopInstanceUid))
-					.getSingleResult();
-			return new Stored(((Number) row[0]).longValue() > 0, ((Number) row[1]).longValue() > 0);
-		});
+	public Boolean binaryStored(String theSha256) {
+		return query(settings -> ((Number) myEntityManager.createNativeQuery(
+						"SELECT COUNT(*) FROM HFJ_RESOURCE WHERE RES_TYPE = 'Binary' AND FHIR_ID = ?1")
+				.setParameter(1, theSha256)
+				.getSingleResult()).longValue() > 0);
 	}
 }

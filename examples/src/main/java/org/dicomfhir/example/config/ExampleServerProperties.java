@@ -29,7 +29,7 @@ public class ExampleServerProperties {
 	private JpaStorageSettings.ClientIdStrategyEnum clientIdStrategy = JpaStorageSettings.ClientIdStrategyEnum.ALPHANUMERIC;
 	private JpaStorageSettings.IdStrategyEnum serverIdStrategy;
 	private boolean allowMultipleDelete = true;
-	private boolean deleteExpungeEnabled = true;
+	private boolean deleteExpungeEnabled = false;
 	private boolean expungeEnabled = true;
 	private boolean allowExternalReferences = false;
 	private long reuseCachedSearchResultsMillis = 0;
