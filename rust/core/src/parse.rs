@@ -176,7 +176,9 @@ pub fn classify(bytes: &[u8]) -> Result<ParsedInstance, Rejected> {
     Err(if directory {
         Rejected {
             kind: Rejection::Directory,
-            error: err("a DICOMDIR (Media Storage Directory): the index of a medium, not an instance"),
+            error: err(
+                "a DICOMDIR (Media Storage Directory): the index of a medium, not an instance",
+            ),
         }
     } else {
         Rejected {
@@ -225,7 +227,9 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
     })?;
     let ts_uid = meta.transfer_syntax().to_string();
     if ts_uid.is_empty() {
-        return Err(err("invalid File Meta Information: no Transfer Syntax UID (0002,0010)"));
+        return Err(err(
+            "invalid File Meta Information: no Transfer Syntax UID (0002,0010)",
+        ));
     }
     let ts = TransferSyntaxRegistry
         .get(&ts_uid)
