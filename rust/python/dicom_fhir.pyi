@@ -53,7 +53,10 @@ class UploadReport(TypedDict):
     seconds: float
     instances_per_second: float
     not_dicom: list[FileProblem]
+    """Skipped: files without the Part-10 "DICM" prefix, and DICOMDIRs."""
     failed: list[FileProblem]
+    """Invalid (e.g. truncated) DICOM files (reason "invalid DICOM: ..."), unreadable files, and
+    files the server refused."""
 
 class ProgressEvent(TypedDict):
     phase: Literal["scanning", "checking", "uploading", "done"]
@@ -145,8 +148,9 @@ def upload(
 ) -> UploadReport:
     """Uploads every DICOM file under ``paths`` (files or folders, walked recursively).
 
-    Instances whose Binary (same SHA-256) is already stored are skipped without sending them.
-    ``token`` defaults to the environment variable ``DICOMFHIR_TOKEN``. ``progress`` is called
+    Files that are not DICOM (no "DICM" prefix) and DICOMDIRs are skipped; invalid (damaged)
+    DICOM files fail without being sent. Instances whose Binary (same SHA-256) is already stored
+    are skipped without sending them. ``token`` defaults to the environment variable ``DICOMFHIR_TOKEN``. ``progress`` is called
     after every file; if it raises, the upload stops and the exception propagates.
 
     Raises UploadError (with ``.report``) when some files failed, ServerError (with ``.kind``)

@@ -1,5 +1,6 @@
-"""The `dicom-fhir` CLI without a real server: inspect, and the clear errors for an unreachable
-URL, a URL that is not FHIR, a FHIR server without the plugin, and 401."""
+"""The `dicom-fhir` CLI without a real server: inspect, which files an upload sends, skips or
+fails, and the clear errors for an unreachable URL, a URL that is not FHIR, a FHIR server without
+the plugin, and 401."""
 
 from __future__ import annotations
 
@@ -107,3 +108,98 @@ def test_unauthorized_and_token(run_cli, ct_small):
     assert r.returncode == 2
     assert "401" in r.stderr and "--token" in r.stderr and "token expired" in r.stderr
     assert seen and seen[0] == "Bearer s3cret"
+
+
+class StoringServer:
+    """A loopback stand-in for a FHIR server with the plugin, enough for an upload to run:
+    /metadata, the plugin's StructureDefinition, an empty Binary search, and POST Binary /
+    STOW-RS answered as stored (the Binary id is the SHA-256 of the bytes, as the plugin does).
+    Records the bytes it was sent."""
+
+    def __init__(self):
+        import hashlib
+
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self, status, body, headers=()):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.startswith("/fhir/metadata"):
+                    return self.answer(200, CAPABILITY)
+                if self.path.startswith("/fhir/StructureDefinition"):
+                    return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 1})
+                return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 0})
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.path, body))
+                if self.path == "/fhir/Binary":
+                    sha = hashlib.sha256(body).hexdigest()
+                    return self.answer(201, {"resourceType": "Binary", "id": sha},
+                                       [("Location", f"http://127.0.0.1/fhir/Binary/{sha}/_history/1")])
+                return self.answer(200, {})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("mode", [[], ["--stow"]], ids=["binary", "stow"])
+def test_upload_damaged_dicom_fails_non_dicom_is_skipped(run_cli, ct_small, tmp_path, mode):
+    """A file with the Part-10 'DICM' prefix that does not parse is a failure (exit 1, listed in
+    `failed` with the parser's reason), not a skip; files without the prefix are still skipped."""
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    ct = ct_small.read_bytes()
+    (folder / "a_good.dcm").write_bytes(ct)
+    (folder / "b_truncated.dcm").write_bytes(ct[: len(ct) // 2])
+    (folder / "c_garbage.dcm").write_bytes(b"\0" * 128 + b"DICM" + bytes(range(256)) * 4)
+    (folder / "d_README.txt").write_text("not DICOM")
+    (folder / "e_photo.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 300)
+    report_file = tmp_path / "report.json"
+    server = StoringServer()
+    try:
+        r = run_cli("upload", folder, "--server", server.url, "--report", report_file, "--quiet", *mode)
+    finally:
+        server.close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    report = json.loads(report_file.read_text())
+    failed = {p["path"]: p["reason"] for p in report["failed"]}
+    assert sorted(failed) == [str(folder / "b_truncated.dcm"), str(folder / "c_garbage.dcm")], report
+    assert "truncated" in failed[str(folder / "b_truncated.dcm")]
+    assert all(reason.startswith("invalid DICOM: ") for reason in failed.values()), failed
+    assert sorted(p["path"] for p in report["not_dicom"]) == [str(folder / "d_README.txt"), str(folder / "e_photo.jpg")]
+    assert report["files"] == 5 and report["instances"] == 1 and report["stored"] == 1
+    assert "FAILED: 2 files" in r.stdout and str(folder / "c_garbage.dcm") in r.stdout
+    # the good file was sent once; the damaged ones (which also hold "DICM") never
+    sent = b"".join(body for _, body in server.received)
+    assert ct in sent and sent.count(b"DICM") == 1
+
+
+def test_upload_only_non_dicom_exits_0(run_cli, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.txt").write_text("not DICOM")
+    server = StoringServer()
+    try:
+        r = run_cli("upload", folder, "--server", server.url, "--quiet")
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 not DICOM" in r.stdout and "no failures" in r.stdout
+    assert "skipped" in r.stderr and "README.txt" in r.stderr

@@ -148,8 +148,9 @@ def test_stow_failures_are_reported_per_file(run_cli, base_url, fhir, corpus_fil
 
 def test_stow_and_binary_mode_agree_on_the_corpus(run_cli, base_url, corpus, tmp_path):
     """The whole corpus as it is: POST Binary first (resumable, so cheap when already stored), then
-    every file again with STOW-RS. The files STOW-RS refuses are exactly those POST Binary
-    refuses (same SOP Instance UID stored with other bytes), each with a B00E reason."""
+    every file again with STOW-RS. Both modes fail the same invalid DICOM files before sending
+    anything, and the files STOW-RS refuses are exactly those POST Binary refuses (same SOP
+    Instance UID stored with other bytes), each with a B00E reason."""
     r, binary = upload(run_cli, corpus, "--server", base_url, "--report", tmp_path / "binary.json")
     assert r.returncode == (1 if binary["failed"] else 0), r.stdout + r.stderr
     r, stow = upload(run_cli, corpus, "--server", base_url, "--stow", "--no-resume", "--stow-batch", "16",
@@ -158,6 +159,10 @@ def test_stow_and_binary_mode_agree_on_the_corpus(run_cli, base_url, corpus, tmp
     assert stow["instances"] == binary["instances"] > 50
     assert stow["not_dicom"] == binary["not_dicom"]
     assert sorted(f["path"] for f in stow["failed"]) == sorted(f["path"] for f in binary["failed"])
-    for failure in stow["failed"]:
+    invalid = [f for f in stow["failed"] if f["reason"].startswith("invalid DICOM: ")]
+    assert invalid == [f for f in binary["failed"] if f["reason"].startswith("invalid DICOM: ")]
+    assert any(f["path"].endswith("MR_truncated.dcm") for f in invalid), invalid
+    refused = [f for f in stow["failed"] if f not in invalid]
+    for failure in refused:
         assert "B00E" in failure["reason"], failure
-    assert stow["stored"] + len(stow["failed"]) == stow["instances"]
+    assert stow["stored"] + len(refused) == stow["instances"]

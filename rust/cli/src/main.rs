@@ -24,7 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload every DICOM file under the paths (folders are walked; non-DICOM files are skipped).
+    /// Upload every DICOM file under the paths (folders are walked; non-DICOM files and DICOMDIRs
+    /// are skipped; invalid or damaged DICOM files fail).
     Upload(UploadArgs),
     /// Show what the plugin would derive from a file: problems, SHA-256, ImagingStudy entry, Patient.
     Inspect(InspectArgs),
@@ -223,9 +224,14 @@ impl Progress for Bar {
             Phase::Scanning | Phase::Checking => {
                 self.bar.set_length(e.files_total);
                 self.bar.set_position(e.files_done);
+                let mut msg = Vec::new();
                 if e.not_dicom > 0 {
-                    self.bar.set_message(format!("{} not DICOM", e.not_dicom));
+                    msg.push(format!("{} not DICOM", e.not_dicom));
                 }
+                if e.failed > 0 {
+                    msg.push(format!("{} failed", e.failed));
+                }
+                self.bar.set_message(msg.join(", "));
             }
             Phase::Done => {}
         }

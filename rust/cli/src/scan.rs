@@ -1,7 +1,9 @@
-//! Finding files under the given paths and asking the core whether each one is DICOM.
+//! Finding files under the given paths and asking the core what each one is: an instance to
+//! send, a file to skip (not DICOM, DICOMDIR) or a failure (invalid DICOM).
 
 use std::path::{Path, PathBuf};
 
+use dicom_fhir_core::parse::Rejection;
 use walkdir::WalkDir;
 
 /// Every regular file under `paths` (folders are walked recursively, symlinks followed),
@@ -36,8 +38,11 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
 #[derive(Debug, Clone)]
 pub enum Scanned {
     Dicom(DicomFile),
-    /// Not DICOM (or not readable): the reason, from the core's parser.
+    /// Not DICOM (no Part-10 "DICM" prefix) or a DICOMDIR: the reason, from the core.
     Skipped(PathBuf, String),
+    /// A file that should have been an instance and cannot be sent: invalid (damaged) DICOM,
+    /// with the core's reason, or a file that cannot be read.
+    Failed(PathBuf, String),
 }
 
 #[derive(Debug, Clone)]
@@ -49,13 +54,13 @@ pub struct DicomFile {
     pub sop_instance_uid: String,
 }
 
-/// Reads and parses one file with the core.
+/// Reads and classifies one file with the core.
 pub fn scan_file(path: &Path) -> Scanned {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return Scanned::Skipped(path.to_path_buf(), format!("cannot read: {e}")),
+        Err(e) => return Scanned::Failed(path.to_path_buf(), format!("cannot read: {e}")),
     };
-    match dicom_fhir_core::parse::parse(&bytes) {
+    match dicom_fhir_core::parse::classify(&bytes) {
         Ok(p) => Scanned::Dicom(DicomFile {
             path: path.to_path_buf(),
             sha256: p.sha256().to_string(),
@@ -63,6 +68,73 @@ pub fn scan_file(path: &Path) -> Scanned {
             study_instance_uid: p.study_instance_uid().to_string(),
             sop_instance_uid: p.sop_instance_uid().to_string(),
         }),
-        Err(e) => Scanned::Skipped(path.to_path_buf(), format!("not DICOM: {e}")),
+        Err(r) => match r.kind {
+            Rejection::NotDicom => Scanned::Skipped(path.to_path_buf(), format!("not DICOM: {r}")),
+            Rejection::Directory => Scanned::Skipped(path.to_path_buf(), r.to_string()),
+            Rejection::Invalid => {
+                Scanned::Failed(path.to_path_buf(), format!("invalid DICOM: {r}"))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct_small() -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/pydicom/CT_small.dcm");
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-test-data.sh)", path.display()))
+    }
+
+    fn scan_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Scanned {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        scan_file(&path)
+    }
+
+    /// A file with the Part-10 "DICM" prefix that does not parse is invalid (damaged) DICOM: a
+    /// failure, not a skip.
+    #[test]
+    fn damaged_dicom_fails_non_dicom_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("dicom-fhir-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ct = ct_small();
+        let mut garbage = vec![0u8; 128];
+        garbage.extend_from_slice(b"DICM");
+        garbage.extend((0..1024).map(|i| (i * 7 % 251) as u8));
+        for (name, bytes) in [
+            ("truncated.dcm", &ct[..ct.len() / 2]),
+            ("meta-only.dcm", &ct[..300]),
+            ("garbage.dcm", &garbage[..]),
+        ] {
+            let scanned = scan_bytes(&dir, name, bytes);
+            match &scanned {
+                Scanned::Failed(_, reason) => {
+                    assert!(reason.starts_with("invalid DICOM: "), "{name}: {reason}")
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        for (name, bytes) in [
+            ("README.txt", &b"not DICOM"[..]),
+            ("photo.jpg", &b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"[..]),
+            ("empty", &b""[..]),
+        ] {
+            let scanned = scan_bytes(&dir, name, bytes);
+            assert!(
+                matches!(scanned, Scanned::Skipped(..)),
+                "{name}: {scanned:?}"
+            );
+        }
+        assert!(matches!(scan_bytes(&dir, "ct.dcm", &ct), Scanned::Dicom(_)));
+        let dicomdir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.data/pydicom/dicomdirtests/DICOMDIR");
+        match scan_file(&dicomdir) {
+            Scanned::Skipped(_, reason) => assert!(reason.contains("DICOMDIR"), "{reason}"),
+            other => panic!("DICOMDIR: {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

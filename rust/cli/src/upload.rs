@@ -1,7 +1,8 @@
 //! The upload client, shared by the `dicom-fhir upload` command and `dicom_fhir.upload()`.
 //!
-//! 1. walk the paths and let the core parse every file (non-DICOM files are skipped with the
-//!    parser's reason);
+//! 1. walk the paths and let the core classify every file: files without the Part-10 "DICM"
+//!    prefix and DICOMDIRs are skipped, invalid (damaged) DICOM files fail, both with the
+//!    parser's reason;
 //! 2. ask the server which SHA-256 ids already exist as Binary (ids only, batched) and skip
 //!    those without sending their bytes: an interrupted upload resumes where it stopped;
 //! 3. send the rest with `jobs` concurrent requests, as `POST Binary` (default) or STOW-RS
@@ -233,14 +234,18 @@ pub async fn upload(
     // 1. scan
     let (files, walk_problems) = walk(paths);
     for (path, reason) in walk_problems {
-        progress.note(&format!("skipped {}: {reason}", path.display()));
+        progress.note(&format!("failed {}: {reason}", path.display()));
         report.failed.push(FileProblem {
             path: path.display().to_string(),
             reason,
         });
     }
     report.files = files.len() as u64;
-    shared.bump(|e| e.files_total = files.len() as u64);
+    let unwalkable = report.failed.len() as u64;
+    shared.bump(|e| {
+        e.files_total = files.len() as u64;
+        e.failed = unwalkable;
+    });
     let scanned = scan_all(files, jobs, &shared).await?;
     let mut by_sha: HashMap<String, DicomFile> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -257,6 +262,13 @@ pub async fn upload(
             Scanned::Skipped(path, reason) => {
                 progress.note(&format!("skipped {}: {reason}", path.display()));
                 report.not_dicom.push(FileProblem {
+                    path: path.display().to_string(),
+                    reason,
+                });
+            }
+            Scanned::Failed(path, reason) => {
+                progress.note(&format!("failed {}: {reason}", path.display()));
+                report.failed.push(FileProblem {
                     path: path.display().to_string(),
                     reason,
                 });
@@ -373,8 +385,10 @@ async fn scan_all(
             drop(permit);
             shared.bump(|e| {
                 e.files_done += 1;
-                if let Scanned::Skipped(..) = s {
-                    e.not_dicom += 1;
+                match s {
+                    Scanned::Skipped(..) => e.not_dicom += 1,
+                    Scanned::Failed(..) => e.failed += 1,
+                    Scanned::Dicom(_) => {}
                 }
             });
             (index, s)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
-use dicom_fhir_core::parse::{parse, ParsedInstance, PersonName};
+use dicom_fhir_core::parse::{classify, parse, ParsedInstance, PersonName, Rejection};
 use serde_json::Value;
 
 fn data_root() -> PathBuf {
@@ -218,6 +218,109 @@ fn every_corpus_file_parses_or_is_rejected_for_a_known_reason() {
     }
     eprintln!("corpus: {parsed} parsed, {} rejected", rejected.len());
     assert!(parsed >= 200, "only {parsed} files parsed");
+}
+
+/// Rejected corpus files without the Part-10 "DICM" prefix: not DICOM (an uploader skips them).
+const NOT_DICOM: &[&str] = &[
+    "pydicom/README.txt",
+    "pydicom/crayons.icc",
+    "pydicom/dicomdirtests/README.txt",
+    "pydicom/dicomdirtests/TINY_ALPHA/README",
+    "pydicom/rtplan.dump",
+    "pydicom/rtstruct.dump",
+    "pydicom/test1.json",
+    "pydicom/test_PN.json",
+    "pydicom/zipMR.gz",
+    "pydicom-charset/FileInfo.txt",
+    "pydicom/ExplVR_BigEndNoMeta.dcm",
+    "pydicom/ExplVR_LitEndNoMeta.dcm",
+    "pydicom/no_meta.dcm",
+    "pydicom/rtstruct.dcm",
+    "pydicom-data/OT-PAL-8-face.dcm",
+];
+
+/// Rejected corpus files whose File Meta Information says DICOMDIR (skipped too, even the
+/// malformed DICOMDIR-nooffset: it is not an instance either way).
+const DIRECTORIES: &[&str] = &[
+    "pydicom/dicomdirtests/DICOMDIR",
+    "pydicom/dicomdirtests/DICOMDIR-bigEnd",
+    "pydicom/dicomdirtests/DICOMDIR-empty.dcm",
+    "pydicom/dicomdirtests/DICOMDIR-implicit",
+    "pydicom/dicomdirtests/DICOMDIR-nooffset",
+    "pydicom/dicomdirtests/DICOMDIR-nopatient",
+    "pydicom/dicomdirtests/DICOMDIR-reordered",
+    "pydicom/dicomdirtests/TINY_ALPHA/DICOMDIR",
+];
+
+/// `classify` accepts what `parse` accepts; of the rest, files without the "DICM" prefix are
+/// not DICOM, DICOMDIRs are directories, and every other rejected file (truncated, broken meta,
+/// no key UIDs) is invalid DICOM, i.e. a failure for an uploader.
+#[test]
+fn every_rejected_corpus_file_is_not_dicom_a_directory_or_invalid() {
+    let mut kinds = BTreeMap::new();
+    for (name, path) in corpus() {
+        let bytes = std::fs::read(&path).unwrap();
+        match (classify(&bytes), parse(&bytes)) {
+            (Ok(a), Ok(b)) => assert_eq!(a.sha256(), b.sha256(), "{name}"),
+            (Err(r), Err(e)) => {
+                if r.kind != Rejection::Directory {
+                    assert_eq!(r.error, e, "{name}: classify keeps the parser's reason");
+                }
+                kinds.insert(name, r.kind);
+            }
+            (a, b) => panic!("{name}: classify {:?} but parse {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+    let expected: BTreeMap<String, Rejection> = EXPECTED_REJECTIONS
+        .iter()
+        .map(|(name, _)| {
+            let kind = if NOT_DICOM.contains(name) {
+                Rejection::NotDicom
+            } else if DIRECTORIES.contains(name) {
+                Rejection::Directory
+            } else {
+                Rejection::Invalid
+            };
+            (name.to_string(), kind)
+        })
+        .collect();
+    assert_eq!(kinds, expected);
+    assert!(kinds.values().filter(|k| k.is_failure()).count() >= 15);
+}
+
+#[test]
+fn classify_damaged_and_foreign_input() {
+    let ct = std::fs::read(data_root().join("pydicom/CT_small.dcm")).unwrap();
+    let kind = |bytes: &[u8]| classify(bytes).err().map(|r| r.kind);
+    assert_eq!(kind(&ct), None);
+    let mut garbage = vec![0u8; 128];
+    garbage.extend_from_slice(b"DICM");
+    garbage.extend((0..1024).map(|i| (i * 7 % 251) as u8));
+    for (what, bytes) in [
+        ("first half", &ct[..ct.len() / 2]),
+        ("meta and a bit", &ct[..300]),
+        ("preamble, DICM and 8 bytes", &ct[..140]),
+        ("preamble and DICM", &ct[..132]),
+        ("garbage after DICM", &garbage[..]),
+    ] {
+        let r = classify(bytes).unwrap_err();
+        assert_eq!(r.kind, Rejection::Invalid, "{what}: {}", r.error);
+        assert!(r.kind.is_failure());
+        assert!(!r.error.0.contains("not a DICOM"), "{what}: {}", r.error);
+    }
+    let truncated = classify(&ct[..ct.len() / 2]).unwrap_err().error.0;
+    assert!(truncated.contains("truncated"), "{truncated}");
+    for (what, bytes) in [
+        ("empty", &b""[..]),
+        ("text", &b"hello world"[..]),
+        ("JPEG", &b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"[..]),
+        ("the preamble only", &ct[..128]),
+        ("the data set without preamble and meta", &ct[132 + 200..]),
+    ] {
+        let r = classify(bytes).unwrap_err();
+        assert_eq!(r.kind, Rejection::NotDicom, "{what}: {}", r.error);
+        assert!(!r.kind.is_failure());
+    }
 }
 
 fn check_instance(name: &str, bytes: &[u8], inst: &ParsedInstance) {

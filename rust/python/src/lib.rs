@@ -320,8 +320,9 @@ fn finish<T>(py: Python<'_>, progress: &PyProgress, result: Result<T, ClientErro
 /// Uploads every DICOM file under `paths` (files or folders, walked recursively) to the FHIR
 /// server with the dicom-fhir plugin, with the same client as the `dicom-fhir upload` command.
 ///
-/// Instances whose Binary (same SHA-256) is already stored are skipped without sending them.
-/// Returns the report (a dict). Raises UploadError (with `.report`) when some files failed,
+/// Files that are not DICOM (no "DICM" prefix) and DICOMDIRs are skipped; invalid (damaged)
+/// DICOM files fail without being sent. Instances whose Binary (same SHA-256) is already stored
+/// are skipped without sending them. Returns the report (a dict). Raises UploadError (with `.report`) when some files failed,
 /// ServerError (with `.kind`) when the server cannot be used. `progress`, when given, is called
 /// with a dict (phase, files_done, files_total, bytes_done, bytes_total, skipped_existing,
 /// not_dicom, failed) after every file; if it raises, the upload stops and the exception
