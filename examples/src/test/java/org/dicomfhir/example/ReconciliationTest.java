@@ -1,5 +1,7 @@
 package org.dicomfhir.example;
 
+import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import org.dicomfhir.hapi.InstanceLedger;
 import org.dicomfhir.hapi.StudyIndexReconciler;
 import org.hl7.fhir.r4.model.ImagingStudy;
 import org.junit.jupiter.api.Test;
@@ -7,6 +9,7 @@ import org.junit.jupiter.api.Test;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.EnumSet;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -42,6 +45,78 @@ class ReconciliationTest extends AbstractServerTest {
 		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
 		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(kept), lostSha);
 		assertThat(repaired.getNumberOfInstances()).isEqualTo(2);
+	}
+
+	/**
+	 * What SIGKILL between the Binary's commit and its study write leaves: the Binary and its
+	 * PENDING ledger row, and a study that does not list it. The reconciler's pass over unfinished
+	 * rows (what start-up runs, on any node) lists it and marks the row LISTED.
+	 */
+	@Test
+	void aPendingLedgerRowIsListedByTheReconciler() {
+		String study = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		byte[] kept = DicomFixtures.ctInstance(study, series);
+		byte[] lost = DicomFixtures.ctInstance(study, series);
+		assertThat(post("Binary", "application/dicom", kept).statusCode()).isEqualTo(201);
+		assertThat(post("Binary", "application/dicom", lost).statusCode()).isEqualTo(201);
+		String lostSha = DicomFixtures.sha256(lost);
+		forgetInStudy(study, lostSha);
+		InstanceLedger ledger = bean(InstanceLedger.class);
+		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(lostSha));
+		String lostSop = row.sopInstanceUid();
+		inTransaction(() -> {
+			ledger.repoint(lostSop, study, lostSha, row.patientSystem(), row.patientValue());
+			return null;
+		});
+		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.PENDING);
+
+		int handed = bean(StudyIndexReconciler.class).reconcileUnfinished(
+				EnumSet.of(InstanceLedger.State.PENDING, InstanceLedger.State.REMOVING, InstanceLedger.State.FAILED),
+				System.currentTimeMillis() + 1);
+
+		assertThat(handed).isGreaterThanOrEqualTo(1);
+		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
+		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(kept), lostSha);
+		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.LISTED);
+	}
+
+	/** A REMOVING row (the Binary's delete committed, the study write did not) is taken out of its study. */
+	@Test
+	void aRemovingLedgerRowIsDroppedFromItsStudy() {
+		String study = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		byte[] kept = DicomFixtures.ctInstance(study, series);
+		byte[] gone = DicomFixtures.ctInstance(study, series);
+		assertThat(post("Binary", "application/dicom", kept).statusCode()).isEqualTo(201);
+		assertThat(post("Binary", "application/dicom", gone).statusCode()).isEqualTo(201);
+		String goneSha = DicomFixtures.sha256(gone);
+		InstanceLedger ledger = bean(InstanceLedger.class);
+		String goneSop = inTransaction(() -> ledger.findByBinary(goneSha)).sopInstanceUid();
+		inTransaction(() -> {
+			ledger.markRemoving(goneSop, goneSha);
+			return null;
+		});
+
+		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.REMOVING), System.currentTimeMillis() + 1);
+
+		ImagingStudy after = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
+		assertThat(DicomIngestTest.binaryIds(after)).containsExactly(DicomFixtures.sha256(kept));
+		assertThat(inTransaction(() -> ledger.find(goneSop))).isNull();
+	}
+
+	private void forgetInStudy(String theStudy, String theSha) {
+		ImagingStudy imagingStudy = parse(ImagingStudy.class, getJson("ImagingStudy/" + theStudy));
+		imagingStudy.getSeriesFirstRep().getInstance().removeIf(i -> DicomIngestTest.binaryIds(single(i)).contains(theSha));
+		imagingStudy.setNumberOfInstances(imagingStudy.getSeriesFirstRep().getInstance().size());
+		imagingStudy.getSeriesFirstRep().setNumberOfInstances(imagingStudy.getSeriesFirstRep().getInstance().size());
+		HttpResponse<byte[]> edited = put("ImagingStudy/" + theStudy, FHIR_JSON, encode(imagingStudy).getBytes(StandardCharsets.UTF_8));
+		assertThat(edited.statusCode()).as(bodyText(edited)).isEqualTo(200);
+		assertThat(DicomIngestTest.binaryIds(parse(ImagingStudy.class, getJson("ImagingStudy/" + theStudy)))).doesNotContain(theSha);
+	}
+
+	private <T> T inTransaction(java.util.function.Supplier<T> theWork) {
+		return bean(IHapiTransactionService.class).withSystemRequest().execute(theWork::get);
 	}
 
 	private static ImagingStudy single(ImagingStudy.ImagingStudySeriesInstanceComponent theInstance) {
