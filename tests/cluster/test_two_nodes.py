@@ -277,3 +277,68 @@ def test_same_bytes_on_the_other_node_is_a_no_op(instances, uploaded):
             if study["meta"]["versionId"] != before[study_uid]:
                 problems.append(f"ImagingStudy/{study_uid}: version {before[study_uid]} -> {study['meta']['versionId']}")
     assert not problems, "\n".join(problems[:30])
+
+
+def test_same_sop_other_bytes_on_two_nodes_at_the_same_moment(instances):
+    """Two different objects with the SAME SOP Instance UID (same study; InstanceNumber differs),
+    sent at the same moment, one to node A and one to node B: exactly one is acknowledged (2xx),
+    the other is refused with 409, and the study lists that SOP once, with the acknowledged bytes
+    (instances are immutable across nodes too, not "the later write wins")."""
+    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
+    study, series = uid("sop-race-study"), uid("sop-race-series")
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.PatientID = "CLUSTER-SOP-RACE"
+    winners: dict[str, Instance] = {}
+    sops = [uid("sop-race", i) for i in range(10)]
+    problems = []
+    with ThreadPoolExecutor(2) as pool:
+        for i, sop in enumerate(sops):
+            ds.SOPInstanceUID = sop
+            ds.file_meta.MediaStorageSOPInstanceUID = sop
+            pair = []
+            for variant in range(2):
+                ds.InstanceNumber = 20000 + 10 * i + variant
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                pair.append(Instance(study, series, sop, buf.getvalue()))
+            assert pair[0].sha256 != pair[1].sha256
+            barrier = threading.Barrier(2)
+
+            def send(base_inst, barrier=barrier):
+                base, inst = base_inst
+                barrier.wait()
+                return post(base, inst.data)
+
+            ra, rb = pool.map(send, [(NODE_A, pair[0]), (NODE_B, pair[1])])
+            ok = [200 <= r.status_code < 300 for r in (ra, rb)]
+            if sorted([ra.status_code // 100, rb.status_code // 100]) != [2, 4] or 409 not in (ra.status_code, rb.status_code):
+                problems.append(f"round {i} ({sop}): node-a {ra.status_code} {ra.text[:200]!r}, "
+                                f"node-b {rb.status_code} {rb.text[:200]!r}; expected one 2xx and one 409")
+            if ok.count(True) == 1:
+                winners[sop] = pair[0] if ok[0] else pair[1]
+    # Settle both nodes' deferred study writes (any read waits for that node's own), then read.
+    for base in (NODE_A, NODE_B):
+        http().get(f"{base}/ImagingStudy", params={"_summary": "count"}, headers={"Accept": FHIR_JSON}, timeout=300)
+    for node, base in (("a", NODE_A), ("b", NODE_B)):
+        r = http().get(f"{base}/ImagingStudy/{study}", headers={"Accept": FHIR_JSON}, timeout=60)
+        if r.status_code != 200:
+            problems.append(f"via node-{node}: GET ImagingStudy/{study}: {r.status_code} {r.text[:300]}")
+            continue
+        listed: dict[str, list[str]] = {}
+        for se in r.json().get("series", []):
+            for entry in se.get("instance", []):
+                refs = [e.get("valueReference", {}).get("reference") for e in entry.get("extension", [])
+                        if e.get("url") == "http://dicomfhir.org/fhir/StructureDefinition/instance-binary"]
+                listed.setdefault(entry.get("uid"), []).extend(refs or [None])
+        for sop in sops:
+            refs = listed.get(sop, [])
+            winner = winners.get(sop)
+            if len(refs) != 1:
+                problems.append(f"via node-{node}: {sop} listed {len(refs)} times: {refs}")
+            elif winner is not None and refs != [f"Binary/{winner.sha256}"]:
+                problems.append(f"via node-{node}: {sop} listed as {refs}, acknowledged as Binary/{winner.sha256}")
+    for sop, winner in winners.items():
+        r = http().get(f"{NODE_A}/Binary/{winner.sha256}", headers={"Accept": "application/dicom"}, timeout=60)
+        if r.status_code != 200 or r.content != winner.data:
+            problems.append(f"Binary/{winner.sha256} ({sop}): HTTP {r.status_code}, not the acknowledged bytes")
+    assert not problems, "\n".join(problems)

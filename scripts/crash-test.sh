@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Crash test: the server (jar from $DICOMFHIR_JAR, else examples/target/dicom-fhir-example-server-*.jar)
+# on a throwaway data dir, 8 concurrent uploaders, SIGKILL of the java process while uploads are in
+# flight, restart on the same data dir (round 1: same node id crash-a; round 2: node id crash-b),
+# then every acknowledged upload must be listed exactly once in its ImagingStudy with its bytes
+# intact, no study may list a missing Binary, and `dicom-fhir verify` must exit 0.
+# The driver is tests/adversarial/crash_driver.py. Exit status 0 = passed.
+#
+#   scripts/crash-test.sh
+#   DICOMFHIR_JAR=/tmp/baseline.jar JAVA_OPTS=-Xmx1g scripts/crash-test.sh
+#   CRASH_MIN_ACKED=400 scripts/crash-test.sh
+#   CRASH_SERVER_ARGS='--spring.datasource.url=jdbc:h2:file:${example.data-dir}/h2/fhir;WRITE_DELAY=0' scripts/crash-test.sh
+#     (extra server arguments, space-separated, passed at every start)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+venv="$root/.venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+[ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
+
+jar=${DICOMFHIR_JAR:-$(ls examples/target/dicom-fhir-example-server-*.jar 2>/dev/null | grep -v original | head -n1 || true)}
+[ -n "$jar" ] && [ -f "$jar" ] || { echo "crash-test.sh: no server jar (set DICOMFHIR_JAR or run mvn -B -DskipTests install)"; exit 1; }
+cli=${DICOMFHIR_CLI:-$root/target/release/dicom-fhir}
+# The verify audit is part of the test: without the CLI the test fails, it is not skipped.
+[ -x "$cli" ] || { echo "crash-test.sh: no CLI binary at $cli (cargo build --release --locked -p dicom-fhir-cli)"; exit 1; }
+
+work=$(mktemp -d /tmp/dicomfhir-crash.XXXXXX)
+cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ] && [ -n "${KEEP_CRASH_DIR:-}" ]; then echo "crash-test.sh: kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+cp "$jar" "$work/server.jar"   # a concurrent rebuild must not pull the jar from under the JVM
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "crash-test.sh: $jar, data dir $work/data, port $port"
+
+extra=()
+for a in ${CRASH_SERVER_ARGS:-}; do extra+=("--server-arg=$a"); done
+DICOMFHIR_DATA="$root/.data" "$venv/bin/python" tests/adversarial/crash_driver.py "${extra[@]}" \
+  --jar "$work/server.jar" --data-dir "$work/data" --log-dir "$work" --port "$port" \
+  --cli "$cli" --min-acked "${CRASH_MIN_ACKED:-250}"
