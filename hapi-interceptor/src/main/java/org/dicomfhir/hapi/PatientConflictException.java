@@ -1,0 +1,19 @@
+package org.dicomfhir.hapi;
+
+import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
+
+/**
+ * An instance whose patient (PatientID and its issuer) differs from the patient of the study it
+ * belongs to, or a patient identity that more than one FHIR Patient claims: refused (409), since
+ * filing an image under the wrong patient is the worst failure of an image store. STOW-RS reports
+ * it with FailureReason {@link #FAILURE_REASON}.
+ */
+public class PatientConflictException extends ResourceVersionConflictException {
+
+	/** FailureReason (0008,1197) of a STOW-RS part refused for its patient: 0xC409, "conflicting Patient ID". */
+	public static final int FAILURE_REASON = 0xC409;
+
+	public PatientConflictException(String theMessage) {
+		super(theMessage);
+	}
+}
