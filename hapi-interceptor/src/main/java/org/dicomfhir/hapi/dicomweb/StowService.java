@@ -19,6 +19,7 @@ import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomStorageInterceptor;
+import org.dicomfhir.hapi.PatientConflictException;
 import org.dicomfhir.hapi.SopInstanceIndex;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
@@ -205,6 +206,10 @@ public class StowService {
 						stored.add(p);
 					} catch (AuthenticationException | ForbiddenOperationException e) {
 						throw e;
+					} catch (PatientConflictException e) {
+						// its patient differs from its study's (or is claimed by several Patients)
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(),
+								PatientConflictException.FAILURE_REASON, e.getMessage()));
 					} catch (ResourceVersionConflictException e) {
 						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), DUPLICATE_DIFFERENT, e.getMessage()));
 					} catch (UnprocessableEntityException e) {
