@@ -30,7 +30,19 @@ use dicom_transfer_syntax_registry::{entries, TransferSyntaxRegistry};
 
 use crate::DicomError;
 
-const MAX_INFLATED: u64 = 1 << 30;
+/// Default cap on the inflated size of a deflated data set (Deflated Explicit VR Little Endian),
+/// inflated in memory on every frames or bulk data request: a deflate bomb costs at most this
+/// much. Callers pass their own cap to [`locate_limited`] and [`crate::frames::frames_limited`].
+pub const DEFAULT_MAX_INFLATED: u64 = 256 << 20;
+
+/// Start of the message of an error that is a limit of this server, not a defect of the input
+/// ([`is_limit`]): the JNI layer throws `DicomLimitException` for those.
+pub const LIMIT_PREFIX: &str = "limit exceeded: ";
+
+/// True for an error raised because a limit was reached (see [`LIMIT_PREFIX`]).
+pub fn is_limit(e: &DicomError) -> bool {
+    e.0.starts_with(LIMIT_PREFIX)
+}
 const MAX_DEPTH: usize = 32;
 
 /// A piece of a value: a range of the Part-10 input, or bytes made for the answer.
@@ -152,7 +164,7 @@ fn io(e: std::io::Error) -> DicomError {
     err(format!("cannot read the instance: {e}"))
 }
 
-pub(crate) fn open<R: Read + Seek>(r: &mut R) -> Result<Opened, DicomError> {
+pub(crate) fn open<R: Read + Seek>(r: &mut R, max_inflated: u64) -> Result<Opened, DicomError> {
     r.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut head = Vec::with_capacity(132);
     (&mut *r).take(132).read_to_end(&mut head).map_err(io)?;
@@ -176,11 +188,13 @@ pub(crate) fn open<R: Read + Seek>(r: &mut R) -> Result<Opened, DicomError> {
             let mut out = Vec::new();
             let reader = adapter.adapt_reader(Box::new(&mut *r));
             reader
-                .take(MAX_INFLATED + 1)
+                .take(max_inflated.saturating_add(1))
                 .read_to_end(&mut out)
                 .map_err(|e| err(format!("deflated data set cannot be inflated: {e}")))?;
-            if out.len() as u64 > MAX_INFLATED {
-                return Err(err("deflated data set inflates to more than 1 GiB"));
+            if out.len() as u64 > max_inflated {
+                return Err(err(format!(
+                    "{LIMIT_PREFIX}the deflated data set inflates to more than {max_inflated} bytes, the limit of this server"
+                )));
             }
             let explicit = TransferSyntaxRegistry
                 .get(entries::EXPLICIT_VR_LITTLE_ENDIAN.uid())
@@ -408,14 +422,26 @@ pub(crate) fn fragments<R: Read + Seek + ?Sized>(r: &mut R, pos: u64, end: u64) 
 }
 
 /// Finds the value a tag path names; `Ok(None)` when the instance has no such element.
+/// A deflated data set is inflated up to [`DEFAULT_MAX_INFLATED`] bytes.
 pub fn locate<R: Read + Seek>(r: &mut R, path: &str) -> Result<Option<BulkValue>, DicomError> {
+    locate_limited(r, path, DEFAULT_MAX_INFLATED)
+}
+
+/// [`locate`] inflating a deflated data set up to `max_inflated` bytes; beyond that an error
+/// for which [`is_limit`] holds.
+pub fn locate_limited<R: Read + Seek>(r: &mut R, path: &str, max_inflated: u64) -> Result<Option<BulkValue>, DicomError> {
     let target = parse_path(path)?;
-    guarded(|| locate_inner(r, &target))
+    guarded(|| locate_inner(r, &target, max_inflated))
 }
 
 /// [`locate`] over bytes in memory.
 pub fn locate_in(bytes: &[u8], path: &str) -> Result<Option<BulkValue>, DicomError> {
     locate(&mut Cursor::new(bytes), path)
+}
+
+/// [`locate_limited`] over bytes in memory.
+pub fn locate_in_limited(bytes: &[u8], path: &str, max_inflated: u64) -> Result<Option<BulkValue>, DicomError> {
+    locate_limited(&mut Cursor::new(bytes), path, max_inflated)
 }
 
 /// Walks with the announced transfer syntax and, when that fails on an explicit VR little
@@ -463,8 +489,8 @@ fn walk_at<R: Read + Seek>(r: &mut R, start: u64, ts: &TransferSyntax, target: &
     Ok(w)
 }
 
-fn locate_inner<R: Read + Seek>(r: &mut R, target: &[Seg]) -> Result<Option<BulkValue>, DicomError> {
-    let opened = open(r)?;
+fn locate_inner<R: Read + Seek>(r: &mut R, target: &[Seg], max_inflated: u64) -> Result<Option<BulkValue>, DicomError> {
+    let opened = open(r, max_inflated)?;
     let (walk, ts) = walk_stream(r, &opened, target)?;
     let Some(found) = walk.found else {
         return Ok(None);

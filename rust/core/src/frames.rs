@@ -26,7 +26,7 @@ use std::io::{Cursor, Read, Seek};
 use dicom_dictionary_std::tags;
 
 use crate::bulkdata::{
-    fragments, guarded, open, read_stream, stream_chunk, walk_stream, with_stream, Chunk,
+    fragments, guarded, open, read_stream, stream_chunk, walk_stream, with_stream, Chunk, DEFAULT_MAX_INFLATED,
     Found, Fragment, ImageAttrs, Opened, Seg,
 };
 use crate::DicomError;
@@ -72,13 +72,25 @@ pub fn parse_frame_list(list: &str) -> Result<Vec<u64>, DicomError> {
 
 /// Frames `numbers` (1-based, in that order) of the Part-10 instance read from `r`.
 /// An instance without Pixel Data has 0 frames.
+/// A deflated data set is inflated up to [`DEFAULT_MAX_INFLATED`] bytes.
 pub fn frames<R: Read + Seek>(r: &mut R, numbers: &[u64]) -> Result<Frames, DicomError> {
-    guarded(|| frames_inner(r, numbers))
+    frames_limited(r, numbers, DEFAULT_MAX_INFLATED)
+}
+
+/// [`frames`] inflating a deflated data set up to `max_inflated` bytes; beyond that an error for
+/// which [`crate::bulkdata::is_limit`] holds.
+pub fn frames_limited<R: Read + Seek>(r: &mut R, numbers: &[u64], max_inflated: u64) -> Result<Frames, DicomError> {
+    guarded(|| frames_inner(r, numbers, max_inflated))
 }
 
 /// [`frames`] over bytes in memory.
 pub fn frames_in(bytes: &[u8], numbers: &[u64]) -> Result<Frames, DicomError> {
     frames(&mut Cursor::new(bytes), numbers)
+}
+
+/// [`frames_limited`] over bytes in memory.
+pub fn frames_in_limited(bytes: &[u8], numbers: &[u64], max_inflated: u64) -> Result<Frames, DicomError> {
+    frames_limited(&mut Cursor::new(bytes), numbers, max_inflated)
 }
 
 /// Every frame of the instance (tests, tools).
@@ -87,8 +99,8 @@ pub fn all_frames_in(bytes: &[u8]) -> Result<Frames, DicomError> {
     frames_in(bytes, &(1..=n).collect::<Vec<_>>())
 }
 
-fn frames_inner<R: Read + Seek>(r: &mut R, numbers: &[u64]) -> Result<Frames, DicomError> {
-    let opened = open(r)?;
+fn frames_inner<R: Read + Seek>(r: &mut R, numbers: &[u64], max_inflated: u64) -> Result<Frames, DicomError> {
+    let opened = open(r, max_inflated)?;
     let target = [Seg::Tag(tags::PIXEL_DATA)];
     let (walk, ts) = walk_stream(r, &opened, &target)?;
     let attrs = walk.attrs;

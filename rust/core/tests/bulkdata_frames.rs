@@ -256,3 +256,21 @@ fn bad_paths_and_missing_elements() {
     let px = locate_in(&bytes, "7FE00010").unwrap().unwrap();
     assert_eq!(chunk_bytes(&bytes, &px.parts[0]).len(), 128 * 128 * 2);
 }
+
+/// A deflated data set is inflated on every frames and bulk data request: only up to the cap the
+/// caller gives, beyond which the error says it is a limit of the server (`is_limit`), not bad input.
+#[test]
+fn deflated_data_sets_are_inflated_up_to_the_cap() {
+    use dicom_fhir_core::bulkdata::{is_limit, locate_in_limited, DEFAULT_MAX_INFLATED};
+    use dicom_fhir_core::frames::frames_in_limited;
+    let bytes = std::fs::read(root().join("pydicom/image_dfl.dcm")).expect("run scripts/fetch-test-data.sh");
+    let within = frames_in_limited(&bytes, &[1], DEFAULT_MAX_INFLATED).expect("inflates within the default cap");
+    assert_eq!(within, frames_in(&bytes, &[1]).unwrap());
+    let e = frames_in_limited(&bytes, &[1], 1000).unwrap_err();
+    assert!(is_limit(&e), "{e}");
+    assert!(e.0.contains("more than 1000 bytes"), "{e}");
+    let e = locate_in_limited(&bytes, "7FE00010", 1000).unwrap_err();
+    assert!(is_limit(&e), "{e}");
+    // other errors are not limits
+    assert!(!is_limit(&frames_in_limited(b"not dicom", &[1], 1000).unwrap_err()));
+}

@@ -4,7 +4,8 @@
 //! arguments to Rust values, calls the core, and turns the outcome into a Java return value or
 //! exception (see `docs/architecture.md`, "The native contract"):
 //!
-//! * `DicomError` from the core      -> `org.dicomfhir.bridge.DicomException(message)`
+//! * `DicomError` from the core      -> `org.dicomfhir.bridge.DicomException(message)`, or its
+//!   subclass `DicomLimitException` when a limit of the server was reached (`bulkdata::is_limit`)
 //! * malformed JSON / bad arguments  -> `java.lang.IllegalArgumentException`
 //! * null where a value is required  -> `java.lang.NullPointerException`
 //! * any Rust panic                  -> `java.lang.IllegalStateException("dicom-fhir native panic: ...")`
@@ -22,7 +23,7 @@ use dicom_fhir_core::{DeriveOptions, DicomError};
 use jni::errors::ErrorPolicy;
 use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString};
 use jni::strings::{JNIStr, JNIString};
-use jni::sys::{jint, JNI_VERSION_1_8};
+use jni::sys::{jint, jlong, JNI_VERSION_1_8};
 use jni::{jni_str, Env, EnvUnowned, JavaVM};
 use serde_json::Value;
 
@@ -115,6 +116,9 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowJava {
             return Ok(T::default());
         }
         let (class, msg) = match &err {
+            Failure::Dicom(e) if dicom_fhir_core::bulkdata::is_limit(e) => {
+                (jni_str!("org/dicomfhir/bridge/DicomLimitException"), e.0.clone())
+            }
             Failure::Dicom(e) => (jni_str!("org/dicomfhir/bridge/DicomException"), e.0.clone()),
             Failure::IllegalArgument(m) => {
                 (jni_str!("java/lang/IllegalArgumentException"), m.clone())
@@ -589,74 +593,90 @@ fn with_critical_bytes<T>(
     out
 }
 
-/// `static native String frames(byte[] data, String frameList)`:
+/// The cap on the inflated size of a deflated data set passed from Java (bytes; at least 0).
+fn max_inflated(value: jlong) -> u64 {
+    value.max(0) as u64
+}
+
+/// `static native String frames(byte[] data, String frameList, long maxInflatedBytes)`:
 /// `{"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}`,
-/// one entry per requested frame (null: no such frame). A malformed list is a DicomException.
+/// one entry per requested frame (null: no such frame). A malformed list is a DicomException; a
+/// deflated data set inflating beyond `maxInflatedBytes` a DicomLimitException.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     data: JByteArray<'l>,
     frame_list: JString<'l>,
+    max_inflated_bytes: jlong,
 ) -> JString<'l> {
+    let cap = max_inflated(max_inflated_bytes);
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             frames_answer(env, &frame_list, |env, numbers| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames::frames_in(bytes, numbers)?))
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames::frames_in_limited(bytes, numbers, cap)?))
             })
         })
         .resolve::<ThrowJava>()
 }
 
-/// `static native String bulkdata(byte[] data, String tagPath)`: `{"vr":..,"parts":[[chunk..],..]}`,
-/// or null when the instance has no such element. A malformed path is a DicomException.
+/// `static native String bulkdata(byte[] data, String tagPath, long maxInflatedBytes)`:
+/// `{"vr":..,"parts":[[chunk..],..]}`, or null when the instance has no such element. A malformed
+/// path is a DicomException; a deflated data set inflating beyond the cap a DicomLimitException.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     data: JByteArray<'l>,
     tag_path: JString<'l>,
+    max_inflated_bytes: jlong,
 ) -> JString<'l> {
+    let cap = max_inflated(max_inflated_bytes);
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             bulk_answer(env, &tag_path, |env, path| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::bulkdata::locate_in(bytes, path)?))
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::bulkdata::locate_in_limited(bytes, path, cap)?))
             })
         })
         .resolve::<ThrowJava>()
 }
 
-/// `static native String framesOfFile(String path, String frameList)`: [`frames`] of the instance
-/// stored in a file, reading its headers only (chunks are ranges of the file).
+/// `static native String framesOfFile(String path, String frameList, long maxInflatedBytes)`:
+/// [`frames`] of the instance stored in a file, reading its headers only (chunks are ranges of
+/// the file).
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     path: JString<'l>,
     frame_list: JString<'l>,
+    max_inflated_bytes: jlong,
 ) -> JString<'l> {
+    let cap = max_inflated(max_inflated_bytes);
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             frames_answer(env, &frame_list, |env, numbers| {
-                Ok(dicom_fhir_core::frames::frames(&mut open_file(env, &path)?, numbers)?)
+                Ok(dicom_fhir_core::frames::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
             })
         })
         .resolve::<ThrowJava>()
 }
 
-/// `static native String bulkdataOfFile(String path, String tagPath)`: [`bulkdata`] of the
-/// instance stored in a file, reading its headers only.
+/// `static native String bulkdataOfFile(String path, String tagPath, long maxInflatedBytes)`:
+/// [`bulkdata`] of the instance stored in a file, reading its headers only.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
     path: JString<'l>,
     tag_path: JString<'l>,
+    max_inflated_bytes: jlong,
 ) -> JString<'l> {
+    let cap = max_inflated(max_inflated_bytes);
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             bulk_answer(env, &tag_path, |env, tag_path| {
-                Ok(dicom_fhir_core::bulkdata::locate(&mut open_file(env, &path)?, tag_path)?)
+                Ok(dicom_fhir_core::bulkdata::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
             })
         })
         .resolve::<ThrowJava>()

@@ -62,20 +62,39 @@ public final class DicomNative {
     public static native String dicomJson(byte[] data, String bulkDataUriBase);
 
     /**
+     * Default cap on the inflated size of a deflated data set (Deflated Explicit VR Little Endian)
+     * for {@link #frames} and {@link #bulkdata}: 256 MiB (the core's {@code DEFAULT_MAX_INFLATED}).
+     */
+    public static final long DEFAULT_MAX_INFLATED_BYTES = 256L << 20;
+
+    /**
      * WADO-RS frames of a Part-10 instance, without decoding. {@code frameList} is the request's
      * list ({@code "1,3,5"}; malformed: {@link DicomException}). Returns
      * {@code {"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}},
      * one entry per requested frame in request order, null for a frame the instance lacks; a chunk is
      * {@code [offset,length]} of {@code data} or a base64 string (bytes made for the answer).
+     * A deflated data set is inflated in memory up to {@code maxInflatedBytes}; beyond that
+     * {@link DicomLimitException}.
      */
-    public static native String frames(byte[] data, String frameList);
+    public static native String frames(byte[] data, String frameList, long maxInflatedBytes);
+
+    /** {@link #frames(byte[], String, long)} with {@link #DEFAULT_MAX_INFLATED_BYTES}. */
+    public static String frames(byte[] data, String frameList) {
+        return frames(data, frameList, DEFAULT_MAX_INFLATED_BYTES);
+    }
 
     /**
      * The value a BulkDataURI tag path names ({@code 7FE00010}, {@code 00540016/0/00181072}):
      * {@code {"vr":..,"parts":[[chunk..],..]}} (one part per frame for encapsulated Pixel Data),
-     * or null when the instance has no such element. Chunks as in {@link #frames}.
+     * or null when the instance has no such element. Chunks and the inflation cap as in
+     * {@link #frames(byte[], String, long)}.
      */
-    public static native String bulkdata(byte[] data, String tagPath);
+    public static native String bulkdata(byte[] data, String tagPath, long maxInflatedBytes);
+
+    /** {@link #bulkdata(byte[], String, long)} with {@link #DEFAULT_MAX_INFLATED_BYTES}. */
+    public static String bulkdata(byte[] data, String tagPath) {
+        return bulkdata(data, tagPath, DEFAULT_MAX_INFLATED_BYTES);
+    }
 
     /**
      * {@link #frames} of the Part-10 instance stored in the file at {@code path}: only its element
@@ -84,10 +103,20 @@ public final class DicomNative {
      *
      * @throws java.io.IOException when the file cannot be opened
      */
-    public static native String framesOfFile(String path, String frameList) throws java.io.IOException;
+    public static native String framesOfFile(String path, String frameList, long maxInflatedBytes) throws java.io.IOException;
+
+    /** {@link #framesOfFile(String, String, long)} with {@link #DEFAULT_MAX_INFLATED_BYTES}. */
+    public static String framesOfFile(String path, String frameList) throws java.io.IOException {
+        return framesOfFile(path, frameList, DEFAULT_MAX_INFLATED_BYTES);
+    }
 
     /** {@link #bulkdata} of the instance stored in the file at {@code path}, reading its headers only. */
-    public static native String bulkdataOfFile(String path, String tagPath) throws java.io.IOException;
+    public static native String bulkdataOfFile(String path, String tagPath, long maxInflatedBytes) throws java.io.IOException;
+
+    /** {@link #bulkdataOfFile(String, String, long)} with {@link #DEFAULT_MAX_INFLATED_BYTES}. */
+    public static String bulkdataOfFile(String path, String tagPath) throws java.io.IOException {
+        return bulkdataOfFile(path, tagPath, DEFAULT_MAX_INFLATED_BYTES);
+    }
 
     /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a

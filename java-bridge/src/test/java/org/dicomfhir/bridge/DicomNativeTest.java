@@ -64,6 +64,23 @@ class DicomNativeTest {
         assertThrows(NullPointerException.class, () -> DicomNative.bulkdataOfFile(null, "7FE00010"));
     }
 
+    /** A deflated data set inflating beyond the caller's cap is a DicomLimitException (a DicomException). */
+    @Test
+    void inflatingBeyondTheCapIsADicomLimitException() throws Exception {
+        String name = "pydicom/image_dfl.dcm";
+        String path = TestData.file(name).toString();
+        byte[] bytes = TestData.bytes(name);
+        assertEquals(DicomNative.frames(bytes, "1"), DicomNative.frames(bytes, "1", DicomNative.DEFAULT_MAX_INFLATED_BYTES));
+        DicomLimitException e = assertThrows(DicomLimitException.class, () -> DicomNative.frames(bytes, "1", 1000));
+        assertTrue(e.getMessage().contains("1000"), e.getMessage());
+        assertThrows(DicomLimitException.class, () -> DicomNative.bulkdata(bytes, "7FE00010", 1000));
+        assertThrows(DicomLimitException.class, () -> DicomNative.framesOfFile(path, "1", 1000));
+        assertThrows(DicomLimitException.class, () -> DicomNative.bulkdataOfFile(path, "7FE00010", 1000));
+        // bad input stays a plain DicomException
+        DicomException bad = assertThrows(DicomException.class, () -> DicomNative.frames(bytes, "0", 1000));
+        assertFalse(bad instanceof DicomLimitException);
+    }
+
     @Test
     void argumentErrors() {
         assertThrows(NullPointerException.class, () -> DicomNative.sha256(null));

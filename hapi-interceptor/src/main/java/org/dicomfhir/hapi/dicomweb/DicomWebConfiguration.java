@@ -38,7 +38,7 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public WadoService dicomWebWado(StudyStore theStore, DicomWebProperties theProperties) {
-		return new WadoService(theStore, theProperties.getMetadataCacheMegabytes() * 1024L * 1024 / 2);
+		return new WadoService(theStore, theProperties.getMetadataCacheMegabytes() * 1024L * 1024 / 2, theProperties);
 	}
 
 	@Bean
@@ -48,8 +48,8 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
-	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore) {
-		return new DeleteService(theDaoRegistry, theStore);
+	public DeleteService dicomWebDelete(FhirContext theFhirContext, DaoRegistry theDaoRegistry, StudyStore theStore) {
+		return new DeleteService(theFhirContext, theDaoRegistry, theStore);
 	}
 
 	@Bean

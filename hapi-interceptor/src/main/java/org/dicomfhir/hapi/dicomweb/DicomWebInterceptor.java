@@ -114,14 +114,51 @@ public class DicomWebInterceptor {
 			error(theResponse, e.status(), e.getMessage());
 		} catch (DicomException e) {
 			error(theResponse, 400, e.getMessage());
+		} catch (OutOfMemoryError e) {
+			outOfMemory(theRequest, theResponse, e);
 		} catch (BaseServerResponseException e) {
+			if (outOfMemory(e) != null) {
+				outOfMemory(theRequest, theResponse, outOfMemory(e));
+				return false;
+			}
 			// HAPI's own: 401/403 from authorization, 404/410, 409, 412, 422 ...
 			error(theResponse, e.getStatusCode(), e.getMessage());
 		} catch (RuntimeException e) {
+			if (outOfMemory(e) != null) {
+				outOfMemory(theRequest, theResponse, outOfMemory(e));
+				return false;
+			}
 			ourLog.error("DICOMweb {} {} failed", theRequest.getMethod(), pathInfo, e);
 			error(theResponse, 500, "Internal error: " + e);
 		}
 		return false;
+	}
+
+	/** Seconds a client is told to wait (Retry-After) after the server ran out of memory. */
+	static final int OUT_OF_MEMORY_RETRY_AFTER_SECONDS = 30;
+
+	/** The OutOfMemoryError behind an exception (HAPI wraps what an interceptor or a DAO call throws), or null. */
+	private static OutOfMemoryError outOfMemory(Throwable theError) {
+		int depth = 0;
+		for (Throwable t = theError; t != null && depth < 16; t = t.getCause(), depth++) {
+			if (t instanceof OutOfMemoryError oom) {
+				return oom;
+			}
+		}
+		return null;
+	}
+
+	/**
+	 * The heap ran out while serving this request (what it held is garbage now): 503 with
+	 * Retry-After and a short message, never a stack trace, and the server goes on. Logged as an
+	 * ERROR: the limits (docs/dicomweb.md, "Limits") or the heap need a look.
+	 */
+	private static void outOfMemory(HttpServletRequest theRequest, HttpServletResponse theResponse, OutOfMemoryError theError)
+			throws IOException {
+		ourLog.error("DICOMweb {} {} ran out of memory ({}); answered 503", theRequest.getMethod(), theRequest.getPathInfo(),
+				theError.getMessage());
+		error(theResponse, 503, "The server ran out of memory while serving this request; retry later, or send smaller requests",
+				java.util.Map.of("Retry-After", Integer.toString(OUT_OF_MEMORY_RETRY_AFTER_SECONDS)));
 	}
 
 	private boolean onFacade(String thePathInfo) {
@@ -378,6 +415,11 @@ public class DicomWebInterceptor {
 	}
 
 	static void error(HttpServletResponse theResponse, int theStatus, String theMessage) throws IOException {
+		error(theResponse, theStatus, theMessage, java.util.Map.of());
+	}
+
+	static void error(HttpServletResponse theResponse, int theStatus, String theMessage, java.util.Map<String, String> theHeaders)
+			throws IOException {
 		if (theResponse.isCommitted()) {
 			ourLog.warn("DICOMweb error after the response started ({}): {}", theStatus, theMessage);
 			return;
@@ -391,6 +433,7 @@ public class DicomWebInterceptor {
 		}
 		theResponse.reset();
 		cors.forEach(theResponse::setHeader);
+		theHeaders.forEach(theResponse::setHeader);
 		theResponse.setStatus(theStatus);
 		theResponse.setContentType("text/plain;charset=utf-8");
 		byte[] body = ((theMessage == null ? "Error " + theStatus : theMessage) + "\n").getBytes(StandardCharsets.UTF_8);

@@ -44,8 +44,63 @@ public class DicomWebProperties {
 		qidoStoredAttributesCacheSize = theQidoStoredAttributesCacheSize;
 	}
 
-	/** Largest single part (instance) a STOW-RS request may carry, in bytes. */
-	private long stowMaxPartBytes = 1024L * 1024 * 1024;
+	/**
+	 * Largest single part (instance) a STOW-RS request may carry, in bytes (413 beyond). A part is
+	 * held in memory while the request is stored (the Binary DAO takes a byte[]), so with the
+	 * request cap below this keeps a server with {@code -Xmx1g} alive under a couple of concurrent
+	 * STOW requests (docs/dicomweb.md, "Limits"). Raise it with the heap for large multi-frame objects.
+	 */
+	private long stowMaxPartBytes = 64L * 1024 * 1024;
+
+	/**
+	 * Largest STOW-RS request body, in bytes (413 beyond): a declared Content-Length above it is
+	 * refused before the body is read; a chunked body is counted while it is read.
+	 */
+	private long stowMaxRequestBytes = 128L * 1024 * 1024;
+
+	/** Most parts (instances) one STOW-RS request may carry (413 beyond). */
+	private int stowMaxParts = 1000;
+
+	/** Most frames one WADO-RS frames request may name, repeats included (400 beyond). */
+	private int wadoMaxFrames = 1000;
+
+	/**
+	 * Cap on the inflated size of a deflated data set (Deflated Explicit VR Little Endian), which
+	 * is inflated in memory on every frames and bulk data request of such an instance (422 beyond).
+	 */
+	private long maxInflatedBytes = 256L * 1024 * 1024;
+
+	public long getStowMaxRequestBytes() {
+		return stowMaxRequestBytes;
+	}
+
+	public void setStowMaxRequestBytes(long theStowMaxRequestBytes) {
+		stowMaxRequestBytes = theStowMaxRequestBytes;
+	}
+
+	public int getStowMaxParts() {
+		return stowMaxParts;
+	}
+
+	public void setStowMaxParts(int theStowMaxParts) {
+		stowMaxParts = theStowMaxParts;
+	}
+
+	public int getWadoMaxFrames() {
+		return wadoMaxFrames;
+	}
+
+	public void setWadoMaxFrames(int theWadoMaxFrames) {
+		wadoMaxFrames = theWadoMaxFrames;
+	}
+
+	public long getMaxInflatedBytes() {
+		return maxInflatedBytes;
+	}
+
+	public void setMaxInflatedBytes(long theMaxInflatedBytes) {
+		maxInflatedBytes = theMaxInflatedBytes;
+	}
 
 	/** Largest part header block of a STOW-RS request, in bytes. */
 	private int stowMaxHeaderBytes = 16 * 1024;

@@ -203,7 +203,7 @@ public class MultipartReader {
 	}
 
 	private static DicomWebException tooLarge(long theMax) {
-		return new DicomWebException(413, "a multipart part exceeds the limit of " + theMax + " bytes");
+		return new DicomWebException(413, "a multipart part exceeds the limit of " + theMax + " bytes (dicomfhir.dicomweb.stow-max-part-bytes)");
 	}
 
 	private int step(int theMatched, byte theByte) {

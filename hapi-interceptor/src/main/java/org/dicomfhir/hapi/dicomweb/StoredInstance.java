@@ -18,11 +18,14 @@ import java.nio.file.StandardOpenOption;
  */
 abstract sealed class StoredInstance implements AutoCloseable {
 
-	/** The core's {@code frames} answer (see {@link DicomNative#frames}). */
-	abstract String frames(String theFrameList) throws IOException;
+	/**
+	 * The core's {@code frames} answer (see {@link DicomNative#frames(byte[], String, long)}); a
+	 * deflated data set is inflated up to {@code theMaxInflated} bytes, else DicomLimitException.
+	 */
+	abstract String frames(String theFrameList, long theMaxInflated) throws IOException;
 
-	/** The core's {@code bulkdata} answer (see {@link DicomNative#bulkdata}); null when absent. */
-	abstract String bulkdata(String theTagPath) throws IOException;
+	/** The core's {@code bulkdata} answer (see {@link DicomNative#bulkdata(byte[], String, long)}); null when absent. */
+	abstract String bulkdata(String theTagPath, long theMaxInflated) throws IOException;
 
 	/** Writes bytes {@code [offset, offset+length)} of the instance. */
 	abstract void copy(OutputStream theOut, long theOffset, long theLength) throws IOException;
@@ -46,13 +49,13 @@ abstract sealed class StoredInstance implements AutoCloseable {
 		}
 
 		@Override
-		String frames(String theFrameList) {
-			return DicomNative.frames(myBytes, theFrameList);
+		String frames(String theFrameList, long theMaxInflated) {
+			return DicomNative.frames(myBytes, theFrameList, theMaxInflated);
 		}
 
 		@Override
-		String bulkdata(String theTagPath) {
-			return DicomNative.bulkdata(myBytes, theTagPath);
+		String bulkdata(String theTagPath, long theMaxInflated) {
+			return DicomNative.bulkdata(myBytes, theTagPath, theMaxInflated);
 		}
 
 		@Override
@@ -71,13 +74,13 @@ abstract sealed class StoredInstance implements AutoCloseable {
 		}
 
 		@Override
-		String frames(String theFrameList) throws IOException {
-			return DicomNative.framesOfFile(myFile.toString(), theFrameList);
+		String frames(String theFrameList, long theMaxInflated) throws IOException {
+			return DicomNative.framesOfFile(myFile.toString(), theFrameList, theMaxInflated);
 		}
 
 		@Override
-		String bulkdata(String theTagPath) throws IOException {
-			return DicomNative.bulkdataOfFile(myFile.toString(), theTagPath);
+		String bulkdata(String theTagPath, long theMaxInflated) throws IOException {
+			return DicomNative.bulkdataOfFile(myFile.toString(), theTagPath, theMaxInflated);
 		}
 
 		@Override

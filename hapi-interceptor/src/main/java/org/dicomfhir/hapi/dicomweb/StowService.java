@@ -19,6 +19,7 @@ import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomStorageInterceptor;
+import org.dicomfhir.hapi.PatientConflictException;
 import org.dicomfhir.hapi.SopInstanceIndex;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
@@ -95,8 +96,17 @@ public class StowService {
 		String media = MultipartReader.mediaType(contentType);
 		List<byte[]> bodies = new ArrayList<>();
 		List<Failure> failures = new ArrayList<>();
+		// The whole request is bounded before it is read: a declared length above the limit is
+		// refused at once, and a chunked body is counted as it is read.
+		long maxRequest = myProperties.getStowMaxRequestBytes();
+		long declared = theRequest.servletRequest().getContentLengthLong();
+		if (declared > maxRequest) {
+			throw new DicomWebException(413, "The request body of " + declared + " bytes exceeds the limit of " + maxRequest
+					+ " bytes (dicomfhir.dicomweb.stow-max-request-bytes): send fewer instances per request");
+		}
+		InputStream requestBody = new LimitedInputStream(theRequest.servletRequest().getInputStream(), maxRequest);
 		if ("application/dicom".equals(media)) {
-			bodies.add(readAll(theRequest.servletRequest().getInputStream()));
+			bodies.add(readAll(requestBody));
 		} else if ("multipart/related".equals(media)) {
 			String type = MultipartReader.parameter(contentType, "type");
 			if (type != null && !"application/dicom".equalsIgnoreCase(type)) {
@@ -107,10 +117,16 @@ public class StowService {
 			if (boundary == null) {
 				throw DicomWebException.badRequest("multipart/related without a boundary parameter");
 			}
-			MultipartReader reader = new MultipartReader(theRequest.servletRequest().getInputStream(), boundary,
-					myProperties.getStowMaxPartBytes(), myProperties.getStowMaxHeaderBytes());
+			MultipartReader reader = new MultipartReader(requestBody, boundary,
+					Math.min(myProperties.getStowMaxPartBytes(), maxRequest), myProperties.getStowMaxHeaderBytes());
+			int maxParts = myProperties.getStowMaxParts();
+			int count = 0;
 			MultipartReader.Part part;
 			while ((part = reader.next()) != null) {
+				if (++count > maxParts) {
+					throw new DicomWebException(413, "The request holds more than " + maxParts
+							+ " parts (dicomfhir.dicomweb.stow-max-parts): send fewer instances per request");
+				}
 				String partType = part.contentType() == null ? "application/dicom" : MultipartReader.mediaType(part.contentType());
 				if (!"application/dicom".equals(partType)) {
 					failures.add(new Failure(null, null, SOP_CLASS_NOT_SUPPORTED, "part of type " + partType + " is not application/dicom"));
@@ -190,6 +206,10 @@ public class StowService {
 						stored.add(p);
 					} catch (AuthenticationException | ForbiddenOperationException e) {
 						throw e;
+					} catch (PatientConflictException e) {
+						// its patient differs from its study's (or is claimed by several Patients)
+						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(),
+								PatientConflictException.FAILURE_REASON, e.getMessage()));
 					} catch (ResourceVersionConflictException e) {
 						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), DUPLICATE_DIFFERENT, e.getMessage()));
 					} catch (UnprocessableEntityException e) {
@@ -321,8 +341,50 @@ public class StowService {
 		long max = myProperties.getStowMaxPartBytes();
 		byte[] data = theIn.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
 		if (data.length > max) {
-			throw new DicomWebException(413, "The instance exceeds the limit of " + max + " bytes");
+			throw new DicomWebException(413, "The instance exceeds the limit of " + max + " bytes (dicomfhir.dicomweb.stow-max-part-bytes)");
 		}
 		return data;
+	}
+
+	/** The request body, counted: more than the limit is a 413 while it is read. */
+	static final class LimitedInputStream extends java.io.FilterInputStream {
+		private final long myMax;
+		private long myCount;
+
+		LimitedInputStream(InputStream theIn, long theMax) {
+			super(theIn);
+			myMax = theMax;
+		}
+
+		private void count(long theRead) {
+			if (theRead > 0) {
+				myCount += theRead;
+				if (myCount > myMax) {
+					throw new DicomWebException(413, "The request body exceeds the limit of " + myMax
+							+ " bytes (dicomfhir.dicomweb.stow-max-request-bytes): send fewer instances per request");
+				}
+			}
+		}
+
+		@Override
+		public int read() throws IOException {
+			int b = super.read();
+			count(b < 0 ? 0 : 1);
+			return b;
+		}
+
+		@Override
+		public int read(byte[] theBuf, int theOff, int theLen) throws IOException {
+			int n = super.read(theBuf, theOff, theLen);
+			count(n);
+			return n;
+		}
+
+		@Override
+		public long skip(long theN) throws IOException {
+			long n = super.skip(theN);
+			count(n);
+			return n;
+		}
 	}
 }

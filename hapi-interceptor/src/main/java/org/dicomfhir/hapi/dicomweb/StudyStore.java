@@ -262,12 +262,20 @@ public class StudyStore {
 
 	/**
 	 * The Binaries of the instances, in their order, read in searches of 100 ids (one read each
-	 * costs a round trip and a resource load: 72% of a 1,000-instance metadata request); 404 when
-	 * one is gone. The caller's authorization applies to each, as to a read.
+	 * costs a round trip and a resource load: 72% of a 1,000-instance metadata request); null for
+	 * an instance whose Binary is gone (the caller decides: a study is served without it). The
+	 * caller's authorization applies to each, as to a read.
 	 */
-	List<Binary> binariesOf(List<InstanceRef> theRefs, RequestDetails theRequest) {
+	List<Binary> binariesOrNull(List<InstanceRef> theRefs, RequestDetails theRequest) {
 		if (theRefs.size() == 1) {
-			return List.of(binary(theRefs.get(0).binaryId(), theRequest));
+			try {
+				return java.util.Collections.singletonList(binary(theRefs.get(0).binaryId(), theRequest));
+			} catch (DicomWebException e) {
+				if (e.status() == 404) {
+					return java.util.Collections.singletonList(null);
+				}
+				throw e;
+			}
 		}
 		Map<String, Binary> byId = new HashMap<>();
 		for (Binary b : binaries(new LinkedHashSet<>(theRefs.stream().map(InstanceRef::binaryId).toList()), theRequest)) {
@@ -275,13 +283,33 @@ public class StudyStore {
 		}
 		List<Binary> out = new ArrayList<>(theRefs.size());
 		for (InstanceRef ref : theRefs) {
-			Binary b = byId.get(ref.binaryId());
-			if (b == null) {
-				throw new DicomWebException(404, "The bytes of instance " + ref.sopInstanceUid() + " (Binary/" + ref.binaryId() + ") are gone");
-			}
-			out.add(b);
+			out.add(byId.get(ref.binaryId()));
 		}
 		return out;
+	}
+
+	/**
+	 * Whether the Binary's bytes can be read: inline data, or a blob the binary store still holds
+	 * (the file itself on HAPI's filesystem store, whose descriptor outlives a deleted blob file).
+	 */
+	boolean readable(Binary theBinary) {
+		if (theBinary.getData() != null) {
+			return true;
+		}
+		String blobId = externalizedId(theBinary);
+		IBinaryStorageSvc storage = myBinaryStorage.getIfAvailable();
+		if (blobId == null || storage == null) {
+			return false;
+		}
+		BlobFiles files = blobFiles();
+		if (files != null) {
+			return files.file(theBinary.getIdElement().toVersionless(), blobId) != null;
+		}
+		try {
+			return storage.fetchBinaryContentDetails(theBinary.getIdElement().toVersionless(), blobId) != null;
+		} catch (IOException | RuntimeException e) {
+			return false;
+		}
 	}
 
 	/** Reads the Binary with the caller's RequestDetails, without inflating externalized content. */

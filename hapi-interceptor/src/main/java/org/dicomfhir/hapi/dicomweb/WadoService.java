@@ -31,15 +31,21 @@ public class WadoService {
 
 	static final String ANY_TS = "*";
 
+	private static final org.slf4j.Logger ourLog = org.slf4j.LoggerFactory.getLogger(WadoService.class);
+	/** How many SOP Instance UIDs a Warning header names before it says "and N more". */
+	private static final int WARNING_UIDS = 10;
+
 	private final StudyStore myStore;
+	private final DicomWebProperties myProperties;
 	private final DicomJsonCache myMetadata;
 	/** Reads and parses instances for metadata requests (one thread per core, idle ones exit). */
 	private final ExecutorService myParsers;
 	/** How many instances a metadata request parses ahead of the one it writes. */
 	private static final int METADATA_WINDOW = 16;
 
-	public WadoService(StudyStore theStore, long theMetadataCacheChars) {
+	public WadoService(StudyStore theStore, long theMetadataCacheChars, DicomWebProperties theProperties) {
 		myStore = theStore;
+		myProperties = theProperties;
 		myMetadata = new DicomJsonCache(theMetadataCacheChars);
 		int cores = Runtime.getRuntime().availableProcessors();
 		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -101,10 +107,15 @@ public class WadoService {
 			return;
 		}
 		// Read every Binary before the first byte is sent: an authorization or not-found error is
-		// then still a clean 4xx instead of a truncated multipart body.
-		List<Binary> binaries = myStore.binariesOf(refs, theRequest.details());
+		// then still a clean 4xx instead of a truncated multipart body. Instances whose bytes are
+		// missing are left out (with a Warning), not the whole study.
+		Servable readable = servable(theRequest, refs, theStudy);
+		refs = readable.refs();
+		List<Binary> binaries = readable.binaries();
 		response.setStatus(200);
-		response.setHeader("ETag", etag);
+		if (readable.missing().isEmpty()) {
+			response.setHeader("ETag", etag); // a partial answer has none: it must not be cached as the study
+		}
 		if (!choice.multipart()) {
 			StudyStore.InstanceRef ref = refs.get(0);
 			response.setContentType("application/dicom" + tsParam(ref));
@@ -142,6 +153,85 @@ public class WadoService {
 		}
 	}
 
+	/** The instances of a request whose bytes can be read (with their Binaries), and those whose cannot. */
+	private record Servable(List<StudyStore.InstanceRef> refs, List<Binary> binaries, List<StudyStore.InstanceRef> missing) {}
+
+	/**
+	 * Reads the instances' Binaries and keeps those whose bytes can be read. An instance whose
+	 * Binary is gone, or whose blob the binary store no longer holds, is left out: logged (WARN)
+	 * and named in a {@code Warning: 299} header, so one lost file does not take its study down.
+	 * When nothing is left: 404 naming what is missing.
+	 */
+	private Servable servable(DicomWebRequest theRequest, List<StudyStore.InstanceRef> theRefs, String theStudy) {
+		List<Binary> all = myStore.binariesOrNull(theRefs, theRequest.details());
+		List<StudyStore.InstanceRef> refs = new ArrayList<>(theRefs.size());
+		List<Binary> binaries = new ArrayList<>(theRefs.size());
+		List<StudyStore.InstanceRef> missing = new ArrayList<>();
+		for (int i = 0; i < theRefs.size(); i++) {
+			Binary b = all.get(i);
+			if (b == null || !myStore.readable(b)) {
+				missing.add(theRefs.get(i));
+			} else {
+				refs.add(theRefs.get(i));
+				binaries.add(b);
+			}
+		}
+		if (missing.isEmpty()) {
+			return new Servable(refs, binaries, missing);
+		}
+		ourLog.warn("DICOMweb {} {}: the stored bytes of {} of {} instance(s) of study {} are missing: {}",
+				theRequest.servletRequest().getMethod(), theRequest.servletRequest().getPathInfo(), missing.size(), theRefs.size(),
+				theStudy, missing.stream().map(r -> r.sopInstanceUid() + " (Binary/" + r.binaryId() + ")").toList());
+		if (refs.isEmpty()) {
+			throw missingBytes(missing);
+		}
+		theRequest.servletResponse().addHeader("Warning", theRequest.warning("The stored bytes of " + missing.size() + " instance"
+				+ (missing.size() == 1 ? " are" : "s are") + " missing; served without " + (missing.size() == 1 ? "it" : "them")
+				+ ": " + uidList(missing)));
+		return new Servable(refs, binaries, missing);
+	}
+
+	private static String uidList(List<StudyStore.InstanceRef> theRefs) {
+		StringBuilder out = new StringBuilder();
+		for (int i = 0; i < theRefs.size() && i < WARNING_UIDS; i++) {
+			out.append(i == 0 ? "" : ", ").append(theRefs.get(i).sopInstanceUid());
+		}
+		if (theRefs.size() > WARNING_UIDS) {
+			out.append(" and ").append(theRefs.size() - WARNING_UIDS).append(" more");
+		}
+		return out.toString();
+	}
+
+	/** 404 for instances listed in their study whose stored bytes are missing. */
+	private static DicomWebException missingBytes(List<StudyStore.InstanceRef> theMissing) {
+		if (theMissing.size() == 1) {
+			StudyStore.InstanceRef ref = theMissing.get(0);
+			return DicomWebException.notFound("Instance " + ref.sopInstanceUid() + " is listed in its study but its stored bytes (Binary/"
+					+ ref.binaryId() + ") are missing; DELETE it to remove the entry, or store the instance again");
+		}
+		return DicomWebException.notFound("The stored bytes of all " + theMissing.size() + " instances asked for are missing: "
+				+ uidList(theMissing) + "; DELETE them to remove the entries, or store the instances again");
+	}
+
+	/** The Binary of one instance for frames and bulk data; 404 when its bytes are missing. */
+	private Binary readableBinary(DicomWebRequest theRequest, StudyStore.InstanceRef theRef) {
+		Binary binary = myStore.binariesOrNull(List.of(theRef), theRequest.details()).get(0);
+		if (binary == null || !myStore.readable(binary)) {
+			ourLog.warn("DICOMweb {} {}: the stored bytes of instance {} (Binary/{}) are missing", theRequest.servletRequest().getMethod(),
+					theRequest.servletRequest().getPathInfo(), theRef.sopInstanceUid(), theRef.binaryId());
+			throw missingBytes(List.of(theRef));
+		}
+		return binary;
+	}
+
+	/** A deflated data set beyond {@code dicomfhir.dicomweb.max-inflated-bytes}: 422, not a server error. */
+	private static DicomWebException tooLarge(org.dicomfhir.bridge.DicomLimitException theError, StudyStore.InstanceRef theRef, long theMax) {
+		ourLog.warn("DICOMweb: instance {} (Binary/{}) cannot be served within the limits: {}", theRef.sopInstanceUid(), theRef.binaryId(),
+				theError.getMessage());
+		return new DicomWebException(422, "Instance " + theRef.sopInstanceUid() + " cannot be served: " + theError.getMessage()
+				+ " (dicomfhir.dicomweb.max-inflated-bytes = " + theMax + "); retrieve the whole instance instead");
+	}
+
 	void metadata(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) throws IOException {
 		String accept = theRequest.header("Accept");
 		if (accept != null && !accept.isBlank()) {
@@ -159,9 +249,14 @@ public class WadoService {
 			return;
 		}
 		// The Binaries are read even when the JSON is cached: their authorization rules apply.
-		List<Binary> binaries = myStore.binariesOf(refs, theRequest.details());
+		// Instances whose bytes are missing are left out, with a Warning.
+		Servable readable = servable(theRequest, refs, theStudy);
+		List<StudyStore.InstanceRef> servedRefs = readable.refs();
+		List<Binary> binaries = readable.binaries();
 		response.setStatus(200);
-		response.setHeader("ETag", etag);
+		if (readable.missing().isEmpty()) {
+			response.setHeader("ETag", etag);
+		}
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
 		try (OutputStream out = response.getOutputStream()) {
@@ -171,10 +266,10 @@ public class WadoService {
 			java.util.ArrayDeque<Future<String>> ahead = new java.util.ArrayDeque<>();
 			int next = 0;
 			try {
-				for (int i = 0; i < refs.size(); i++) {
-					for (; next < refs.size() && next < i + METADATA_WINDOW; next++) {
+				for (int i = 0; i < servedRefs.size(); i++) {
+					for (; next < servedRefs.size() && next < i + METADATA_WINDOW; next++) {
 						Binary binary = binaries.get(next);
-						StudyStore.InstanceRef ref = refs.get(next);
+						StudyStore.InstanceRef ref = servedRefs.get(next);
 						String url = theRequest.instanceUrl(ref);
 						ahead.add(myParsers.submit(() ->
 								myMetadata.get(ref.binaryId(), url, () -> DicomNative.dicomJson(myStore.bytes(binary), url))));
@@ -272,34 +367,66 @@ public class WadoService {
 				+ " with transfer-syntax=* (as stored: " + theStoredTs + ")");
 	}
 
-	/** WADO-RS frames: {@code …/instances/{i}/frames/1,3,5}, one part per frame in request order. */
+	/**
+	 * WADO-RS frames: {@code …/instances/{i}/frames/1,3,5}, one part per frame in request order.
+	 * At most {@code dicomfhir.dicomweb.wado-max-frames} frames, repeats included (400 beyond);
+	 * the core locates each distinct frame once and a repeat sends the same bytes again.
+	 */
 	void frames(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrameList) throws IOException {
+		String[] numbers = theFrameList.split(",", -1);
+		int max = myProperties.getWadoMaxFrames();
+		if (numbers.length > max) {
+			throw DicomWebException.badRequest("A frames request may name at most " + max + " frames, repeats included"
+					+ " (dicomfhir.dicomweb.wado-max-frames); this one names " + numbers.length);
+		}
 		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
-		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
+		Binary binary = readableBinary(theRequest, ref);
 		try (StoredInstance stored = myStore.open(binary)) {
-			frames(theRequest, theInstance, theFrameList, ref, stored);
+			frames(theRequest, theInstance, theFrameList, numbers, ref, stored);
 		}
 	}
 
-	private void frames(DicomWebRequest theRequest, String theInstance, String theFrameList, StudyStore.InstanceRef theRef,
-			StoredInstance theStored) throws IOException {
-		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(theStored.frames(theFrameList));
+	private void frames(DicomWebRequest theRequest, String theInstance, String theFrameList, String[] theNumbers,
+			StudyStore.InstanceRef theRef, StoredInstance theStored) throws IOException {
+		// each distinct frame number is located once; index[i] = its position among the distinct ones
+		java.util.Map<String, Integer> distinct = new java.util.LinkedHashMap<>();
+		int[] index = new int[theNumbers.length];
+		for (int i = 0; i < theNumbers.length; i++) {
+			String n = theNumbers[i].trim();
+			Integer at = distinct.get(n);
+			if (at == null) {
+				at = distinct.size();
+				distinct.put(n, at);
+			}
+			index[i] = at;
+		}
+		String json;
+		try {
+			json = theStored.frames(String.join(",", distinct.keySet()), myProperties.getMaxInflatedBytes());
+		} catch (org.dicomfhir.bridge.DicomLimitException e) {
+			throw tooLarge(e, theRef, myProperties.getMaxInflatedBytes());
+		}
+		com.fasterxml.jackson.databind.JsonNode result = JSON.readTree(json);
 		String storedTs = servedTs(result.path("transferSyntaxUid").asText(theRef.transferSyntaxUid()));
-		List<List<Object>> parts = new ArrayList<>();
 		com.fasterxml.jackson.databind.JsonNode frames = result.path("frames");
-		String[] numbers = theFrameList.split(",");
+		List<List<Object>> located = new ArrayList<>();
+		List<String> tokens = new ArrayList<>(distinct.keySet());
 		for (int i = 0; i < frames.size(); i++) {
 			if (frames.get(i).isNull()) {
 				long count = result.path("numberOfFrames").asLong();
-				throw DicomWebException.notFound("Frame " + numbers[i].trim() + " does not exist: instance " + theInstance
+				throw DicomWebException.notFound("Frame " + tokens.get(i) + " does not exist: instance " + theInstance
 						+ (count == 0 ? " has no pixel data" : " has " + count + " frame" + (count == 1 ? "" : "s")));
 			}
-			parts.add(chunks(frames.get(i)));
+			located.add(chunks(frames.get(i)));
+		}
+		List<List<Object>> parts = new ArrayList<>(theNumbers.length);
+		for (int i : index) {
+			parts.add(located.get(i));
 		}
 		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), storedTs, parts.size() == 1);
 		String base = theRequest.instanceUrl(theRef) + "/frames/";
 		List<String> locations = new ArrayList<>();
-		for (String n : numbers) {
+		for (String n : theNumbers) {
 			locations.add(base + n.trim());
 		}
 		sendParts(theRequest, choice, storedTs, theStored, parts, locations, "\"" + theRef.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
@@ -308,7 +435,7 @@ public class WadoService {
 	/** WADO-RS bulk data: the value a BulkDataURI of the metadata names. */
 	void bulkdata(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theTagPath) throws IOException {
 		StudyStore.InstanceRef ref = instanceRef(theRequest, theStudy, theSeries, theInstance);
-		Binary binary = myStore.binary(ref.binaryId(), theRequest.details());
+		Binary binary = readableBinary(theRequest, ref);
 		try (StoredInstance stored = myStore.open(binary)) {
 			bulkdata(theRequest, theInstance, theTagPath, ref, stored);
 		}
@@ -316,7 +443,12 @@ public class WadoService {
 
 	private void bulkdata(DicomWebRequest theRequest, String theInstance, String theTagPath, StudyStore.InstanceRef theRef,
 			StoredInstance theStored) throws IOException {
-		String json = theStored.bulkdata(theTagPath);
+		String json;
+		try {
+			json = theStored.bulkdata(theTagPath, myProperties.getMaxInflatedBytes());
+		} catch (org.dicomfhir.bridge.DicomLimitException e) {
+			throw tooLarge(e, theRef, myProperties.getMaxInflatedBytes());
+		}
 		if (json == null) {
 			throw DicomWebException.notFound("Instance " + theInstance + " has no bulk data at " + theTagPath);
 		}

@@ -1,0 +1,16 @@
+package org.dicomfhir.bridge;
+
+/**
+ * The core stopped because a limit of this server was reached, not because the input is wrong:
+ * e.g. a deflated data set that inflates beyond the cap given to {@link DicomNative#frames(byte[], String, long)}.
+ * A subclass of {@link DicomException}, so callers that do not tell the two apart still catch it.
+ *
+ * <p>Thrown by the native code through the {@code (String)} constructor, which must stay.
+ */
+public class DicomLimitException extends DicomException {
+    private static final long serialVersionUID = 1L;
+
+    public DicomLimitException(String message) {
+        super(message);
+    }
+}
