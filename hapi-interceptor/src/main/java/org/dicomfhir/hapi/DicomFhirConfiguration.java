@@ -94,12 +94,6 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public SopInstanceIndex dicomFhirSopInstanceIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
-			IHapiTransactionService theTransactions) {
-		return new SopInstanceIndex(thePartitionSettings, theTransactions);
-	}
-
-	@Bean
 	public BinaryIdIndex dicomFhirBinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
 			IHapiTransactionService theTransactions) {
 		return new BinaryIdIndex(thePartitionSettings, theTransactions);

@@ -215,16 +215,6 @@ public class DicomStorageInterceptor {
 		return instance;
 	}
 
-	/**
-	 * Claims an instance's SOP Instance UID in the running transaction before its index is checked
-	 * for many parts at once ({@link SopInstanceIndex#checkAll}): checked first, an upload of other
-	 * bytes whose study write finished between the check and the claim would go unseen. Throws
-	 * {@link ResourceVersionConflictException} when another request is storing other bytes under it.
-	 */
-	public void claim(DicomInstance theInstance, RequestDetails theRequest) {
-		myStudyIndex.claim(theInstance.sopInstanceUid(), theInstance.sha256(), theRequest);
-	}
-
 	/** Drops what {@link #parseForStorage} kept for this request. */
 	public void forgetParsed(RequestDetails theRequest) {
 		theRequest.getUserData().remove(PARSED);

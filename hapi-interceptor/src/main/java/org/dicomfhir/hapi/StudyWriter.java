@@ -191,6 +191,29 @@ public class StudyWriter {
 		return true;
 	}
 
+	/**
+	 * Takes these instances (SOP Instance UID → Binary id) out of their study now, whatever their
+	 * bytes: for entries whose Binary or blob is gone, which the Binary delete hook cannot name.
+	 * Their ledger rows go with the study write. Waits for the write (bounded by the study write
+	 * timeout); a failure is thrown.
+	 */
+	public void removeNow(String theStudyUid, Map<String, String> theBinaryBySop) {
+		myTransactionService.withSystemRequest().execute(() -> {
+			theBinaryBySop.forEach(myLedger::markRemoving);
+			return null;
+		});
+		List<Change> removals = new ArrayList<>();
+		theBinaryBySop.forEach((sop, binary) -> removals.add(Change.remove(theStudyUid, sop, binary)));
+		try {
+			submit(removals).get(myProperties.getStudyWriteTimeoutSeconds(), TimeUnit.SECONDS);
+		} catch (InterruptedException e) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException("interrupted while removing instances of study " + theStudyUid, e);
+		} catch (ExecutionException | TimeoutException e) {
+			throw new IllegalStateException("could not remove instances of study " + theStudyUid + ": " + e.getMessage(), e);
+		}
+	}
+
 	/** Study writes that failed for good since start-up. */
 	public int failedWriteCount() {
 		return myFailedWrites.get();

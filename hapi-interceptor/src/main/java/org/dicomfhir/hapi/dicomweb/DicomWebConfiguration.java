@@ -9,7 +9,6 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomFhirProperties;
 import org.dicomfhir.hapi.DicomStorageInterceptor;
-import org.dicomfhir.hapi.SopInstanceIndex;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -43,13 +42,13 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances, DicomStorageInterceptor theStorage) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theSopInstances, theStorage);
+			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage);
 	}
 
 	@Bean
-	public DeleteService dicomWebDelete(FhirContext theFhirContext, DaoRegistry theDaoRegistry, StudyStore theStore) {
-		return new DeleteService(theFhirContext, theDaoRegistry, theStore);
+	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore, org.dicomfhir.hapi.StudyWriter theWriter) {
+		return new DeleteService(theDaoRegistry, theStore, theWriter);
 	}
 
 	@Bean

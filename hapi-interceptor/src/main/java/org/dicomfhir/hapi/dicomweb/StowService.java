@@ -20,7 +20,6 @@ import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomStorageInterceptor;
 import org.dicomfhir.hapi.PatientConflictException;
-import org.dicomfhir.hapi.SopInstanceIndex;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
 import org.slf4j.Logger;
@@ -58,20 +57,18 @@ public class StowService {
 	private final DicomWebProperties myProperties;
 	private final StudyStore myStore;
 	private final BinaryIdIndex myBinaryIds;
-	private final SopInstanceIndex mySopInstances;
 	private final DicomStorageInterceptor myStorage;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, SopInstanceIndex theSopInstances, DicomStorageInterceptor theStorage) {
+			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
 		myStore = theStore;
 		myBinaryIds = theBinaryIds;
-		mySopInstances = theSopInstances;
 		myStorage = theStorage;
 	}
 
@@ -172,7 +169,7 @@ public class StowService {
 			if (valid.size() > 1) {
 				try {
 					myTransactions.withRequest(theRequest.details()).execute(() -> {
-						// Each DAO update runs queries (id resolution, the SOP lookup); in Hibernate's
+						// Each DAO update runs queries (id resolution, the ledger lookup); in Hibernate's
 						// AUTO mode every query first dirty-checks all entities of the session, so
 						// the k-th part paid for the k-1 before it: O(n²) per request. The parts are
 						// distinct Binaries that no query of another part reads, so flushing once,
@@ -180,15 +177,7 @@ public class StowService {
 						myEntityManager.setFlushMode(FlushModeType.COMMIT);
 						TransactionDetails details = resolveBinaryIds(valid);
 						for (Parsed p : valid) {
-							myStorage.claim(p.instance(), theRequest.details()); // before the check: see claim
-						}
-						mySopInstances.checkAll(valid.stream().map(p -> p.instance().sopInstanceUid()).toList(), theRequest.details());
-						try {
-							for (Parsed p : valid) {
-								update(p, theRequest, details);
-							}
-						} finally {
-							mySopInstances.forget(theRequest.details());
+							update(p, theRequest, details);
 						}
 					});
 					together = true;
