@@ -47,7 +47,9 @@ def client() -> DICOMwebClient:
 
 @pytest.fixture(scope="module")
 def uploaded(client):
-    """The datasets as sent (new Study UID for all, new Series and SOP UIDs per file)."""
+    """The datasets as sent (new Study UID for all, new Series and SOP UIDs per file). The files come
+    from different patients; one study has one patient (the server refuses an instance naming
+    another: docs/security.md), so they all get one PatientID here."""
     missing = [f for f in FILES.values() if not (DATA / f).is_file()]
     if missing:
         pytest.skip(f"test corpus missing ({missing}): run scripts/fetch-test-data.sh")
@@ -57,6 +59,10 @@ def uploaded(client):
     for key, rel in FILES.items():
         ds = pydicom.dcmread(DATA / rel)
         ds.StudyInstanceUID = study
+        ds.PatientID = "E2E-DICOMWEB"
+        for issuer in ("IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence"):
+            if issuer in ds:
+                del ds[issuer]
         ds.SeriesInstanceUID = generate_uid()
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
