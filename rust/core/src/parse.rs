@@ -39,8 +39,9 @@ use dicom_transfer_syntax_registry::{entries, TransferSyntaxRegistry};
 use crate::charset::Charset;
 use crate::DicomError;
 
-/// Largest inflated size of a deflated data set we accept.
-const MAX_INFLATED: u64 = 1 << 30;
+/// Largest inflated size of a deflated data set we accept at ingest: the same cap as a frames
+/// or bulk data request (a deflate bomb of a few MiB must not cost a GiB per upload).
+const MAX_INFLATED: u64 = crate::bulkdata::DEFAULT_MAX_INFLATED;
 /// Deepest sequence nesting we accept (real objects stay well below 10).
 const MAX_DEPTH: usize = 32;
 /// Cap on warnings, so a hostile file cannot produce megabytes of them.
