@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
 # with its JUnit integration tests against a real HAPI JPA server, the end-to-end Python tests
 # against the example server started from the built JAR, the OHIF viewer in headless Chromium, a
-# differential QIDO test against Orthanc, and two such servers on one PostgreSQL.
+# differential QIDO test against Orthanc, two such servers on one PostgreSQL, and the integrity
+# tests: hostile input, SIGKILL during ingest, requests larger than the heap.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,6 +23,15 @@ mvn -B -ntp install
 
 echo "== End-to-end: Python clients against the example server"
 ./scripts/e2e.sh
+
+echo "== Adversarial: what a careless modality, a broken file and an attacker send (docs/security.md)"
+./scripts/adversarial.sh
+
+echo "== Crash: SIGKILL mid-ingest, restart under the same and another node id; nothing acknowledged is lost"
+./scripts/crash-test.sh
+
+echo "== Memory: a 1 GiB heap against a 3 GiB Binary POST and a 2 x 1.5 GiB STOW-RS"
+./scripts/memory-test.sh
 
 echo "== Browser: the OHIF viewer in headless Chromium (Debian chromium + playwright-core)"
 ./scripts/browser-test.sh
