@@ -251,7 +251,10 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
                     ))
                 })?;
             if out.len() as u64 > MAX_INFLATED {
-                return Err(err("deflated data set inflates to more than 1 GiB"));
+                return Err(err(format!(
+                    "deflated data set inflates to more than {} MiB",
+                    MAX_INFLATED >> 20
+                )));
             }
             let explicit = TransferSyntaxRegistry
                 .get(EXPLICIT_VR_LE)
