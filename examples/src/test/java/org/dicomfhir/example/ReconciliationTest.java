@@ -10,6 +10,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.EnumSet;
+import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -103,6 +104,43 @@ class ReconciliationTest extends AbstractServerTest {
 		ImagingStudy after = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
 		assertThat(DicomIngestTest.binaryIds(after)).containsExactly(DicomFixtures.sha256(kept));
 		assertThat(inTransaction(() -> ledger.find(goneSop))).isNull();
+	}
+
+	/**
+	 * A study write that fails for good (two FHIR Patients appeared with the identity of a new
+	 * study after its upload was accepted) marks the instance FAILED with the reason, which
+	 * $dicom-status shows; once the duplicate is gone, the reconciler's retry lists it.
+	 */
+	@Test
+	void aStudyWriteThatFailsForGoodIsReportedAndHealsOnceFixed() {
+		String patientId = "F" + String.format("%03d", java.util.concurrent.ThreadLocalRandom.current().nextInt(1000));
+		String study = DicomFixtures.newStudyUid();
+		byte[] instance = DicomFixtures.replace(DicomFixtures.ctInstance(study, DicomFixtures.newSeriesUid()), java.util.Map.of("1CT1", patientId));
+		String sha = DicomFixtures.sha256(instance);
+		assertThat(post("Binary", "application/dicom", instance).statusCode()).isEqualTo(201);
+		// Through the DAO, not REST: a REST request would first wait for the pending study write
+		// (the read barrier), and the write lingers (dicomfhir.study-write-linger-millis: 10 s in tests).
+		var patients = bean(ca.uhn.fhir.jpa.api.dao.DaoRegistry.class).getResourceDao(org.hl7.fhir.r4.model.Patient.class);
+		List<String> duplicates = new java.util.ArrayList<>();
+		for (int i = 0; i < 2; i++) {
+			org.hl7.fhir.r4.model.Patient p = new org.hl7.fhir.r4.model.Patient();
+			p.addIdentifier().setSystem("urn:dicom:patient-id").setValue(patientId);
+			duplicates.add(patients.create(p, new ca.uhn.fhir.rest.api.server.SystemRequestDetails()).getId().toUnqualifiedVersionless().getValue());
+		}
+
+		org.hl7.fhir.r4.model.Parameters status = parse(org.hl7.fhir.r4.model.Parameters.class, getJson("$dicom-status"));
+		assertThat(((org.hl7.fhir.r4.model.IntegerType) status.getParameterValue("failed")).getValue()).isGreaterThanOrEqualTo(1);
+		String reasons = status.getParameter().stream().filter(p -> "failure".equals(p.getName()))
+				.flatMap(p -> p.getPart().stream()).map(part -> String.valueOf(part.getValue())).reduce("", String::concat);
+		assertThat(reasons).contains("Binary/" + sha).contains("More than one FHIR Patient").contains(duplicates.get(0));
+		assertThat(get("ImagingStudy/" + study, FHIR_JSON).statusCode()).isEqualTo(404);
+
+		patients.delete(new org.hl7.fhir.r4.model.IdType(duplicates.get(1)), new ca.uhn.fhir.rest.api.server.SystemRequestDetails());
+		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.FAILED), System.currentTimeMillis() + 1);
+
+		ImagingStudy healed = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
+		assertThat(DicomIngestTest.binaryIds(healed)).containsExactly(sha);
+		assertThat(healed.getSubject().getReference()).isEqualTo(duplicates.get(0));
 	}
 
 	private void forgetInStudy(String theStudy, String theSha) {
