@@ -77,7 +77,7 @@ public class DicomFhirProperties {
 
 	/**
 	 * Deferred mode: the longest a study's next write waits for more instances (ms). It goes
-	 * earlier once the study received nothing for a tenth of that, or when a reader on this node waits.
+	 * earlier once the study received nothing for half of that, or when a reader on this node waits.
 	 */
 	private int studyWriteLingerMillis = 1000;
 

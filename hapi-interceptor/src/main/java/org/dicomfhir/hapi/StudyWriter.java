@@ -94,8 +94,8 @@ public class StudyWriter {
 	private record CachedStudy(String versionId, String json) {}
 
 	private static final int CACHED_STUDIES = 32;
-	/** A deferred write goes once its study received nothing new for a tenth of the linger. */
-	private static final int QUIET_FRACTION = 10;
+	/** A deferred write goes once its study received nothing new for half the linger. */
+	private static final int QUIET_FRACTION = 2;
 
 	/** Every change submitted and not yet written, with the time it was submitted. */
 	private final Map<Pending, Instant> myOutstanding = new ConcurrentHashMap<>();
@@ -437,7 +437,7 @@ public class StudyWriter {
 
 	/**
 	 * Deferred writes wait before each write so that more instances join it: until the study has
-	 * been quiet (no new instance) for a tenth of the linger, at most the configured linger, and not
+	 * been quiet (no new instance) for half the linger, at most the configured linger, and not
 	 * at all while a reader waits. A study sent as a burst is then written once; a long sequential
 	 * upload is written about once per linger. Synchronous writes never wait: uploaders are waiting.
 	 */
