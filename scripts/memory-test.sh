@@ -2,10 +2,13 @@
 # Memory test: the server (jar from $DICOMFHIR_JAR, else examples/target/dicom-fhir-example-server-*.jar)
 # with JAVA_OPTS (default -Xmx1g) and the default limits, on a throwaway data dir; then
 # tests/adversarial/memory_driver.py streams a 3 GiB POST /fhir/Binary (Content-Length, then
-# chunked) and a 2 x 1.5 GiB STOW-RS (Content-Length, then chunked), polling /fhir/metadata
-# meanwhile. Passes when every big request gets a 4xx (413, or per-part STOW failures) and not a
-# 500, /metadata keeps answering, the JVM survives and its log has no OutOfMemoryError.
-# The client streams from generators (nothing held in memory, nothing written to disk).
+# chunked: refused, 413) and a STOW-RS of 2 x 1.5 GiB of valid DICOM (Content-Length, then the same
+# chunked: stored, 200, spooled to disk and never in the heap), polling /fhir/metadata meanwhile;
+# then deletes the study and expunges its Binaries. Passes when the FHIR upload gets a 4xx and the
+# STOW-RS a 200 listing both instances, /metadata keeps answering, the JVM survives and its log has
+# no OutOfMemoryError. The client streams from generators (nothing held in memory, nothing written
+# to disk). Disk: the server needs about 2 x 3 GiB free while the STOW runs (spooled parts in
+# java.io.tmpdir, their copies in the binary store under the throwaway data dir).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

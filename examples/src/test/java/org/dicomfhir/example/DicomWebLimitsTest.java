@@ -81,9 +81,13 @@ class DicomWebLimitsTest extends AbstractServerTest {
 	void defaultsKeepASmallHeapAlive() {
 		DicomWebProperties defaults = new DicomWebProperties();
 		BeanWrapperImpl props = new BeanWrapperImpl(defaults);
-		// a server with -Xmx1g holds a couple of concurrent STOW requests: see docs/dicomweb.md, "Limits"
-		assertThat((Long) props.getPropertyValue("stowMaxRequestBytes")).isLessThanOrEqualTo(128L << 20);
+		// a server with -Xmx1g holds a couple of concurrent STOW requests: see docs/dicomweb.md, "Limits".
+		// What a request holds in the heap is bounded; larger parts are spooled to disk.
+		assertThat(defaults.getStowMaxInMemoryRequestBytes()).isLessThanOrEqualTo(128L << 20);
+		assertThat(defaults.getStowSpoolThresholdBytes()).isLessThanOrEqualTo(64L << 20);
 		assertThat(defaults.getStowMaxPartBytes()).isLessThanOrEqualTo(128L << 20);
+		assertThat(defaults.getStowMaxSpooledPartBytes()).isLessThanOrEqualTo(Integer.MAX_VALUE);
+		assertThat((Long) props.getPropertyValue("stowMaxRequestBytes")).isLessThanOrEqualTo(8L << 30);
 		assertThat((Integer) props.getPropertyValue("stowMaxParts")).isPositive();
 		assertThat((Integer) props.getPropertyValue("wadoMaxFrames")).isEqualTo(1000);
 		assertThat((Long) props.getPropertyValue("maxInflatedBytes")).isLessThanOrEqualTo(256L << 20);
@@ -99,7 +103,7 @@ class DicomWebLimitsTest extends AbstractServerTest {
 					+ "Host: " + base.getHost() + ":" + base.getPort() + "\r\n"
 					+ "Content-Type: multipart/related; type=\"application/dicom\"; boundary=xyz\r\n"
 					+ "Accept: application/dicom+json\r\n"
-					+ "Content-Length: " + (4L << 30) + "\r\n"
+					+ "Content-Length: " + (64L << 30) + "\r\n"
 					+ "Connection: close\r\n\r\n";
 			OutputStream out = socket.getOutputStream();
 			out.write(head.getBytes(StandardCharsets.US_ASCII));

@@ -76,8 +76,8 @@ public class DicomBinaryUploadInterceptor {
 			}
 		} else {
 			Binary binary = parseBinary(theRequest, encoding);
-			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType())) {
-				return;
+			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType()) || !binary.hasData()) {
+				return; // a DICOM Binary without bytes is the storage hook's to refuse
 			}
 			sha256 = contentAddress(binary.getContent(), theRequest);
 			binary.setId(sha256);

@@ -44,6 +44,10 @@ public class DicomStorageInterceptor {
 	static final String TAG_DICOM = "dicom";
 	static final String BLOB_PREFIX = "dicomfh";
 	private static final String PARSED = DicomStorageInterceptor.class.getName() + ".parsed";
+	private static final String EXTERNALIZED = DicomStorageInterceptor.class.getName() + ".externalized";
+
+	/** An instance the plugin spooled, parsed and wrote to the binary store itself (STOW-RS). */
+	private record Externalized(DicomInstance instance, String blobId) {}
 
 	private final FhirContext myFhirContext;
 	private final StudyIndex myStudyIndex;
@@ -125,7 +129,7 @@ public class DicomStorageInterceptor {
 			requireOwnContentAddress(binary, theOld != null);
 			return;
 		}
-		if (wasDicom && !binary.hasData()) {
+		if (wasDicom && binary.getContent() == null && externalizedBySelf(binary, theRequest) == null) {
 			throw immutable(binary.getIdElement().getIdPart(), "the update carries no bytes in Binary.data");
 		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
@@ -215,16 +219,63 @@ public class DicomStorageInterceptor {
 		return instance;
 	}
 
-	/** Drops what {@link #parseForStorage} kept for this request. */
+	/** Parses bytes (e.g. a direct buffer mapping a spooled STOW-RS part) with the storage options; nothing is kept. */
+	public DicomInstance parse(java.nio.ByteBuffer theBytes) throws DicomException {
+		return DicomInstance.parse(theBytes, myOptions.derive());
+	}
+
+	/**
+	 * Declares that this request stores {@code Binary/<sha256>} of an instance whose bytes the
+	 * caller (STOW-RS) spooled, parsed ({@code theInstance}, whose SHA-256 it checked against the
+	 * spooled bytes) and wrote to HAPI's binary store as {@code theBlobId}. The storage hooks then
+	 * accept that Binary without Binary.data, carrying instead the externalized-binary-id extension
+	 * with that blob id, marked system-defined (a Java flag no client request can set), and check
+	 * and record it exactly as one with its bytes inline. Kept until {@link #forgetParsed}.
+	 */
+	public void expectExternalized(RequestDetails theRequest, DicomInstance theInstance, String theBlobId) {
+		@SuppressWarnings("unchecked")
+		Map<String, Externalized> expected = (Map<String, Externalized>) theRequest.getUserData()
+				.computeIfAbsent(EXTERNALIZED, k -> new java.util.concurrent.ConcurrentHashMap<String, Externalized>());
+		expected.put(theInstance.sha256(), new Externalized(theInstance, theBlobId));
+	}
+
+	/** Drops what {@link #parseForStorage} and {@link #expectExternalized} kept for this request. */
 	public void forgetParsed(RequestDetails theRequest) {
 		theRequest.getUserData().remove(PARSED);
+		theRequest.getUserData().remove(EXTERNALIZED);
+	}
+
+	/**
+	 * The instance of a Binary without inline bytes that this request's own STOW-RS externalized
+	 * ({@link #expectExternalized}): same id, same blob id, extension marked system-defined. Null
+	 * for anything else, in particular for a client's Binary naming a blob.
+	 */
+	private static DicomInstance externalizedBySelf(Binary theBinary, RequestDetails theRequest) {
+		if (theRequest == null || !(theRequest.getUserData().get(EXTERNALIZED) instanceof Map<?, ?> expected)) {
+			return null;
+		}
+		if (!(expected.get(theBinary.getIdElement().getIdPart()) instanceof Externalized e)) {
+			return null;
+		}
+		org.hl7.fhir.r4.model.Extension ext = theBinary.getDataElement()
+				.getExtensionByUrl(ca.uhn.fhir.util.HapiExtensions.EXT_EXTERNALIZED_BINARY_ID);
+		if (ext == null || ext.getValue() == null
+				|| !Boolean.TRUE.equals(ext.getUserData(ca.uhn.fhir.jpa.model.util.JpaConstants.EXTENSION_EXT_SYSTEMDEFINED))
+				|| !e.blobId().equals(ext.getValue().primitiveValue())) {
+			return null;
+		}
+		return e.instance();
 	}
 
 	private DicomInstance parseOrReject(Binary theBinary, RequestDetails theRequest) {
-		if (!theBinary.hasData()) {
+		byte[] bytes = theBinary.getContent();
+		if (bytes == null || bytes.length == 0) {
+			DicomInstance spooled = externalizedBySelf(theBinary, theRequest);
+			if (spooled != null) {
+				return spooled; // parsed from the spooled bytes, whose SHA-256 the caller checked
+			}
 			throw new InvalidRequestException("A DICOM Binary must carry the DICOM bytes in Binary.data");
 		}
-		byte[] bytes = theBinary.getContent();
 		if (theRequest != null && theRequest.getUserData().get(PARSED) instanceof Map<?, ?> parsed
 				&& parsed.get(bytes) instanceof DicomInstance instance) {
 			return instance; // the same array, parsed with the same options
@@ -312,7 +363,7 @@ public class DicomStorageInterceptor {
 		if (!DicomBinaries.isContentAddress(id)) {
 			return;
 		}
-		if (!theBinary.hasData() || !id.equals(DicomBinaries.contentAddress(theBinary.getContent()))) {
+		if (theBinary.getContent() == null || !id.equals(DicomBinaries.contentAddress(theBinary.getContent()))) {
 			String message = "Binary/" + id + " is a content address: it holds only the bytes whose SHA-256 is " + id + ".";
 			throw theExisted ? new ResourceVersionConflictException(message + " " + HOW_TO_CORRECT) : new InvalidRequestException(message);
 		}

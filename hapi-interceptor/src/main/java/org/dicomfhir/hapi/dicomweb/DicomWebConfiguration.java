@@ -42,8 +42,9 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage);
+			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage,
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage, theBinaryStorage);
 	}
 
 	@Bean

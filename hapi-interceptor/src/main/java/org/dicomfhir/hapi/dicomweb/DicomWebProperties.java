@@ -45,18 +45,76 @@ public class DicomWebProperties {
 	}
 
 	/**
-	 * Largest single part (instance) a STOW-RS request may carry, in bytes (413 beyond). A part is
-	 * held in memory while the request is stored (the Binary DAO takes a byte[]), so with the
-	 * request cap below this keeps a server with {@code -Xmx1g} alive under a couple of concurrent
-	 * STOW requests (docs/dicomweb.md, "Limits"). Raise it with the heap for large multi-frame objects.
+	 * Largest part (instance) held in memory, in bytes (413 beyond). With spooling (the default:
+	 * see {@link #stowSpoolThresholdBytes}) a larger part goes to disk instead and this limit only
+	 * applies when no binary store is configured (then every part is in memory: the Binary DAO
+	 * takes a byte[]). Also the limit of a single-part {@code application/dicom} body without spooling.
 	 */
 	private long stowMaxPartBytes = 64L * 1024 * 1024;
 
 	/**
 	 * Largest STOW-RS request body, in bytes (413 beyond): a declared Content-Length above it is
-	 * refused before the body is read; a chunked body is counted while it is read.
+	 * refused before the body is read; a chunked body is counted while it is read. Parts above the
+	 * spool threshold cost disk, not heap (up to twice their size while stored: the spooled copy and
+	 * the binary store's), so this bounds a request's temporary disk use.
 	 */
-	private long stowMaxRequestBytes = 128L * 1024 * 1024;
+	private long stowMaxRequestBytes = 8L * 1024 * 1024 * 1024;
+
+	/**
+	 * A STOW-RS part larger than this many bytes is spooled to a temporary file while it is read
+	 * (SHA-256 computed on the way), parsed from a memory map of that file and copied from it into
+	 * the binary store: it never sits in the Java heap. Smaller parts stay in memory. Spooling
+	 * needs HAPI's binary store (binary_storage_enabled); without one, every part is in memory.
+	 */
+	private long stowSpoolThresholdBytes = 16L * 1024 * 1024;
+
+	/**
+	 * Largest spooled part, in bytes (413 beyond). A part is parsed from one memory map, and Java
+	 * maps at most 2 GiB - 1 bytes at once, so values above that are cut to it.
+	 */
+	private long stowMaxSpooledPartBytes = Integer.MAX_VALUE;
+
+	/**
+	 * Bytes of one STOW-RS request kept in memory, all parts together: once its in-memory parts
+	 * reach this, its later parts are spooled whatever their size, so a request of many parts just
+	 * under the threshold does not fill the heap either.
+	 */
+	private long stowMaxInMemoryRequestBytes = 128L * 1024 * 1024;
+
+	public long getStowMaxInMemoryRequestBytes() {
+		return stowMaxInMemoryRequestBytes;
+	}
+
+	public void setStowMaxInMemoryRequestBytes(long theStowMaxInMemoryRequestBytes) {
+		stowMaxInMemoryRequestBytes = theStowMaxInMemoryRequestBytes;
+	}
+
+	/** Directory for spooled parts; empty: {@code java.io.tmpdir}. Files are deleted when their request ends. */
+	private String stowSpoolDirectory = "";
+
+	public long getStowSpoolThresholdBytes() {
+		return stowSpoolThresholdBytes;
+	}
+
+	public void setStowSpoolThresholdBytes(long theStowSpoolThresholdBytes) {
+		stowSpoolThresholdBytes = theStowSpoolThresholdBytes;
+	}
+
+	public long getStowMaxSpooledPartBytes() {
+		return Math.min(stowMaxSpooledPartBytes, Integer.MAX_VALUE);
+	}
+
+	public void setStowMaxSpooledPartBytes(long theStowMaxSpooledPartBytes) {
+		stowMaxSpooledPartBytes = theStowMaxSpooledPartBytes;
+	}
+
+	public String getStowSpoolDirectory() {
+		return stowSpoolDirectory;
+	}
+
+	public void setStowSpoolDirectory(String theStowSpoolDirectory) {
+		stowSpoolDirectory = theStowSpoolDirectory == null ? "" : theStowSpoolDirectory;
+	}
 
 	/** Most parts (instances) one STOW-RS request may carry (413 beyond). */
 	private int stowMaxParts = 1000;

@@ -10,15 +10,21 @@ import java.util.Map;
 
 /**
  * Streaming reader of a {@code multipart/related} body (RFC 2046 §5.1, RFC 2387): one part at a
- * time, each bounded in size, so a request of any length never sits whole in memory. Delimiters
+ * time, each bounded in size, so a request of any length never sits whole in memory; a part
+ * above the spool threshold goes to a temporary file as it is read ({@link Spool}). Delimiters
  * are found with Knuth-Morris-Pratt, so partial matches across buffer ends are handled.
  */
 public class MultipartReader {
 
-	/** One body part: its headers (lower-case names) and content. */
-	public record Part(Map<String, String> headers, byte[] body) {
+	/** One body part: its headers (lower-case names) and content (in memory, or spooled to a file). */
+	public record Part(Map<String, String> headers, Spool.Body content) {
 		public String contentType() {
 			return headers.get("content-type");
+		}
+
+		/** The content when it is in memory; null when it was spooled to a file. */
+		public byte[] body() {
+			return content.bytes();
 		}
 	}
 
@@ -29,19 +35,25 @@ public class MultipartReader {
 	private int myLimit;
 	private final byte[] myDelimiter; // CRLF "--" boundary
 	private final int[] myFailure;
-	private final long myMaxPartBytes;
+	private final Spool mySpool;
 	private final int myMaxHeaderBytes;
 	private boolean myStarted;
 	private boolean myDone;
 
+	/** Every part in memory, at most theMaxPartBytes each. */
 	public MultipartReader(InputStream theIn, String theBoundary, long theMaxPartBytes, int theMaxHeaderBytes) {
+		this(theIn, theBoundary, new Spool(null, false, Long.MAX_VALUE, theMaxPartBytes, 0, Long.MAX_VALUE), theMaxHeaderBytes);
+	}
+
+	/** Parts above the spool's threshold go to its files. */
+	MultipartReader(InputStream theIn, String theBoundary, Spool theSpool, int theMaxHeaderBytes) {
 		if (theBoundary == null || theBoundary.isEmpty() || theBoundary.length() > 70) {
 			throw DicomWebException.badRequest("multipart boundary must be 1 to 70 characters (RFC 2046)");
 		}
 		myIn = theIn;
 		myDelimiter = ("\r\n--" + theBoundary).getBytes(StandardCharsets.ISO_8859_1);
 		myFailure = failure(myDelimiter);
-		myMaxPartBytes = theMaxPartBytes;
+		mySpool = theSpool;
 		myMaxHeaderBytes = theMaxHeaderBytes;
 	}
 
@@ -59,12 +71,13 @@ public class MultipartReader {
 			return null;
 		}
 		Map<String, String> headers = readHeaders();
-		ByteArrayOutputStream body = new ByteArrayOutputStream();
-		if (!scan(body, myMaxPartBytes)) {
+		Spool.Sink body = mySpool.newSink();
+		if (!scan(body)) {
 			throw DicomWebException.badRequest("multipart body ends without its close delimiter (--boundary--)");
 		}
+		Spool.Body content = body.finish();
 		afterDelimiter();
-		return new Part(headers, body.toByteArray());
+		return new Part(headers, content);
 	}
 
 	private void skipTo(boolean theFirst) throws IOException {
@@ -159,9 +172,8 @@ public class MultipartReader {
 	}
 
 	/** Copies bytes up to the next delimiter into theOut; false when the input ends first. */
-	private boolean scan(ByteArrayOutputStream theOut, long theMax) throws IOException {
+	private boolean scan(Spool.Sink theOut) throws IOException {
 		int matched = 0;
-		long size = 0;
 		byte first = myDelimiter[0];
 		while (true) {
 			if (myPos == myLimit && !fill()) {
@@ -175,10 +187,6 @@ public class MultipartReader {
 					end++;
 				}
 				if (end > start) {
-					size += end - start;
-					if (size > theMax) {
-						throw tooLarge(theMax);
-					}
 					theOut.write(myBuf, start, end - start);
 					myPos = end;
 					continue;
@@ -195,15 +203,8 @@ public class MultipartReader {
 			int released = before + 1 - matched;
 			for (int i = 0; i < released; i++) {
 				theOut.write(i < before ? myDelimiter[i] : b);
-				if (++size > theMax) {
-					throw tooLarge(theMax);
-				}
 			}
 		}
-	}
-
-	private static DicomWebException tooLarge(long theMax) {
-		return new DicomWebException(413, "a multipart part exceeds the limit of " + theMax + " bytes (dicomfhir.dicomweb.stow-max-part-bytes)");
 	}
 
 	private int step(int theMatched, byte theByte) {

@@ -20,14 +20,28 @@ import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.BinaryIdIndex;
 import org.dicomfhir.hapi.DicomStorageInterceptor;
 import org.dicomfhir.hapi.PatientConflictException;
+import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
+import ca.uhn.fhir.jpa.binary.api.StoredDetails;
+import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
+import ca.uhn.fhir.jpa.binary.svc.BaseBinaryStorageSvcImpl;
+import ca.uhn.fhir.jpa.model.util.JpaConstants;
+import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
+import ca.uhn.fhir.rest.server.exceptions.ResourceGoneException;
+import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
+import ca.uhn.fhir.util.HapiExtensions;
 import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.Extension;
 import org.hl7.fhir.r4.model.IdType;
+import org.hl7.fhir.r4.model.StringType;
+import org.springframework.beans.factory.ObjectProvider;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.MappedByteBuffer;
+import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -58,40 +72,71 @@ public class StowService {
 	private final StudyStore myStore;
 	private final BinaryIdIndex myBinaryIds;
 	private final DicomStorageInterceptor myStorage;
+	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage) {
+			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage,
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
 		myStore = theStore;
 		myBinaryIds = theBinaryIds;
 		myStorage = theStorage;
+		myBinaryStorage = theBinaryStorage;
 	}
 
-	private record Parsed(DicomInstance instance, byte[] bytes) {}
+	/**
+	 * A valid part: its bytes in memory, or (spooled) its file; {@code blobId} is set once a
+	 * spooled part is in the binary store, {@code newBlob} when this request wrote that blob.
+	 */
+	private static final class Parsed {
+		private final DicomInstance myInstance;
+		private final Spool.Body myBody;
+		private String myBlobId;
+		private boolean myNewBlob;
+
+		Parsed(DicomInstance theInstance, Spool.Body theBody) {
+			myInstance = theInstance;
+			myBody = theBody;
+		}
+
+		DicomInstance instance() {
+			return myInstance;
+		}
+
+		byte[] bytes() {
+			return myBody.bytes();
+		}
+	}
 
 	private record Failure(String sopClassUid, String sopInstanceUid, int reason, String message) {}
 
 	void store(DicomWebRequest theRequest, String theStudyUid) throws IOException {
-		try {
-			readAndStore(theRequest, theStudyUid);
+		IBinaryStorageSvc blobs = myBinaryStorage.getIfAvailable();
+		long maxRequest = myProperties.getStowMaxRequestBytes();
+		// Without a binary store a part can only be stored from memory: no spooling then.
+		try (Spool spool = new Spool(myProperties.getStowSpoolDirectory(), blobs != null, myProperties.getStowSpoolThresholdBytes(),
+				Math.min(myProperties.getStowMaxPartBytes(), maxRequest), Math.min(myProperties.getStowMaxSpooledPartBytes(), maxRequest),
+				myProperties.getStowMaxInMemoryRequestBytes())) {
+			readAndStore(theRequest, theStudyUid, spool, blobs);
 		} finally {
 			myStorage.forgetParsed(theRequest.details());
 		}
 	}
 
-	private void readAndStore(DicomWebRequest theRequest, String theStudyUid) throws IOException {
+	private void readAndStore(DicomWebRequest theRequest, String theStudyUid, Spool theSpool, IBinaryStorageSvc theBlobs)
+			throws IOException {
 		String accept = theRequest.header("Accept");
 		if (accept != null && !accept.isBlank()) {
 			QidoService.checkAccept(accept); // the response is application/dicom+json
 		}
 		String contentType = theRequest.header("Content-Type");
 		String media = MultipartReader.mediaType(contentType);
-		List<byte[]> bodies = new ArrayList<>();
+		List<Spool.Body> bodies = new ArrayList<>();
 		List<Failure> failures = new ArrayList<>();
 		// The whole request is bounded before it is read: a declared length above the limit is
 		// refused at once, and a chunked body is counted as it is read.
@@ -103,7 +148,9 @@ public class StowService {
 		}
 		InputStream requestBody = new LimitedInputStream(theRequest.servletRequest().getInputStream(), maxRequest);
 		if ("application/dicom".equals(media)) {
-			bodies.add(readAll(requestBody));
+			Spool.Sink sink = theSpool.newSink();
+			requestBody.transferTo(sink);
+			bodies.add(sink.finish());
 		} else if ("multipart/related".equals(media)) {
 			String type = MultipartReader.parameter(contentType, "type");
 			if (type != null && !"application/dicom".equalsIgnoreCase(type)) {
@@ -114,8 +161,7 @@ public class StowService {
 			if (boundary == null) {
 				throw DicomWebException.badRequest("multipart/related without a boundary parameter");
 			}
-			MultipartReader reader = new MultipartReader(requestBody, boundary,
-					Math.min(myProperties.getStowMaxPartBytes(), maxRequest), myProperties.getStowMaxHeaderBytes());
+			MultipartReader reader = new MultipartReader(requestBody, boundary, theSpool, myProperties.getStowMaxHeaderBytes());
 			int maxParts = myProperties.getStowMaxParts();
 			int count = 0;
 			MultipartReader.Part part;
@@ -129,7 +175,7 @@ public class StowService {
 					failures.add(new Failure(null, null, SOP_CLASS_NOT_SUPPORTED, "part of type " + partType + " is not application/dicom"));
 					continue;
 				}
-				bodies.add(part.body());
+				bodies.add(part.content());
 			}
 		} else {
 			throw new DicomWebException(415, "STOW-RS takes multipart/related; type=\"application/dicom\" or application/dicom,"
@@ -142,12 +188,18 @@ public class StowService {
 		// Parse and check each part before anything is stored.
 		List<Parsed> valid = new ArrayList<>();
 		Set<String> seen = new LinkedHashSet<>();
-		for (byte[] body : bodies) {
+		for (Spool.Body body : bodies) {
 			DicomInstance instance;
 			try {
-				instance = myStorage.parseForStorage(body, theRequest.details());
+				instance = body.spooled() ? parseSpooled(body) : myStorage.parseForStorage(body.bytes(), theRequest.details());
 			} catch (DicomException e) {
 				failures.add(new Failure(null, null, INVALID, "not a valid DICOM instance: " + e.getMessage()));
+				continue;
+			}
+			if (body.spooled() && !body.sha256().equals(instance.sha256())) {
+				// the file changed under us (it is ours alone): refuse rather than store what was not parsed
+				failures.add(new Failure(instance.sopClassUid(), instance.sopInstanceUid(), PROCESSING_FAILURE,
+						"the spooled part changed while it was parsed"));
 				continue;
 			}
 			if (theStudyUid != null && !theStudyUid.equals(instance.studyInstanceUid())) {
@@ -162,8 +214,122 @@ public class StowService {
 		}
 
 		authorizeTargets(valid, theRequest);
-
 		List<Parsed> stored = new ArrayList<>();
+		try {
+			storeValid(theRequest, valid, stored, failures, theBlobs);
+		} finally {
+			// blobs written for parts that were not stored in the end are not referenced by anything
+			for (Parsed p : valid) {
+				if (p.myNewBlob && !stored.contains(p)) {
+					expungeQuietly(theBlobs, p);
+				}
+			}
+		}
+		respond(theRequest, theStudyUid, stored, failures);
+	}
+
+	/** Parses a spooled part from a memory map of its file (zero copy into the Rust core), unmapped at once. */
+	private DicomInstance parseSpooled(Spool.Body theBody) throws IOException {
+		MappedByteBuffer map = Spool.map(theBody.file());
+		try {
+			return myStorage.parse(map);
+		} finally {
+			Spool.unmap(map);
+		}
+	}
+
+	/**
+	 * A spooled part's bytes go to the binary store from its file (streamed), unless
+	 * {@code Binary/<sha256>} already holds them in a blob the store still has: then that blob is
+	 * reused, and storing the same bytes again is the no-op update it is for in-memory parts. The
+	 * storage hooks are told to expect the Binary without inline bytes
+	 * ({@link DicomStorageInterceptor#expectExternalized}).
+	 */
+	private void externalize(Parsed theParsed, DicomWebRequest theRequest, IBinaryStorageSvc theBlobs) throws IOException {
+		String sha = theParsed.instance().sha256();
+		IdType id = new IdType("Binary", sha);
+		String existing = existingBlob(id, theBlobs);
+		if (existing != null) {
+			theParsed.myBlobId = existing;
+		} else {
+			SystemRequestDetails details = new SystemRequestDetails();
+			// our own blob id (the storage hook's prefix + the store's random id): no prefix hook call
+			BaseBinaryStorageSvcImpl.setBinaryContentIdPrefixApplied(details);
+			Binary probe = new Binary();
+			probe.setId(id);
+			probe.setContentType("application/dicom");
+			String prefix = myStorage.dicomBlobIdPrefix(probe);
+			String blobId = (prefix == null ? "" : prefix) + theBlobs.newBinaryContentId();
+			if (!theBlobs.isValidBinaryContentId(blobId)) {
+				blobId = null; // the store names it
+			}
+			StoredDetails stored;
+			try (InputStream in = Files.newInputStream(theParsed.myBody.file())) {
+				stored = theBlobs.storeBinaryContent(id, blobId, "application/dicom", in, details);
+			}
+			theParsed.myBlobId = stored.getBinaryContentId();
+			theParsed.myNewBlob = true;
+			if (stored.getBytes() != theParsed.myBody.size() || !sha.equals(stored.getHash())) {
+				throw new IllegalStateException("the binary store holds " + stored.getBytes() + " bytes of SHA-256 " + stored.getHash()
+						+ " for a part of " + theParsed.myBody.size() + " bytes of SHA-256 " + sha);
+			}
+		}
+		myStorage.expectExternalized(theRequest.details(), theParsed.instance(), theParsed.myBlobId);
+	}
+
+	/** The blob of a stored (not deleted) {@code Binary/<id>} that still exists, or null. */
+	private String existingBlob(IdType theId, IBinaryStorageSvc theBlobs) {
+		SystemRequestDetails system = new SystemRequestDetails();
+		system.getUserData().put(BinaryStorageInterceptor.AUTO_INFLATE_BINARY_CONTENT_KEY, Boolean.FALSE);
+		Binary current;
+		try {
+			current = myDaoRegistry.getResourceDao(Binary.class).read(theId, system);
+		} catch (ResourceNotFoundException | ResourceGoneException e) {
+			return null;
+		}
+		if (current.getContent() != null) {
+			return null;
+		}
+		Extension ext = current.getDataElement().getExtensionByUrl(HapiExtensions.EXT_EXTERNALIZED_BINARY_ID);
+		Extension hash = current.getDataElement().getExtensionByUrl(HapiExtensions.EXT_EXTERNALIZED_BINARY_HASH_SHA_256);
+		if (ext == null || ext.getValue() == null || hash == null || hash.getValue() == null
+				|| !theId.getIdPart().equals(hash.getValue().primitiveValue())) {
+			return null;
+		}
+		String blobId = ext.getValue().primitiveValue();
+		try {
+			return theBlobs.fetchBinaryContentDetails(theId, blobId) != null ? blobId : null;
+		} catch (IOException | RuntimeException e) {
+			return null;
+		}
+	}
+
+	private void expungeQuietly(IBinaryStorageSvc theBlobs, Parsed theParsed) {
+		try {
+			theBlobs.expungeBinaryContent(new IdType("Binary", theParsed.instance().sha256()), theParsed.myBlobId);
+		} catch (RuntimeException e) {
+			ourLog.warn("Cannot remove blob {} of a STOW-RS part that was not stored: {}", theParsed.myBlobId, e.toString());
+		}
+	}
+
+	private void storeValid(DicomWebRequest theRequest, List<Parsed> theValid, List<Parsed> theStored, List<Failure> failures,
+			IBinaryStorageSvc theBlobs) {
+		List<Parsed> valid = new ArrayList<>();
+		for (Parsed p : theValid) {
+			if (!p.myBody.spooled()) {
+				valid.add(p);
+				continue;
+			}
+			try {
+				externalize(p, theRequest, theBlobs);
+				valid.add(p);
+			} catch (IOException | RuntimeException e) {
+				ourLog.warn("STOW of SOP instance {}: its bytes could not be written to the binary store", p.instance().sopInstanceUid(), e);
+				failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), PROCESSING_FAILURE,
+						"cannot write to the binary store: " + e));
+			}
+		}
+		List<Parsed> stored = theStored;
 		if (!valid.isEmpty()) {
 			boolean together = false;
 			if (valid.size() > 1) {
@@ -213,7 +379,6 @@ public class StowService {
 				}
 			}
 		}
-		respond(theRequest, theStudyUid, stored, failures);
 	}
 
 	/**
@@ -244,7 +409,21 @@ public class StowService {
 		Binary binary = new Binary();
 		binary.setId(new IdType("Binary", theParsed.instance().sha256()));
 		binary.setContentType("application/dicom");
-		binary.setData(theParsed.bytes());
+		if (theParsed.myBody.spooled()) {
+			// the bytes are in the binary store already: the data element names the blob, as HAPI's
+			// BinaryStorageInterceptor would have written it, with its extensions marked
+			// system-defined (what HAPI's own $binary-access-write does), which no client can send
+			Extension blob = binary.getDataElement().addExtension();
+			blob.setUrl(HapiExtensions.EXT_EXTERNALIZED_BINARY_ID);
+			blob.setValue(new StringType(theParsed.myBlobId));
+			blob.setUserData(JpaConstants.EXTENSION_EXT_SYSTEMDEFINED, Boolean.TRUE);
+			Extension hash = binary.getDataElement().addExtension();
+			hash.setUrl(HapiExtensions.EXT_EXTERNALIZED_BINARY_HASH_SHA_256);
+			hash.setValue(new StringType(theParsed.instance().sha256()));
+			hash.setUserData(JpaConstants.EXTENSION_EXT_SYSTEMDEFINED, Boolean.TRUE);
+		} else {
+			binary.setData(theParsed.bytes());
+		}
 		myDaoRegistry.getResourceDao(Binary.class).update(binary, null, true, false, theRequest.details(), theDetails);
 	}
 
@@ -324,15 +503,6 @@ public class StowService {
 
 	private static String truncate(String theText, int theMax) {
 		return theText.length() <= theMax ? theText : theText.substring(0, theMax);
-	}
-
-	private byte[] readAll(InputStream theIn) throws IOException {
-		long max = myProperties.getStowMaxPartBytes();
-		byte[] data = theIn.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
-		if (data.length > max) {
-			throw new DicomWebException(413, "The instance exceeds the limit of " + max + " bytes (dicomfhir.dicomweb.stow-max-part-bytes)");
-		}
-		return data;
 	}
 
 	/** The request body, counted: more than the limit is a 413 while it is read. */
