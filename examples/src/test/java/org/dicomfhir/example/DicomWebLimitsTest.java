@@ -21,8 +21,6 @@ import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +28,11 @@ import java.util.Map;
 import java.util.zip.Deflater;
 import java.util.zip.DeflaterOutputStream;
 
+import static org.dicomfhir.example.Part10.element;
+import static org.dicomfhir.example.Part10.le;
+import static org.dicomfhir.example.Part10.text;
+import static org.dicomfhir.example.Part10.uid;
+import static org.dicomfhir.example.Part10.writeHeader;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -226,7 +229,7 @@ class DicomWebLimitsTest extends AbstractServerTest {
 			element(ds, 0x0028, 0x0102, "US", le(2, 15));
 			element(ds, 0x0028, 0x0103, "US", le(2, 0));
 			element(ds, 0x0029, 0x0010, "LO", text("DEFLATE TEST"));
-			header(ds, 0x0029, 0x1000, "OB", thePadding);
+			writeHeader(ds, 0x0029, 0x1000, "OB", thePadding);
 			byte[] zeros = new byte[1 << 20];
 			for (int left = thePadding; left > 0; left -= zeros.length) {
 				ds.write(zeros, 0, Math.min(left, zeros.length));
@@ -236,42 +239,6 @@ class DicomWebLimitsTest extends AbstractServerTest {
 			deflater.end();
 		}
 		return file.toByteArray();
-	}
-
-	private static byte[] uid(String theUid) {
-		byte[] b = theUid.getBytes(StandardCharsets.US_ASCII);
-		return b.length % 2 == 0 ? b : java.util.Arrays.copyOf(b, b.length + 1);
-	}
-
-	private static byte[] text(String theText) {
-		return (theText.length() % 2 == 0 ? theText : theText + " ").getBytes(StandardCharsets.US_ASCII);
-	}
-
-	private static byte[] le(int theBytes, long theValue) {
-		ByteBuffer b = ByteBuffer.allocate(theBytes).order(ByteOrder.LITTLE_ENDIAN);
-		if (theBytes == 2) {
-			b.putShort((short) theValue);
-		} else {
-			b.putInt((int) theValue);
-		}
-		return b.array();
-	}
-
-	private static void element(OutputStream theOut, int theGroup, int theElement, String theVr, byte[] theValue) throws IOException {
-		header(theOut, theGroup, theElement, theVr, theValue.length);
-		theOut.write(theValue);
-	}
-
-	private static void header(OutputStream theOut, int theGroup, int theElement, String theVr, int theLength) throws IOException {
-		theOut.write(le(2, theGroup));
-		theOut.write(le(2, theElement));
-		theOut.write(theVr.getBytes(StandardCharsets.US_ASCII));
-		if (List.of("OB", "OW", "OF", "SQ", "UT", "UN").contains(theVr)) {
-			theOut.write(new byte[2]);
-			theOut.write(le(4, theLength));
-		} else {
-			theOut.write(le(2, theLength));
-		}
 	}
 
 	// ------------------------------------------------------------------ patient conflicts

@@ -27,8 +27,6 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,6 +39,11 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
+import static org.dicomfhir.example.Part10.element;
+import static org.dicomfhir.example.Part10.le;
+import static org.dicomfhir.example.Part10.text;
+import static org.dicomfhir.example.Part10.uid;
+import static org.dicomfhir.example.Part10.writeHeader;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -291,41 +294,5 @@ class DicomWebSpoolTest extends AbstractServerTest {
 		element(file, 0x0028, 0x0102, "US", le(2, 15));
 		element(file, 0x0028, 0x0103, "US", le(2, 0));
 		return file.toByteArray();
-	}
-
-	private static byte[] uid(String theUid) {
-		byte[] b = theUid.getBytes(StandardCharsets.US_ASCII);
-		return b.length % 2 == 0 ? b : java.util.Arrays.copyOf(b, b.length + 1);
-	}
-
-	private static byte[] text(String theText) {
-		return (theText.length() % 2 == 0 ? theText : theText + " ").getBytes(StandardCharsets.US_ASCII);
-	}
-
-	private static byte[] le(int theBytes, long theValue) {
-		ByteBuffer b = ByteBuffer.allocate(theBytes).order(ByteOrder.LITTLE_ENDIAN);
-		if (theBytes == 2) {
-			b.putShort((short) theValue);
-		} else {
-			b.putInt((int) theValue);
-		}
-		return b.array();
-	}
-
-	private static void element(OutputStream theOut, int theGroup, int theElement, String theVr, byte[] theValue) throws IOException {
-		writeHeader(theOut, theGroup, theElement, theVr, theValue.length);
-		theOut.write(theValue);
-	}
-
-	private static void writeHeader(OutputStream theOut, int theGroup, int theElement, String theVr, long theLength) throws IOException {
-		theOut.write(le(2, theGroup));
-		theOut.write(le(2, theElement));
-		theOut.write(theVr.getBytes(StandardCharsets.US_ASCII));
-		if (List.of("OB", "OW", "OF", "SQ", "UT", "UN").contains(theVr)) {
-			theOut.write(new byte[2]);
-			theOut.write(le(4, theLength));
-		} else {
-			theOut.write(le(2, theLength));
-		}
 	}
 }

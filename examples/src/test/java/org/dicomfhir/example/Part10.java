@@ -1,0 +1,55 @@
+package org.dicomfhir.example;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+
+/** Writes DICOM elements in Explicit VR Little Endian, for tests that build instances byte by byte. */
+final class Part10 {
+
+	private Part10() {}
+
+	/** A UI value, padded to even length with NUL. */
+	static byte[] uid(String theUid) {
+		byte[] b = theUid.getBytes(StandardCharsets.US_ASCII);
+		return b.length % 2 == 0 ? b : Arrays.copyOf(b, b.length + 1);
+	}
+
+	/** A text value, padded to even length with a space. */
+	static byte[] text(String theText) {
+		return (theText.length() % 2 == 0 ? theText : theText + " ").getBytes(StandardCharsets.US_ASCII);
+	}
+
+	/** A little-endian integer of 2 or 4 bytes. */
+	static byte[] le(int theBytes, long theValue) {
+		ByteBuffer b = ByteBuffer.allocate(theBytes).order(ByteOrder.LITTLE_ENDIAN);
+		if (theBytes == 2) {
+			b.putShort((short) theValue);
+		} else {
+			b.putInt((int) theValue);
+		}
+		return b.array();
+	}
+
+	static void element(OutputStream theOut, int theGroup, int theElement, String theVr, byte[] theValue) throws IOException {
+		writeHeader(theOut, theGroup, theElement, theVr, theValue.length);
+		theOut.write(theValue);
+	}
+
+	/** An element's tag, VR and length; its value follows (written by the caller, possibly streamed). */
+	static void writeHeader(OutputStream theOut, int theGroup, int theElement, String theVr, long theLength) throws IOException {
+		theOut.write(le(2, theGroup));
+		theOut.write(le(2, theElement));
+		theOut.write(theVr.getBytes(StandardCharsets.US_ASCII));
+		if (List.of("OB", "OW", "OF", "SQ", "UT", "UN").contains(theVr)) {
+			theOut.write(new byte[2]);
+			theOut.write(le(4, theLength));
+		} else {
+			theOut.write(le(2, theLength));
+		}
+	}
+}
