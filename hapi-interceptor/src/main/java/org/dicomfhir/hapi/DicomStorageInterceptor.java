@@ -326,10 +326,28 @@ public class DicomStorageInterceptor {
 				myLedger.repoint(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(), system, value);
 			}
 		} catch (PersistenceException | DataAccessException e) {
+			if (!isConcurrentClaim(e)) {
+				throw e;
+			}
 			throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
 					+ " is being stored right now by another request; if these are the same bytes, send them again."
 					+ " DICOM instances are immutable. " + HOW_TO_CORRECT);
 		}
+	}
+
+	/**
+	 * Whether a failed ledger write lost to another transaction writing the same SOP Instance UID:
+	 * a unique violation (SQLState class 23), or a lock wait on that transaction's uncommitted row
+	 * that timed out (H2: HYT00) or was chosen to fail (class 40). Anything else is not a conflict.
+	 */
+	private static boolean isConcurrentClaim(Throwable theError) {
+		for (Throwable t = theError; t != null; t = t.getCause()) {
+			if (t instanceof java.sql.SQLException sql && sql.getSQLState() != null) {
+				String state = sql.getSQLState();
+				return state.startsWith("23") || state.startsWith("40") || "HYT00".equals(state);
+			}
+		}
+		return false;
 	}
 
 	static final String HOW_TO_CORRECT = "To correct an instance, store the corrected one under a new SOP Instance UID,"
