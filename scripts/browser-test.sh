@@ -75,6 +75,12 @@ for _ in $(seq 1 300); do
   sleep 1
 done
 curl -fsS "$base/fhir/metadata" >/dev/null || { echo "server did not start:"; tail -n 80 "$work/server.log"; exit 1; }
+# The viewer is announced once the application is ready, which can come a moment after /metadata
+# first answers (the web server starts before the start-up listeners finish): wait for the line.
+for _ in $(seq 1 300); do
+  if grep -q "OHIF viewer: " "$work/server.log"; then break; fi
+  sleep 0.2
+done
 grep -q "OHIF viewer: " "$work/server.log" || { echo "the server serves no viewer:"; grep -i viewer "$work/server.log"; exit 1; }
 
 echo "== OHIF in headless Chromium against $base (artifacts: $artifacts)"
