@@ -118,3 +118,21 @@ def test_delete_still_works(server, stored):
     assert r.status_code in (200, 204), f"DELETE Binary/{stored.sha256}: {short(r)}"
     gone = server.fhir.get(f"Binary/{stored.sha256}")
     assert gone.status_code in (404, 410), f"after DELETE: GET Binary/{stored.sha256}: {short(gone, 200)}"
+
+
+def test_fhir_json_dicom_binary_without_bytes_is_refused(server):
+    """A DICOM Binary in FHIR JSON that carries no data: a 4xx, never a 500, and nothing stored."""
+    body = {"resourceType": "Binary", "contentType": "application/dicom"}
+    r = server.fhir.request("POST", "Binary", json=body, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
+    assert 400 <= r.status_code < 500, f"POST Binary application/dicom without data: {short(r)}"
+
+
+def test_new_content_address_with_other_bytes_is_refused(server):
+    """A Binary id of 64 hex digits is a content address whatever the content type: text/plain
+    bytes whose SHA-256 is not the id are refused (400), and nothing is stored under that id."""
+    fake = hashlib.sha256(b"something else").hexdigest()
+    r = server.fhir.request("PUT", f"Binary/{fake}", data=b"pwned",
+                            headers={"Content-Type": "text/plain", "Accept": FHIR_JSON})
+    assert r.status_code == 400, f"PUT Binary/{fake} text/plain with other bytes: {short(r)}"
+    g = server.fhir.request("GET", f"Binary/{fake}", headers={"Accept": FHIR_JSON})
+    assert g.status_code in (404, 410), f"after the refused PUT, GET Binary/{fake}: {short(g)}"

@@ -85,11 +85,10 @@ public class DicomFhirConfiguration {
 			StudyIndex theStudyIndex,
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
-			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
 			PatientDirectory thePatients) {
-		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theDaoRegistry, theProperties,
+		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theProperties,
 				theLedger, thePatients);
 	}
 

@@ -6,7 +6,6 @@ import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.jpa.api.model.DeleteConflictList;
 import ca.uhn.fhir.jpa.delete.DeleteConflictOutcome;
-import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InvalidRequestException;
@@ -53,7 +52,6 @@ public class DicomStorageInterceptor {
 	private final StudyIndex myStudyIndex;
 	private final NativeOptions myOptions;
 	private final BinaryBytes myBinaryBytes;
-	private final DaoRegistry myDaoRegistry;
 	private final DicomFhirProperties myProperties;
 	private final InstanceLedger myLedger;
 	private final PatientDirectory myPatients;
@@ -63,7 +61,6 @@ public class DicomStorageInterceptor {
 			StudyIndex theStudyIndex,
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
-			DaoRegistry theDaoRegistry,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
 			PatientDirectory thePatients) {
@@ -71,7 +68,6 @@ public class DicomStorageInterceptor {
 		myStudyIndex = theStudyIndex;
 		myOptions = theOptions;
 		myBinaryBytes = theBinaryBytes;
-		myDaoRegistry = theDaoRegistry;
 		myProperties = theProperties;
 		myLedger = theLedger;
 		myPatients = thePatients;
