@@ -239,16 +239,17 @@ public class StowService {
 	}
 
 	/**
-	 * A spooled part's bytes go to the binary store from its file (streamed), unless
+	 * A part's bytes go to the binary store (a spooled part's streamed from its file), unless
 	 * {@code Binary/<sha256>} already holds them in a blob the store still has: then that blob is
 	 * reused, and storing the same bytes again is the no-op update it is for in-memory parts. The
 	 * storage hooks are told to expect the Binary without inline bytes
 	 * ({@link DicomStorageInterceptor#expectExternalized}).
 	 */
-	private void externalize(Parsed theParsed, DicomWebRequest theRequest, IBinaryStorageSvc theBlobs) throws IOException {
+	private void externalize(Parsed theParsed, DicomWebRequest theRequest, IBinaryStorageSvc theBlobs, boolean theKnownNew)
+			throws IOException {
 		String sha = theParsed.instance().sha256();
 		IdType id = new IdType("Binary", sha);
-		String existing = existingBlob(id, theBlobs);
+		String existing = theKnownNew ? null : existingBlob(id, theBlobs);
 		if (existing != null) {
 			theParsed.myBlobId = existing;
 		} else {
@@ -264,7 +265,8 @@ public class StowService {
 				blobId = null; // the store names it
 			}
 			StoredDetails stored;
-			try (InputStream in = Files.newInputStream(theParsed.myBody.file())) {
+			try (InputStream in = theParsed.myBody.spooled() ? Files.newInputStream(theParsed.myBody.file())
+					: new java.io.ByteArrayInputStream(theParsed.bytes())) {
 				stored = theBlobs.storeBinaryContent(id, blobId, "application/dicom", in, details);
 			}
 			theParsed.myBlobId = stored.getBinaryContentId();
@@ -314,14 +316,18 @@ public class StowService {
 
 	private void storeValid(DicomWebRequest theRequest, List<Parsed> theValid, List<Parsed> theStored, List<Failure> failures,
 			IBinaryStorageSvc theBlobs) {
+		// Which Binaries exist, in one query, before anything is written: a new part's bytes go to the
+		// binary store directly (no Base64 round trip through Binary.data: an eighth of a STOW request).
+		Map<String, JpaPid> storedIds = myBinaryIds.stored(theValid.stream().map(p -> p.instance().sha256()).toList());
 		List<Parsed> valid = new ArrayList<>();
 		for (Parsed p : theValid) {
-			if (!p.myBody.spooled()) {
-				valid.add(p);
+			boolean knownNew = storedIds != null && !storedIds.containsKey(p.instance().sha256());
+			if (!p.myBody.spooled() && !knownNew) {
+				valid.add(p); // stored before (or unknown): HAPI's update path, which reuses an identical blob
 				continue;
 			}
 			try {
-				externalize(p, theRequest, theBlobs);
+				externalize(p, theRequest, theBlobs, knownNew);
 				valid.add(p);
 			} catch (IOException | RuntimeException e) {
 				ourLog.warn("STOW of SOP instance {}: its bytes could not be written to the binary store", p.instance().sopInstanceUid(), e);
@@ -341,7 +347,7 @@ public class StowService {
 						// distinct Binaries that no query of another part reads, so flushing once,
 						// at commit, changes nothing but the cost.
 						myEntityManager.setFlushMode(FlushModeType.COMMIT);
-						TransactionDetails details = resolveBinaryIds(valid);
+						TransactionDetails details = resolvedBinaryIds(valid, storedIds);
 						for (Parsed p : valid) {
 							update(p, theRequest, details);
 						}
@@ -409,7 +415,7 @@ public class StowService {
 		Binary binary = new Binary();
 		binary.setId(new IdType("Binary", theParsed.instance().sha256()));
 		binary.setContentType("application/dicom");
-		if (theParsed.myBody.spooled()) {
+		if (theParsed.myBlobId != null) {
 			// the bytes are in the binary store already: the data element names the blob, as HAPI's
 			// BinaryStorageInterceptor would have written it, with its extensions marked
 			// system-defined (what HAPI's own $binary-access-write does), which no client can send
@@ -434,13 +440,12 @@ public class StowService {
 	 * create; should another request create it meanwhile, the batch fails on the unique id and the
 	 * parts are stored one by one, each resolving its id again.
 	 */
-	private TransactionDetails resolveBinaryIds(List<Parsed> theParts) {
+	private static TransactionDetails resolvedBinaryIds(List<Parsed> theParts, Map<String, JpaPid> theStored) {
 		TransactionDetails details = new TransactionDetails();
-		List<String> ids = theParts.stream().map(p -> p.instance().sha256()).toList();
-		Map<String, JpaPid> stored = myBinaryIds.stored(ids);
-		if (stored != null) {
-			for (String id : ids) {
-				details.addResolvedResourceId(new IdType("Binary", id), stored.get(id)); // null: new
+		if (theStored != null) {
+			for (Parsed p : theParts) {
+				String id = p.instance().sha256();
+				details.addResolvedResourceId(new IdType("Binary", id), theStored.get(id)); // null: new
 			}
 		}
 		return details;
