@@ -6,6 +6,7 @@
 # Exit status = pytest's.
 #
 #   scripts/cluster-test.sh                # needs the built jar (mvn -B -DskipTests install)
+#   DICOMFHIR_JAR=other.jar scripts/cluster-test.sh -k patients   # extra arguments go to pytest
 #   CLUSTER_JAVA_OPTS="..." scripts/cluster-test.sh
 #
 # Costs about 2-3 minutes on a 2-core machine (two server start-ups dominate).
@@ -16,8 +17,8 @@ cd "$root"
 for tool in java python3 curl; do
   command -v "$tool" >/dev/null || { echo "cluster-test.sh: missing $tool"; exit 1; }
 done
-jar=$(ls examples/target/dicom-fhir-example-server-*.jar 2>/dev/null | grep -v original | head -n1 || true)
-[ -n "$jar" ] || { echo "cluster-test.sh: no examples/target/dicom-fhir-example-server-*.jar; run mvn -B -DskipTests install"; exit 1; }
+jar=${DICOMFHIR_JAR:-$(ls examples/target/dicom-fhir-example-server-*.jar 2>/dev/null | grep -v original | head -n1 || true)}
+[ -n "$jar" ] && [ -f "$jar" ] || { echo "cluster-test.sh: no server jar (set DICOMFHIR_JAR or run mvn -B -DskipTests install)"; exit 1; }
 [ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
 
 venv="$root/.venv"
@@ -90,7 +91,7 @@ echo "cluster-test.sh: PostgreSQL $pg_url, node-a :$port_a, node-b :$port_b, sha
 
 rc=0
 DICOMFHIR_NODE_A="http://127.0.0.1:$port_a/fhir" DICOMFHIR_NODE_B="http://127.0.0.1:$port_b/fhir" \
-  DICOMFHIR_DATA="$root/.data" "$py" -m pytest -q -rA -p no:cacheprovider --durations=3 tests/cluster || rc=$?
+  DICOMFHIR_DATA="$root/.data" "$py" -m pytest -q -rA -p no:cacheprovider --durations=3 tests/cluster "$@" || rc=$?
 if [ "$rc" != 0 ]; then
   for n in node-a node-b; do echo "--- $n log (tail) ---"; tail -n 40 "$work/$n.log"; done
 fi

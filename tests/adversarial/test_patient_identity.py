@@ -7,7 +7,13 @@ the identifier of an upload make it ambiguous: 409 naming both, nothing listed."
 
 from __future__ import annotations
 
+import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pydicom
 import pytest
+import requests
 
 from adv_util import (PATIENT_SYSTEM, binary_refs, failure_reasons, make_instance, outcome_text,
                       post_dicom, short, stow, unique)
@@ -146,3 +152,37 @@ def test_two_fhir_patients_with_the_identifier_make_the_upload_ambiguous(server)
     assert all(i in text for i in ids), f"409 does not name both {ids}: {text[:600]!r}"
     s = server.study(inst.study)
     assert s.status_code == 404, f"GET ImagingStudy/{inst.study} after the refused upload: {short(s, 400)}"
+
+
+def test_one_new_study_two_patients_at_the_same_moment(server, base_url):
+    """The first instances of a NEW study, naming two patients, sent at the same moment (8 rounds,
+    two connections each): exactly one is acknowledged and the other is refused with 409; the study
+    lists only the acknowledged instance, filed under its patient. On one node the database decides
+    too (the study's claim), not the order in which requests happen to run."""
+    problems = []
+    for i in range(8):
+        a = make_instance(PatientID=unique(f"RACE{i}A"))
+        b = make_instance(a.study, a.series, PatientID=unique(f"RACE{i}B"), InstanceNumber=2)
+        barrier = threading.Barrier(2)
+
+        def send(inst):
+            with requests.Session() as http:
+                barrier.wait()
+                return post_dicom(http, base_url, inst.data)
+
+        with ThreadPoolExecutor(2) as pool:
+            ra, rb = pool.map(send, [a, b])
+        codes = sorted([ra.status_code, rb.status_code])
+        if codes[0] not in (200, 201) or codes[1] != 409:
+            problems.append(f"round {i}: {ra.status_code} {short(ra, 200)} / {rb.status_code} {short(rb, 200)}")
+            continue
+        winner = a if ra.status_code in (200, 201) else b
+        listed = only_instance(server, winner)
+        if listed != [(winner.sop, f"Binary/{winner.sha256}")]:
+            problems.append(f"round {i}: study {a.study} lists {listed}")
+        _, patient = patient_of(server, a.study)
+        values = [x.get("value") for x in patient.get("identifier", [])]
+        pid = pydicom.dcmread(io.BytesIO(winner.data)).PatientID
+        if values != [pid]:
+            problems.append(f"round {i}: study {a.study} filed under a Patient with identifiers {values}, not {pid}")
+    assert not problems, "\n".join(problems)

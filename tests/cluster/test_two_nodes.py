@@ -342,3 +342,57 @@ def test_same_sop_other_bytes_on_two_nodes_at_the_same_moment(instances):
         if r.status_code != 200 or r.content != winner.data:
             problems.append(f"Binary/{winner.sha256} ({sop}): HTTP {r.status_code}, not the acknowledged bytes")
     assert not problems, "\n".join(problems)
+
+
+def test_one_new_study_two_patients_on_two_nodes_at_the_same_moment(instances):
+    """The first two instances of a NEW study, naming two different patients, sent at the same
+    moment, one to node A and one to node B: exactly one is acknowledged, the other is refused with
+    409 (a study belongs to one patient; the database decides, not a JVM), and the ImagingStudy's
+    subject is the acknowledged instance's patient on both nodes."""
+    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
+    problems = []
+    winners: dict[str, str] = {}
+    rounds = 10
+    with ThreadPoolExecutor(2) as pool:
+        for i in range(rounds):
+            study, series = uid("patient-race-study", i), uid("patient-race-series", i)
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+            pair = []
+            for variant, patient in enumerate((f"RACE-A-{i}", f"RACE-B-{i}")):
+                sop = uid("patient-race-sop", i, variant)
+                ds.SOPInstanceUID = sop
+                ds.file_meta.MediaStorageSOPInstanceUID = sop
+                ds.PatientID = patient
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                pair.append((patient, Instance(study, series, sop, buf.getvalue())))
+            barrier = threading.Barrier(2)
+
+            def send(base_inst, barrier=barrier):
+                base, (_, inst) = base_inst
+                barrier.wait()
+                return post(base, inst.data)
+
+            ra, rb = pool.map(send, [(NODE_A, pair[0]), (NODE_B, pair[1])])
+            codes = sorted([ra.status_code, rb.status_code])
+            if codes[0] // 100 != 2 or codes[1] != 409:
+                problems.append(f"round {i}: node-a {ra.status_code} {ra.text[:200]!r}, "
+                                f"node-b {rb.status_code} {rb.text[:200]!r}; expected one 2xx and one 409")
+                continue
+            winners[study] = pair[0][0] if ra.status_code // 100 == 2 else pair[1][0]
+    # Settle both nodes' deferred study writes (any read waits for that node's own), then read.
+    for base in (NODE_A, NODE_B):
+        http().get(f"{base}/ImagingStudy", params={"_summary": "count"}, headers={"Accept": FHIR_JSON}, timeout=300)
+    for study, winner in winners.items():
+        for node, base in (("a", NODE_A), ("b", NODE_B)):
+            r = http().get(f"{base}/ImagingStudy/{study}", headers={"Accept": FHIR_JSON}, timeout=60)
+            if r.status_code != 200:
+                problems.append(f"{study} via node-{node}: GET ImagingStudy: {r.status_code}")
+                continue
+            subject = r.json().get("subject", {}).get("reference", "")
+            p = http().get(f"{base}/{subject}", headers={"Accept": FHIR_JSON}, timeout=60).json()
+            values = [ident.get("value") for ident in p.get("identifier", [])]
+            if values != [winner]:
+                problems.append(f"{study} via node-{node}: the study's subject {subject} has identifiers "
+                                f"{values}; the acknowledged instance names {winner}")
+    assert not problems, "\n".join(problems)

@@ -286,14 +286,19 @@ public class DicomStorageInterceptor {
 	/**
 	 * Records the instance in the ledger, in this transaction. Refuses other bytes under a SOP
 	 * Instance UID already stored (DICOM instances are immutable), an instance whose patient is
-	 * not its study's, and a new study whose patient identity more than one FHIR Patient claims.
+	 * not its study's (a new study is claimed for its patient in the database, so this holds
+	 * across nodes), and a new study whose patient identity more than one FHIR Patient claims.
 	 */
 	private void recordInLedger(DicomInstance theInstance, RequestDetails theRequest) {
-		String system = patientSystem(theInstance);
-		String value = patientValue(theInstance);
-		// Claimed before the lookup: an upload naming another patient that commits in between is then
-		// either still holding the claim (refused here) or visible to the lookup.
-		myStudyIndex.claimStudyPatient(theInstance.studyInstanceUid(), system + "|" + value, theRequest);
+		InstanceLedger.Patient patient = new InstanceLedger.Patient(patientSystem(theInstance), patientValue(theInstance));
+		try {
+			if (myLedger.insertPendingIntoClaimedStudy(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(),
+					theInstance.sha256(), patient.system(), patient.value())) {
+				return; // a new instance of a study claimed for its patient: the common case, one statement
+			}
+		} catch (PersistenceException | DataAccessException e) {
+			throw concurrentClaimOr(e, theInstance);
+		}
 		InstanceLedger.Lookup found = myLedger.lookup(theInstance.sopInstanceUid(), theInstance.studyInstanceUid());
 		InstanceLedger.Row existing = found.sameInstance();
 		boolean live = existing != null && existing.state() != InstanceLedger.State.REMOVING;
@@ -305,30 +310,53 @@ public class DicomStorageInterceptor {
 					+ " is already stored with other bytes (Binary/" + existing.binaryId() + "); DICOM instances are immutable. "
 					+ HOW_TO_CORRECT);
 		}
-		InstanceLedger.Row sameStudy = found.sameStudy();
-		if (sameStudy != null && !(sameStudy.patientSystem().equals(system) && sameStudy.patientValue().equals(value))) {
-			throw new PatientConflictException("Study " + theInstance.studyInstanceUid() + " belongs to " + sameStudy.patient()
-					+ ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + InstanceLedger.describePatient(system, value)
-					+ ": every instance of a study must name the same patient. Correct the instance's PatientID"
-					+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.");
+		InstanceLedger.Patient studyPatient = found.studyPatient();
+		if (studyPatient != null && !studyPatient.equals(patient)) {
+			throw patientConflict(theInstance, studyPatient, patient, "belongs to");
 		}
-		if (sameStudy == null) {
-			myPatients.requireAtMostOne(system, value);
+		if (!found.studyClaimed()) {
+			if (studyPatient == null) {
+				myPatients.requireAtMostOne(patient.system(), patient.value());
+			}
+			// Waits for another upload's uncommitted claim of this study (on any node), then compares.
+			InstanceLedger.Patient holder = myLedger.claimStudy(theInstance.studyInstanceUid(), patient.system(), patient.value());
+			if (holder == null) {
+				throw new ResourceVersionConflictException("Study " + theInstance.studyInstanceUid()
+						+ " is being stored right now by another request; send SOP Instance " + theInstance.sopInstanceUid() + " again.");
+			}
+			if (!holder.equals(patient)) {
+				throw patientConflict(theInstance, holder, patient, "was just stored for");
+			}
 		}
 		try {
 			if (existing == null) {
-				myLedger.insertPending(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(), system, value);
+				myLedger.insertPending(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(),
+						patient.system(), patient.value());
 			} else {
-				myLedger.repoint(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(), system, value);
+				myLedger.repoint(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(),
+						patient.system(), patient.value());
 			}
 		} catch (PersistenceException | DataAccessException e) {
-			if (!isConcurrentClaim(e)) {
-				throw e;
-			}
-			throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
-					+ " is being stored right now by another request; if these are the same bytes, send them again."
-					+ " DICOM instances are immutable. " + HOW_TO_CORRECT);
+			throw concurrentClaimOr(e, theInstance);
 		}
+	}
+
+	/** A 409 for a ledger write that lost to another transaction on the same SOP Instance UID; any other error as it is. */
+	private static RuntimeException concurrentClaimOr(RuntimeException theError, DicomInstance theInstance) {
+		if (!isConcurrentClaim(theError)) {
+			return theError;
+		}
+		return new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
+				+ " is being stored right now by another request; if these are the same bytes, send them again."
+				+ " DICOM instances are immutable. " + HOW_TO_CORRECT);
+	}
+
+	private static PatientConflictException patientConflict(DicomInstance theInstance, InstanceLedger.Patient theStudys,
+			InstanceLedger.Patient theInstances, String theHow) {
+		return new PatientConflictException("Study " + theInstance.studyInstanceUid() + " " + theHow + " " + theStudys
+				+ ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + theInstances
+				+ ": every instance of a study must name the same patient. Correct the instance's PatientID"
+				+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.");
 	}
 
 	/**
@@ -339,8 +367,7 @@ public class DicomStorageInterceptor {
 	private static boolean isConcurrentClaim(Throwable theError) {
 		for (Throwable t = theError; t != null; t = t.getCause()) {
 			if (t instanceof java.sql.SQLException sql && sql.getSQLState() != null) {
-				String state = sql.getSQLState();
-				return state.startsWith("23") || state.startsWith("40") || "HYT00".equals(state);
+				return InstanceLedger.isKeyConflict(sql);
 			}
 		}
 		return false;

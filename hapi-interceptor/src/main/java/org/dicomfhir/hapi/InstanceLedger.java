@@ -3,13 +3,17 @@ package org.dicomfhir.hapi;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.Query;
+import org.hibernate.Session;
 import org.hibernate.query.NativeQuery;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Savepoint;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -25,8 +29,10 @@ import java.util.List;
  *   <li>it is the outbox of study writes: a row stays {@link State#PENDING} until the study write
  *       that lists it commits (same transaction), so an upload acknowledged before a crash is
  *       found again at start-up, whatever the node's id ({@link StudyIndexReconciler});</li>
- *   <li>every instance of a study agrees on the patient: a disagreeing row is found with one
- *       indexed query.</li>
+ *   <li>every instance of a study agrees on the patient: the study's first upload claims the
+ *       study for its patient with a row of {@code DFH_STUDY}, whose primary key makes two
+ *       first uploads naming two patients (on any nodes) meet in the database
+ *       ({@link #claimStudy}).</li>
  * </ul>
  * Plain SQL that H2 and PostgreSQL both accept; the table is created at start-up if missing.
  */
@@ -34,6 +40,8 @@ public class InstanceLedger {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(InstanceLedger.class);
 	static final String TABLE = "DFH_INSTANCE";
+	/** Study Instance UID → the patient its instances name: one row per study with instances. */
+	static final String STUDY_TABLE = "DFH_STUDY";
 	private static final int IN_LIST_CHUNK = 500;
 	/** Longest failure reason kept (the column's size). */
 	private static final int FAILURE_LENGTH = 1000;
@@ -83,7 +91,11 @@ public class InstanceLedger {
 					+ " FAILURE VARCHAR(" + FAILURE_LENGTH + "))",
 			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_STUDY ON " + TABLE + " (STUDY_INSTANCE_UID)",
 			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_BINARY ON " + TABLE + " (BINARY_ID)",
-			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_STATE ON " + TABLE + " (STATE, CHANGED_MILLIS)"
+			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_STATE ON " + TABLE + " (STATE, CHANGED_MILLIS)",
+			"CREATE TABLE IF NOT EXISTS " + STUDY_TABLE + " ("
+					+ " STUDY_INSTANCE_UID VARCHAR(64) NOT NULL PRIMARY KEY,"
+					+ " PATIENT_SYSTEM VARCHAR(1024) NOT NULL,"
+					+ " PATIENT_VALUE VARCHAR(1024) NOT NULL)"
 		};
 		try (Connection connection = myDataSource.getConnection(); Statement statement = connection.createStatement()) {
 			boolean autoCommit = connection.getAutoCommit();
@@ -102,35 +114,126 @@ public class InstanceLedger {
 		}
 	}
 
-	/** What the ledger holds for an upload: the row of its SOP Instance UID, and one row of its study. */
-	public record Lookup(Row sameInstance, Row sameStudy) {}
+	/** A patient identity as the ledger keeps it: identifier system ("" for none) and value. */
+	public record Patient(String system, String value) {
+		@Override
+		public String toString() {
+			return describePatient(system, value);
+		}
+	}
 
 	/**
-	 * The row of this SOP Instance UID and any one row of this study that is not on its way out,
-	 * in one round trip (an upload asks both). Every instance of a study names the same patient
-	 * (the storage hook refuses any other), so one row tells the study's patient: an index lookup,
-	 * whatever the study's size.
+	 * What the ledger holds for an upload: the row of its SOP Instance UID, the patient its study
+	 * belongs to (null for a study with no instance), and whether that comes from the study's
+	 * claim ({@link #claimStudy}) or only from one of its instances (a store from before claims).
+	 */
+	public record Lookup(Row sameInstance, Patient studyPatient, boolean studyClaimed) {}
+
+	/**
+	 * The row of this SOP Instance UID, the study's claim and any one row of this study that is not
+	 * on its way out, in one round trip (an upload asks all three). Every instance of a study names
+	 * the same patient (the storage hook refuses any other), so one row tells the study's patient:
+	 * index lookups, whatever the study's size.
 	 */
 	public Lookup lookup(String theSopInstanceUid, String theStudyUid) {
-		List<Row> rows = rows(query("SELECT " + COLUMNS + " FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1"
-						+ " UNION ALL SELECT " + COLUMNS + " FROM (SELECT " + COLUMNS + " FROM " + TABLE
-						+ " WHERE STUDY_INSTANCE_UID = ?2 AND STATE <> 'REMOVING' FETCH FIRST 1 ROWS ONLY) ANY_OF_STUDY")
+		@SuppressWarnings("unchecked")
+		List<Object[]> rows = query("SELECT 'I' AS KIND, " + COLUMNS + " FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1"
+						+ " UNION ALL SELECT 'S', " + COLUMNS + " FROM (SELECT " + COLUMNS + " FROM " + TABLE
+						+ " WHERE STUDY_INSTANCE_UID = ?2 AND STATE <> 'REMOVING' FETCH FIRST 1 ROWS ONLY) ANY_OF_STUDY"
+						+ " UNION ALL SELECT 'C', NULL, STUDY_INSTANCE_UID, NULL, PATIENT_SYSTEM, PATIENT_VALUE, NULL, 0, NULL"
+						+ " FROM " + STUDY_TABLE + " WHERE STUDY_INSTANCE_UID = ?2")
 				.setParameter(1, theSopInstanceUid)
-				.setParameter(2, theStudyUid));
+				.setParameter(2, theStudyUid)
+				.getResultList();
 		Row sameInstance = null;
-		Row sameStudy = null;
-		for (Row row : rows) {
-			if (sameInstance == null && row.sopInstanceUid().equals(theSopInstanceUid)) {
-				sameInstance = row;
-			} else {
-				sameStudy = row;
+		Patient ofAnInstance = null;
+		Patient claimed = null;
+		for (Object[] r : rows) {
+			switch (String.valueOf(r[0])) { // a one-letter literal comes back as a Character
+				case "I" -> sameInstance = row(r, 1);
+				case "S" -> ofAnInstance = new Patient((String) r[4], (String) r[5]);
+				default -> claimed = new Patient((String) r[4], (String) r[5]);
 			}
 		}
-		if (sameStudy == null && sameInstance != null && sameInstance.state() != State.REMOVING
-				&& sameInstance.studyInstanceUid().equals(theStudyUid)) {
-			sameStudy = sameInstance; // the study's one row is this instance's
+		if (claimed != null) {
+			return new Lookup(sameInstance, claimed, true);
 		}
-		return new Lookup(sameInstance, sameStudy);
+		return new Lookup(sameInstance, ofAnInstance, false);
+	}
+
+	/**
+	 * Claims a study for a patient in the caller's transaction and returns the patient that holds
+	 * it: this one, or the one whose claim is already committed. A claim that another transaction
+	 * made and has not committed yet is waited for (the primary key's lock): two first uploads of a
+	 * study naming two patients, on one node or two, cannot both pass. Null when that wait timed out
+	 * (the caller answers "being stored right now, send again").
+	 */
+	public Patient claimStudy(String theStudyUid, String thePatientSystem, String thePatientValue) {
+		Session session = myEntityManager.unwrap(Session.class);
+		return session.doReturningWork(connection -> {
+			// A failed statement must not fail the upload's transaction (PostgreSQL would abort it):
+			// the insert runs under a savepoint.
+			Savepoint savepoint = connection.setSavepoint();
+			try (PreparedStatement insert = connection.prepareStatement("INSERT INTO " + STUDY_TABLE
+					+ " (STUDY_INSTANCE_UID, PATIENT_SYSTEM, PATIENT_VALUE) VALUES (?, ?, ?)")) {
+				insert.setString(1, theStudyUid);
+				insert.setString(2, thePatientSystem);
+				insert.setString(3, thePatientValue);
+				insert.executeUpdate();
+				connection.releaseSavepoint(savepoint);
+				return new Patient(thePatientSystem, thePatientValue);
+			} catch (SQLException e) {
+				if (!isKeyConflict(e)) {
+					throw e;
+				}
+				connection.rollback(savepoint);
+			}
+			try (PreparedStatement select = connection.prepareStatement("SELECT PATIENT_SYSTEM, PATIENT_VALUE FROM "
+					+ STUDY_TABLE + " WHERE STUDY_INSTANCE_UID = ?")) {
+				select.setString(1, theStudyUid);
+				try (ResultSet result = select.executeQuery()) {
+					return result.next() ? new Patient(result.getString(1), result.getString(2)) : null;
+				}
+			}
+		});
+	}
+
+	/**
+	 * A unique violation (SQLState class 23: the other claim committed first), or a wait for the
+	 * other transaction's uncommitted claim that timed out (H2: HYT00) or was chosen to fail
+	 * (class 40: deadlock, serialization).
+	 */
+	static boolean isKeyConflict(SQLException theError) {
+		String state = theError.getSQLState();
+		return state != null && (state.startsWith("23") || state.startsWith("40") || "HYT00".equals(state));
+	}
+
+	/**
+	 * The patient a study's ImagingStudy is filed under: that of the instances it lists, else its
+	 * claim; null for neither. The study writer lists only instances naming this patient.
+	 */
+	public Patient studyOwner(String theStudyUid) {
+		@SuppressWarnings("unchecked")
+		List<Object[]> rows = query("SELECT 1 AS RANK, PATIENT_SYSTEM, PATIENT_VALUE FROM (SELECT PATIENT_SYSTEM, PATIENT_VALUE FROM "
+						+ TABLE + " WHERE STUDY_INSTANCE_UID = ?1 AND STATE IN ('LISTED', 'REMOVING') FETCH FIRST 1 ROWS ONLY) LISTED_ONE"
+						+ " UNION ALL SELECT 2, PATIENT_SYSTEM, PATIENT_VALUE FROM " + STUDY_TABLE + " WHERE STUDY_INSTANCE_UID = ?1")
+				.setParameter(1, theStudyUid)
+				.getResultList();
+		return rows.stream()
+				.min(java.util.Comparator.comparingInt(r -> ((Number) r[0]).intValue()))
+				.map(r -> new Patient((String) r[1], (String) r[2]))
+				.orElse(null);
+	}
+
+	/**
+	 * Drops the claim of a study none of whose instances is left (deleted, or never listed), so
+	 * its Study Instance UID can be stored again, e.g. corrected for the right patient.
+	 */
+	public void releaseStudyIfEmpty(String theStudyUid) {
+		query("DELETE FROM " + STUDY_TABLE + " WHERE STUDY_INSTANCE_UID = ?1"
+						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE STUDY_INSTANCE_UID = ?1)")
+				.setParameter(1, theStudyUid)
+				.executeUpdate();
 	}
 
 	/** The row of a SOP Instance UID, or null. Runs in the caller's transaction. */
@@ -170,6 +273,27 @@ public class InstanceLedger {
 				.setParameter(5, thePatientValue)
 				.setParameter(6, System.currentTimeMillis())
 				.executeUpdate();
+	}
+
+	/**
+	 * The common upload in one statement: records a new instance as {@link State#PENDING} if its
+	 * SOP Instance UID has no row and its study is claimed for this patient. False when either
+	 * does not hold (a new study, a re-upload, another patient...): then {@link #lookup} tells
+	 * which, and nothing was written.
+	 */
+	public boolean insertPendingIntoClaimedStudy(String theSopInstanceUid, String theStudyUid, String theBinaryId,
+			String thePatientSystem, String thePatientValue) {
+		return query("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
+						+ " STATE, CHANGED_MILLIS) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6 FROM " + STUDY_TABLE
+						+ " WHERE STUDY_INSTANCE_UID = ?2 AND PATIENT_SYSTEM = ?4 AND PATIENT_VALUE = ?5"
+						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1)")
+				.setParameter(1, theSopInstanceUid)
+				.setParameter(2, theStudyUid)
+				.setParameter(3, theBinaryId)
+				.setParameter(4, thePatientSystem)
+				.setParameter(5, thePatientValue)
+				.setParameter(6, System.currentTimeMillis())
+				.executeUpdate() == 1;
 	}
 
 	/** Points an existing row at (possibly other) bytes, pending again: a re-upload after a delete, or a replacement. */
@@ -218,14 +342,6 @@ public class InstanceLedger {
 					.setParameter(1, uids.subList(i, Math.min(uids.size(), i + IN_LIST_CHUNK)))
 					.executeUpdate();
 		}
-	}
-
-	/** A row whose Binary no longer exists and that no study lists: it goes. */
-	public void forget(String theSopInstanceUid, String theBinaryId) {
-		query("DELETE FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1 AND BINARY_ID = ?2")
-				.setParameter(1, theSopInstanceUid)
-				.setParameter(2, theBinaryId)
-				.executeUpdate();
 	}
 
 	/** The write of these instances failed for good, for this reason (kept for the operator). */
@@ -279,7 +395,7 @@ public class InstanceLedger {
 	 */
 	private Query query(String theSql) {
 		Query query = myEntityManager.createNativeQuery(theSql);
-		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE);
+		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE).addSynchronizedQuerySpace(STUDY_TABLE);
 		return query;
 	}
 
@@ -287,9 +403,15 @@ public class InstanceLedger {
 	private static List<Row> rows(Query theQuery) {
 		List<Row> out = new ArrayList<>();
 		for (Object[] r : (List<Object[]>) theQuery.getResultList()) {
-			out.add(new Row((String) r[0], (String) r[1], (String) r[2], (String) r[3], (String) r[4], State.valueOf((String) r[5]),
-					((Number) r[6]).longValue(), (String) r[7]));
+			out.add(row(r, 0));
 		}
 		return out;
+	}
+
+	/** The row whose {@link #COLUMNS} start at {@code theFirst}. */
+	private static Row row(Object[] r, int theFirst) {
+		int i = theFirst;
+		return new Row((String) r[i], (String) r[i + 1], (String) r[i + 2], (String) r[i + 3], (String) r[i + 4],
+				State.valueOf((String) r[i + 5]), ((Number) r[i + 6]).longValue(), (String) r[i + 7]);
 	}
 }

@@ -37,8 +37,6 @@ public class StudyIndex {
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
 	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
-	/** Study Instance UID → the patient its running uploads name, and how many hold it. */
-	private final Map<String, StudyClaim> myStudyClaims = new ConcurrentHashMap<>();
 	private final DicomFhirProperties myProperties;
 
 	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
@@ -53,45 +51,6 @@ public class StudyIndex {
 	void removeAfterCommit(RequestDetails theRequest, StudyWriter.Change theRemoval) {
 		pending().changes.add(theRemoval);
 	}
-
-	/**
-	 * Claims a study for one patient (identity key) until this transaction ends, so that two
-	 * uploads of one new study naming two patients, neither committed yet, cannot both pass the
-	 * ledger's "which patient is this study's" check on this node. Throws
-	 * {@link PatientConflictException} when a running upload holds the study for another patient.
-	 */
-	void claimStudyPatient(String theStudyUid, String thePatientKey, RequestDetails theRequest) {
-		TransactionState state = pending();
-		if (state.studyClaims.contains(theStudyUid)) {
-			String held = myStudyClaims.get(theStudyUid).patientKey();
-			if (!held.equals(thePatientKey)) {
-				throw studyClaimConflict(theStudyUid, held, thePatientKey);
-			}
-			return;
-		}
-		StudyClaim claim = myStudyClaims.compute(theStudyUid, (uid, current) -> {
-			if (current == null) {
-				return new StudyClaim(thePatientKey, 1);
-			}
-			return current.patientKey().equals(thePatientKey) ? new StudyClaim(thePatientKey, current.holders() + 1) : current;
-		});
-		if (!claim.patientKey().equals(thePatientKey)) {
-			throw studyClaimConflict(theStudyUid, claim.patientKey(), thePatientKey);
-		}
-		state.studyClaims.add(theStudyUid);
-	}
-
-	private static PatientConflictException studyClaimConflict(String theStudyUid, String theHeld, String theWanted) {
-		return new PatientConflictException("Study " + theStudyUid + " is being stored right now for the patient " + theHeld
-				+ ", but this instance names " + theWanted + ": every instance of a study must name the same patient.");
-	}
-
-	private void releaseStudyClaim(String theStudyUid) {
-		myStudyClaims.computeIfPresent(theStudyUid, (uid, claim) -> claim.holders() <= 1 ? null
-				: new StudyClaim(claim.patientKey(), claim.holders() - 1));
-	}
-
-	private record StudyClaim(String patientKey, int holders) {}
 
 	/**
 	 * Claims a SOP Instance UID for these bytes until this transaction's study write is done, so
@@ -142,7 +101,6 @@ public class StudyIndex {
 	private static final class TransactionState {
 		final List<StudyWriter.Change> changes = new ArrayList<>();
 		final List<String> claims = new ArrayList<>();
-		final java.util.Set<String> studyClaims = new java.util.HashSet<>();
 		boolean claimsHeld;
 	}
 
@@ -173,8 +131,6 @@ public class StudyIndex {
 				@Override
 				public void afterCompletion(int theStatus) {
 					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
-					// Once committed, the ledger answers for the study's patient; rolled back, nothing holds.
-					created.studyClaims.forEach(StudyIndex.this::releaseStudyClaim);
 					if (!created.claimsHeld) {
 						created.claims.forEach(myClaims::remove);
 					}

@@ -357,12 +357,14 @@ public class StudyWriter {
 				added.removeIf(c -> c.sopInstanceUid().equals(change.sopInstanceUid()));
 			}
 		}
+		refuseOtherPatients(theStudyUid, added, fragments);
 		// The ledger moves in the same transaction as the study: listed exactly when the study lists them.
 		if (!added.isEmpty()) {
 			myLedger.markListed(added.stream().map(Change::sopInstanceUid).toList(), added.stream().map(Change::binaryId).toList());
 		}
 		if (!removed.isEmpty()) {
 			myLedger.removeRemoved(removed);
+			myLedger.releaseStudyIfEmpty(theStudyUid);
 		}
 		String mergedJson = existingJson;
 		if (!fragments.isEmpty()) {
@@ -423,6 +425,42 @@ public class StudyWriter {
 			String writtenJson = completed ? parser.encodeResourceToString(merged) : mergedJson;
 			cacheAfterCommit(theStudyUid, new CachedStudy(newVersion, writtenJson));
 		}
+	}
+
+	/**
+	 * The last line of "one study, one patient": the storage hook refuses an instance naming
+	 * another patient than its study's, and the study claim makes two first uploads meet in the
+	 * database; should an instance naming another patient still reach the writer (a study emptied
+	 * and refilled at the same moment for two patients), it is not listed but marked FAILED with
+	 * the reason, in this transaction, and an ERROR names it.
+	 */
+	private void refuseOtherPatients(String theStudyUid, List<Change> theAdded, List<String> theFragments) {
+		if (theAdded.isEmpty()) {
+			return;
+		}
+		InstanceLedger.Patient owner = myLedger.studyOwner(theStudyUid);
+		if (owner == null) {
+			owner = patientOf(theAdded.get(0));
+		}
+		InstanceLedger.Patient studyPatient = owner;
+		List<Change> others = theAdded.stream().filter(c -> !studyPatient.equals(patientOf(c))).toList();
+		if (others.isEmpty()) {
+			return;
+		}
+		theAdded.removeAll(others);
+		theFragments.clear();
+		theAdded.forEach(c -> theFragments.add(c.fragmentJson()));
+		for (Change other : others) {
+			String reason = "Study " + theStudyUid + " belongs to " + studyPatient + ", but SOP Instance " + other.sopInstanceUid()
+					+ " names " + patientOf(other) + ": not listed. Delete Binary/" + other.binaryId()
+					+ " and store it with the right PatientID or StudyInstanceUID.";
+			ourLog.error(reason);
+			myLedger.markFailed(List.of(other.sopInstanceUid()), reason);
+		}
+	}
+
+	private static InstanceLedger.Patient patientOf(Change theChange) {
+		return new InstanceLedger.Patient(theChange.patientSystem(), theChange.patientValue());
 	}
 
 	/** A rolled-back write must not leave its version in the cache. */
