@@ -3,7 +3,8 @@ Hostile PatientIDs (a comma, a pipe, a backslash, wildcards, a %-escape, a leadi
 64 characters, empty) each get a Patient whose identifier is that exact value, never the victim's
 Patient. A study belongs to one patient: an instance of a known study with another PatientID (or
 issuer) is refused with 409, by FHIR and by STOW-RS (FailureReason 0xC409). Two FHIR Patients with
-the identifier of an upload make it ambiguous: 409 naming both, nothing listed."""
+the identifier of an upload make it ambiguous: 409 naming both, nothing listed. The first instances
+of a new study naming two patients, sent at the same moment, end with one acknowledged."""
 
 from __future__ import annotations
 
