@@ -1,5 +1,8 @@
 //! `dicom-fhir`: upload folders of DICOM into a FHIR server with the dicom-fhir plugin, inspect
 //! what the plugin would derive from a file, and audit the store. See docs/cli.md.
+//!
+//! This crate is the command line only (arguments, progress bar, printing); uploading and
+//! auditing are done by `dicom-fhir-client` (`rust/client`), which the Python module shares.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use dicom_fhir_cli::upload::{Phase, Progress, ProgressEvent, Silent};
-use dicom_fhir_cli::{ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions};
+use dicom_fhir_client::upload::{Phase, Progress, ProgressEvent, Silent};
+use dicom_fhir_client::{
+    ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 #[derive(Parser)]
@@ -263,7 +268,7 @@ async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
         ..Default::default()
     };
     let bar = Arc::new(Bar::new(args.server.quiet));
-    let report = dicom_fhir_cli::upload(&fhir, &args.paths, &options, bar.clone()).await;
+    let report = dicom_fhir_client::upload(&fhir, &args.paths, &options, bar.clone()).await;
     bar.bar.finish_and_clear();
     let report = report?;
     if let Some(path) = &args.report {
@@ -385,14 +390,14 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, ClientError> {
     } else {
         Arc::new(Bar::new(false))
     };
-    let report = dicom_fhir_cli::verify(&fhir, &options, bar.clone()).await?;
+    let report = dicom_fhir_client::verify(&fhir, &options, bar.clone()).await?;
     let mut after = None;
     if args.repair && !report.clean() {
         let again = VerifyOptions {
             repair: false,
             ..options
         };
-        after = Some(dicom_fhir_cli::verify(&fhir, &again, bar).await?);
+        after = Some(dicom_fhir_client::verify(&fhir, &again, bar).await?);
     }
     let final_report = after.as_ref().unwrap_or(&report);
     let json = serde_json::json!({"report": report, "afterRepair": after});
@@ -415,7 +420,7 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, ClientError> {
     })
 }
 
-fn print_verify(r: &dicom_fhir_cli::VerifyReport) {
+fn print_verify(r: &dicom_fhir_client::VerifyReport) {
     let scope = r
         .study
         .as_deref()

@@ -1,15 +1,17 @@
 //! `dicom_fhir`: the dicom-fhir Rust core and upload client for Python.
 //!
 //! No logic of its own: parsing and derivation come from `dicom-fhir-core`, upload and verify
-//! from `dicom-fhir-cli` (the same code as the `dicom-fhir` command).
+//! from `dicom-fhir-client` (the same code as the `dicom-fhir` command).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dicom_fhir_cli::upload::{Progress, ProgressEvent};
-use dicom_fhir_cli::{ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions};
+use dicom_fhir_client::upload::{Progress, ProgressEvent};
+use dicom_fhir_client::{
+    ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions,
+};
 use dicom_fhir_core::parse::ParsedInstance;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -305,7 +307,7 @@ fn server_error(e: &ClientError) -> PyErr {
 }
 
 fn runtime(jobs: usize) -> PyResult<tokio::runtime::Runtime> {
-    dicom_fhir_cli::upload::runtime(jobs)
+    dicom_fhir_client::upload::runtime(jobs)
         .map_err(|e| DicomFhirError::new_err(format!("cannot start the runtime: {e}")))
 }
 
@@ -364,7 +366,7 @@ fn upload<'py>(
     });
     let rt = runtime(jobs)?;
     let result = run_interruptible(py, &sink, || {
-        rt.block_on(dicom_fhir_cli::upload(
+        rt.block_on(dicom_fhir_client::upload(
             &fhir,
             &paths,
             &options,
@@ -428,7 +430,7 @@ fn verify<'py>(
     });
     let rt = runtime(jobs)?;
     let result = run_interruptible(py, &sink, || {
-        rt.block_on(dicom_fhir_cli::verify(&fhir, &options, sink.clone()))
+        rt.block_on(dicom_fhir_client::verify(&fhir, &options, sink.clone()))
     });
     let report = finish(py, &sink, result)?;
     let value =

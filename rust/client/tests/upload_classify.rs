@@ -1,4 +1,4 @@
-//! `dicom_fhir_cli::upload` (the code behind `dicom-fhir upload` and the Python module's
+//! `dicom_fhir_client::upload` (the code behind `dicom-fhir upload` and the Python module's
 //! `upload()`) against a loopback stand-in for a FHIR server with the plugin: which files are
 //! sent, skipped (not DICOM) or failed (damaged DICOM), in both modes.
 
@@ -7,8 +7,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use dicom_fhir_cli::upload::Silent;
-use dicom_fhir_cli::{ClientConfig, Fhir, StowOptions, UploadOptions};
+use dicom_fhir_client::upload::Silent;
+use dicom_fhir_client::{ClientConfig, Fhir, StowOptions, UploadOptions};
 
 /// Answers /metadata, the plugin's StructureDefinition (found), Binary searches (none), and
 /// POST Binary (201, id = SHA-256 of the body) / STOW-RS (200); keeps the POSTed bodies.
@@ -124,9 +124,9 @@ fn run(stow: bool) {
         }),
         ..Default::default()
     };
-    let rt = dicom_fhir_cli::upload::runtime(2).unwrap();
+    let rt = dicom_fhir_client::upload::runtime(2).unwrap();
     let report = rt
-        .block_on(dicom_fhir_cli::upload(
+        .block_on(dicom_fhir_client::upload(
             &fhir,
             std::slice::from_ref(&dir),
             &options,

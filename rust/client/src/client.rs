@@ -469,3 +469,17 @@ pub fn is_sha256_hex(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_encoding_and_sha_check() {
+        assert_eq!(enc("http://x|dicom"), "http%3A%2F%2Fx%7Cdicom");
+        assert_eq!(enc("a,b"), "a%2Cb");
+        assert!(is_sha256_hex(&"0f".repeat(32)));
+        assert!(!is_sha256_hex("123"));
+        assert!(!is_sha256_hex(&"0F".repeat(32)));
+    }
+}
