@@ -15,6 +15,22 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Import;
 
 import javax.sql.DataSource;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.EndpointAddress;
+import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.ingest.BinaryBytes;
+import org.dicomfhir.hapi.ingest.DicomBinaryUploadInterceptor;
+import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
+import org.dicomfhir.hapi.ingest.RequestSizeLimitInterceptor;
+import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
+import org.dicomfhir.hapi.lookup.BinaryIdIndex;
+import org.dicomfhir.hapi.lookup.UploadLookup;
+import org.dicomfhir.hapi.status.DicomStatusProvider;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.PatientDirectory;
+import org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor;
+import org.dicomfhir.hapi.studywrite.StudyIndex;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 
 /**
  * Entry point of the plugin. The official HAPI starter finds it through

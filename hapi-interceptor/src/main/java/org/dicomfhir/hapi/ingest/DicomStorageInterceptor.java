@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.api.Hook;
@@ -13,6 +13,13 @@ import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
 import ca.uhn.fhir.util.OperationOutcomeUtil;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.PatientConflictException;
+import org.dicomfhir.hapi.studywrite.PatientDirectory;
+import org.dicomfhir.hapi.studywrite.StudyIndex;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.hl7.fhir.instance.model.api.IBaseOperationOutcome;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
@@ -290,7 +297,7 @@ public class DicomStorageInterceptor {
 	 * across nodes), and a new study whose patient identity more than one FHIR Patient claims.
 	 */
 	private void recordInLedger(DicomInstance theInstance, RequestDetails theRequest) {
-		InstanceLedger.Patient patient = new InstanceLedger.Patient(patientSystem(theInstance), patientValue(theInstance));
+		InstanceLedger.Patient patient = InstanceLedger.Patient.of(theInstance);
 		try {
 			if (myLedger.insertPendingIntoClaimedStudy(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(),
 					theInstance.sha256(), patient.system(), patient.value())) {
@@ -375,15 +382,6 @@ public class DicomStorageInterceptor {
 
 	static final String HOW_TO_CORRECT = "To correct an instance, store the corrected one under a new SOP Instance UID,"
 			+ " then delete the old one (DELETE [base]/Binary/<sha256>).";
-
-	/** The patient identity of an instance: its identifier (system, value); never null. */
-	static String patientSystem(DicomInstance theInstance) {
-		return theInstance.patientIdentifierSystem() == null ? "" : theInstance.patientIdentifierSystem();
-	}
-
-	static String patientValue(DicomInstance theInstance) {
-		return theInstance.patientIdentifierValue() == null ? "" : theInstance.patientIdentifierValue();
-	}
 
 	private static boolean isDicom(Binary theBinary) {
 		return DicomBinaries.isDicomContentType(theBinary.getContentType())

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.api.Hook;
@@ -14,6 +14,8 @@ import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.lookup.UploadLookup;
+import org.dicomfhir.hapi.studywrite.StudyIndex;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;
 import org.hl7.fhir.r4.model.IdType;

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.model.RequestPartitionId;
@@ -17,6 +17,8 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import ca.uhn.fhir.parser.IParser;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.bridge.DicomStudies;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.EndpointAddress;
 import org.hl7.fhir.r4.model.Coding;
 import org.hl7.fhir.r4.model.Endpoint;
 import org.hl7.fhir.r4.model.IdType;
@@ -68,18 +70,18 @@ public class StudyWriter {
 	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriter.class);
 	private static final String ENDPOINT_IDENTIFIER_SYSTEM = "http://dicomfhir.org/fhir/NamingSystem/dicomweb-endpoint";
 	/** Marks the writer's own requests (its ImagingStudy deletes are not a client's). */
-	static final String WRITER = StudyWriter.class.getName();
+	public static final String WRITER = StudyWriter.class.getName();
 
 	/** One instance added to or removed from its study. */
-	record Change(String studyUid, String sopInstanceUid, String binaryId, String fragmentJson, String patientJson,
+	public record Change(String studyUid, String sopInstanceUid, String binaryId, String fragmentJson, String patientJson,
 			String patientSystem, String patientValue) {
-		static Change add(DicomInstance theInstance) {
+		public static Change add(DicomInstance theInstance) {
+			InstanceLedger.Patient patient = InstanceLedger.Patient.of(theInstance);
 			return new Change(theInstance.studyInstanceUid(), theInstance.sopInstanceUid(), theInstance.sha256(),
-					theInstance.imagingStudyJson(), theInstance.patientJson(), DicomStorageInterceptor.patientSystem(theInstance),
-					DicomStorageInterceptor.patientValue(theInstance));
+					theInstance.imagingStudyJson(), theInstance.patientJson(), patient.system(), patient.value());
 		}
 
-		static Change remove(String theStudyUid, String theSopInstanceUid, String theBinaryId) {
+		public static Change remove(String theStudyUid, String theSopInstanceUid, String theBinaryId) {
 			return new Change(theStudyUid, theSopInstanceUid, theBinaryId, null, null, null, null);
 		}
 
@@ -220,7 +222,7 @@ public class StudyWriter {
 	}
 
 	/** Queues the changes; the future completes when every study they touch has been written. */
-	CompletableFuture<Void> submit(List<Change> theChanges) {
+	public CompletableFuture<Void> submit(List<Change> theChanges) {
 		return submit(theChanges, Instant.now());
 	}
 

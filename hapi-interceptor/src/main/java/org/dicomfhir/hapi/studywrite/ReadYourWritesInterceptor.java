@@ -1,9 +1,10 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.interceptor.api.Hook;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import jakarta.servlet.http.HttpServletRequest;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
 
 /**
  * The read barrier of deferred study writes: every request that could observe an ImagingStudy

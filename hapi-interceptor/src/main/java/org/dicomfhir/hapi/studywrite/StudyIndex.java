@@ -1,9 +1,10 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InternalErrorException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.transaction.support.TransactionSynchronization;
@@ -44,11 +45,11 @@ public class StudyIndex {
 		myProperties = theProperties;
 	}
 
-	void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
+	public void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
 		pending().changes.add(StudyWriter.Change.add(theInstance));
 	}
 
-	void removeAfterCommit(RequestDetails theRequest, StudyWriter.Change theRemoval) {
+	public void removeAfterCommit(RequestDetails theRequest, StudyWriter.Change theRemoval) {
 		pending().changes.add(theRemoval);
 	}
 
@@ -58,7 +59,7 @@ public class StudyIndex {
 	 * both pass the "already stored?" check (on this node; across nodes the check in the database
 	 * and the versioned study write remain).
 	 */
-	void claim(String theSopInstanceUid, String theSha256, RequestDetails theRequest) {
+	public void claim(String theSopInstanceUid, String theSha256, RequestDetails theRequest) {
 		if (theRequest != null && theSopInstanceUid.equals(theRequest.getUserData().get(REQUEST_CLAIM))) {
 			// Claimed by the request before its transaction began: the transaction takes it over.
 			theRequest.getUserData().remove(REQUEST_CLAIM);
@@ -82,7 +83,7 @@ public class StudyIndex {
 	 * usual). {@link #claim} takes the claim over; {@link #releaseRequestClaim} drops it if the
 	 * request never gets there.
 	 */
-	boolean claimForRequest(RequestDetails theRequest, String theSopInstanceUid, String theSha256) {
+	public boolean claimForRequest(RequestDetails theRequest, String theSopInstanceUid, String theSha256) {
 		if (myClaims.putIfAbsent(theSopInstanceUid, theSha256) != null) {
 			return false;
 		}
@@ -91,7 +92,7 @@ public class StudyIndex {
 	}
 
 	/** Drops a {@link #claimForRequest} claim that no transaction took over (the request failed before storing). */
-	void releaseRequestClaim(RequestDetails theRequest) {
+	public void releaseRequestClaim(RequestDetails theRequest) {
 		if (theRequest.getUserData().remove(REQUEST_CLAIM) instanceof String sopInstanceUid) {
 			myClaims.remove(sopInstanceUid);
 		}

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.lookup;
 
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
