@@ -23,13 +23,13 @@ import org.dicomfhir.hapi.ingest.DicomBinaryUploadInterceptor;
 import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
 import org.dicomfhir.hapi.ingest.RequestSizeLimitInterceptor;
 import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
-import org.dicomfhir.hapi.lookup.BinaryIdIndex;
+import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.dicomfhir.hapi.lookup.UploadLookup;
 import org.dicomfhir.hapi.status.DicomStatusProvider;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
 import org.dicomfhir.hapi.studywrite.PatientDirectory;
 import org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor;
-import org.dicomfhir.hapi.studywrite.StudyIndex;
+import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
 import org.dicomfhir.hapi.studywrite.StudyWriter;
 
 /**
@@ -91,27 +91,27 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public StudyIndex dicomFhirStudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
-		return new StudyIndex(theWriter, theProperties);
+	public StudyWriteHandoff dicomFhirStudyWriteHandoff(StudyWriter theWriter, DicomFhirProperties theProperties) {
+		return new StudyWriteHandoff(theWriter, theProperties);
 	}
 
 	@Bean
 	public DicomStorageInterceptor dicomFhirStorageInterceptor(
 			FhirContext theFhirContext,
-			StudyIndex theStudyIndex,
+			StudyWriteHandoff theHandoff,
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
 			PatientDirectory thePatients) {
-		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theProperties,
+		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
 				theLedger, thePatients);
 	}
 
 	@Bean
-	public BinaryIdIndex dicomFhirBinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
+	public BinaryIdLookup dicomFhirBinaryIdLookup(ObjectProvider<PartitionSettings> thePartitionSettings,
 			IHapiTransactionService theTransactions) {
-		return new BinaryIdIndex(thePartitionSettings, theTransactions);
+		return new BinaryIdLookup(thePartitionSettings, theTransactions);
 	}
 
 	@Bean
@@ -133,8 +133,8 @@ public class DicomFhirConfiguration {
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, StudyIndex theStudyIndex) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theStudyIndex);
+			UploadLookup theLookup, StudyWriteHandoff theHandoff) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff);
 	}
 
 	@Bean
@@ -158,8 +158,8 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public ReadYourWritesInterceptor dicomFhirReadBarrier(StudyIndex theStudyIndex, DicomFhirProperties theProperties) {
-		return new ReadYourWritesInterceptor(theStudyIndex, theProperties);
+	public ReadYourWritesInterceptor dicomFhirReadBarrier(StudyWriteHandoff theHandoff, DicomFhirProperties theProperties) {
+		return new ReadYourWritesInterceptor(theHandoff, theProperties);
 	}
 
 	@Bean

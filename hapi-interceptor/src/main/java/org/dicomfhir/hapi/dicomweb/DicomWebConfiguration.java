@@ -8,7 +8,7 @@ import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
-import org.dicomfhir.hapi.lookup.BinaryIdIndex;
+import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -42,7 +42,7 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage,
+			StudyStore theStore, BinaryIdLookup theBinaryIds, DicomStorageInterceptor theStorage,
 			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage, theBinaryStorage);
 	}

@@ -29,7 +29,7 @@ import java.util.List;
  *       refuses a second instance under the same UID, on any node;</li>
  *   <li>it is the outbox of study writes: a row stays {@link State#PENDING} until the study write
  *       that lists it commits (same transaction), so an upload acknowledged before a crash is
- *       found again at start-up, whatever the node's id ({@link StudyIndexReconciler});</li>
+ *       found again at start-up, whatever the node's id ({@code org.dicomfhir.hapi.ingest.StudyIndexReconciler});</li>
  *   <li>every instance of a study agrees on the patient: the study's first upload claims the
  *       study for its patient with a row of {@code DFH_STUDY}, whose primary key makes two
  *       first uploads naming two patients (on any nodes) meet in the database

@@ -17,11 +17,11 @@ import org.dicomfhir.hapi.config.DicomFhirProperties;
 @Interceptor
 public class ReadYourWritesInterceptor {
 
-	private final StudyIndex myStudyIndex;
+	private final StudyWriteHandoff myHandoff;
 	private final String myStowPath;
 
-	public ReadYourWritesInterceptor(StudyIndex theStudyIndex, DicomFhirProperties theProperties) {
-		myStudyIndex = theStudyIndex;
+	public ReadYourWritesInterceptor(StudyWriteHandoff theHandoff, DicomFhirProperties theProperties) {
+		myHandoff = theHandoff;
 		String path = theProperties.getDicomwebPath().replaceAll("^/+|/+$", "");
 		myStowPath = "/" + path + "/studies";
 	}
@@ -29,7 +29,7 @@ public class ReadYourWritesInterceptor {
 	@Hook(value = Pointcut.SERVER_INCOMING_REQUEST_PRE_PROCESSED, order = -2000)
 	public boolean awaitStudyWrites(HttpServletRequest theRequest) {
 		if (!feedsStudyWrites(theRequest)) {
-			myStudyIndex.awaitStudyWrites();
+			myHandoff.awaitStudyWrites();
 		}
 		return true;
 	}

@@ -561,7 +561,7 @@ public class StudyWriter {
 		}
 		// HAPI resolves each reference of the new Provenance with a query of its own (64% of the
 		// writer's time with 10 Binaries); resolved together up front, they come from HAPI's id
-		// cache, which holds the Binaries just created (BinaryIdIndex's query would not).
+		// cache, which holds the Binaries just created (BinaryIdLookup's query would not).
 		TransactionDetails details = new TransactionDetails();
 		myIdHelper.resolveResourceIdentities(RequestPartitionId.allPartitions(), ids, ResolveIdentityMode.excludeDeleted().cacheOk())
 				.forEach((id, lookup) -> details.addResolvedResourceId(id, lookup.getPersistentId()));

@@ -21,8 +21,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Collects the DICOM instances a database transaction stores or deletes, and once that transaction
- * has committed hands them to the {@link StudyWriter}. A rolled-back transaction hands nothing over.
+ * The hand-off from a Binary's transaction to the {@link StudyWriter}: collects the DICOM instances
+ * a database transaction stores or deletes, and once that transaction has committed hands them to
+ * the writer. A rolled-back transaction hands nothing over. It also holds this node's claims on
+ * SOP Instance UIDs being stored ({@link #claim}) and the read barrier ({@link #awaitStudyWrites()}).
+ * (Named {@code StudyIndex} until the package split: it indexes nothing.)
  *
  * <p>Read your writes: with synchronous study writes the upload's response waits until its
  * ImagingStudy lists the instance; with deferred ones (the default) it does not, and instead every
@@ -30,17 +33,17 @@ import java.util.concurrent.TimeoutException;
  * ({@link #awaitStudyWrites()}), so no client of this node can see the upload answered and the
  * study not yet updated.
  */
-public class StudyIndex {
+public class StudyWriteHandoff {
 
-	private static final Logger ourLog = LoggerFactory.getLogger(StudyIndex.class);
-	private static final String REQUEST_CLAIM = StudyIndex.class.getName() + ".requestClaim";
+	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriteHandoff.class);
+	private static final String REQUEST_CLAIM = StudyWriteHandoff.class.getName() + ".requestClaim";
 
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
 	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
 	private final DicomFhirProperties myProperties;
 
-	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
+	public StudyWriteHandoff(StudyWriter theWriter, DicomFhirProperties theProperties) {
 		myWriter = theWriter;
 		myProperties = theProperties;
 	}
@@ -77,7 +80,7 @@ public class StudyIndex {
 
 	/**
 	 * Claims a SOP Instance UID for a request whose transaction has not begun yet, so that what the
-	 * request then reads of the index ({@link UploadLookup}) stays true until its transaction runs:
+	 * request then reads from the database ({@link org.dicomfhir.hapi.lookup.UploadLookup}) stays true until its transaction runs:
 	 * an upload of other bytes under this UID can neither be listed in between unseen nor start
 	 * while the claim is held. False when another request holds it (the storage hook then checks as
 	 * usual). {@link #claim} takes the claim over; {@link #releaseRequestClaim} drops it if the
@@ -131,7 +134,7 @@ public class StudyIndex {
 
 				@Override
 				public void afterCompletion(int theStatus) {
-					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
+					TransactionSynchronizationManager.unbindResourceIfPossible(StudyWriteHandoff.this);
 					if (!created.claimsHeld) {
 						created.claims.forEach(myClaims::remove);
 					}
