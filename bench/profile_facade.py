@@ -55,9 +55,9 @@ METHODS = [
     "ca.uhn.fhir.jpa.dao.BaseHapiFhirResourceDao.read",
     "org.dicomfhir.hapi.dicomweb.StowService",
     "org.dicomfhir.bridge.DicomNative.ingest",
-    "org.dicomfhir.hapi.DicomStorageInterceptor",
-    "org.dicomfhir.hapi.StudyWriter",
-    "org.dicomfhir.hapi.StudyIndex",
+    "org.dicomfhir.hapi.ingest.DicomStorageInterceptor",
+    "org.dicomfhir.hapi.studywrite.StudyWriter",
+    "org.dicomfhir.hapi.studywrite.StudyWriteHandoff",
     "ca.uhn.fhir.jpa.dao.BaseHapiFhirResourceDao.update",
     "ca.uhn.fhir.jpa.dao.BaseHapiFhirResourceDao.search",
     "ca.uhn.fhir.jpa.dao.index",
@@ -74,7 +74,7 @@ def jfr_shares(path: Path) -> dict:
     threads = Counter()  # every sample of the JVM: request threads, the study writer, the rest
     for ev in out.split("jdk.ExecutionSample")[1:]:
         frames = re.findall(r"^\s+([\w$.<>]+)\(", ev, re.M)
-        if any("org.dicomfhir.hapi.StudyWriter" in f for f in frames) and \
+        if any("org.dicomfhir.hapi.studywrite.StudyWriter" in f for f in frames) and \
                 not any("org.dicomfhir.hapi.dicomweb" in f for f in frames):
             threads["study writer (ImagingStudy updates)"] += 1
             writer = [f for f in frames if f.startswith(("org.dicomfhir", "ca.uhn.fhir.jpa.dao.BaseHapiFhirResourceDao"))]

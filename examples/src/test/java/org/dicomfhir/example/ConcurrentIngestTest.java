@@ -1,6 +1,6 @@
 package org.dicomfhir.example;
 
-import org.dicomfhir.hapi.StudyWriter;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.hl7.fhir.r4.model.ImagingStudy;
 import org.junit.jupiter.api.Test;
 

@@ -1,6 +1,6 @@
 package org.dicomfhir.example;
 
-import org.dicomfhir.hapi.StudyWriter;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.hl7.fhir.r4.model.Basic;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;

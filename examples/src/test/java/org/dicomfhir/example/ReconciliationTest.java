@@ -1,8 +1,8 @@
 package org.dicomfhir.example;
 
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
-import org.dicomfhir.hapi.InstanceLedger;
-import org.dicomfhir.hapi.StudyIndexReconciler;
+import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
 import org.hl7.fhir.r4.model.ImagingStudy;
 import org.junit.jupiter.api.Test;
 

@@ -15,6 +15,22 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Import;
 
 import javax.sql.DataSource;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.EndpointAddress;
+import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.ingest.BinaryBytes;
+import org.dicomfhir.hapi.ingest.DicomBinaryUploadInterceptor;
+import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
+import org.dicomfhir.hapi.ingest.RequestSizeLimitInterceptor;
+import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
+import org.dicomfhir.hapi.lookup.BinaryIdLookup;
+import org.dicomfhir.hapi.lookup.UploadLookup;
+import org.dicomfhir.hapi.status.DicomStatusProvider;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.PatientDirectory;
+import org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor;
+import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 
 /**
  * Entry point of the plugin. The official HAPI starter finds it through
@@ -75,27 +91,27 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public StudyIndex dicomFhirStudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
-		return new StudyIndex(theWriter, theProperties);
+	public StudyWriteHandoff dicomFhirStudyWriteHandoff(StudyWriter theWriter, DicomFhirProperties theProperties) {
+		return new StudyWriteHandoff(theWriter, theProperties);
 	}
 
 	@Bean
 	public DicomStorageInterceptor dicomFhirStorageInterceptor(
 			FhirContext theFhirContext,
-			StudyIndex theStudyIndex,
+			StudyWriteHandoff theHandoff,
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
 			PatientDirectory thePatients) {
-		return new DicomStorageInterceptor(theFhirContext, theStudyIndex, theOptions, theBinaryBytes, theProperties,
+		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
 				theLedger, thePatients);
 	}
 
 	@Bean
-	public BinaryIdIndex dicomFhirBinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings,
+	public BinaryIdLookup dicomFhirBinaryIdLookup(ObjectProvider<PartitionSettings> thePartitionSettings,
 			IHapiTransactionService theTransactions) {
-		return new BinaryIdIndex(thePartitionSettings, theTransactions);
+		return new BinaryIdLookup(thePartitionSettings, theTransactions);
 	}
 
 	@Bean
@@ -117,8 +133,8 @@ public class DicomFhirConfiguration {
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, StudyIndex theStudyIndex) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theStudyIndex);
+			UploadLookup theLookup, StudyWriteHandoff theHandoff) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff);
 	}
 
 	@Bean
@@ -142,8 +158,8 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public ReadYourWritesInterceptor dicomFhirReadBarrier(StudyIndex theStudyIndex, DicomFhirProperties theProperties) {
-		return new ReadYourWritesInterceptor(theStudyIndex, theProperties);
+	public ReadYourWritesInterceptor dicomFhirReadBarrier(StudyWriteHandoff theHandoff, DicomFhirProperties theProperties) {
+		return new ReadYourWritesInterceptor(theHandoff, theProperties);
 	}
 
 	@Bean

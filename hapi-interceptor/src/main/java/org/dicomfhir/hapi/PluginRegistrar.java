@@ -8,6 +8,11 @@ import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.context.event.ContextRefreshedEvent;
 import org.springframework.context.event.EventListener;
+import org.dicomfhir.hapi.ingest.DicomBinaryUploadInterceptor;
+import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
+import org.dicomfhir.hapi.ingest.RequestSizeLimitInterceptor;
+import org.dicomfhir.hapi.status.DicomStatusProvider;
+import org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor;
 
 /**
  * Registers the hooks where HAPI fires them: storage hooks on the JPA interceptor service (so they

@@ -7,7 +7,7 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
 import org.hl7.fhir.r4.model.ImagingStudy;
-import org.dicomfhir.hapi.StudyWriter;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

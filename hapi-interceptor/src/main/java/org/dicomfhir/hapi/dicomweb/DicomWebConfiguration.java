@@ -6,9 +6,9 @@ import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
-import org.dicomfhir.hapi.BinaryIdIndex;
-import org.dicomfhir.hapi.DicomFhirProperties;
-import org.dicomfhir.hapi.DicomStorageInterceptor;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
+import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -42,13 +42,13 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage,
+			StudyStore theStore, BinaryIdLookup theBinaryIds, DicomStorageInterceptor theStorage,
 			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage, theBinaryStorage);
 	}
 
 	@Bean
-	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore, org.dicomfhir.hapi.StudyWriter theWriter) {
+	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore, org.dicomfhir.hapi.studywrite.StudyWriter theWriter) {
 		return new DeleteService(theDaoRegistry, theStore, theWriter);
 	}
 

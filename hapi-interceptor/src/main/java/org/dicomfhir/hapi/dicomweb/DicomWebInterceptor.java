@@ -16,7 +16,7 @@ import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
-import org.dicomfhir.hapi.DicomFhirProperties;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

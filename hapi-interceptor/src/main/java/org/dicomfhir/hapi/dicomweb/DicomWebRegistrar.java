@@ -8,7 +8,7 @@ import org.springframework.beans.factory.SmartInitializingSingleton;
 
 /**
  * Registers the DICOMweb facade on HAPI's RestfulServer once every singleton exists, before the
- * web server takes requests (see PluginRegistrar).
+ * web server takes requests (see org.dicomfhir.hapi.PluginRegistrar).
  */
 public class DicomWebRegistrar implements SmartInitializingSingleton {
 

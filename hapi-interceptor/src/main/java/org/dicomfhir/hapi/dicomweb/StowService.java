@@ -17,9 +17,9 @@ import jakarta.persistence.PersistenceContext;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
-import org.dicomfhir.hapi.BinaryIdIndex;
-import org.dicomfhir.hapi.DicomStorageInterceptor;
-import org.dicomfhir.hapi.PatientConflictException;
+import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
+import org.dicomfhir.hapi.lookup.BinaryIdLookup;
+import org.dicomfhir.hapi.studywrite.PatientConflictException;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.binary.api.StoredDetails;
 import ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor;
@@ -70,7 +70,7 @@ public class StowService {
 	private final IHapiTransactionService myTransactions;
 	private final DicomWebProperties myProperties;
 	private final StudyStore myStore;
-	private final BinaryIdIndex myBinaryIds;
+	private final BinaryIdLookup myBinaryIds;
 	private final DicomStorageInterceptor myStorage;
 	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
 
@@ -78,7 +78,7 @@ public class StowService {
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
-			StudyStore theStore, BinaryIdIndex theBinaryIds, DicomStorageInterceptor theStorage,
+			StudyStore theStore, BinaryIdLookup theBinaryIds, DicomStorageInterceptor theStorage,
 			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;

@@ -76,7 +76,7 @@ public class WadoService {
 	}
 
 	/** What the client accepts for instances. */
-	private record Choice(boolean multipart, String transferSyntax) {}
+	record Choice(boolean multipart, String transferSyntax) {}
 
 	void retrieve(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) throws IOException {
 		Choice choice = negotiate(theRequest.header("Accept"), theInstance != null);

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.api.Hook;
@@ -14,6 +14,8 @@ import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.lookup.UploadLookup;
+import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Bundle;
 import org.hl7.fhir.r4.model.IdType;
@@ -41,14 +43,14 @@ public class DicomBinaryUploadInterceptor {
 	private final FhirContext myFhirContext;
 	private final DicomStorageInterceptor myStorage;
 	private final UploadLookup myLookup;
-	private final StudyIndex myStudyIndex;
+	private final StudyWriteHandoff myHandoff;
 
 	public DicomBinaryUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage, UploadLookup theLookup,
-			StudyIndex theStudyIndex) {
+			StudyWriteHandoff theHandoff) {
 		myFhirContext = theFhirContext;
 		myStorage = theStorage;
 		myLookup = theLookup;
-		myStudyIndex = theStudyIndex;
+		myHandoff = theHandoff;
 	}
 
 	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLER_SELECTED)
@@ -107,7 +109,7 @@ public class DicomBinaryUploadInterceptor {
 		} catch (DicomException e) {
 			return DicomBinaries.contentAddress(theBytes);
 		}
-		myStudyIndex.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
+		myHandoff.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
 		if (Boolean.FALSE.equals(myLookup.binaryStored(instance.sha256()))) {
 			theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);
 		}
@@ -117,7 +119,7 @@ public class DicomBinaryUploadInterceptor {
 	/** A request that claimed a SOP Instance UID and failed before storing gives the claim back. */
 	@Hook(Pointcut.SERVER_PROCESSING_COMPLETED)
 	public void releaseUnusedClaim(RequestDetails theRequest) {
-		myStudyIndex.releaseRequestClaim(theRequest);
+		myHandoff.releaseRequestClaim(theRequest);
 	}
 
 	/**

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
@@ -9,6 +9,10 @@ import jakarta.persistence.EntityManager;
 import jakarta.persistence.PersistenceContext;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
 import org.slf4j.Logger;
@@ -211,10 +215,11 @@ public class StudyIndexReconciler {
 				}
 				try {
 					DicomInstance instance = DicomInstance.parse(bytes, myOptions.derive());
+					InstanceLedger.Patient patient = InstanceLedger.Patient.of(instance);
 					inTransaction(() -> {
 						if (myLedger.find(instance.sopInstanceUid()) == null) {
 							myLedger.insertPending(instance.sopInstanceUid(), instance.studyInstanceUid(), instance.sha256(),
-									DicomStorageInterceptor.patientSystem(instance), DicomStorageInterceptor.patientValue(instance));
+									patient.system(), patient.value());
 						}
 						return null;
 					});

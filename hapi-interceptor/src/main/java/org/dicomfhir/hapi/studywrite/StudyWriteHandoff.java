@@ -1,9 +1,10 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.InternalErrorException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.transaction.support.TransactionSynchronization;
@@ -20,8 +21,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Collects the DICOM instances a database transaction stores or deletes, and once that transaction
- * has committed hands them to the {@link StudyWriter}. A rolled-back transaction hands nothing over.
+ * The hand-off from a Binary's transaction to the {@link StudyWriter}: collects the DICOM instances
+ * a database transaction stores or deletes, and once that transaction has committed hands them to
+ * the writer. A rolled-back transaction hands nothing over. It also holds this node's claims on
+ * SOP Instance UIDs being stored ({@link #claim}) and the read barrier ({@link #awaitStudyWrites()}).
+ * (Named {@code StudyIndex} until the package split: it indexes nothing.)
  *
  * <p>Read your writes: with synchronous study writes the upload's response waits until its
  * ImagingStudy lists the instance; with deferred ones (the default) it does not, and instead every
@@ -29,26 +33,26 @@ import java.util.concurrent.TimeoutException;
  * ({@link #awaitStudyWrites()}), so no client of this node can see the upload answered and the
  * study not yet updated.
  */
-public class StudyIndex {
+public class StudyWriteHandoff {
 
-	private static final Logger ourLog = LoggerFactory.getLogger(StudyIndex.class);
-	private static final String REQUEST_CLAIM = StudyIndex.class.getName() + ".requestClaim";
+	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriteHandoff.class);
+	private static final String REQUEST_CLAIM = StudyWriteHandoff.class.getName() + ".requestClaim";
 
 	private final StudyWriter myWriter;
 	/** SOP Instance UID → SHA-256 of the bytes a running upload is storing under it. */
 	private final Map<String, String> myClaims = new ConcurrentHashMap<>();
 	private final DicomFhirProperties myProperties;
 
-	public StudyIndex(StudyWriter theWriter, DicomFhirProperties theProperties) {
+	public StudyWriteHandoff(StudyWriter theWriter, DicomFhirProperties theProperties) {
 		myWriter = theWriter;
 		myProperties = theProperties;
 	}
 
-	void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
+	public void addAfterCommit(RequestDetails theRequest, DicomInstance theInstance) {
 		pending().changes.add(StudyWriter.Change.add(theInstance));
 	}
 
-	void removeAfterCommit(RequestDetails theRequest, StudyWriter.Change theRemoval) {
+	public void removeAfterCommit(RequestDetails theRequest, StudyWriter.Change theRemoval) {
 		pending().changes.add(theRemoval);
 	}
 
@@ -58,7 +62,7 @@ public class StudyIndex {
 	 * both pass the "already stored?" check (on this node; across nodes the check in the database
 	 * and the versioned study write remain).
 	 */
-	void claim(String theSopInstanceUid, String theSha256, RequestDetails theRequest) {
+	public void claim(String theSopInstanceUid, String theSha256, RequestDetails theRequest) {
 		if (theRequest != null && theSopInstanceUid.equals(theRequest.getUserData().get(REQUEST_CLAIM))) {
 			// Claimed by the request before its transaction began: the transaction takes it over.
 			theRequest.getUserData().remove(REQUEST_CLAIM);
@@ -76,13 +80,13 @@ public class StudyIndex {
 
 	/**
 	 * Claims a SOP Instance UID for a request whose transaction has not begun yet, so that what the
-	 * request then reads of the index ({@link UploadLookup}) stays true until its transaction runs:
+	 * request then reads from the database ({@link org.dicomfhir.hapi.lookup.UploadLookup}) stays true until its transaction runs:
 	 * an upload of other bytes under this UID can neither be listed in between unseen nor start
 	 * while the claim is held. False when another request holds it (the storage hook then checks as
 	 * usual). {@link #claim} takes the claim over; {@link #releaseRequestClaim} drops it if the
 	 * request never gets there.
 	 */
-	boolean claimForRequest(RequestDetails theRequest, String theSopInstanceUid, String theSha256) {
+	public boolean claimForRequest(RequestDetails theRequest, String theSopInstanceUid, String theSha256) {
 		if (myClaims.putIfAbsent(theSopInstanceUid, theSha256) != null) {
 			return false;
 		}
@@ -91,7 +95,7 @@ public class StudyIndex {
 	}
 
 	/** Drops a {@link #claimForRequest} claim that no transaction took over (the request failed before storing). */
-	void releaseRequestClaim(RequestDetails theRequest) {
+	public void releaseRequestClaim(RequestDetails theRequest) {
 		if (theRequest.getUserData().remove(REQUEST_CLAIM) instanceof String sopInstanceUid) {
 			myClaims.remove(sopInstanceUid);
 		}
@@ -130,7 +134,7 @@ public class StudyIndex {
 
 				@Override
 				public void afterCompletion(int theStatus) {
-					TransactionSynchronizationManager.unbindResourceIfPossible(StudyIndex.this);
+					TransactionSynchronizationManager.unbindResourceIfPossible(StudyWriteHandoff.this);
 					if (!created.claimsHeld) {
 						created.claims.forEach(myClaims::remove);
 					}

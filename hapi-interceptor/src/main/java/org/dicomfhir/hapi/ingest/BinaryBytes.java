@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import org.hl7.fhir.r4.model.Binary;

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.api.Hook;
@@ -13,6 +13,13 @@ import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
 import ca.uhn.fhir.util.OperationOutcomeUtil;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.PatientConflictException;
+import org.dicomfhir.hapi.studywrite.PatientDirectory;
+import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.hl7.fhir.instance.model.api.IBaseOperationOutcome;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
@@ -30,7 +37,7 @@ import java.util.Map;
 /**
  * Storage hooks on the JPA interceptor service, so they fire for REST calls, transactions and
  * internal DAO writes alike. They parse every DICOM Binary in Rust before it is stored, reject bad
- * input without storing anything, and hand each accepted instance to the {@link StudyIndex}.
+ * input without storing anything, and hand each accepted instance to the {@link StudyWriteHandoff}.
  *
  * <p>Order -100: we must read the bytes before HAPI's BinaryStorageInterceptor (order 0) moves them
  * to the external binary store.
@@ -49,7 +56,7 @@ public class DicomStorageInterceptor {
 	private record Externalized(DicomInstance instance, String blobId) {}
 
 	private final FhirContext myFhirContext;
-	private final StudyIndex myStudyIndex;
+	private final StudyWriteHandoff myHandoff;
 	private final NativeOptions myOptions;
 	private final BinaryBytes myBinaryBytes;
 	private final DicomFhirProperties myProperties;
@@ -58,14 +65,14 @@ public class DicomStorageInterceptor {
 
 	public DicomStorageInterceptor(
 			FhirContext theFhirContext,
-			StudyIndex theStudyIndex,
+			StudyWriteHandoff theHandoff,
 			NativeOptions theOptions,
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
 			PatientDirectory thePatients) {
 		myFhirContext = theFhirContext;
-		myStudyIndex = theStudyIndex;
+		myHandoff = theHandoff;
 		myOptions = theOptions;
 		myBinaryBytes = theBinaryBytes;
 		myProperties = theProperties;
@@ -84,10 +91,10 @@ public class DicomStorageInterceptor {
 		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
 		requireContentAddress(binary, instance, false);
-		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
+		myHandoff.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
 		recordInLedger(instance, theRequest);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
-		myStudyIndex.addAfterCommit(theRequest, instance);
+		myHandoff.addAfterCommit(theRequest, instance);
 	}
 
 	/**
@@ -132,11 +139,11 @@ public class DicomStorageInterceptor {
 		requireContentAddress(binary, instance, wasDicom);
 		// Same id means same bytes (checked above). HAPI's BinaryStorageInterceptor reuses the stored
 		// blob of identical content, so with the same tag the update is a no-op: no new version.
-		myStudyIndex.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
+		myHandoff.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
 		recordInLedger(instance, theRequest);
 		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
 		// Indexing an instance already indexed changes nothing, and heals an interrupted earlier upload.
-		myStudyIndex.addAfterCommit(theRequest, instance);
+		myHandoff.addAfterCommit(theRequest, instance);
 	}
 
 	@Hook(Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED)
@@ -153,7 +160,7 @@ public class DicomStorageInterceptor {
 		if (row != null) {
 			// The ledger knows the instance: no need to read (possibly missing) bytes.
 			myLedger.markRemoving(row.sopInstanceUid(), binaryId);
-			myStudyIndex.removeAfterCommit(theRequest, StudyWriter.Change.remove(row.studyInstanceUid(), row.sopInstanceUid(), binaryId));
+			myHandoff.removeAfterCommit(theRequest, StudyWriter.Change.remove(row.studyInstanceUid(), row.sopInstanceUid(), binaryId));
 			return;
 		}
 		byte[] bytes = myBinaryBytes.read(binary);
@@ -163,7 +170,7 @@ public class DicomStorageInterceptor {
 		}
 		try {
 			DicomInstance instance = DicomInstance.parse(bytes, myOptions.derive());
-			myStudyIndex.removeAfterCommit(theRequest,
+			myHandoff.removeAfterCommit(theRequest,
 					StudyWriter.Change.remove(instance.studyInstanceUid(), instance.sopInstanceUid(), instance.sha256()));
 		} catch (DicomException e) {
 			ourLog.warn("Binary/{} is deleted but cannot be parsed: {}", binaryId, e.getMessage());
@@ -290,7 +297,7 @@ public class DicomStorageInterceptor {
 	 * across nodes), and a new study whose patient identity more than one FHIR Patient claims.
 	 */
 	private void recordInLedger(DicomInstance theInstance, RequestDetails theRequest) {
-		InstanceLedger.Patient patient = new InstanceLedger.Patient(patientSystem(theInstance), patientValue(theInstance));
+		InstanceLedger.Patient patient = InstanceLedger.Patient.of(theInstance);
 		try {
 			if (myLedger.insertPendingIntoClaimedStudy(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(),
 					theInstance.sha256(), patient.system(), patient.value())) {
@@ -375,15 +382,6 @@ public class DicomStorageInterceptor {
 
 	static final String HOW_TO_CORRECT = "To correct an instance, store the corrected one under a new SOP Instance UID,"
 			+ " then delete the old one (DELETE [base]/Binary/<sha256>).";
-
-	/** The patient identity of an instance: its identifier (system, value); never null. */
-	static String patientSystem(DicomInstance theInstance) {
-		return theInstance.patientIdentifierSystem() == null ? "" : theInstance.patientIdentifierSystem();
-	}
-
-	static String patientValue(DicomInstance theInstance) {
-		return theInstance.patientIdentifierValue() == null ? "" : theInstance.patientIdentifierValue();
-	}
 
 	private static boolean isDicom(Binary theBinary) {
 		return DicomBinaries.isDicomContentType(theBinary.getContentType())

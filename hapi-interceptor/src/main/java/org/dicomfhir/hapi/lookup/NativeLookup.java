@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.lookup;
 
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
@@ -18,9 +18,9 @@ import java.util.function.Function;
  * caller's transaction for rollback), the lookup is unavailable and the caller takes HAPI's path:
  * this can only cost time, never correctness.
  */
-abstract class NativeIndexQuery {
+abstract class NativeLookup {
 
-	private static final Logger ourLog = LoggerFactory.getLogger(NativeIndexQuery.class);
+	private static final Logger ourLog = LoggerFactory.getLogger(NativeLookup.class);
 	/** Values per {@code IN (...)} list: well under every supported database's bind-parameter limit. */
 	protected static final int IN_LIST_CHUNK = 500;
 
@@ -33,7 +33,7 @@ abstract class NativeIndexQuery {
 	@PersistenceContext
 	protected EntityManager myEntityManager;
 
-	NativeIndexQuery(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
+	NativeLookup(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
 		myPartitionSettings = thePartitionSettings;
 		myTransactions = theTransactions;
 	}

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.interceptor.model.RequestPartitionId;
@@ -17,6 +17,8 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 import ca.uhn.fhir.parser.IParser;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.bridge.DicomStudies;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.dicomfhir.hapi.config.EndpointAddress;
 import org.hl7.fhir.r4.model.Coding;
 import org.hl7.fhir.r4.model.Endpoint;
 import org.hl7.fhir.r4.model.IdType;
@@ -32,7 +34,6 @@ import org.springframework.transaction.support.TransactionSynchronizationManager
 
 import java.util.ArrayList;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Collections;
 import java.util.Date;
 import java.util.LinkedHashMap;
@@ -43,15 +44,13 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Writes ImagingStudy resources with group commit: while one write of a study is running (and, for
+ * Writes ImagingStudy resources with group commit ({@link StudyWriteQueue} schedules the batches): while one write of a study is running (and, for
  * deferred writes, for a short linger after it), every change that arrives for that study waits and
  * goes into the next write together. Each write costs O(study size) in HAPI (the whole resource is
  * encoded, hashed, scanned and re-indexed), so batch size must grow with it: with deferred writes
@@ -68,18 +67,18 @@ public class StudyWriter {
 	private static final Logger ourLog = LoggerFactory.getLogger(StudyWriter.class);
 	private static final String ENDPOINT_IDENTIFIER_SYSTEM = "http://dicomfhir.org/fhir/NamingSystem/dicomweb-endpoint";
 	/** Marks the writer's own requests (its ImagingStudy deletes are not a client's). */
-	static final String WRITER = StudyWriter.class.getName();
+	public static final String WRITER = StudyWriter.class.getName();
 
 	/** One instance added to or removed from its study. */
-	record Change(String studyUid, String sopInstanceUid, String binaryId, String fragmentJson, String patientJson,
+	public record Change(String studyUid, String sopInstanceUid, String binaryId, String fragmentJson, String patientJson,
 			String patientSystem, String patientValue) {
-		static Change add(DicomInstance theInstance) {
+		public static Change add(DicomInstance theInstance) {
+			InstanceLedger.Patient patient = InstanceLedger.Patient.of(theInstance);
 			return new Change(theInstance.studyInstanceUid(), theInstance.sopInstanceUid(), theInstance.sha256(),
-					theInstance.imagingStudyJson(), theInstance.patientJson(), DicomStorageInterceptor.patientSystem(theInstance),
-					DicomStorageInterceptor.patientValue(theInstance));
+					theInstance.imagingStudyJson(), theInstance.patientJson(), patient.system(), patient.value());
 		}
 
-		static Change remove(String theStudyUid, String theSopInstanceUid, String theBinaryId) {
+		public static Change remove(String theStudyUid, String theSopInstanceUid, String theBinaryId) {
 			return new Change(theStudyUid, theSopInstanceUid, theBinaryId, null, null, null, null);
 		}
 
@@ -88,29 +87,17 @@ public class StudyWriter {
 		}
 	}
 
-	private record Pending(List<Change> changes, CompletableFuture<Void> done) {}
-
 	/** An ImagingStudy as this node last wrote it: the JSON merged into and the version it got. */
 	private record CachedStudy(String versionId, String json) {}
 
 	private static final int CACHED_STUDIES = 32;
-	/** A deferred write goes once its study received nothing new for half the linger. */
-	private static final int QUIET_FRACTION = 2;
-
-	/** Every change submitted and not yet written, with the time it was submitted. */
-	private final Map<Pending, Instant> myOutstanding = new ConcurrentHashMap<>();
-
-	/** Changes waiting for a study; present while a writer of that study is running. */
-	private final Map<String, List<Pending>> myQueues = new ConcurrentHashMap<>();
-	/** When each study with a running writer last received a change (System.nanoTime()). */
-	private final Map<String, Long> myLastArrival = new ConcurrentHashMap<>();
 
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;
 	private final IHapiTransactionService myTransactionService;
 	private final IIdHelperService<?> myIdHelper;
 	private final DicomFhirProperties myProperties;
-	private final ExecutorService myExecutor;
+	private final StudyWriteQueue myQueue;
 	private final Map<String, String> myEndpointIds = new ConcurrentHashMap<>();
 	private final AtomicInteger myWriteCount = new AtomicInteger();
 	/** Studies written recently, least recently used first; stale entries fail the versioned update. */
@@ -121,9 +108,6 @@ public class StudyWriter {
 					return size() > CACHED_STUDIES;
 				}
 			});
-	/** Readers waiting for deferred writes; while there are any, writers do not linger. */
-	private final Object myFlushSignal = new Object();
-	private int myWaitingReaders;
 	private final InstanceLedger myLedger;
 	private final PatientDirectory myPatients;
 	private final EndpointAddress myEndpointAddress;
@@ -147,11 +131,17 @@ public class StudyWriter {
 		myTransactionService = theTransactionService;
 		myProperties = theProperties;
 		myIdHelper = theIdHelper;
-		AtomicInteger threads = new AtomicInteger();
-		myExecutor = Executors.newFixedThreadPool(theProperties.getStudyWriterThreads(), r -> {
-			Thread t = new Thread(r, "dicomfhir-study-writer-" + threads.incrementAndGet());
-			t.setDaemon(true);
-			return t;
+		myQueue = new StudyWriteQueue(theProperties, new StudyWriteQueue.BatchWriter() {
+			@Override
+			public void write(String theStudyUid, List<Change> theChanges) {
+				writeWithRetry(theStudyUid, theChanges);
+			}
+
+			@Override
+			public void failed(String theStudyUid, List<Change> theChanges, RuntimeException theError) {
+				myStudyCache.remove(theStudyUid);
+				recordFailure(theStudyUid, theChanges, theError);
+			}
 		});
 	}
 
@@ -166,29 +156,7 @@ public class StudyWriter {
 	 * if that took longer than the timeout.
 	 */
 	boolean awaitSubmitted(Duration theTimeout) {
-		if (myOutstanding.isEmpty()) {
-			return true;
-		}
-		CompletableFuture<?>[] pending = myOutstanding.keySet().stream().map(Pending::done).toArray(CompletableFuture[]::new);
-		synchronized (myFlushSignal) {
-			myWaitingReaders++;
-			myFlushSignal.notifyAll();
-		}
-		try {
-			CompletableFuture.allOf(pending).get(theTimeout.toMillis(), TimeUnit.MILLISECONDS);
-		} catch (ExecutionException e) {
-			// A failed write is logged by its writer and retried later; the reader goes on.
-		} catch (TimeoutException e) {
-			return false;
-		} catch (InterruptedException e) {
-			Thread.currentThread().interrupt();
-			return false;
-		} finally {
-			synchronized (myFlushSignal) {
-				myWaitingReaders--;
-			}
-		}
-		return true;
+		return myQueue.awaitSubmitted(theTimeout);
 	}
 
 	/**
@@ -220,70 +188,8 @@ public class StudyWriter {
 	}
 
 	/** Queues the changes; the future completes when every study they touch has been written. */
-	CompletableFuture<Void> submit(List<Change> theChanges) {
-		return submit(theChanges, Instant.now());
-	}
-
-	private CompletableFuture<Void> submit(List<Change> theChanges, Instant theSubmitted) {
-		Map<String, List<Change>> byStudy = new LinkedHashMap<>();
-		for (Change change : theChanges) {
-			byStudy.computeIfAbsent(change.studyUid(), k -> new ArrayList<>()).add(change);
-		}
-		List<CompletableFuture<Void>> writes = new ArrayList<>();
-		for (Map.Entry<String, List<Change>> entry : byStudy.entrySet()) {
-			writes.add(enqueue(entry.getKey(), entry.getValue(), theSubmitted));
-		}
-		return CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new));
-	}
-
-	private CompletableFuture<Void> enqueue(String theStudyUid, List<Change> theChanges, Instant theSubmitted) {
-		Pending pending = new Pending(theChanges, new CompletableFuture<>());
-		myOutstanding.put(pending, theSubmitted);
-		pending.done().whenComplete((ok, error) -> myOutstanding.remove(pending));
-		boolean[] startWriter = {false};
-		myQueues.compute(theStudyUid, (uid, queue) -> {
-			myLastArrival.put(uid, System.nanoTime());
-			if (queue == null) {
-				startWriter[0] = true;
-				queue = new ArrayList<>();
-			}
-			queue.add(pending);
-			return queue;
-		});
-		if (startWriter[0]) {
-			myExecutor.execute(() -> drain(theStudyUid));
-		}
-		return pending.done();
-	}
-
-	private void drain(String theStudyUid) {
-		while (true) {
-			linger(theStudyUid);
-			List<Pending> batch = new ArrayList<>();
-			myQueues.computeIfPresent(theStudyUid, (uid, queue) -> {
-				batch.addAll(queue);
-				queue.clear();
-				// An empty queue ends this writer; the next change starts a new one.
-				if (batch.isEmpty()) {
-					myLastArrival.remove(uid);
-					return null;
-				}
-				return queue;
-			});
-			if (batch.isEmpty()) {
-				return;
-			}
-			List<Change> changes = new ArrayList<>();
-			batch.forEach(p -> changes.addAll(p.changes()));
-			try {
-				writeWithRetry(theStudyUid, changes);
-				batch.forEach(p -> p.done().complete(null));
-			} catch (RuntimeException e) {
-				myStudyCache.remove(theStudyUid);
-				recordFailure(theStudyUid, changes, e);
-				batch.forEach(p -> p.done().completeExceptionally(e));
-			}
-		}
+	public CompletableFuture<Void> submit(List<Change> theChanges) {
+		return myQueue.submit(theChanges);
 	}
 
 	/**
@@ -473,38 +379,6 @@ public class StudyWriter {
 		});
 	}
 
-	/**
-	 * Deferred writes wait before each write so that more instances join it: until the study has
-	 * been quiet (no new instance) for half the linger, at most the configured linger, and not
-	 * at all while a reader waits. A study sent as a burst is then written once; a long sequential
-	 * upload is written about once per linger. Synchronous writes never wait: uploaders are waiting.
-	 */
-	private void linger(String theStudyUid) {
-		int linger = myProperties.getStudyWriteLingerMillis();
-		if (!myProperties.isDeferredStudyWrites() || linger <= 0) {
-			return;
-		}
-		long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(linger);
-		long quiet = TimeUnit.MILLISECONDS.toNanos(linger) / QUIET_FRACTION;
-		synchronized (myFlushSignal) {
-			while (myWaitingReaders == 0) {
-				long now = System.nanoTime();
-				Long lastArrival = myLastArrival.get(theStudyUid);
-				long quietUntil = lastArrival == null ? now : lastArrival + quiet;
-				long wakeAt = Math.min(deadline, quietUntil);
-				if (wakeAt - now <= 0) {
-					return;
-				}
-				try {
-					TimeUnit.NANOSECONDS.timedWait(myFlushSignal, wakeAt - now);
-				} catch (InterruptedException e) {
-					Thread.currentThread().interrupt();
-					return;
-				}
-			}
-		}
-	}
-
 	private ImagingStudy readIfPresent(IFhirResourceDao<ImagingStudy> theDao, IdType theId, SystemRequestDetails theRequest) {
 		try {
 			return theDao.read(theId, theRequest);
@@ -559,7 +433,7 @@ public class StudyWriter {
 		}
 		// HAPI resolves each reference of the new Provenance with a query of its own (64% of the
 		// writer's time with 10 Binaries); resolved together up front, they come from HAPI's id
-		// cache, which holds the Binaries just created (BinaryIdIndex's query would not).
+		// cache, which holds the Binaries just created (BinaryIdLookup's query would not).
 		TransactionDetails details = new TransactionDetails();
 		myIdHelper.resolveResourceIdentities(RequestPartitionId.allPartitions(), ids, ResolveIdentityMode.excludeDeleted().cacheOk())
 				.forEach((id, lookup) -> details.addResolvedResourceId(id, lookup.getPersistentId()));

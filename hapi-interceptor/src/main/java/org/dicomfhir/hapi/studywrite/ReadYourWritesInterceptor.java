@@ -1,9 +1,10 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.interceptor.api.Hook;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import jakarta.servlet.http.HttpServletRequest;
+import org.dicomfhir.hapi.config.DicomFhirProperties;
 
 /**
  * The read barrier of deferred study writes: every request that could observe an ImagingStudy
@@ -16,11 +17,11 @@ import jakarta.servlet.http.HttpServletRequest;
 @Interceptor
 public class ReadYourWritesInterceptor {
 
-	private final StudyIndex myStudyIndex;
+	private final StudyWriteHandoff myHandoff;
 	private final String myStowPath;
 
-	public ReadYourWritesInterceptor(StudyIndex theStudyIndex, DicomFhirProperties theProperties) {
-		myStudyIndex = theStudyIndex;
+	public ReadYourWritesInterceptor(StudyWriteHandoff theHandoff, DicomFhirProperties theProperties) {
+		myHandoff = theHandoff;
 		String path = theProperties.getDicomwebPath().replaceAll("^/+|/+$", "");
 		myStowPath = "/" + path + "/studies";
 	}
@@ -28,7 +29,7 @@ public class ReadYourWritesInterceptor {
 	@Hook(value = Pointcut.SERVER_INCOMING_REQUEST_PRE_PROCESSED, order = -2000)
 	public boolean awaitStudyWrites(HttpServletRequest theRequest) {
 		if (!feedsStudyWrites(theRequest)) {
-			myStudyIndex.awaitStudyWrites();
+			myHandoff.awaitStudyWrites();
 		}
 		return true;
 	}

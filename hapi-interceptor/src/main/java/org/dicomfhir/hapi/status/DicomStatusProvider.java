@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.status;
 
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.rest.annotation.Operation;
@@ -8,6 +8,8 @@ import org.hl7.fhir.r4.model.StringType;
 
 import java.util.EnumSet;
 import java.util.List;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.studywrite.StudyWriter;
 
 /**
  * {@code GET [base]/$dicom-status}: what the operator needs to know about stored instances that

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.ingest;
 
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.config;
 
 import org.dicomfhir.bridge.DeriveOptions;
 
@@ -11,7 +11,7 @@ public class NativeOptions {
 		myDeriveOptions = new DeriveOptions(theProperties.getPatientIdentifierSystem(), theProperties.getDefaultTimezone());
 	}
 
-	DeriveOptions derive() {
+	public DeriveOptions derive() {
 		return myDeriveOptions;
 	}
 }

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.config;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 

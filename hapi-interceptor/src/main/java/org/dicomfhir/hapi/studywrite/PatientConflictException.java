@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
 

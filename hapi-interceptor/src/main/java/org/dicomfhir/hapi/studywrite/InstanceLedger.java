@@ -1,8 +1,9 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.studywrite;
 
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.PersistenceContext;
 import jakarta.persistence.Query;
+import org.dicomfhir.bridge.DicomInstance;
 import org.hibernate.Session;
 import org.hibernate.query.NativeQuery;
 import org.slf4j.Logger;
@@ -28,7 +29,7 @@ import java.util.List;
  *       refuses a second instance under the same UID, on any node;</li>
  *   <li>it is the outbox of study writes: a row stays {@link State#PENDING} until the study write
  *       that lists it commits (same transaction), so an upload acknowledged before a crash is
- *       found again at start-up, whatever the node's id ({@link StudyIndexReconciler});</li>
+ *       found again at start-up, whatever the node's id ({@code org.dicomfhir.hapi.ingest.StudyIndexReconciler});</li>
  *   <li>every instance of a study agrees on the patient: the study's first upload claims the
  *       study for its patient with a row of {@code DFH_STUDY}, whose primary key makes two
  *       first uploads naming two patients (on any nodes) meet in the database
@@ -120,6 +121,12 @@ public class InstanceLedger {
 		public String toString() {
 			return describePatient(system, value);
 		}
+
+		/** The patient identity of an instance: its identifier (system, value), "" for a missing part; never null. */
+		public static Patient of(DicomInstance theInstance) {
+			return new Patient(theInstance.patientIdentifierSystem() == null ? "" : theInstance.patientIdentifierSystem(),
+					theInstance.patientIdentifierValue() == null ? "" : theInstance.patientIdentifierValue());
+		}
 	}
 
 	/**
@@ -203,7 +210,7 @@ public class InstanceLedger {
 	 * other transaction's uncommitted claim that timed out (H2: HYT00) or was chosen to fail
 	 * (class 40: deadlock, serialization).
 	 */
-	static boolean isKeyConflict(SQLException theError) {
+	public static boolean isKeyConflict(SQLException theError) {
 		String state = theError.getSQLState();
 		return state != null && (state.startsWith("23") || state.startsWith("40") || "HYT00".equals(state));
 	}

@@ -1,4 +1,4 @@
-package org.dicomfhir.hapi;
+package org.dicomfhir.hapi.lookup;
 
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
@@ -18,9 +18,9 @@ import java.util.Map;
  * its batch lookup ({@code IIdHelperService.resolveResourceIdentities}) ORs one
  * {@code (RES_TYPE = ? AND FHIR_ID = ?)} per id, which H2 answers by scanning every Binary.
  */
-public class BinaryIdIndex extends NativeIndexQuery {
+public class BinaryIdLookup extends NativeLookup {
 
-	public BinaryIdIndex(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
+	public BinaryIdLookup(ObjectProvider<PartitionSettings> thePartitionSettings, IHapiTransactionService theTransactions) {
 		super(thePartitionSettings, theTransactions);
 	}
 

@@ -1,0 +1,11 @@
+/**
+ * What the operator configured: the {@code dicomfhir.*} properties
+ * ({@link org.dicomfhir.hapi.config.DicomFhirProperties}), the derivation options handed to the
+ * Rust core with every parse ({@link org.dicomfhir.hapi.config.NativeOptions}), and the public
+ * DICOMweb address written into every study's Endpoint
+ * ({@link org.dicomfhir.hapi.config.EndpointAddress}).
+ *
+ * <p>Dependencies: none in the plugin (the bottom of the order config → lookup → studywrite →
+ * ingest → dicomweb → status → org.dicomfhir.hapi).
+ */
+package org.dicomfhir.hapi.config;
