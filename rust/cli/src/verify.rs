@@ -413,7 +413,7 @@ async fn download(fhir: &Fhir, id: String) -> Result<Downloaded, ClientError> {
     let parsed = tokio::task::spawn_blocking({
         let bytes = bytes.clone();
         move || {
-            dicom_fhir_core::parse::parse(&bytes)
+            dicom_fhir_core::parse(&bytes)
                 .map(|p| {
                     (
                         p.study_instance_uid().to_string(),

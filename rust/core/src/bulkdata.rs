@@ -36,13 +36,9 @@ use crate::DicomError;
 pub const DEFAULT_MAX_INFLATED: u64 = 256 << 20;
 
 /// Start of the message of an error that is a limit of this server, not a defect of the input
-/// ([`is_limit`]): the JNI layer throws `DicomLimitException` for those.
-pub const LIMIT_PREFIX: &str = "limit exceeded: ";
+/// (its kind is [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded)).
+const LIMIT_PREFIX: &str = "limit exceeded: ";
 
-/// True for an error raised because a limit was reached (see [`LIMIT_PREFIX`]).
-pub fn is_limit(e: &DicomError) -> bool {
-    e.0.starts_with(LIMIT_PREFIX)
-}
 const MAX_DEPTH: usize = 32;
 
 /// A piece of a value: a range of the Part-10 input, or bytes made for the answer.
@@ -86,11 +82,20 @@ pub fn chunk_bytes(input: &[u8], chunks: &[Chunk]) -> Vec<u8> {
     out
 }
 
+/// The instance is not what it should be. Walks read instances this server stored: the public
+/// entry points turn this into [`ErrorKind::CorruptStored`](crate::ErrorKind::CorruptStored)
+/// ([`guarded`]), while a malformed tag path stays the caller's [`DicomError::invalid_input`].
 fn err(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
 }
 
+/// Runs a walk of a stored instance: a panic of dicom-rs becomes an error, and an invalid
+/// instance is a corrupt stored one ([`DicomError::stored`]).
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
+    guarded_inner(f).map_err(DicomError::stored)
+}
+
+fn guarded_inner<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
@@ -182,7 +187,7 @@ pub(crate) fn open<R: Read + Seek>(r: &mut R, max_inflated: u64) -> Result<Opene
     let ts_uid = meta.transfer_syntax().to_string();
     let ts = TransferSyntaxRegistry
         .get(&ts_uid)
-        .ok_or_else(|| err(format!("unsupported transfer syntax '{ts_uid}'")))?;
+        .ok_or_else(|| DicomError::unsupported(format!("unsupported transfer syntax '{ts_uid}'")))?;
     match ts.codec() {
         Codec::Dataset(Some(adapter)) => {
             let mut out = Vec::new();
@@ -192,16 +197,16 @@ pub(crate) fn open<R: Read + Seek>(r: &mut R, max_inflated: u64) -> Result<Opene
                 .read_to_end(&mut out)
                 .map_err(|e| err(format!("deflated data set cannot be inflated: {e}")))?;
             if out.len() as u64 > max_inflated {
-                return Err(err(format!(
+                return Err(DicomError::limit_exceeded(format!(
                     "{LIMIT_PREFIX}the deflated data set inflates to more than {max_inflated} bytes, the limit of this server"
                 )));
             }
             let explicit = TransferSyntaxRegistry
                 .get(entries::EXPLICIT_VR_LITTLE_ENDIAN.uid())
-                .ok_or_else(|| err("registry lacks Explicit VR LE"))?;
+                .ok_or_else(|| DicomError::internal("registry lacks Explicit VR LE"))?;
             Ok(Opened { ts_uid, ts: explicit, data_start: 0, inflated: Some(out) })
         }
-        Codec::Dataset(None) => Err(err(format!("unsupported transfer syntax '{ts_uid}'"))),
+        Codec::Dataset(None) => Err(DicomError::unsupported(format!("unsupported transfer syntax '{ts_uid}'"))),
         _ => Ok(Opened { ts_uid, ts, data_start, inflated: None }),
     }
 }
@@ -427,8 +432,10 @@ pub fn locate<R: Read + Seek>(r: &mut R, path: &str) -> Result<Option<BulkValue>
     locate_limited(r, path, DEFAULT_MAX_INFLATED)
 }
 
-/// [`locate`] inflating a deflated data set up to `max_inflated` bytes; beyond that an error
-/// for which [`is_limit`] holds.
+/// [`locate`] inflating a deflated data set up to `max_inflated` bytes; beyond that a
+/// [`LimitExceeded`](crate::ErrorKind::LimitExceeded) error. A malformed `path` is
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput); an instance that cannot be read is
+/// [`CorruptStored`](crate::ErrorKind::CorruptStored) (it is one this server stored).
 pub fn locate_limited<R: Read + Seek>(r: &mut R, path: &str, max_inflated: u64) -> Result<Option<BulkValue>, DicomError> {
     let target = parse_path(path)?;
     guarded(|| locate_inner(r, &target, max_inflated))
@@ -459,7 +466,7 @@ pub(crate) fn walk_stream<R: Read + Seek>(
     };
     let implicit = TransferSyntaxRegistry
         .get(entries::IMPLICIT_VR_LITTLE_ENDIAN.uid())
-        .ok_or_else(|| err("registry lacks Implicit VR LE"))?;
+        .ok_or_else(|| DicomError::internal("registry lacks Implicit VR LE"))?;
     let can_retry = opened.ts.endianness() == Endianness::Little && opened.ts.uid() != implicit.uid();
     match run(r, opened.ts) {
         Ok(w) if w.found.is_some() || !can_retry => Ok((w, opened.ts)),

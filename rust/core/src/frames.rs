@@ -31,8 +31,9 @@ use crate::bulkdata::{
 };
 use crate::DicomError;
 
+/// See `bulkdata::err`: an invalid stored instance becomes `CorruptStored` at the entry points.
 fn err(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
 }
 
 /// The requested frames of an instance.
@@ -77,8 +78,9 @@ pub fn frames<R: Read + Seek>(r: &mut R, numbers: &[u64]) -> Result<Frames, Dico
     frames_limited(r, numbers, DEFAULT_MAX_INFLATED)
 }
 
-/// [`frames`] inflating a deflated data set up to `max_inflated` bytes; beyond that an error for
-/// which [`crate::bulkdata::is_limit`] holds.
+/// [`frames`] inflating a deflated data set up to `max_inflated` bytes; beyond that a
+/// [`LimitExceeded`](crate::ErrorKind::LimitExceeded) error. An instance that cannot be read is
+/// [`CorruptStored`](crate::ErrorKind::CorruptStored) (it is one this server stored).
 pub fn frames_limited<R: Read + Seek>(r: &mut R, numbers: &[u64], max_inflated: u64) -> Result<Frames, DicomError> {
     guarded(|| frames_inner(r, numbers, max_inflated))
 }
@@ -482,7 +484,7 @@ mod tests {
         let data = vec![0u8; 300];
         let bot = frag(92, 0);
         let e = split(&mut Cursor::new(data.clone()), &bot, &frags, 2, None).unwrap_err();
-        assert!(e.0.contains("cannot split"), "{e}");
+        assert!(e.message().contains("cannot split"), "{e}");
         let g = split(&mut Cursor::new(data), &bot, &frags, 2, Some(&[0, 18])).unwrap();
         assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 3]);
     }

@@ -103,15 +103,16 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            Err(DicomError(format!(
+            Err(err(format!(
                 "malformed DICOM data: the parser failed ({msg})"
             )))
         }
     }
 }
 
+/// The input is not a valid instance (the default error of parsing).
 fn err(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
 }
 
 /// Media Storage Directory Storage: the SOP Class of a DICOMDIR (PS3.4 Annex F, PS3.10 8.6).
@@ -234,7 +235,7 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
     }
     let ts = TransferSyntaxRegistry
         .get(&ts_uid)
-        .ok_or_else(|| err(format!("unsupported transfer syntax '{ts_uid}'")))?;
+        .ok_or_else(|| DicomError::unsupported(format!("unsupported transfer syntax '{ts_uid}'")))?;
     let mut warnings = Vec::new();
 
     // The data set as plain (inflated) bytes, and the TS to read it with.
@@ -251,18 +252,18 @@ fn parse_inner(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
                     ))
                 })?;
             if out.len() as u64 > MAX_INFLATED {
-                return Err(err(format!(
+                return Err(DicomError::limit_exceeded(format!(
                     "deflated data set inflates to more than {} MiB",
                     MAX_INFLATED >> 20
                 )));
             }
             let explicit = TransferSyntaxRegistry
                 .get(EXPLICIT_VR_LE)
-                .ok_or_else(|| err("registry lacks Explicit VR LE"))?;
+                .ok_or_else(|| DicomError::internal("registry lacks Explicit VR LE"))?;
             (out.into(), explicit)
         }
         Codec::Dataset(None) => {
-            return Err(err(format!(
+            return Err(DicomError::unsupported(format!(
                 "unsupported transfer syntax '{ts_uid}' ({})",
                 ts.name()
             )))

@@ -156,8 +156,9 @@ fn tag_key(tag: u32) -> String {
     format!("{tag:08X}")
 }
 
+/// A malformed or unsupported query: the client's to fix (400).
 fn bad(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -938,6 +939,7 @@ fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
 
 /// Turns a candidate (ImagingStudy + Patient) into DICOM attributes. Only values the FHIR
 /// resources hold faithfully are produced (see docs/dicomweb.md, "Where values come from").
+#[allow(dead_code)] // the documented seam; `records` with no stored values
 pub fn records_from_fhir(
     study: &Value,
     patient: Option<&Value>,
