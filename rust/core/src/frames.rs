@@ -25,13 +25,13 @@ use std::io::{Cursor, Read, Seek};
 
 use dicom_dictionary_std::tags;
 
-use crate::bulkdata::{
+use crate::part10::{
     fragments, guarded, open, read_stream, stream_chunk, walk_stream, with_stream, Chunk, DEFAULT_MAX_INFLATED,
     Found, Fragment, ImageAttrs, Opened, Seg,
 };
 use crate::DicomError;
 
-/// See `bulkdata::err`: an invalid stored instance becomes `CorruptStored` at the entry points.
+/// See `part10::err`: an invalid stored instance becomes `CorruptStored` at the entry points.
 fn err(msg: impl Into<String>) -> DicomError {
     DicomError::invalid_input(msg)
 }
@@ -421,7 +421,7 @@ mod tests {
         let frames: Vec<Vec<u8>> = orig
             .frames
             .iter()
-            .map(|c| crate::bulkdata::chunk_bytes(&bytes, c.as_ref().unwrap()))
+            .map(|c| crate::part10::chunk_bytes(&bytes, c.as_ref().unwrap()))
             .collect();
         let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
         let at = bytes
@@ -463,7 +463,7 @@ mod tests {
             for (k, n) in [(0usize, 3usize), (1, 1), (2, 10)] {
                 let chunks = got.frames[k].as_ref().unwrap();
                 assert_eq!(chunks.len(), 2, "two fragments");
-                assert_eq!(crate::bulkdata::chunk_bytes(&bytes, chunks), frames[n - 1], "frame {n}");
+                assert_eq!(crate::part10::chunk_bytes(&bytes, chunks), frames[n - 1], "frame {n}");
             }
             assert!(got.frames[3].is_none());
         }

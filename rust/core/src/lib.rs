@@ -5,21 +5,23 @@
 //! private and everything a binding may call is re-exported here. Every fallible call returns a
 //! [`DicomError`] whose [`ErrorKind`] a binding maps one-to-one to its own error type.
 
+mod attributes;
 mod bulkdata;
+mod part10;
 mod charset;
 mod error;
 mod fhir;
 mod frames;
 mod json;
+mod number;
 mod parse;
 mod qido;
+mod study_ext;
 
-pub use bulkdata::{
-    base64, chunk_bytes, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue, Chunk,
-    DEFAULT_MAX_INFLATED,
-};
+pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
 pub use error::{DicomError, ErrorKind};
 pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_limited, parse_frame_list, Frames};
+pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
 
 use serde_json::Value;

@@ -41,7 +41,7 @@ use crate::DicomError;
 
 /// Largest inflated size of a deflated data set we accept at ingest: the same cap as a frames
 /// or bulk data request (a deflate bomb of a few MiB must not cost a GiB per upload).
-const MAX_INFLATED: u64 = crate::bulkdata::DEFAULT_MAX_INFLATED;
+const MAX_INFLATED: u64 = crate::part10::DEFAULT_MAX_INFLATED;
 /// Deepest sequence nesting we accept (real objects stay well below 10).
 const MAX_DEPTH: usize = 32;
 /// Cap on warnings, so a hostile file cannot produce megabytes of them.
@@ -621,10 +621,10 @@ fn check_values(obj: &InMemDicomObject, depth: usize, warnings: &mut Vec<String>
                     let problem = match vr {
                         VR::UI => uid_problem(v).map(|r| format!("UID '{v}' {r}")),
                         VR::DA => (!valid_date(v)).then(|| format!("invalid date '{v}'")),
-                        VR::DS => crate::json::ds_number(v)
+                        VR::DS => crate::number::ds_number(v)
                             .is_none()
                             .then(|| format!("DS value '{v}' is not a decimal number")),
-                        _ => crate::json::is_number(v)
+                        _ => crate::number::is_number(v)
                             .is_none()
                             .then(|| format!("IS value '{v}' is not an integer")),
                     };
@@ -772,18 +772,6 @@ impl ParsedInstance {
     pub fn items(&self, tag: Tag) -> Vec<ItemView<'_>> {
         self.root().items(tag)
     }
-    /// DICOM JSON (PS3.18 F.2) of the data set; see [`crate::json`] for the rules.
-    pub fn dicom_json(&self, bulk_data_uri_base: &str) -> serde_json::Value {
-        serde_json::Value::Object(crate::json::dataset_json(
-            &self.root(),
-            bulk_data_uri_base,
-            self.pixel_data.as_ref(),
-        ))
-    }
-    /// [`dicom_json`](Self::dicom_json) as a string.
-    pub fn dicom_json_string(&self, bulk_data_uri_base: &str) -> String {
-        self.dicom_json(bulk_data_uri_base).to_string()
-    }
 }
 
 impl<'a> ItemView<'a> {
@@ -853,8 +841,8 @@ impl<'a> ItemView<'a> {
             PrimitiveValue::Str(_) | PrimitiveValue::Strs(_) => {
                 let first = primitive_strings(p)?.into_iter().next()?;
                 let t = first.trim_matches([' ', '\0']);
-                crate::json::is_number(t).or_else(|| {
-                    let f = crate::json::ds_number(t)?.as_f64()?;
+                crate::number::is_number(t).or_else(|| {
+                    let f = crate::number::ds_number(t)?.as_f64()?;
                     (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
                 })
             }

@@ -48,7 +48,7 @@ public final class DicomNative {
     public static native String version();
 
     /**
-     * Validates a QIDO-RS query and returns the FHIR narrowing plan (see {@code rust/core/src/qido.rs}).
+     * Validates a QIDO-RS query and returns the FHIR narrowing plan (see {@code rust/core/src/qido/}).
      *
      * @throws DicomException when the query is malformed (answer 400 with its message)
      */
