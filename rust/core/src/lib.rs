@@ -21,8 +21,9 @@ mod study_ext;
 pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
 pub use error::{DicomError, ErrorKind};
 pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_limited, parse_frame_list, Frames};
-pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
+pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
+pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
 
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
 //! The ImagingStudy extensions of this project, in one place: their URLs, and the
 //! `dicom-attributes` extension (on ImagingStudy and on each series: the values of that level's
 //! QIDO attributes as the stored instance has them), written at ingest ([`attributes_extension`],
-//! used by `fhir`) and read back by QIDO ([`attributes_from_extension`], used by `qido`).
+//! used by `fhir`) and read back by QIDO ([`attributes_from_extension`], used by `qido`); and the
+//! `instance-binary` extension, written by `fhir` and read by tools ([`instance_binary_references`]).
 
 use serde_json::{json, Map, Value};
 
@@ -18,6 +19,18 @@ pub const EXT_INSTANCE_BINARY: &str =
 /// On each instance of an ImagingStudy: rows, columns, bits allocated, number of frames.
 pub const EXT_INSTANCE_ATTRIBUTES: &str =
     "http://dicomfhir.org/fhir/StructureDefinition/instance-attributes";
+
+/// The references (`Binary/<id>`) of the `instance-binary` extension(s) of one ImagingStudy
+/// instance: where its bytes are stored.
+pub fn instance_binary_references(instance: &Value) -> impl Iterator<Item = &str> {
+    instance
+        .get("extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("url").and_then(Value::as_str) == Some(EXT_INSTANCE_BINARY))
+        .filter_map(|e| e.pointer("/valueReference/reference").and_then(Value::as_str))
+}
 
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_owned)
@@ -112,4 +125,19 @@ pub(crate) fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
         }
     }
     Some(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_binary_references_reads_what_fhir_writes() {
+        let instance = json!({"uid": "1.2", "extension": [
+            {"url": EXT_INSTANCE_ATTRIBUTES, "extension": []},
+            {"url": EXT_INSTANCE_BINARY, "valueReference": {"reference": "Binary/abc"}}
+        ]});
+        assert_eq!(instance_binary_references(&instance).collect::<Vec<_>>(), ["Binary/abc"]);
+        assert_eq!(instance_binary_references(&json!({"uid": "1.2"})).count(), 0);
+    }
 }
