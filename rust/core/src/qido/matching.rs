@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::qido::query::{norm_time, Filter, Matcher};
 
 /// String forms of an element's values (PN: the alphabetic group).
-pub(crate) fn values_of(elem: Option<&Value>) -> Vec<String> {
+pub(super) fn values_of(elem: Option<&Value>) -> Vec<String> {
     let Some(vals) = elem.and_then(|e| e.get("Value")).and_then(Value::as_array) else {
         return Vec::new();
     };
@@ -23,7 +23,7 @@ pub(crate) fn values_of(elem: Option<&Value>) -> Vec<String> {
 }
 
 /// `*` any run, `?` any one character (PS3.4 C.2.2.2.4).
-pub(crate) fn wildcard(pattern: &[char], text: &[char]) -> bool {
+pub(super) fn wildcard(pattern: &[char], text: &[char]) -> bool {
     let (mut p, mut t) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while t < text.len() {
@@ -45,7 +45,7 @@ pub(crate) fn wildcard(pattern: &[char], text: &[char]) -> bool {
     pattern[p..].iter().all(|c| *c == '*')
 }
 
-pub(crate) fn fold(s: &str, ci: bool) -> Vec<char> {
+pub(super) fn fold(s: &str, ci: bool) -> Vec<char> {
     let s = s.trim_end_matches([' ', '\0']).trim_start();
     if ci {
         s.to_lowercase().chars().collect()
@@ -54,7 +54,7 @@ pub(crate) fn fold(s: &str, ci: bool) -> Vec<char> {
     }
 }
 
-pub(crate) fn fuzzy_match(query: &str, value: &str) -> bool {
+pub(super) fn fuzzy_match(query: &str, value: &str) -> bool {
     let words = |s: &str| -> Vec<String> {
         s.to_lowercase()
             .split(['^', ' ', ',', '-'])
@@ -68,7 +68,7 @@ pub(crate) fn fuzzy_match(query: &str, value: &str) -> bool {
         .all(|q| have.iter().any(|h| h.starts_with(q.as_str())))
 }
 
-pub(crate) fn matches(filter: &Filter, elem: Option<&Value>) -> bool {
+pub(super) fn matches(filter: &Filter, elem: Option<&Value>) -> bool {
     let vals = values_of(elem);
     match &filter.matcher {
         Matcher::Universal => true,

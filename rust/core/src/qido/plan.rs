@@ -129,19 +129,19 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     Ok(Value::Object(out))
 }
 
-pub(crate) fn intersect(current: Option<Vec<String>>, new: &[String]) -> Vec<String> {
+pub(super) fn intersect(current: Option<Vec<String>>, new: &[String]) -> Vec<String> {
     match current {
         None => new.to_vec(),
         Some(c) => c.into_iter().filter(|u| new.contains(u)).collect(),
     }
 }
 
-pub(crate) fn has_wildcard(v: &str) -> bool {
+pub(super) fn has_wildcard(v: &str) -> bool {
     v.contains(['*', '?'])
 }
 
 /// YYYYMMDD ± one day → "YYYY-MM-DD" (None when not a calendar date).
-pub(crate) fn shift_day(d: &str, delta: i64) -> Option<String> {
+pub(super) fn shift_day(d: &str, delta: i64) -> Option<String> {
     let y: i64 = d.get(0..4)?.parse().ok()?;
     let m: i64 = d.get(4..6)?.parse().ok()?;
     let day: i64 = d.get(6..8)?.parse().ok()?;

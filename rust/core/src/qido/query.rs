@@ -8,12 +8,12 @@ use crate::attributes::{attr_by_tag, ATTRS, Attr, Level, NOT_MATCHABLE};
 use crate::DicomError;
 
 /// A malformed or unsupported query: the client's to fix (400).
-pub(crate) fn bad(msg: impl Into<String>) -> DicomError {
+pub(super) fn bad(msg: impl Into<String>) -> DicomError {
     DicomError::invalid_input(msg)
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Matcher {
+pub(super) enum Matcher {
     /// Empty value or `*`: matches everything, the attribute is only returned.
     Universal,
     /// UID list (UI): any of these.
@@ -31,32 +31,32 @@ pub(crate) enum Matcher {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Filter {
-    pub(crate) attr: &'static Attr,
-    pub(crate) matcher: Matcher,
+pub(super) struct Filter {
+    pub(super) attr: &'static Attr,
+    pub(super) matcher: Matcher,
 }
 
 #[derive(Debug)]
-pub(crate) enum Includes {
+pub(super) enum Includes {
     All,
     Tags(Vec<u32>),
 }
 
 #[derive(Debug)]
-pub(crate) struct Query {
-    pub(crate) level: Level,
-    pub(crate) study_uid: Option<String>,
-    pub(crate) series_uid: Option<String>,
-    pub(crate) filters: Vec<Filter>,
-    pub(crate) includes: Includes,
-    pub(crate) limit: Option<usize>,
-    pub(crate) offset: usize,
-    pub(crate) max_results: usize,
-    pub(crate) retrieve_base: String,
-    pub(crate) warnings: Vec<String>,
+pub(super) struct Query {
+    pub(super) level: Level,
+    pub(super) study_uid: Option<String>,
+    pub(super) series_uid: Option<String>,
+    pub(super) filters: Vec<Filter>,
+    pub(super) includes: Includes,
+    pub(super) limit: Option<usize>,
+    pub(super) offset: usize,
+    pub(super) max_results: usize,
+    pub(super) retrieve_base: String,
+    pub(super) warnings: Vec<String>,
 }
 
-pub(crate) fn resolve_attribute(key: &str) -> Result<Result<&'static Attr, String>, DicomError> {
+pub(super) fn resolve_attribute(key: &str) -> Result<Result<&'static Attr, String>, DicomError> {
     // Ok(Ok(attr)): supported; Ok(Err(name)): a DICOM attribute we do not support; Err: unknown.
     if key.contains('.') {
         return Ok(Err(key.to_owned())); // sequence matching (e.g. RequestAttributesSequence.X)
@@ -76,7 +76,7 @@ pub(crate) fn resolve_attribute(key: &str) -> Result<Result<&'static Attr, Strin
     )))
 }
 
-pub(crate) fn parse_query(request: &Value) -> Result<Query, DicomError> {
+pub(super) fn parse_query(request: &Value) -> Result<Query, DicomError> {
     let level = match request.get("level").and_then(Value::as_str) {
         Some("study") => Level::Study,
         Some("series") => Level::Series,
@@ -209,7 +209,7 @@ pub(crate) fn parse_query(request: &Value) -> Result<Query, DicomError> {
     Ok(q)
 }
 
-pub(crate) fn check_uid(uid: &str) -> Result<(), DicomError> {
+pub(super) fn check_uid(uid: &str) -> Result<(), DicomError> {
     let ok = !uid.is_empty()
         && uid.len() <= 64
         && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -223,7 +223,7 @@ pub(crate) fn check_uid(uid: &str) -> Result<(), DicomError> {
     }
 }
 
-pub(crate) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, DicomError> {
+pub(super) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, DicomError> {
     let value = raw.trim();
     if value.is_empty() || value.chars().all(|c| c == '*') {
         return Ok(Matcher::Universal);
@@ -349,7 +349,7 @@ pub(crate) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, Di
 }
 
 /// `a-b`, `-b`, `a-`: (a, Some(b)); a single value: (v, None).
-pub(crate) fn split_range(value: &str) -> (&str, Option<&str>) {
+pub(super) fn split_range(value: &str) -> (&str, Option<&str>) {
     match value.find('-') {
         Some(i) => (value[..i].trim(), Some(value[i + 1..].trim())),
         None => (value, None),
@@ -357,7 +357,7 @@ pub(crate) fn split_range(value: &str) -> (&str, Option<&str>) {
 }
 
 /// TM → "HHMMSS.ffffff"; `upper` fills what is missing with the largest value (inclusive end).
-pub(crate) fn norm_time(tm: &str, upper: bool) -> Option<String> {
+pub(super) fn norm_time(tm: &str, upper: bool) -> Option<String> {
     let tm = tm.trim().replace(':', "");
     let (main, frac) = match tm.split_once('.') {
         Some((m, f)) => (m.to_owned(), f.to_owned()),

@@ -20,26 +20,26 @@ pub struct SeriesRecord {
     pub instances: Vec<BTreeMap<u32, Value>>,
 }
 
-pub(crate) fn put(map: &mut BTreeMap<u32, Value>, tag: u32, value: Option<Value>) {
+pub(super) fn put(map: &mut BTreeMap<u32, Value>, tag: u32, value: Option<Value>) {
     if let Some(v) = value {
         let vr = attr_by_tag(tag).map(|a| a.vr).unwrap_or("UN");
         map.insert(tag, json!({"vr": vr, "Value": [v]}));
     }
 }
 
-pub(crate) fn s(v: &Value, k: &str) -> Option<String> {
+pub(super) fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
-pub(crate) fn strip_oid(v: &str) -> String {
+pub(super) fn strip_oid(v: &str) -> String {
     v.strip_prefix("urn:oid:").unwrap_or(v).to_owned()
 }
 
 /// FHIR dateTime → (DA, TM) as in the instance (the time is the local time DICOM carried).
-pub(crate) fn da_tm(started: &str) -> (Option<String>, Option<String>) {
+pub(super) fn da_tm(started: &str) -> (Option<String>, Option<String>) {
     let (date, time) = match started.split_once('T') {
         Some((d, t)) => (d, Some(t)),
         None => (started, None),
@@ -57,7 +57,7 @@ pub(crate) fn da_tm(started: &str) -> (Option<String>, Option<String>) {
 }
 
 /// A Patient → (PatientName alphabetic PN, PatientID, BirthDate, Sex).
-pub(crate) fn patient_attrs(patient: Option<&Value>, study: &mut BTreeMap<u32, Value>) {
+pub(super) fn patient_attrs(patient: Option<&Value>, study: &mut BTreeMap<u32, Value>) {
     let Some(p) = patient else { return };
     if let Some(names) = p.get("name").and_then(Value::as_array) {
         // The alphabetic group: the first name not marked ideographic/phonetic.
@@ -131,7 +131,7 @@ pub(crate) fn patient_attrs(patient: Option<&Value>, study: &mut BTreeMap<u32, V
     put(study, 0x0010_0040, sex.map(Value::from));
 }
 
-pub(crate) fn ext_value<'a>(exts: Option<&'a Value>, url_suffix: &str) -> Option<&'a Value> {
+pub(super) fn ext_value<'a>(exts: Option<&'a Value>, url_suffix: &str) -> Option<&'a Value> {
     exts?
         .as_array()?
         .iter()
@@ -151,7 +151,7 @@ pub fn records_from_fhir(
 
 /// Replaces the stored attributes of one level by the stored instance's values (absent there →
 /// absent here): `src` is DICOM JSON (`{"00081030": {"vr": "LO", "Value": [..]}, ..}`).
-pub(crate) fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<&Value>) {
+pub(super) fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<&Value>) {
     let Some(obj) = src.and_then(Value::as_object) else {
         return;
     };
@@ -173,7 +173,7 @@ pub(crate) fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<
 
 /// ACR-NEMA dates (`1997.04.24`, still found in old files) become DA (`19970424`, PS3.5 Table
 /// 6.2-1), so that they match date ranges and clients can parse them.
-pub(crate) fn normalize_acr_nema_dates(element: &mut Value) {
+pub(super) fn normalize_acr_nema_dates(element: &mut Value) {
     if let Some(values) = element.get_mut("Value").and_then(Value::as_array_mut) {
         for v in values {
             if let Some(d) = v.as_str() {

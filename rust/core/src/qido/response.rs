@@ -115,7 +115,7 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
 
 /// One result object: the default attributes of the levels this resource returns, the matching
 /// keys and the included fields, each either with its value or empty.
-pub(crate) fn build(
+pub(super) fn build(
     q: &Query,
     study: &BTreeMap<u32, Value>,
     series: Option<&BTreeMap<u32, Value>>,
