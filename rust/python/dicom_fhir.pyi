@@ -29,6 +29,22 @@ class UploadError(DicomFhirError):
 
     report: UploadReport
 
+# One class per kind of error of the Rust core (ErrorKind), one to one.
+class InvalidDicomError(ValueError):
+    """The input is not a valid DICOM instance (the message says why)."""
+
+class DicomLimitError(ValueError):
+    """A limit was reached, e.g. a deflated data set inflating beyond the cap."""
+
+class UnsupportedDicomError(ValueError):
+    """Valid DICOM that dicom_fhir does not handle, e.g. an unknown transfer syntax."""
+
+class CorruptStoredError(DicomFhirError):
+    """Data stored earlier cannot be read."""
+
+class DicomInternalError(DicomFhirError):
+    """A bug in the dicom-fhir core."""
+
 class FileProblem(TypedDict):
     path: str
     reason: str
@@ -127,8 +143,10 @@ def read(
 ) -> Instance:
     """Parses a DICOM Part-10 instance from a path or from bytes.
 
-    Raises ValueError when the input is not valid DICOM (the message says why), OSError when
-    the file cannot be read, TypeError for other argument types.
+    Raises ValueError when the input is not valid DICOM (the message says why):
+    InvalidDicomError, or UnsupportedDicomError / DicomLimitError for an unknown transfer syntax
+    or a data set inflating too far; OSError when the file cannot be read, TypeError for other
+    argument types.
     """
 
 def upload(

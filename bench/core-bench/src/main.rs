@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dicom_fhir_core::{fhir::merge::merge_study, parse, parse_instance, sha256_hex, DeriveOptions};
+use dicom_fhir_core::{merge_study, parse, parse_instance, sha256_hex, DeriveOptions};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = match std::fs::read_dir(dir) {
@@ -66,11 +66,11 @@ fn main() {
     type Step<'a> = (&'a str, Box<dyn Fn(&[u8]) -> usize + 'a>);
     let steps: Vec<Step> = vec![
         ("sha256", Box::new(|b: &[u8]| sha256_hex(b).len())),
-        ("parse", Box::new(|b: &[u8]| parse::parse(b).expect("parse").sha256().len())),
+        ("parse", Box::new(|b: &[u8]| parse(b).expect("parse").sha256().len())),
         ("ingest", Box::new(|b: &[u8]| parse_instance(b, &options).expect("parse_instance").to_string().len())),
         ("full", Box::new(|b: &[u8]| {
-            let parsed = parse::parse(b).expect("parse");
-            let derived = dicom_fhir_core::fhir::derive(&parsed, &options);
+            let parsed = parse(b).expect("parse");
+            let derived = dicom_fhir_core::derive(&parsed, &options);
             let n = derived.to_string().len();
             let json = parsed.dicom_json_string("http://localhost/dicomweb");
             let study = merge_study(None, &[derived["imagingStudy"].clone()]).expect("merge");

@@ -314,13 +314,11 @@ fn inspect(args: InspectArgs) -> ExitCode {
         patient_identifier_system: args.patient_identifier_system,
         default_timezone: args.default_timezone,
     };
-    let (mut result, parsed) = match dicom_fhir_core::parse_instance(&bytes, &options)
-        .and_then(|r| dicom_fhir_core::parse::parse(&bytes).map(|p| (r, p)))
-    {
-        Ok(r) => r,
+    let (parsed, mut result) = match dicom_fhir_core::read_instance(&bytes, &options) {
+        Ok(r) => r.into_parts(),
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({"valid": false, "error": e.0}));
+                println!("{}", serde_json::json!({"valid": false, "error": e.message()}));
             } else {
                 println!("{}: not valid DICOM: {e}", args.file.display());
             }

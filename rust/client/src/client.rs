@@ -9,8 +9,7 @@ use serde_json::Value;
 
 pub const DICOM_TAG_SYSTEM: &str = "http://dicomfhir.org/fhir/CodeSystem/tags";
 pub const DICOM_TAG_CODE: &str = "dicom";
-pub const INSTANCE_BINARY_EXT: &str =
-    "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
+pub use dicom_fhir_core::EXT_INSTANCE_BINARY as INSTANCE_BINARY_EXT;
 pub const FHIR_JSON: &str = "application/fhir+json";
 pub const DICOM: &str = "application/dicom";
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dicom_fhir_core::parse::Rejection;
+use dicom_fhir_core::Rejection;
 use walkdir::WalkDir;
 
 /// Every regular file under `paths` (folders are walked recursively, symlinks followed),
@@ -60,7 +60,7 @@ pub fn scan_file(path: &Path) -> Scanned {
         Ok(b) => b,
         Err(e) => return Scanned::Failed(path.to_path_buf(), format!("cannot read: {e}")),
     };
-    match dicom_fhir_core::parse::classify(&bytes) {
+    match dicom_fhir_core::classify(&bytes) {
         Ok(p) => Scanned::Dicom(DicomFile {
             path: path.to_path_buf(),
             sha256: p.sha256().to_string(),

@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 
 use crate::client::{
     check_auth, enc, ClientError, Fhir, DICOM, DICOM_TAG_CODE, DICOM_TAG_SYSTEM, FHIR_JSON,
-    INSTANCE_BINARY_EXT,
 };
 use crate::upload::Progress;
 
@@ -116,12 +115,8 @@ pub async fn verify(
         for series in study["series"].as_array().into_iter().flatten() {
             for instance in series["instance"].as_array().into_iter().flatten() {
                 let sop = instance["uid"].as_str().unwrap_or_default().to_string();
-                let binary = instance["extension"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|e| e["url"] == INSTANCE_BINARY_EXT)
-                    .and_then(|e| e["valueReference"]["reference"].as_str())
+                let binary = dicom_fhir_core::instance_binary_references(instance)
+                    .next()
                     .and_then(|r| r.strip_prefix("Binary/"))
                     .map(|r| r.split('/').next().unwrap_or(r).to_string());
                 listed.insert((id.clone(), sop.clone()), binary.clone());
@@ -320,14 +315,9 @@ fn binaries_of(study: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for series in study["series"].as_array().into_iter().flatten() {
         for instance in series["instance"].as_array().into_iter().flatten() {
-            for ext in instance["extension"].as_array().into_iter().flatten() {
-                if ext["url"] == INSTANCE_BINARY_EXT {
-                    if let Some(r) = ext["valueReference"]["reference"]
-                        .as_str()
-                        .and_then(|r| r.strip_prefix("Binary/"))
-                    {
-                        out.push(r.to_string());
-                    }
+            for r in dicom_fhir_core::instance_binary_references(instance) {
+                if let Some(r) = r.strip_prefix("Binary/") {
+                    out.push(r.to_string());
                 }
             }
         }
@@ -413,7 +403,7 @@ async fn download(fhir: &Fhir, id: String) -> Result<Downloaded, ClientError> {
     let parsed = tokio::task::spawn_blocking({
         let bytes = bytes.clone();
         move || {
-            dicom_fhir_core::parse::parse(&bytes)
+            dicom_fhir_core::parse(&bytes)
                 .map(|p| {
                     (
                         p.study_instance_uid().to_string(),

@@ -25,14 +25,15 @@ use std::io::{Cursor, Read, Seek};
 
 use dicom_dictionary_std::tags;
 
-use crate::bulkdata::{
+use crate::part10::{
     fragments, guarded, open, read_stream, stream_chunk, walk_stream, with_stream, Chunk, DEFAULT_MAX_INFLATED,
     Found, Fragment, ImageAttrs, Opened, Seg,
 };
 use crate::DicomError;
 
+/// See `part10::err`: an invalid stored instance becomes `CorruptStored` at the entry points.
 fn err(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
 }
 
 /// The requested frames of an instance.
@@ -77,8 +78,9 @@ pub fn frames<R: Read + Seek>(r: &mut R, numbers: &[u64]) -> Result<Frames, Dico
     frames_limited(r, numbers, DEFAULT_MAX_INFLATED)
 }
 
-/// [`frames`] inflating a deflated data set up to `max_inflated` bytes; beyond that an error for
-/// which [`crate::bulkdata::is_limit`] holds.
+/// [`frames`] inflating a deflated data set up to `max_inflated` bytes; beyond that a
+/// [`LimitExceeded`](crate::ErrorKind::LimitExceeded) error. An instance that cannot be read is
+/// [`CorruptStored`](crate::ErrorKind::CorruptStored) (it is one this server stored).
 pub fn frames_limited<R: Read + Seek>(r: &mut R, numbers: &[u64], max_inflated: u64) -> Result<Frames, DicomError> {
     guarded(|| frames_inner(r, numbers, max_inflated))
 }
@@ -419,7 +421,7 @@ mod tests {
         let frames: Vec<Vec<u8>> = orig
             .frames
             .iter()
-            .map(|c| crate::bulkdata::chunk_bytes(&bytes, c.as_ref().unwrap()))
+            .map(|c| crate::part10::chunk_bytes(&bytes, c.as_ref().unwrap()))
             .collect();
         let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
         let at = bytes
@@ -461,7 +463,7 @@ mod tests {
             for (k, n) in [(0usize, 3usize), (1, 1), (2, 10)] {
                 let chunks = got.frames[k].as_ref().unwrap();
                 assert_eq!(chunks.len(), 2, "two fragments");
-                assert_eq!(crate::bulkdata::chunk_bytes(&bytes, chunks), frames[n - 1], "frame {n}");
+                assert_eq!(crate::part10::chunk_bytes(&bytes, chunks), frames[n - 1], "frame {n}");
             }
             assert!(got.frames[3].is_none());
         }
@@ -482,7 +484,7 @@ mod tests {
         let data = vec![0u8; 300];
         let bot = frag(92, 0);
         let e = split(&mut Cursor::new(data.clone()), &bot, &frags, 2, None).unwrap_err();
-        assert!(e.0.contains("cannot split"), "{e}");
+        assert!(e.message().contains("cannot split"), "{e}");
         let g = split(&mut Cursor::new(data), &bot, &frags, 2, Some(&[0, 18])).unwrap();
         assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 3]);
     }

@@ -29,10 +29,24 @@ use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{Tag, VR};
 use serde_json::{json, Map, Number, Value as Json};
 
-use crate::parse::{is_single_valued_text, is_text_vr, primitive_strings, ItemView, PixelDataInfo};
+use crate::number::{ds_number, is_number};
+use crate::parse::{is_single_valued_text, is_text_vr, primitive_strings, ItemView, ParsedInstance, PixelDataInfo};
 
 /// Binary values larger than this many bytes become BulkDataURIs.
 pub const INLINE_LIMIT: usize = 1024;
+
+/// DICOM JSON of a parsed instance (here, not in `parse`, so that parsing does not depend on
+/// its JSON form).
+impl ParsedInstance {
+    /// DICOM JSON (PS3.18 F.2) of the data set; see this module for the rules.
+    pub fn dicom_json(&self, bulk_data_uri_base: &str) -> Json {
+        Json::Object(dataset_json(&self.root(), bulk_data_uri_base, self.pixel_data()))
+    }
+    /// [`dicom_json`](Self::dicom_json) as a string.
+    pub fn dicom_json_string(&self, bulk_data_uri_base: &str) -> String {
+        self.dicom_json(bulk_data_uri_base).to_string()
+    }
+}
 
 pub(crate) fn dataset_json(
     view: &ItemView<'_>,
@@ -247,32 +261,7 @@ fn numbers(p: &PrimitiveValue) -> Vec<Json> {
     }
 }
 
-/// A DS value as a JSON number: integers stay integers, the rest are f64.
-pub(crate) fn ds_number(s: &str) -> Option<Number> {
-    let s = s.trim_matches([' ', '\0']);
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
-    {
-        return None;
-    }
-    if let Some(i) = is_number(s) {
-        return Some(Number::from(i));
-    }
-    let f: f64 = s.parse().ok()?;
-    Number::from_f64(f)
-}
 
-/// An IS value (optional sign, digits).
-pub(crate) fn is_number(s: &str) -> Option<i64> {
-    let s = s.trim_matches([' ', '\0']);
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.strip_prefix('+').unwrap_or(s).parse().ok()
-}
 
 /// The value's bytes in little endian (dicom-rs has already byte-swapped big endian input).
 fn le_bytes(p: &PrimitiveValue) -> Vec<u8> {

@@ -1,27 +1,31 @@
 //! dicom-fhir core: every DICOM rule of the project lives here, once.
 //! Bindings (JNI, Python, CLI) call this crate and add no logic of their own.
-//! The public API below is the contract described in `docs/architecture.md`.
+//!
+//! The public API below is the contract described in `docs/architecture.md`: the modules are
+//! private and everything a binding may call is re-exported here. Every fallible call returns a
+//! [`DicomError`] whose [`ErrorKind`] a binding maps one-to-one to its own error type.
 
-pub mod fhir;
-pub mod parse;
-pub mod json;
-pub mod qido;
-pub mod bulkdata;
-pub mod frames;
+mod attributes;
+mod bulkdata;
+mod part10;
 mod charset;
+mod error;
+mod fhir;
+mod frames;
+mod json;
+mod number;
+mod parse;
+mod qido;
+mod study_ext;
+
+pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
+pub use error::{DicomError, ErrorKind};
+pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_limited, parse_frame_list, Frames};
+pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
+pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
+pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
 
 use serde_json::Value;
-
-/// Why an input was rejected. The message is meant for the uploader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DicomError(pub String);
-
-impl std::fmt::Display for DicomError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for DicomError {}
 
 /// Options that change derivation (not parsing).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -34,20 +38,86 @@ pub struct DeriveOptions {
     pub default_timezone: Option<String>,
 }
 
-/// Parses a Part-10 instance and returns the `parse` result JSON of the contract.
-pub fn parse_instance(bytes: &[u8], options: &DeriveOptions) -> Result<Value, DicomError> {
-    let parsed = parse::parse(bytes)?;
-    Ok(fhir::derive(&parsed, options))
+/// A parsed instance together with its `parse` result JSON: for callers that need both (e.g.
+/// the DICOM JSON and the FHIR resources) without parsing twice.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    parsed: ParsedInstance,
+    result: Value,
 }
 
-/// Merges ImagingStudy fragments into an existing ImagingStudy (or a new one).
+impl Instance {
+    /// The validated instance (header, DICOM JSON).
+    pub fn parsed(&self) -> &ParsedInstance {
+        &self.parsed
+    }
+    /// The `parse` result JSON of the contract (what [`parse_instance`] returns).
+    pub fn result(&self) -> &Value {
+        &self.result
+    }
+    /// Both, by value.
+    pub fn into_parts(self) -> (ParsedInstance, Value) {
+        (self.parsed, self.result)
+    }
+}
+
+/// Parses a Part-10 instance once and derives its `parse` result JSON.
+pub fn read_instance(bytes: &[u8], options: &DeriveOptions) -> Result<Instance, DicomError> {
+    let parsed = parse::parse(bytes)?;
+    let result = fhir::derive(&parsed, options);
+    Ok(Instance { parsed, result })
+}
+
+/// Parses a Part-10 instance and returns the `parse` result JSON of the contract.
+pub fn parse_instance(bytes: &[u8], options: &DeriveOptions) -> Result<Value, DicomError> {
+    Ok(read_instance(bytes, options)?.result)
+}
+
+/// The `parse` result JSON of an instance parsed already.
+pub fn derive(parsed: &ParsedInstance, options: &DeriveOptions) -> Value {
+    fhir::derive(parsed, options)
+}
+
+/// The PS3.18 F.2 DICOM JSON text of an instance this server stored, BulkDataURIs below
+/// `bulk_data_uri_base`. Bytes that do not parse are [`ErrorKind::CorruptStored`]: they were
+/// accepted at ingest, so the fault is the store's, not the caller's.
+pub fn stored_dicom_json(bytes: &[u8], bulk_data_uri_base: &str) -> Result<String, DicomError> {
+    let parsed = parse::parse(bytes).map_err(DicomError::stored)?;
+    Ok(parsed.dicom_json_string(bulk_data_uri_base))
+}
+
+/// Merges ImagingStudy fragments into an existing ImagingStudy (or a new one). A fragment that
+/// does not merge is [`ErrorKind::InvalidInput`]; an `existing` study that is not an
+/// ImagingStudy is [`ErrorKind::CorruptStored`].
 pub fn merge_study(existing: Option<&Value>, fragments: &[Value]) -> Result<Value, DicomError> {
     fhir::merge::merge_study(existing, fragments)
+}
+
+/// [`merge_study`] taking the existing study by value: no copy of a large study.
+pub fn merge_study_owned(existing: Option<Value>, fragments: &[Value]) -> Result<Value, DicomError> {
+    fhir::merge::merge_study_owned(existing, fragments)
 }
 
 /// Removes instances by SOP Instance UID; `None` when the study is left empty.
 pub fn remove_instances(study: &Value, sop_instance_uids: &[&str]) -> Result<Option<Value>, DicomError> {
     fhir::merge::remove_instances(study, sop_instance_uids)
+}
+
+/// [`remove_instances`] taking the study by value (no copy).
+pub fn remove_instances_owned(study: Value, sop_instance_uids: &[&str]) -> Result<Option<Value>, DicomError> {
+    fhir::merge::remove_instances_owned(study, sop_instance_uids)
+}
+
+/// QIDO-RS step 1: validates a query (a bad one is [`ErrorKind::InvalidInput`]) and returns the
+/// FHIR narrowing plan (see the `qido` module documentation for the request JSON).
+pub fn qido_plan(request: &Value) -> Result<Value, DicomError> {
+    qido::plan(request)
+}
+
+/// QIDO-RS step 2: the DICOM JSON result array for the candidate ImagingStudy (+ Patient)
+/// resources.
+pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
+    qido::query(request, candidates)
 }
 
 /// Lowercase hex SHA-256 of the exact bytes.
@@ -59,4 +129,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// Not part of the contract: internals the crate's own integration tests compare against.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::qido::{records, SeriesRecord, StudyRecord};
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use dicom_core::value::{PrimitiveValue, Value as DValue};
 use dicom_core::Tag;
 use dicom_encoding::adapters::PixelDataObject;
-use dicom_fhir_core::bulkdata::{chunk_bytes, locate, locate_in, parse_tag_path};
-use dicom_fhir_core::frames::{all_frames_in, frames, frames_in};
+use dicom_fhir_core::{chunk_bytes, locate, locate_in, parse_tag_path};
+use dicom_fhir_core::{all_frames_in, frames, frames_in};
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 use serde_json::Value;
 
@@ -92,16 +92,16 @@ fn files_on_disk_answer_like_bytes_in_memory() {
             assert_eq!(on_disk, frames_in(&bytes, &numbers).unwrap(), "{name}: frames differ");
             compared += 1;
         } else {
-            let disk = frames(&mut open(), &[1]).map_err(|e| e.0);
-            assert_eq!(disk, frames_in(&bytes, &[1]).map_err(|e| e.0), "{name}");
+            let disk = frames(&mut open(), &[1]).map_err(|e| e.message().to_string());
+            assert_eq!(disk, frames_in(&bytes, &[1]).map_err(|e| e.message().to_string()), "{name}");
         }
-        let Ok(parsed) = dicom_fhir_core::parse::parse(&bytes) else { continue };
+        let Ok(parsed) = dicom_fhir_core::parse(&bytes) else { continue };
         let mut uris = Vec::new();
         bulk_uris(&parsed.dicom_json("http://x/i"), &mut uris);
         for uri in uris {
             let tag_path = uri.strip_prefix("http://x/i/bulkdata/").unwrap();
-            let mem = locate_in(&bytes, tag_path).map_err(|e| e.0);
-            let disk = locate(&mut open(), tag_path).map_err(|e| e.0);
+            let mem = locate_in(&bytes, tag_path).map_err(|e| e.message().to_string());
+            let disk = locate(&mut open(), tag_path).map_err(|e| e.message().to_string());
             assert_eq!(disk, mem, "{name} {tag_path}");
         }
     }
@@ -114,7 +114,7 @@ fn every_bulk_data_uri_resolves_to_the_bytes_dicom_rs_reads() {
     let mut files = 0;
     for path in corpus() {
         let bytes = std::fs::read(&path).unwrap();
-        let Ok(parsed) = dicom_fhir_core::parse::parse(&bytes) else { continue };
+        let Ok(parsed) = dicom_fhir_core::parse(&bytes) else { continue };
         let json = parsed.dicom_json("http://x/i");
         let mut uris = Vec::new();
         bulk_uris(&json, &mut uris);
@@ -129,7 +129,7 @@ fn every_bulk_data_uri_resolves_to_the_bytes_dicom_rs_reads() {
             let found = match locate_in(&bytes, tag_path) {
                 Ok(f) => f.unwrap_or_else(|| panic!("{name} {tag_path}: not found")),
                 // a file cut short inside its pixel data: an error, never wrong bytes
-                Err(e) if e.0.contains("truncated") && name.contains("too_short") => continue,
+                Err(e) if e.message().contains("truncated") && name.contains("too_short") => continue,
                 Err(e) => panic!("{name} {tag_path}: {e}"),
             };
             let Some(full) = &full else { continue };
@@ -168,7 +168,7 @@ fn frames_equal_dicom_rs_where_it_can_split() {
     for path in corpus() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(&path).unwrap();
-        if dicom_fhir_core::parse::parse(&bytes).map(|p| p.pixel_data().is_none()).unwrap_or(true) {
+        if dicom_fhir_core::parse(&bytes).map(|p| p.pixel_data().is_none()).unwrap_or(true) {
             continue;
         }
         let Ok(full) = OpenFileOptions::new().from_reader(bytes.as_slice()) else { continue };
@@ -176,7 +176,7 @@ fn frames_equal_dicom_rs_where_it_can_split() {
             Ok(f) => f,
             Err(e) => {
                 // files whose pixel data is too short for their header
-                assert!(e.0.contains("too few") || e.0.contains("fragments"), "{name}: {e}");
+                assert!(e.message().contains("too few") || e.message().contains("fragments"), "{name}: {e}");
                 continue;
             }
         };
@@ -258,19 +258,38 @@ fn bad_paths_and_missing_elements() {
 }
 
 /// A deflated data set is inflated on every frames and bulk data request: only up to the cap the
-/// caller gives, beyond which the error says it is a limit of the server (`is_limit`), not bad input.
+/// caller gives, beyond which the error says it is a limit of the server (`LimitExceeded`), not bad input.
 #[test]
 fn deflated_data_sets_are_inflated_up_to_the_cap() {
-    use dicom_fhir_core::bulkdata::{is_limit, locate_in_limited, DEFAULT_MAX_INFLATED};
-    use dicom_fhir_core::frames::frames_in_limited;
+    use dicom_fhir_core::{frames_in_limited, locate_in_limited, ErrorKind, DEFAULT_MAX_INFLATED};
+    let is_limit = |e: &dicom_fhir_core::DicomError| e.kind() == ErrorKind::LimitExceeded;
     let bytes = std::fs::read(root().join("pydicom/image_dfl.dcm")).expect("run scripts/fetch-test-data.sh");
     let within = frames_in_limited(&bytes, &[1], DEFAULT_MAX_INFLATED).expect("inflates within the default cap");
     assert_eq!(within, frames_in(&bytes, &[1]).unwrap());
     let e = frames_in_limited(&bytes, &[1], 1000).unwrap_err();
     assert!(is_limit(&e), "{e}");
-    assert!(e.0.contains("more than 1000 bytes"), "{e}");
+    assert!(e.message().contains("more than 1000 bytes"), "{e}");
     let e = locate_in_limited(&bytes, "7FE00010", 1000).unwrap_err();
     assert!(is_limit(&e), "{e}");
     // other errors are not limits
     assert!(!is_limit(&frames_in_limited(b"not dicom", &[1], 1000).unwrap_err()));
+}
+
+/// Frames and bulk data read instances this server stored: one that cannot be read is
+/// `CorruptStored` (a 5xx), while a malformed frame list or tag path is the caller's
+/// `InvalidInput` (a 4xx).
+#[test]
+fn unreadable_stored_instances_are_corrupt_stored_and_bad_requests_invalid_input() {
+    use dicom_fhir_core::{parse_frame_list, ErrorKind};
+    assert_eq!(frames_in(b"not dicom", &[1]).unwrap_err().kind(), ErrorKind::CorruptStored);
+    assert_eq!(locate_in(b"not dicom", "7FE00010").unwrap_err().kind(), ErrorKind::CorruptStored);
+    let bytes = std::fs::read(root().join("pydicom/CT_small.dcm")).expect("run scripts/fetch-test-data.sh");
+    assert_eq!(frames_in(&bytes[..140], &[1]).unwrap_err().kind(), ErrorKind::CorruptStored);
+    assert_eq!(parse_frame_list("0").unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(locate_in(&bytes, "7FE0").unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        dicom_fhir_core::stored_dicom_json(b"not dicom", "").unwrap_err().kind(),
+        ErrorKind::CorruptStored
+    );
+    assert!(dicom_fhir_core::stored_dicom_json(&bytes, "").is_ok());
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
-use dicom_fhir_core::parse::{classify, parse, ParsedInstance, PersonName, Rejection};
+use dicom_fhir_core::{classify, parse, ParsedInstance, PersonName, Rejection};
 use serde_json::Value;
 
 fn data_root() -> PathBuf {
@@ -187,8 +187,8 @@ fn every_corpus_file_parses_or_is_rejected_for_a_known_reason() {
                 check_instance(&name, &bytes, &inst);
             }
             Err(e) => {
-                assert!(!e.0.is_empty(), "{name}: empty rejection message");
-                rejected.insert(name, e.0);
+                assert!(!e.message().is_empty(), "{name}: empty rejection message");
+                rejected.insert(name, e.message().to_string());
             }
         }
     }
@@ -306,9 +306,9 @@ fn classify_damaged_and_foreign_input() {
         let r = classify(bytes).unwrap_err();
         assert_eq!(r.kind, Rejection::Invalid, "{what}: {}", r.error);
         assert!(r.kind.is_failure());
-        assert!(!r.error.0.contains("not a DICOM"), "{what}: {}", r.error);
+        assert!(!r.error.message().contains("not a DICOM"), "{what}: {}", r.error);
     }
-    let truncated = classify(&ct[..ct.len() / 2]).unwrap_err().error.0;
+    let truncated = classify(&ct[..ct.len() / 2]).unwrap_err().error.message().to_string();
     assert!(truncated.contains("truncated"), "{truncated}");
     for (what, bytes) in [
         ("empty", &b""[..]),
@@ -665,16 +665,16 @@ fn large_binary_values_become_bulk_data() {
 #[test]
 fn rejects_bad_input_with_clear_reasons() {
     let ct = std::fs::read(data_root().join("pydicom/CT_small.dcm")).unwrap();
-    assert!(parse(b"").unwrap_err().0.contains("empty"));
+    assert!(parse(b"").unwrap_err().message().contains("empty"));
     assert!(parse(b"hello world")
         .unwrap_err()
-        .0
+        .message()
         .starts_with("not a DICOM Part-10 file"));
-    let truncated = parse(&ct[..ct.len() / 2]).unwrap_err().0;
+    let truncated = parse(&ct[..ct.len() / 2]).unwrap_err().message().to_string();
     assert!(truncated.contains("truncated"), "{truncated}");
-    let meta_only = parse(&ct[..300]).unwrap_err().0;
+    let meta_only = parse(&ct[..300]).unwrap_err().message().to_string();
     assert!(!meta_only.is_empty());
-    let only_preamble = parse(&ct[..140]).unwrap_err().0;
+    let only_preamble = parse(&ct[..140]).unwrap_err().message().to_string();
     assert!(
         only_preamble.contains("File Meta Information"),
         "{only_preamble}"
@@ -686,12 +686,12 @@ fn rejects_bad_input_with_clear_reasons() {
 fn key_uids_sent_as_un_are_found() {
     for file in ["pydicom-data/explicit_VR-UN.dcm", "pydicom/rtdose_rle.dcm"] {
         let bytes = std::fs::read(data_root().join(file)).expect("run scripts/fetch-test-data.sh");
-        let parsed = dicom_fhir_core::parse::parse(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let parsed = dicom_fhir_core::parse(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(!parsed.study_instance_uid().is_empty());
         assert!(parsed.warnings().iter().any(|w| w.contains("sent as UN")), "{file}: {:?}", parsed.warnings());
     }
     let bytes = std::fs::read(data_root().join("pydicom-data/explicit_VR-UN.dcm")).unwrap();
-    let parsed = dicom_fhir_core::parse::parse(&bytes).unwrap();
+    let parsed = dicom_fhir_core::parse(&bytes).unwrap();
     use dicom_dictionary_std::tags;
     assert_eq!(parsed.string(tags::PATIENT_ID).as_deref(), Some("PANCREAS_0001"));
     assert_eq!(parsed.string(tags::STUDY_DESCRIPTION).as_deref(), Some("Pancreas"));
@@ -702,13 +702,13 @@ fn key_uids_sent_as_un_are_found() {
 /// character sets, person name groups, numbers as written, sequences, ACR-NEMA dates.
 #[test]
 fn kept_attributes_answer_qido_like_the_stored_instance() {
-    use dicom_fhir_core::qido::records;
+    use dicom_fhir_core::__private::records;
     let mut compared = 0;
     for (name, path) in corpus() {
         let Ok(inst) = parse(&std::fs::read(&path).unwrap()) else {
             continue;
         };
-        let derived = dicom_fhir_core::fhir::derive(&inst, &Default::default());
+        let derived = dicom_fhir_core::derive(&inst, &Default::default());
         let Some(with_kept) = derived.get("imagingStudy").filter(|s| s.is_object()) else {
             continue;
         };

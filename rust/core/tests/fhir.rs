@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dicom_fhir_core::fhir::merge::merge_study_owned;
-use dicom_fhir_core::{merge_study, parse_instance, remove_instances, DeriveOptions};
+use dicom_fhir_core::{merge_study, merge_study_owned, parse_instance, remove_instances, DeriveOptions};
 use serde_json::{json, Value};
 
 fn data(rel: &str) -> Vec<u8> {
@@ -342,7 +341,7 @@ fn merge_two_real_studies_is_refused() {
     let a = parse("pydicom/CT_small.dcm")["imagingStudy"].clone();
     let b = parse("pydicom/MR_small.dcm")["imagingStudy"].clone();
     let e = merge_study(Some(&a), &[b]).unwrap_err();
-    assert!(e.0.contains("belongs to study"), "{e}");
+    assert!(e.message().contains("belongs to study"), "{e}");
 }
 
 #[test]
@@ -894,4 +893,32 @@ fn kept_dicom_attributes_follow_the_latest_instance_and_leave_other_extensions()
     assert!(exts.contains(&json!({"url": "http://example.org/other", "valueString": "kept"})));
     // each series keeps its own values
     assert_eq!(merged["series"][0]["extension"][0]["url"], URL);
+}
+
+/// Each error says what kind it is, so bindings answer 4xx for the caller's mistakes and 5xx
+/// for the server's (see `ErrorKind`).
+#[test]
+fn errors_carry_their_kind() {
+    use dicom_fhir_core::{qido_plan, ErrorKind};
+    // ingest: not an instance
+    let e = parse_instance(b"garbage", &DeriveOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // ingest: a valid instance in a transfer syntax nobody knows
+    let mut ct = data("pydicom/CT_small.dcm");
+    let ts = b"1.2.840.10008.1.2.1";
+    let at = ct.windows(ts.len()).position(|w| w == ts).expect("CT_small is Explicit VR LE");
+    ct[at + ts.len() - 1] = b'7';
+    let e = parse_instance(&ct, &DeriveOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("unsupported transfer syntax"), "{e}");
+    // merge: a stored study that is not an ImagingStudy is corrupt, a bad fragment is not
+    let e = merge_study(Some(&json!({"resourceType": "Patient"})), &[]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CorruptStored, "{e}");
+    let e = remove_instances(&json!([]), &["1.2.3"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::CorruptStored, "{e}");
+    let e = merge_study(None, &[json!("not a study")]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // QIDO: a malformed query
+    let e = qido_plan(&json!({"level": "study", "params": [["StudyInstanceUID", "not a uid!"]]})).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use dicom_dictionary_std::tags;
-use dicom_fhir_core::parse::{parse, ItemView, ParsedInstance};
+use dicom_fhir_core::{parse, ItemView, ParsedInstance};
 use proptest::prelude::*;
 
 /// Small real files covering explicit/implicit/big endian, deflate, encapsulated pixel
@@ -99,9 +99,9 @@ fn check(bytes: &[u8]) {
     match parse(bytes) {
         Ok(inst) => exercise(&inst),
         Err(e) => {
-            assert!(!e.0.is_empty());
+            assert!(!e.message().is_empty());
             if std::env::var_os("SHOW_REJECTIONS").is_some() {
-                eprintln!("REJECT {}", e.0);
+                eprintln!("REJECT {}", e.message());
             }
         }
     }

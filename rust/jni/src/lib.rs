@@ -4,8 +4,9 @@
 //! arguments to Rust values, calls the core, and turns the outcome into a Java return value or
 //! exception (see `docs/architecture.md`, "The native contract"):
 //!
-//! * `DicomError` from the core      -> `org.dicomfhir.bridge.DicomException(message)`, or its
-//!   subclass `DicomLimitException` when a limit of the server was reached (`bulkdata::is_limit`)
+//! * `DicomError` from the core      -> `org.dicomfhir.bridge.DicomException(kind, message)`, or
+//!   its subclass `DicomLimitException` for `ErrorKind::LimitExceeded`; `kind` is the name of the
+//!   core's `ErrorKind` (`ErrorKind::as_str`, Java's `DicomException.Kind`), one to one
 //! * malformed JSON / bad arguments  -> `java.lang.IllegalArgumentException`
 //! * null where a value is required  -> `java.lang.NullPointerException`
 //! * any Rust panic                  -> `java.lang.IllegalStateException("dicom-fhir native panic: ...")`
@@ -19,12 +20,12 @@ use std::ffi::c_void;
 use std::fmt;
 use std::sync::Once;
 
-use dicom_fhir_core::{DeriveOptions, DicomError};
+use dicom_fhir_core::{DeriveOptions, DicomError, ErrorKind};
 use jni::errors::ErrorPolicy;
-use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString};
+use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString, JThrowable, JValue};
 use jni::strings::{JNIStr, JNIString};
 use jni::sys::{jint, jlong, JNI_VERSION_1_8};
-use jni::{jni_str, Env, EnvUnowned, JavaVM};
+use jni::{jni_sig, jni_str, Env, EnvUnowned, JavaVM};
 use serde_json::Value;
 
 /// Prefix of the message of the `IllegalStateException` thrown for a Rust panic.
@@ -100,6 +101,28 @@ fn throw(env: &mut Env<'_>, class_name: &JNIStr, msg: &str) -> jni::errors::Resu
     }
 }
 
+/// Throws the Java exception of a core error: `DicomLimitException` for a limit, else
+/// `DicomException`, built with their `(String kind, String message)` constructor.
+fn throw_dicom(env: &mut Env<'_>, e: &DicomError) -> jni::errors::Result<()> {
+    let class_name = match e.kind() {
+        ErrorKind::LimitExceeded => jni_str!("org/dicomfhir/bridge/DicomLimitException"),
+        _ => jni_str!("org/dicomfhir/bridge/DicomException"),
+    };
+    let class = env.find_class(class_name)?;
+    let kind = JString::from_str(env, e.kind().as_str())?;
+    let message = JString::from_str(env, e.message())?;
+    let obj = env.new_object(
+        &class,
+        jni_sig!("(Ljava/lang/String;Ljava/lang/String;)V"),
+        &[JValue::from(&kind), JValue::from(&message)],
+    )?;
+    let throwable = env.cast_local::<JThrowable>(obj)?;
+    match env.throw(&throwable) {
+        Ok(()) | Err(jni::errors::Error::JavaException) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Our `ErrorPolicy`: typed exceptions for errors, `IllegalStateException` for panics.
 struct ThrowJava;
 
@@ -116,10 +139,10 @@ impl<T: Default> ErrorPolicy<T, Failure> for ThrowJava {
             return Ok(T::default());
         }
         let (class, msg) = match &err {
-            Failure::Dicom(e) if dicom_fhir_core::bulkdata::is_limit(e) => {
-                (jni_str!("org/dicomfhir/bridge/DicomLimitException"), e.0.clone())
+            Failure::Dicom(e) => {
+                throw_dicom(env, e)?;
+                return Ok(T::default());
             }
-            Failure::Dicom(e) => (jni_str!("org/dicomfhir/bridge/DicomException"), e.0.clone()),
             Failure::IllegalArgument(m) => {
                 (jni_str!("java/lang/IllegalArgumentException"), m.clone())
             }
@@ -342,7 +365,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_mergeStudy<'l>(
                 .map(|(i, s)| json_value(s, &format!("fragments[{i}]")))
                 .collect::<Res<Vec<Value>>>()?;
             // By value: a large study is merged in place, not copied first.
-            let merged = dicom_fhir_core::fhir::merge::merge_study_owned(existing, &fragments)?;
+            let merged = dicom_fhir_core::merge_study_owned(existing, &fragments)?;
             to_jstring(env, &merged)
         })
         .resolve::<ThrowJava>()
@@ -362,7 +385,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_removeInstances<'l>
             let study = json_value(&required_string(env, &study, "study")?, "study")?;
             let uids = string_array(env, &sop_uids, "sopUids")?;
             let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
-            match dicom_fhir_core::fhir::merge::remove_instances_owned(study, &uids)? {
+            match dicom_fhir_core::remove_instances_owned(study, &uids)? {
                 Some(rest) => to_jstring(env, &rest),
                 None => Ok(JString::default()),
             }
@@ -457,7 +480,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qidoPlan<'l>(
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             let request = json_value(&required_string(env, &request, "request")?, "request")?;
-            let plan = dicom_fhir_core::qido::plan(&request)?;
+            let plan = dicom_fhir_core::qido_plan(&request)?;
             to_jstring(env, &plan)
         })
         .resolve::<ThrowJava>()
@@ -476,7 +499,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qido<'l>(
             let request = json_value(&required_string(env, &request, "request")?, "request")?;
             let candidates =
                 json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
-            let result = dicom_fhir_core::qido::query(&request, &candidates)?;
+            let result = dicom_fhir_core::qido_query(&request, &candidates)?;
             to_jstring(env, &result)
         })
         .resolve::<ThrowJava>()
@@ -498,9 +521,10 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_dicomJson<'l>(
             }
             let base = required_string(env, &base, "bulkDataUriBase")?;
             let bytes = env.convert_byte_array(&data)?;
-            let parsed = dicom_fhir_core::parse::parse(&bytes)?;
+            // The bytes are a stored instance: one that does not parse is CorruptStored.
+            let json = dicom_fhir_core::stored_dicom_json(&bytes, &base)?;
             drop(bytes);
-            Ok(JString::from_str(env, parsed.dicom_json_string(&base))?)
+            Ok(JString::from_str(env, json)?)
         })
         .resolve::<ThrowJava>()
 }
@@ -511,14 +535,14 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_dicomJson<'l>(
 
 /// A list of chunks as JSON: `[offset, length]` for a range of the input, a base64 string for
 /// bytes made for the answer.
-fn chunks_json(chunks: &[dicom_fhir_core::bulkdata::Chunk]) -> Value {
-    use dicom_fhir_core::bulkdata::Chunk;
+fn chunks_json(chunks: &[dicom_fhir_core::Chunk]) -> Value {
+    use dicom_fhir_core::Chunk;
     Value::Array(
         chunks
             .iter()
             .map(|c| match c {
                 Chunk::File { offset, length } => serde_json::json!([offset, length]),
-                Chunk::Bytes(b) => Value::String(dicom_fhir_core::bulkdata::base64(b)),
+                Chunk::Bytes(b) => Value::String(dicom_fhir_core::base64(b)),
             })
             .collect(),
     )
@@ -529,10 +553,10 @@ fn chunks_json(chunks: &[dicom_fhir_core::bulkdata::Chunk]) -> Value {
 fn frames_answer<'l>(
     env: &mut Env<'l>,
     frame_list: &JString<'_>,
-    read: impl FnOnce(&Env<'_>, &[u64]) -> Res<dicom_fhir_core::frames::Frames>,
+    read: impl FnOnce(&Env<'_>, &[u64]) -> Res<dicom_fhir_core::Frames>,
 ) -> Res<JString<'l>> {
     let list = required_string(env, frame_list, "frameList")?;
-    let numbers = dicom_fhir_core::frames::parse_frame_list(&list)?;
+    let numbers = dicom_fhir_core::parse_frame_list(&list)?;
     let frames = read(env, &numbers)?;
     let out = serde_json::json!({
         "transferSyntaxUid": frames.transfer_syntax_uid,
@@ -551,7 +575,7 @@ fn frames_answer<'l>(
 fn bulk_answer<'l>(
     env: &mut Env<'l>,
     tag_path: &JString<'_>,
-    read: impl FnOnce(&Env<'_>, &str) -> Res<Option<dicom_fhir_core::bulkdata::BulkValue>>,
+    read: impl FnOnce(&Env<'_>, &str) -> Res<Option<dicom_fhir_core::BulkValue>>,
 ) -> Res<JString<'l>> {
     let path = required_string(env, tag_path, "tagPath")?;
     match read(env, &path)? {
@@ -566,8 +590,8 @@ fn bulk_answer<'l>(
     }
 }
 
-/// Opens a stored instance for the header walks of [`frames`](dicom_fhir_core::frames::frames)
-/// and [`locate`](dicom_fhir_core::bulkdata::locate): they read element headers and seek over
+/// Opens a stored instance for the header walks of [`frames`](dicom_fhir_core::frames)
+/// and [`locate`](dicom_fhir_core::locate): they read element headers and seek over
 /// values, so a frame of a 200 MB file costs a few small reads, not the file.
 fn open_file(env: &Env<'_>, path: &JString<'_>) -> Res<std::io::BufReader<std::fs::File>> {
     let path = required_string(env, path, "path")?;
@@ -600,8 +624,9 @@ fn max_inflated(value: jlong) -> u64 {
 
 /// `static native String frames(byte[] data, String frameList, long maxInflatedBytes)`:
 /// `{"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}`,
-/// one entry per requested frame (null: no such frame). A malformed list is a DicomException; a
-/// deflated data set inflating beyond `maxInflatedBytes` a DicomLimitException.
+/// one entry per requested frame (null: no such frame). A malformed list is a DicomException
+/// (INVALID_INPUT), an unreadable instance one of kind CORRUPT_STORED; a deflated data set
+/// inflating beyond `maxInflatedBytes` a DicomLimitException.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
     mut unowned: EnvUnowned<'l>,
@@ -614,7 +639,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             frames_answer(env, &frame_list, |env, numbers| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames::frames_in_limited(bytes, numbers, cap)?))
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames_in_limited(bytes, numbers, cap)?))
             })
         })
         .resolve::<ThrowJava>()
@@ -635,7 +660,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             bulk_answer(env, &tag_path, |env, path| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::bulkdata::locate_in_limited(bytes, path, cap)?))
+                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::locate_in_limited(bytes, path, cap)?))
             })
         })
         .resolve::<ThrowJava>()
@@ -656,7 +681,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile<'l>(
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             frames_answer(env, &frame_list, |env, numbers| {
-                Ok(dicom_fhir_core::frames::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
+                Ok(dicom_fhir_core::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
             })
         })
         .resolve::<ThrowJava>()
@@ -676,7 +701,7 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
     unowned
         .with_env(|env| -> Res<JString<'l>> {
             bulk_answer(env, &tag_path, |env, tag_path| {
-                Ok(dicom_fhir_core::bulkdata::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
+                Ok(dicom_fhir_core::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
             })
         })
         .resolve::<ThrowJava>()

@@ -12,7 +12,7 @@ use dicom_fhir_client::upload::{Progress, ProgressEvent};
 use dicom_fhir_client::{
     ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions,
 };
-use dicom_fhir_core::parse::ParsedInstance;
+use dicom_fhir_core::{DicomError, ErrorKind, ParsedInstance};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyList, PyMemoryView, PyString};
@@ -36,6 +36,52 @@ pyo3::create_exception!(
     DicomFhirError,
     "Some files failed to upload. `report` holds the full upload report (a dict)."
 );
+
+// One exception class per kind of core error (`dicom_fhir_core::ErrorKind`), one to one. The
+// kinds a caller can cause are ValueErrors, as every core error was before.
+pyo3::create_exception!(
+    dicom_fhir,
+    InvalidDicomError,
+    PyValueError,
+    "The input is not a valid DICOM instance (ErrorKind::InvalidInput). A ValueError."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    DicomLimitError,
+    PyValueError,
+    "A limit was reached, e.g. a deflated data set inflating too far (ErrorKind::LimitExceeded). A ValueError."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    UnsupportedDicomError,
+    PyValueError,
+    "Valid DICOM that dicom_fhir does not handle, e.g. an unknown transfer syntax (ErrorKind::Unsupported). A ValueError."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    CorruptStoredError,
+    DicomFhirError,
+    "Data stored earlier cannot be read (ErrorKind::CorruptStored)."
+);
+pyo3::create_exception!(
+    dicom_fhir,
+    DicomInternalError,
+    DicomFhirError,
+    "A bug in the dicom-fhir core (ErrorKind::Internal)."
+);
+
+/// The Python exception of a core error, by kind; `context` prefixes the message.
+fn dicom_error(e: &DicomError, context: &str) -> PyErr {
+    let msg = format!("{context}{e}");
+    match e.kind() {
+        ErrorKind::InvalidInput => InvalidDicomError::new_err(msg),
+        ErrorKind::LimitExceeded => DicomLimitError::new_err(msg),
+        ErrorKind::Unsupported => UnsupportedDicomError::new_err(msg),
+        ErrorKind::CorruptStored => CorruptStoredError::new_err(msg),
+        // ErrorKind is non-exhaustive: a kind added later is not the caller's fault either
+        _ => DicomInternalError::new_err(msg),
+    }
+}
 
 /// A serde_json value as a Python object (dict, list, str, int, float, bool, None).
 fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -167,7 +213,9 @@ impl Instance {
 /// Parses a DICOM Part-10 instance from a path (str or os.PathLike) or from bytes.
 ///
 /// Returns an `Instance`. Raises ValueError when the input is not valid DICOM (the message says
-/// why), OSError when the file cannot be read, TypeError for other argument types.
+/// why): `InvalidDicomError`, or `UnsupportedDicomError` / `DicomLimitError` for an unknown
+/// transfer syntax or a data set inflating too far (all three ValueErrors); OSError when the file
+/// cannot be read, TypeError for other argument types.
 #[pyfunction]
 #[pyo3(signature = (source, *, patient_identifier_system = None, default_timezone = None))]
 fn read(
@@ -199,12 +247,11 @@ fn read(
         patient_identifier_system,
         default_timezone,
     };
-    let parsed = py.detach(|| {
-        let parsed = dicom_fhir_core::parse::parse(&bytes)?;
-        let result = dicom_fhir_core::fhir::derive(&parsed, &options);
-        Ok::<_, dicom_fhir_core::DicomError>(Instance { parsed, result })
-    });
-    parsed.map_err(|e| PyValueError::new_err(format!("{label}: not valid DICOM: {e}")))
+    let read = py.detach(|| dicom_fhir_core::read_instance(&bytes, &options));
+    let (parsed, result) = read
+        .map_err(|e| dicom_error(&e, &format!("{label}: not valid DICOM: ")))?
+        .into_parts();
+    Ok(Instance { parsed, result })
 }
 
 /// Forwards progress to a Python callable; a raising callback (or Ctrl-C) cancels.
@@ -447,6 +494,11 @@ fn dicom_fhir(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DicomFhirError", py.get_type::<DicomFhirError>())?;
     m.add("ServerError", py.get_type::<ServerError>())?;
     m.add("UploadError", py.get_type::<UploadError>())?;
+    m.add("InvalidDicomError", py.get_type::<InvalidDicomError>())?;
+    m.add("DicomLimitError", py.get_type::<DicomLimitError>())?;
+    m.add("UnsupportedDicomError", py.get_type::<UnsupportedDicomError>())?;
+    m.add("CorruptStoredError", py.get_type::<CorruptStoredError>())?;
+    m.add("DicomInternalError", py.get_type::<DicomInternalError>())?;
     m.add_class::<Instance>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
     m.add_function(wrap_pyfunction!(upload, m)?)?;

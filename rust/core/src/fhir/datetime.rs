@@ -107,6 +107,7 @@ pub fn offset(tz: &str) -> Result<String, String> {
 
 /// DA [+ TM + zone] → FHIR dateTime. Without a zone (already in FHIR form) the time is
 /// dropped, since FHIR forbids a time without zone. Errors name the bad part.
+#[cfg_attr(not(test), allow(dead_code))] // no caller since the modules are private; kept with its tests
 pub fn date_time(da: &str, tm: Option<&str>, zone: Option<&str>) -> Result<String, String> {
     let d = date(da)?;
     match (tm.map(str::trim).filter(|t| !t.is_empty()), zone) {

@@ -13,7 +13,7 @@ pub fn fragment(p: &ParsedInstance, default_tz: Option<&str>, warnings: &mut Vec
     let zone = zone(p, default_tz, warnings);
     let mut s = Map::new();
     s.insert("resourceType".into(), "ImagingStudy".into());
-    if let Some(e) = crate::qido::attributes_extension(p, crate::qido::Level::Study) {
+    if let Some(e) = crate::study_ext::attributes_extension(p, crate::attributes::Level::Study) {
         s.insert("extension".into(), json!([e]));
     }
 
@@ -172,7 +172,7 @@ fn series(
     warnings: &mut Vec<String>,
 ) -> Value {
     let mut s = Map::new();
-    if let Some(e) = crate::qido::attributes_extension(p, crate::qido::Level::Series) {
+    if let Some(e) = crate::study_ext::attributes_extension(p, crate::attributes::Level::Series) {
         s.insert("extension".into(), json!([e]));
     }
     s.insert("uid".into(), p.series_instance_uid().into());

@@ -94,19 +94,29 @@ const INSTANCE_ORDER: &[&str] = &[
     "title",
 ];
 
+/// Fragments that do not merge: the caller's to fix.
 fn err(msg: impl Into<String>) -> DicomError {
-    DicomError(msg.into())
+    DicomError::invalid_input(msg)
+}
+
+/// The existing (stored) study is not an ImagingStudy this server could have written.
+fn corrupt(msg: impl Into<String>) -> DicomError {
+    DicomError::corrupt_stored(msg)
 }
 
 /// The study's object, checked to be an ImagingStudy (fragments may omit resourceType).
+/// A fragment that is not a study is the caller's error; a stored study that is not one is
+/// corrupt.
 fn as_study<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, DicomError> {
+    let fragment = what.starts_with("fragment");
+    let fail = |msg: String| if fragment { err(msg) } else { corrupt(msg) };
     let Value::Object(m) = v else {
-        return Err(err(format!("{what} is not a JSON object")));
+        return Err(fail(format!("{what} is not a JSON object")));
     };
     match m.get("resourceType") {
         Some(Value::String(t)) if t == "ImagingStudy" => Ok(m),
-        None if what.starts_with("fragment") => Ok(m),
-        _ => Err(err(format!("{what} is not an ImagingStudy"))),
+        None if fragment => Ok(m),
+        _ => Err(fail(format!("{what} is not an ImagingStudy"))),
     }
 }
 
@@ -279,7 +289,7 @@ impl SeriesSet {
         };
         {
             let Value::Object(target) = &mut self.series[pos] else {
-                return Err(err("series is not an object"));
+                return Err(corrupt("series is not an object"));
             };
             for k in SERIES_OWNED {
                 if let Some(v) = fs.get(*k) {
@@ -377,7 +387,7 @@ pub fn merge_study_owned(
     let series = match study.shift_remove("series") {
         Some(Value::Array(a)) => a,
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(err("existing study: series is not an array")),
+        Some(_) => return Err(corrupt("existing study: series is not an array")),
     };
     let mut set = SeriesSet::new(series);
     let mut uid = study_uid(&study).map(str::to_string);

@@ -12,23 +12,16 @@ use serde_json::{json, Map, Value};
 
 use crate::parse::{ItemView, ParsedInstance};
 use crate::DeriveOptions;
+pub use crate::study_ext::{EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
 use dicom_dictionary_std::tags;
 
 pub const DCM_SYSTEM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
 pub const STUDY_UID_SYSTEM: &str = "urn:dicom:uid";
 pub const V2_0203_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
-/// On ImagingStudy and on each of its series: the DICOM values of that level's QIDO attributes
-/// as the stored instance has them (see `qido::attributes_extension`).
-pub const EXT_DICOM_ATTRIBUTES: &str =
-    "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
 /// Marks a required element the DICOM file does not give (a Coding without a code).
 pub const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 pub const RFC3986_SYSTEM: &str = "urn:ietf:rfc:3986";
-pub const EXT_INSTANCE_BINARY: &str =
-    "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
-pub const EXT_INSTANCE_ATTRIBUTES: &str =
-    "http://dicomfhir.org/fhir/StructureDefinition/instance-attributes";
 pub const DEFAULT_PATIENT_ID_SYSTEM: &str = "urn:dicom:patient-id";
 /// Used when PatientID is empty: one Patient per study, stable across re-uploads.
 pub const STUDY_PATIENT_SYSTEM: &str = "urn:dicom:study-patient";

@@ -5,7 +5,9 @@ package org.dicomfhir.bridge;
  * the boundary; see {@code docs/architecture.md}, "The native contract". Prefer the typed API
  * ({@link DicomInstance}, {@link DicomStudies}).
  *
- * <p>Failures: {@link DicomException} when the core rejects the input;
+ * <p>Failures: {@link DicomException} when the core refuses, whose {@link DicomException#kind()}
+ * says whose fault it is (the caller's, a limit, or the server's: a stored instance or study that
+ * cannot be read is {@link DicomException.Kind#CORRUPT_STORED});
  * {@link IllegalArgumentException} for malformed JSON arguments or a non-direct buffer;
  * {@link NullPointerException} for a null required argument; any Rust panic becomes an
  * {@link IllegalStateException} whose message starts with {@code "dicom-fhir native panic: "}.
@@ -46,7 +48,7 @@ public final class DicomNative {
     public static native String version();
 
     /**
-     * Validates a QIDO-RS query and returns the FHIR narrowing plan (see {@code rust/core/src/qido.rs}).
+     * Validates a QIDO-RS query and returns the FHIR narrowing plan (see {@code rust/core/src/qido/}).
      *
      * @throws DicomException when the query is malformed (answer 400 with its message)
      */
@@ -58,7 +60,10 @@ public final class DicomNative {
      */
     public static native String qido(String requestJson, String candidatesJson);
 
-    /** DICOM JSON (PS3.18 F.2) of a Part-10 instance, BulkDataURIs below {@code bulkDataUriBase}. */
+    /**
+     * DICOM JSON (PS3.18 F.2) of a stored Part-10 instance, BulkDataURIs below {@code bulkDataUriBase}.
+     * Bytes that do not parse are a {@link DicomException} of kind {@link DicomException.Kind#CORRUPT_STORED}.
+     */
     public static native String dicomJson(byte[] data, String bulkDataUriBase);
 
     /**
@@ -69,7 +74,8 @@ public final class DicomNative {
 
     /**
      * WADO-RS frames of a Part-10 instance, without decoding. {@code frameList} is the request's
-     * list ({@code "1,3,5"}; malformed: {@link DicomException}). Returns
+     * list ({@code "1,3,5"}; malformed: {@link DicomException}, kind INVALID_INPUT; an instance that
+     * cannot be read: kind CORRUPT_STORED). Returns
      * {@code {"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}},
      * one entry per requested frame in request order, null for a frame the instance lacks; a chunk is
      * {@code [offset,length]} of {@code data} or a base64 string (bytes made for the answer).

@@ -41,6 +41,7 @@ class DicomNativeTest {
         byte[] garbage = "this is certainly not a DICOM Part-10 file".repeat(20).getBytes();
         DicomException e = assertThrows(DicomException.class, () -> DicomNative.parse(garbage, null));
         assertFalse(e.getMessage() == null || e.getMessage().isBlank(), "message expected");
+        assertEquals(DicomException.Kind.INVALID_INPUT, e.kind());
         assertThrows(DicomException.class, () -> DicomNative.parse(new byte[0], null));
         assertThrows(DicomException.class, () -> DicomInstance.parse(garbage, DeriveOptions.DEFAULTS));
         ByteBuffer direct = ByteBuffer.allocateDirect(garbage.length).put(garbage).flip();
@@ -79,6 +80,22 @@ class DicomNativeTest {
         // bad input stays a plain DicomException
         DicomException bad = assertThrows(DicomException.class, () -> DicomNative.frames(bytes, "0", 1000));
         assertFalse(bad instanceof DicomLimitException);
+        assertEquals(DicomException.Kind.INVALID_INPUT, bad.kind());
+        assertEquals(DicomException.Kind.LIMIT_EXCEEDED, e.kind());
+    }
+
+    /** Frames, bulk data and DICOM JSON read stored instances: one that cannot be read is CORRUPT_STORED (a 5xx). */
+    @Test
+    void anUnreadableStoredInstanceIsCorruptStored() {
+        byte[] garbage = "this is certainly not a DICOM Part-10 file".repeat(20).getBytes();
+        for (org.junit.jupiter.api.function.Executable call : List.<org.junit.jupiter.api.function.Executable>of(
+                () -> DicomNative.frames(garbage, "1"),
+                () -> DicomNative.bulkdata(garbage, "7FE00010"),
+                () -> DicomNative.dicomJson(garbage, ""))) {
+            DicomException e = assertThrows(DicomException.class, call);
+            assertEquals(DicomException.Kind.CORRUPT_STORED, e.kind(), e.getMessage());
+            assertTrue(e.kind().isServerFault());
+        }
     }
 
     @Test

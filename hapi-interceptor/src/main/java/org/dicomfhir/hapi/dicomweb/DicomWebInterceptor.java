@@ -113,7 +113,14 @@ public class DicomWebInterceptor {
 		} catch (DicomWebException e) {
 			error(theResponse, e.status(), e.getMessage());
 		} catch (DicomException e) {
-			error(theResponse, 400, e.getMessage());
+			if (e.kind().isServerFault()) {
+				// a stored instance or study this server cannot read (or a bug): not the client's fault
+				ourLog.error("DICOMweb {} {} failed ({})", theRequest.getMethod(), pathInfo, e.kind(), e);
+				error(theResponse, 500, (e.kind() == DicomException.Kind.CORRUPT_STORED
+						? "Stored data cannot be read: " : "Internal error: ") + e.getMessage());
+			} else {
+				error(theResponse, 400, e.getMessage());
+			}
 		} catch (OutOfMemoryError e) {
 			outOfMemory(theRequest, theResponse, e);
 		} catch (BaseServerResponseException e) {
