@@ -15,7 +15,7 @@ from fhir_http import Fhir
 def base_url() -> str:
     base = os.environ.get("DICOMFHIR_BASE_URL")
     if not base:
-        pytest.skip("DICOMFHIR_BASE_URL is not set: no running server to test against (scripts/e2e.sh sets it)")
+        pytest.fail("DICOMFHIR_BASE_URL is not set: no running server to test against (scripts/e2e.sh sets it)")
     return base.rstrip("/")
 
 
