@@ -3,7 +3,8 @@
 # Debian's Chromium, headless, driven by playwright-core. From a fresh machine: installs Chromium
 # (apt, when missing) and the test's npm packages (npm ci, pinned), fetches OHIF, builds the server
 # JAR when it is missing, starts it on a free loopback port with a throwaway database, uploads a
-# small CT series, opens it in OHIF, and stops the server.
+# small CT series, opens it in OHIF, and stops the server (scripts/lib/server.sh: the jar is
+# $DICOMFHIR_JAR, else the built one).
 #
 #   scripts/browser-test.sh
 #
@@ -31,11 +32,10 @@ echo "== npm ci (tests/browser: playwright-core, no browser download)"
 echo "== OHIF viewer"
 ./scripts/fetch-viewer.sh
 
-jar=$(ls examples/target/dicom-fhir-example-server-*.jar 2>/dev/null | grep -v original | head -n1 || true)
-if [ -z "$jar" ]; then
+. scripts/lib/server.sh
+if ! server_find_jar >/dev/null; then
   echo "== building the server JAR (mvn package -DskipTests)"
   mvn -B -ntp -q package -DskipTests
-  jar=$(ls examples/target/dicom-fhir-example-server-*.jar | grep -v original | head -n1)
 fi
 
 # pydicom (and numpy) for the test study: the same virtualenv and pins as scripts/e2e.sh.
@@ -50,40 +50,19 @@ fi
 artifacts=${ARTIFACTS:-$root/target/browser-test}
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
-work=$(mktemp -d)
-"$venv/bin/python" tests/browser/make_study.py .data "$work/study" "${BROWSER_TEST_SLICES:-8}" >/dev/null
+server_init browser
+server_at_exit 'cp "$(server_log server)" "$artifacts/" 2>/dev/null'
+"$venv/bin/python" tests/browser/make_study.py .data "$SERVER_WORK/study" "${BROWSER_TEST_SLICES:-8}" >/dev/null
 
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-java -XX:TieredStopAtLevel=1 -jar "$jar" --server.address=127.0.0.1 --server.port="$port" \
-  --example.data-dir="$work/data" --example.viewer-dir="$root/.viewer/ohif" \
-  >"$work/server.log" 2>&1 &
-server=$!
-cleanup() {
-  local rc=$?
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  cp "$work/server.log" "$artifacts/" 2>/dev/null || true
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 300); do
-  if curl -fsS "$base/fhir/metadata" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$server" 2>/dev/null; then echo "server died:"; tail -n 80 "$work/server.log"; exit 1; fi
-  sleep 1
-done
-curl -fsS "$base/fhir/metadata" >/dev/null || { echo "server did not start:"; tail -n 80 "$work/server.log"; exit 1; }
+server_start server -XX:TieredStopAtLevel=1 -- \
+  --example.data-dir="$SERVER_WORK/data" --example.viewer-dir="$root/.viewer/ohif"
+server_wait server
+base=$(server_url server)
 # The viewer is announced once the application is ready, which can come a moment after /metadata
 # first answers (the web server starts before the start-up listeners finish): wait for the line.
-for _ in $(seq 1 300); do
-  if grep -q "OHIF viewer: " "$work/server.log"; then break; fi
-  sleep 0.2
-done
-grep -q "OHIF viewer: " "$work/server.log" || { echo "the server serves no viewer:"; grep -i viewer "$work/server.log"; exit 1; }
+server_wait_log server "OHIF viewer: " 60
 
 echo "== OHIF in headless Chromium against $base (artifacts: $artifacts)"
-DICOMFHIR_SERVER="$base" STUDY_MANIFEST="$work/study/manifest.json" ARTIFACTS="$artifacts" CHROMIUM="$chromium" \
+DICOMFHIR_SERVER="$base" STUDY_MANIFEST="$SERVER_WORK/study/manifest.json" ARTIFACTS="$artifacts" CHROMIUM="$chromium" \
   node tests/browser/ohif-viewer.test.mjs \
-  || { echo "--- server log (tail) ---"; tail -n 60 "$work/server.log"; exit 1; }
+  || { server_log_tail server; exit 1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash test: the server (jar from $DICOMFHIR_JAR, else examples/target/dicom-fhir-example-server-*.jar)
+# Crash test: the server (jar from $DICOMFHIR_JAR, else the built one: scripts/lib/server.sh)
 # on a throwaway data dir, 8 concurrent uploaders, SIGKILL of the java process while uploads are in
 # flight, restart on the same data dir (round 1: same node id crash-a; round 2: node id crash-b),
 # then every acknowledged upload must be listed exactly once in its ImagingStudy with its bytes
@@ -20,25 +20,20 @@ venv="$root/.venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 [ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
 
-jar=${DICOMFHIR_JAR:-$(ls examples/target/dicom-fhir-example-server-*.jar 2>/dev/null | grep -v original | head -n1 || true)}
-[ -n "$jar" ] && [ -f "$jar" ] || { echo "crash-test.sh: no server jar (set DICOMFHIR_JAR or run mvn -B -DskipTests install)"; exit 1; }
 cli=${DICOMFHIR_CLI:-$root/target/release/dicom-fhir}
 # The verify audit is part of the test: without the CLI the test fails, it is not skipped.
 [ -x "$cli" ] || { echo "crash-test.sh: no CLI binary at $cli (cargo build --release --locked -p dicom-fhir-cli)"; exit 1; }
 
-work=$(mktemp -d /tmp/dicomfhir-crash.XXXXXX)
-cleanup() {
-  local rc=$?
-  if [ "$rc" != 0 ] && [ -n "${KEEP_CRASH_DIR:-}" ]; then echo "crash-test.sh: kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-cp "$jar" "$work/server.jar"   # a concurrent rebuild must not pull the jar from under the JVM
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-echo "crash-test.sh: $jar, data dir $work/data, port $port"
+# The driver starts, SIGKILLs and restarts the server itself (tests/server_harness.py); this
+# script gives it the private jar copy, the throwaway directory and a port (scripts/lib/server.sh).
+SERVER_KEEP_WORK=${KEEP_CRASH_DIR:-${SERVER_KEEP_WORK:-}}
+. scripts/lib/server.sh
+server_init crash
+port=$(server_free_port)
+echo "crash-test.sh: $SERVER_SOURCE_JAR, data dir $SERVER_WORK/data, port $port"
 
 extra=()
 for a in ${CRASH_SERVER_ARGS:-}; do extra+=("--server-arg=$a"); done
 DICOMFHIR_DATA="$root/.data" "$venv/bin/python" tests/adversarial/crash_driver.py "${extra[@]}" \
-  --jar "$work/server.jar" --data-dir "$work/data" --log-dir "$work" --port "$port" \
+  --jar "$SERVER_JAR" --data-dir "$SERVER_WORK/data" --log-dir "$SERVER_WORK" --port "$port" \
   --cli "$cli" --min-acked "${CRASH_MIN_ACKED:-250}"

@@ -1,6 +1,8 @@
-"""Fixtures shared by tests/e2e and tests/python: the running server (DICOMFHIR_BASE_URL, set by
-scripts/e2e.sh) and a FHIR client for it. pytest puts this folder on sys.path, so both suites
-import `fhir_http` directly."""
+"""Fixtures shared by the test suites: the running server (DICOMFHIR_BASE_URL, set by
+scripts/e2e.sh) and a FHIR client for it, used by tests/e2e and tests/python; and
+`example_servers`, for a session that starts its own example server (tests/server_harness.py).
+pytest puts this folder on sys.path, so the suites import `fhir_http` and `server_harness` directly.
+A missing server is a failure, never a skip."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import os
 import pytest
 
 from fhir_http import Fhir
+from server_harness import ServerPool
 
 
 @pytest.fixture(scope="session")
 def base_url() -> str:
     base = os.environ.get("DICOMFHIR_BASE_URL")
     if not base:
-        pytest.skip("DICOMFHIR_BASE_URL is not set: no running server to test against (scripts/e2e.sh sets it)")
+        pytest.fail("DICOMFHIR_BASE_URL is not set: no running server to test against (scripts/e2e.sh sets it)")
     return base.rstrip("/")
 
 
@@ -25,3 +28,15 @@ def fhir(base_url) -> Fhir:
     response = client.get("metadata")
     assert response.status_code == 200, f"{base_url}/metadata: {response.status_code}"
     return client
+
+
+@pytest.fixture(scope="session")
+def example_servers():
+    """A ServerPool (throwaway directory `work`, private jar copy): .start(name, *server_args,
+    java_opts=[...]) starts an example server, .wait_ready() on it waits for it; all are stopped
+    and the directory removed at the end of the session."""
+    pool = ServerPool("pytest")
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -20,19 +20,21 @@ import hashlib
 import io
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pydicom
 import requests
 from pydicom.uid import generate_uid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_harness as harness  # noqa: E402
 from adv_util import (DICOM, FHIR_JSON, binary_refs, ref_id, status_parameters,  # noqa: E402
                       template_bytes)
 
@@ -53,65 +55,28 @@ class Acked:
     round: int
 
 
-@dataclass
-class Server:
-    jar: str
-    data_dir: str
-    port: int
-    java_opts: list[str]
-    log_dir: str
-    extra_args: list[str] = field(default_factory=list)
-    proc: subprocess.Popen | None = None
-    starts: int = 0
+class Server(harness.Server):
+    """The example server of the test (tests/server_harness.py), started under a node id, one log
+    file per start."""
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}/fhir"
+    def __init__(self, jar: str, data_dir: str, port: int, java_opts: list[str], log_dir: str,
+                 extra_args: list[str]):
+        super().__init__(Path(jar), Path(log_dir), port=port, java_opts=java_opts,
+                         args=[f"--example.data-dir={data_dir}", *extra_args])
+        self.starts = 0
 
     def start(self, node_id: str, deadline_s: float = 300) -> None:
         self.starts += 1
-        log_path = os.path.join(self.log_dir, f"server-{self.starts}-{node_id}.log")
-        out = open(log_path, "wb")
-        cmd = ["java", *self.java_opts, "-jar", self.jar, "--server.address=127.0.0.1",
-               f"--server.port={self.port}", f"--example.data-dir={self.data_dir}", f"--dicomfhir.node-id={node_id}", *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        self.log_path = log_path
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server ({node_id}) died at start-up, see {log_path}:\n{tail(log_path)}")
-            try:
-                if requests.get(f"{self.base}/metadata", timeout=5).status_code == 200:
-                    log(f"server up as {node_id} (pid {self.proc.pid}) on {self.base}")
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"server ({node_id}) did not answer /metadata in {deadline_s}s:\n{tail(log_path)}")
+        super().start(f"--dicomfhir.node-id={node_id}", log_name=f"server-{self.starts}-{node_id}.log")
+        try:
+            self.wait_ready(deadline_s)
+        except harness.HarnessError as e:
+            raise RuntimeError(f"server ({node_id}): {e}") from None
+        log(f"server up as {node_id} (pid {self.proc.pid}) on {self.base}")
 
     def sigkill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        self.kill9()
         log(f"SIGKILLed java pid {self.proc.pid}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def tail(path: str, n: int = 40) -> str:
-    try:
-        with open(path, "rb") as f:
-            lines = f.readlines()[-n:]
-        return "".join(line.decode("utf-8", "replace").rstrip()[:300] + "\n" for line in lines)
-    except OSError:
-        return ""
 
 
 class Generator:
@@ -370,7 +335,7 @@ def main() -> int:
                 print(f"  {p}", flush=True)
             if problems:
                 failed = True
-                print(f"--- server log tail ({server.log_path}) ---\n{tail(server.log_path, 15)}", flush=True)
+                print(f"--- server log tail ({server.log_path}) ---\n{server.tail(15)}", flush=True)
     except Exception as e:  # noqa: BLE001 - report and fail
         print(f"crash test could not run: {e}", flush=True)
         failed = True

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from dicomweb_client.api import DICOMwebClient
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
 from dicom_expect import TEST_STUDY_UID_PREFIX
-
-dicomweb_client = pytest.importorskip("dicomweb_client")
-from dicomweb_client.api import DICOMwebClient  # noqa: E402
 
 DATA = Path(os.environ.get("DICOMFHIR_DATA", str(Path(__file__).resolve().parents[2] / ".data")))
 FILES = {
@@ -40,9 +38,8 @@ def local(client, uri: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def client() -> DICOMwebClient:
-    base = os.environ.get("DICOMFHIR_BASE_URL", "http://127.0.0.1:8080/fhir").rstrip("/")
-    return DICOMwebClient(url=f"{base}/dicomweb")
+def client(base_url) -> DICOMwebClient:
+    return DICOMwebClient(url=f"{base_url}/dicomweb")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +49,7 @@ def uploaded(client):
     another: docs/security.md), so they all get one PatientID here."""
     missing = [f for f in FILES.values() if not (DATA / f).is_file()]
     if missing:
-        pytest.skip(f"test corpus missing ({missing}): run scripts/fetch-test-data.sh")
+        pytest.fail(f"test corpus missing ({missing}): run scripts/fetch-test-data.sh")
     # A prefix of its own, so the corpus tests can tell this study from the corpus' studies.
     study = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
     out = {}

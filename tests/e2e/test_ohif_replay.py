@@ -32,11 +32,8 @@ STUDY_LIST_TAIL = "limit=101&offset=0&fuzzymatching=true&includefield=00081030%2
 
 
 @pytest.fixture(scope="module")
-def base() -> str:
-    url = os.environ.get("DICOMFHIR_BASE_URL")
-    if not url:
-        pytest.skip("DICOMFHIR_BASE_URL is not set (run scripts/e2e.sh)")
-    return url.rstrip("/") + "/dicomweb"
+def base(base_url) -> str:
+    return base_url + "/dicomweb"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def study(base):
     uploaded as FHIR Binary like any DICOM file; UIDs under the tests' own prefix."""
     template = DATA / "pydicom" / "CT_small.dcm"
     if not template.is_file():
-        pytest.skip("test corpus missing: run scripts/fetch-test-data.sh")
+        pytest.fail("test corpus missing: run scripts/fetch-test-data.sh")
     study_uid = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
     series_uid = generate_uid()
     run = study_uid.rsplit(".", 1)[-1][-8:]
@@ -198,7 +195,7 @@ def test_compressed_multiframe_frames_as_stored(base):
     transfer syntax (cornerstone picks the decoder from it)."""
     source = DATA / "pydicom-data" / "emri_small_jpeg_2k_lossless.dcm"
     if not source.is_file():
-        pytest.skip("test corpus missing: run scripts/fetch-test-data.sh")
+        pytest.fail("test corpus missing: run scripts/fetch-test-data.sh")
     ds = pydicom.dcmread(source)
     ds.StudyInstanceUID = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
     ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()

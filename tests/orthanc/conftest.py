@@ -6,20 +6,17 @@ Runs as root inside a loopback-only network namespace (Orthanc listens on every 
     scripts/orthanc.sh ns .venv/bin/python -m pytest -q tests/orthanc
 
 The session starts Orthanc (scripts/orthanc.sh start: installs the Debian packages when missing)
-and the built example server (examples/target/dicom-fhir-example-server-*.jar, or
-DICOMFHIR_SERVER_JAR) on throwaway data directories, stores every instance the e2e corpus expects to
-be created (tests/e2e/dicom_expect.py) into both with STOW-RS, and stops both at the end.
+and the example server (tests/server_harness.py: $DICOMFHIR_JAR, else the built
+examples/target/dicom-fhir-example-server-*.jar) on throwaway data directories, stores every
+instance the e2e corpus expects to be created (tests/e2e/dicom_expect.py) into both with STOW-RS,
+and stops both at the end.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 import dicom_expect as dx  # noqa: E402
+from server_harness import HarnessError, free_port  # noqa: E402  (tests/, on sys.path via tests/conftest.py)
 
 BOUNDARY = "dicomfhir-orthanc-diff"
 
@@ -40,12 +38,6 @@ def data_dir() -> Path:
 def loopback_only() -> bool:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     return [l.split(":")[1].strip() for l in out.splitlines() if ":" in l] == ["lo"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _CORPUS = None
@@ -68,7 +60,7 @@ class Peers:
 
     def one_sided_uids(self) -> set[str]:
         """UIDs of instances only one server accepted, and of series / studies made only of them:
-        left out of the comparison (the acceptance difference itself is reported and documented)."""
+        left out of the comparison (test_one_sided_acceptance_is_known asserts which they are)."""
         lone = [i for i, _ in self.only_ours + self.only_orthanc]
         both = self.stored
         out = {i.sop_uid for i in lone}
@@ -91,41 +83,27 @@ def stow(base: str, data: bytes) -> int:
 
 
 @pytest.fixture(scope="session")
-def peers():
+def peers(request):
     if os.geteuid() != 0 or not loopback_only():
         pytest.exit("tests/orthanc must run as root in a loopback-only network namespace: "
                     "scripts/orthanc.sh ns .venv/bin/python -m pytest -q tests/orthanc", returncode=2)
     if not any((data_dir() / d).is_dir() for d in dx.CORPUS_DIRS):
         pytest.exit(f"no test corpus in {data_dir()}: run scripts/fetch-test-data.sh", returncode=2)
-    jar = os.environ.get("DICOMFHIR_SERVER_JAR")
-    if not jar:
-        jars = sorted((ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar"),
-                      key=lambda p: p.stat().st_mtime)
-        if not jars:
-            pytest.exit("no examples/target/dicom-fhir-example-server-*.jar: mvn -B -ntp -o -q package -DskipTests",
-                        returncode=2)
-        jar = str(jars[-1])
-    work = Path(tempfile.mkdtemp(prefix="dicomfhir-orthanc-diff-"))
+    try:
+        pool = request.getfixturevalue("example_servers")  # tests/conftest.py
+    except HarnessError as e:
+        pytest.exit(str(e), returncode=2)
+    work = pool.work
     script = ROOT / "scripts" / "orthanc.sh"
-    port = free_port()
-    log = open(work / "server.log", "wb")
-    server = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-jar", jar, "--server.address=127.0.0.1",
-                               f"--server.port={port}", f"--example.data-dir={work / 'data'}"],
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = pool.start("server", f"--example.data-dir={work / 'data'}", java_opts=["-XX:TieredStopAtLevel=1"])
     try:
         orthanc = subprocess.check_output([str(script), "start", str(work / "orthanc"),
                                            "--port", str(free_port())], text=True).strip().splitlines()[-1]
-        fhir = f"http://127.0.0.1:{port}/fhir"
-        for _ in range(600):
-            if server.poll() is not None:
-                pytest.exit("our server exited:\n" + (work / "server.log").read_text(errors="replace")[-3000:], returncode=2)
-            try:
-                if requests.get(f"{fhir}/metadata", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        p = Peers(ours=f"{fhir}/dicomweb", orthanc=orthanc)
+        try:
+            server.wait_ready(600)
+        except HarnessError as e:
+            pytest.exit(f"our server: {e}", returncode=2)
+        p = Peers(ours=f"{server.base}/dicomweb", orthanc=orthanc)
         for inst in corpus().stored():
             a, b = stow(p.ours, inst.data), stow(p.orthanc, inst.data)
             if a == 200 and b == 200:
@@ -140,10 +118,3 @@ def peers():
         yield p
     finally:
         subprocess.run([str(script), "stop", str(work / "orthanc")])
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        shutil.rmtree(work, ignore_errors=True)

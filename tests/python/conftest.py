@@ -1,9 +1,9 @@
 """Fixtures of the tests of the `dicom_fhir` Python module and the `dicom-fhir` CLI.
 
 Offline tests need the corpus (scripts/fetch-test-data.sh, or DICOMFHIR_DATA) and the built
-module / CLI. Server tests run when DICOMFHIR_BASE_URL is set (scripts/e2e.sh sets it; the
-`base_url` and `fhir` fixtures are in tests/conftest.py); the tamper test also needs
-DICOMFHIR_BINSTORE, the server's binary store directory.
+module / CLI. Server tests need DICOMFHIR_BASE_URL (scripts/e2e.sh sets it; the `base_url` and
+`fhir` fixtures are in tests/conftest.py); the tamper test also needs DICOMFHIR_BINSTORE, the
+server's binary store directory. Anything missing is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def data_dir() -> Path:
 def corpus() -> Path:
     path = data_dir() / "pydicom"
     if not path.is_dir():
-        pytest.skip(f"no test corpus at {path}: run scripts/fetch-test-data.sh")
+        pytest.fail(f"no test corpus at {path}: run scripts/fetch-test-data.sh")
     return path
 
 
@@ -53,7 +53,7 @@ def cli_path() -> Path | None:
 def cli() -> Path:
     path = cli_path()
     if path is None or not path.exists():
-        pytest.skip("dicom-fhir CLI not built: cargo build --release -p dicom-fhir-cli (or set DICOMFHIR_CLI)")
+        pytest.fail("dicom-fhir CLI not built: cargo build --release -p dicom-fhir-cli (or set DICOMFHIR_CLI)")
     return path
 
 

@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -216,10 +217,18 @@ class DicomIngestTest extends AbstractServerTest {
 		byte[] original = DicomFixtures.ctInstance(study, DicomFixtures.newSeriesUid());
 		assertThat(post("Binary", DICOM, original).statusCode()).isEqualTo(201);
 		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
-		Thread.sleep(300); // the in-memory claim of the upload ends just after its study write
 		byte[] altered = DicomFixtures.replace(original, Map.of("CompressedSamples^CT1", "CompressedSamples^CT2"));
 
+		// The upload's in-memory claim of the SOP Instance UID ends just after its study write, which
+		// can be a moment after the response: until then the conflict is found in the claim ("is
+		// being stored right now", also a 409 with nothing stored). Poll until it is found in the index.
 		HttpResponse<byte[]> conflict = post("Binary", DICOM, altered);
+		long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+		while (conflict.statusCode() == 409 && bodyText(conflict).contains("is being stored right now")
+				&& System.nanoTime() < deadline) {
+			Thread.sleep(20);
+			conflict = post("Binary", DICOM, altered);
+		}
 		assertThat(conflict.statusCode()).as(bodyText(conflict)).isEqualTo(409);
 		assertThat(bodyText(conflict)).contains("already stored with other bytes");
 		assertThat(binaryIds(readStudy(study))).containsExactly(DicomFixtures.sha256(original));
