@@ -271,15 +271,9 @@ public class InstanceLedger {
 	 */
 	public void insertPending(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
 			String thePatientValue) {
-		query("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE, STATE,"
-						+ " CHANGED_MILLIS) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6)")
-				.setParameter(1, theSopInstanceUid)
-				.setParameter(2, theStudyUid)
-				.setParameter(3, theBinaryId)
-				.setParameter(4, thePatientSystem)
-				.setParameter(5, thePatientValue)
-				.setParameter(6, System.currentTimeMillis())
-				.executeUpdate();
+		writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE, STATE,"
+						+ " CHANGED_MILLIS) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6)",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
 	}
 
 	/**
@@ -290,23 +284,24 @@ public class InstanceLedger {
 	 */
 	public boolean insertPendingIntoClaimedStudy(String theSopInstanceUid, String theStudyUid, String theBinaryId,
 			String thePatientSystem, String thePatientValue) {
-		return query("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
+		return writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
 						+ " STATE, CHANGED_MILLIS) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6 FROM " + STUDY_TABLE
 						+ " WHERE STUDY_INSTANCE_UID = ?2 AND PATIENT_SYSTEM = ?4 AND PATIENT_VALUE = ?5"
-						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1)")
-				.setParameter(1, theSopInstanceUid)
-				.setParameter(2, theStudyUid)
-				.setParameter(3, theBinaryId)
-				.setParameter(4, thePatientSystem)
-				.setParameter(5, thePatientValue)
-				.setParameter(6, System.currentTimeMillis())
-				.executeUpdate() == 1;
+						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1)",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue) == 1;
 	}
 
 	/** Points an existing row at (possibly other) bytes, pending again: a re-upload after a delete, or a replacement. */
 	public void repoint(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem, String thePatientValue) {
-		query("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
-						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL WHERE SOP_INSTANCE_UID = ?1")
+		writeRow("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
+						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL WHERE SOP_INSTANCE_UID = ?1",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
+	}
+
+	/** Runs a statement that writes one instance row: ?1 SOP Instance UID … ?5 patient value, ?6 now. */
+	private int writeRow(String theSql, String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
+			String thePatientValue) {
+		return query(theSql)
 				.setParameter(1, theSopInstanceUid)
 				.setParameter(2, theStudyUid)
 				.setParameter(3, theBinaryId)
