@@ -18,7 +18,8 @@ from server_harness import ServerPool
 def base_url() -> str:
     base = os.environ.get("DICOMFHIR_BASE_URL")
     if not base:
-        pytest.fail("DICOMFHIR_BASE_URL is not set: no running server to test against (scripts/e2e.sh sets it)")
+        pytest.fail("DICOMFHIR_BASE_URL is not set: no running server to test against"
+                    " (scripts/e2e.sh and scripts/adversarial.sh start one and set it)")
     return base.rstrip("/")
 
 

@@ -1,32 +1,14 @@
-"""Fixtures of the adversarial tests: the running server (DICOMFHIR_BASE_URL, set by
-scripts/adversarial.sh, which starts it with --dicomfhir.max-upload-bytes=1048576) and helpers.
-A missing server is a failure here, never a skip."""
+"""Fixtures of the adversarial tests: helpers over the running server (DICOMFHIR_BASE_URL, set by
+scripts/adversarial.sh, which starts it with --dicomfhir.max-upload-bytes=1048576; the base_url
+and fhir fixtures are tests/conftest.py's). A missing server is a failure here, never a skip."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
 from adv_util import FHIR_JSON, Instance, make_instance, post_dicom, short  # noqa: F401
 from fhir_http import Fhir
 
-
-
-@pytest.fixture(scope="session")
-def base_url() -> str:
-    base = os.environ.get("DICOMFHIR_BASE_URL")
-    if not base:
-        pytest.fail("DICOMFHIR_BASE_URL is not set: run scripts/adversarial.sh (it starts a server)")
-    return base.rstrip("/")
-
-
-@pytest.fixture(scope="session")
-def fhir(base_url) -> Fhir:
-    client = Fhir(base_url)
-    response = client.get("metadata")
-    assert response.status_code == 200, f"{base_url}/metadata: {response.status_code}"
-    return client
 
 
 class Server:
