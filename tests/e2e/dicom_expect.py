@@ -46,12 +46,9 @@ CORPUS_DIRS = ("pydicom", "pydicom-charset", "pydicom-data")
 # Files where dicom-rs (the plugin's parser) and pydicom legitimately disagree. Keep this list
 # short, and say why for every entry: relative path -> (verdict, reason).
 EXPECTATION_OVERRIDES: dict[str, tuple[str, str]] = {
-    # Candidates, NOT enabled: these files encode StudyInstanceUID (0020,000D) with explicit VR "UN".
-    # pydicom reads it with its dictionary VR (PS3.5 6.2.2 allows UN for any attribute); the plugin
-    # answers 422 "missing Study Instance UID". Enable only if the project decides not to support it.
-    # "pydicom-data/explicit_VR-UN.dcm": (REJECT, "StudyInstanceUID encoded as UN"),
-    # "pydicom/rtdose_rle.dcm": (REJECT, "StudyInstanceUID encoded as UN"),
-    # "pydicom/rtdose_rle_1frame.dcm": (REJECT, "StudyInstanceUID encoded as UN"),
+    # None today. Files that encode StudyInstanceUID (0020,000D) with explicit VR "UN"
+    # (pydicom-data/explicit_VR-UN.dcm, pydicom/rtdose_rle*.dcm) are read with the dictionary VR by
+    # both (PS3.5 6.2.2 allows UN for any attribute) and stored, as pydicom expects.
 }
 
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
