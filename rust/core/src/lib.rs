@@ -17,6 +17,7 @@ mod number;
 mod parse;
 mod qido;
 mod study_ext;
+mod transfer_syntax;
 
 pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
 pub use error::{DicomError, ErrorKind};
@@ -24,6 +25,10 @@ pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_lim
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
 pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
 pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
+pub use transfer_syntax::{
+    compressed_media_type, is_native, served_transfer_syntax, transfer_syntax_info, TransferSyntaxInfo,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
+};
 
 use serde_json::Value;
 
@@ -120,6 +125,20 @@ pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomErr
     qido::query(request, candidates)
 }
 
+/// The constants a binding reads once instead of declaring them again:
+/// `{"explicitVrLittleEndian": uid, "extensions": {"instanceBinary", "instanceAttributes",
+/// "dicomAttributes"}}` (the extension URLs of [`EXT_INSTANCE_BINARY`] etc.).
+pub fn constants() -> Value {
+    serde_json::json!({
+        "explicitVrLittleEndian": EXPLICIT_VR_LITTLE_ENDIAN,
+        "extensions": {
+            "instanceBinary": EXT_INSTANCE_BINARY,
+            "instanceAttributes": EXT_INSTANCE_ATTRIBUTES,
+            "dicomAttributes": EXT_DICOM_ATTRIBUTES,
+        },
+    })
+}
+
 /// Lowercase hex SHA-256 of the exact bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -135,4 +154,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::qido::{records, SeriesRecord, StudyRecord};
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constants_name_the_core_values() {
+        let c = super::constants();
+        assert_eq!(c["explicitVrLittleEndian"], super::EXPLICIT_VR_LITTLE_ENDIAN);
+        assert_eq!(c["extensions"]["instanceBinary"], super::EXT_INSTANCE_BINARY);
+        assert_eq!(c["extensions"]["instanceAttributes"], super::EXT_INSTANCE_ATTRIBUTES);
+        assert_eq!(c["extensions"]["dicomAttributes"], super::EXT_DICOM_ATTRIBUTES);
+    }
 }

@@ -125,6 +125,18 @@ public final class DicomNative {
     }
 
     /**
+     * What the core knows of one transfer syntax (WADO-RS negotiation):
+     * {@code {"uid":..,"native":b,"servedAs":..,"mediaType":..|null}} (see {@link TransferSyntax}).
+     */
+    public static native String transferSyntax(String uid);
+
+    /**
+     * The core's constants, read once by {@link CoreConstants}: {@code {"explicitVrLittleEndian":..,
+     * "extensions":{"instanceBinary":..,"instanceAttributes":..,"dicomAttributes":..}, ...}}.
+     */
+    public static native String constants();
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */
