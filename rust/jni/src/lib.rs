@@ -740,3 +740,20 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_constants<'l>(
         .with_env(|env| -> Res<JString<'l>> { to_jstring(env, &dicom_fhir_core::constants()) })
         .resolve::<ThrowJava>()
 }
+
+/// `static native String stowResponse(String outcomeJson)`: `{"status":..,"body":{DICOM JSON}}`
+/// of a STOW-RS request (`dicom_fhir_core::stow_response_json`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_stowResponse<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    outcome: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let outcome = json_value(&required_string(env, &outcome, "outcome")?, "outcome")?;
+            let response = dicom_fhir_core::stow_response_json(&outcome)?;
+            to_jstring(env, &response)
+        })
+        .resolve::<ThrowJava>()
+}

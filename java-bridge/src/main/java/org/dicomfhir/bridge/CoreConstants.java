@@ -18,6 +18,20 @@ public final class CoreConstants {
 
     private CoreConstants() {}
 
+    /**
+     * The STOW-RS FailureReason (0008,1197) code of a reason the core names
+     * ({@code "patientConflict"}, {@code "duplicateDifferent"}, ...).
+     *
+     * @throws IllegalArgumentException for a name the core does not know
+     */
+    public static int stowFailureReason(String name) {
+        JsonNode n = CONSTANTS.path("stowFailureReasons").path(name);
+        if (!n.isInt()) {
+            throw new IllegalArgumentException("dicom-fhir: no STOW-RS failure reason named " + name);
+        }
+        return n.asInt();
+    }
+
     /** The whole constants JSON. */
     static JsonNode get() {
         return CONSTANTS;

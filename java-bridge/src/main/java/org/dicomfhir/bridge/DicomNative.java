@@ -132,9 +132,19 @@ public final class DicomNative {
 
     /**
      * The core's constants, read once by {@link CoreConstants}: {@code {"explicitVrLittleEndian":..,
-     * "extensions":{"instanceBinary":..,"instanceAttributes":..,"dicomAttributes":..}, ...}}.
+     * "extensions":{"instanceBinary":..,"instanceAttributes":..,"dicomAttributes":..},
+     * "stowFailureReasons":{"processingFailure":272,..}}}.
      */
     public static native String constants();
+
+    /**
+     * The STOW-RS response of a request's outcome ({@code dicom_fhir_core::stow_response}):
+     * {@code {"serviceBase":..,"studyUid":..|null,"stored":[{"sopClassUid","sopInstanceUid",
+     * "studyInstanceUid","seriesInstanceUid"}..],"failures":[{"sopClassUid"?,"sopInstanceUid"?,
+     * "reason":"processingFailure"|"invalid"|..,"message"?}..]}} in,
+     * {@code {"status":200|202|409,"body":{DICOM JSON}}} out.
+     */
+    public static native String stowResponse(String outcomeJson);
 
     /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
