@@ -66,7 +66,9 @@ impl FailureReason {
 
     /// The reason a code means, `None` for a code this table does not know.
     pub fn from_code(code: u64) -> Option<FailureReason> {
-        FailureReason::ALL.into_iter().find(|r| u64::from(r.code()) == code)
+        FailureReason::ALL
+            .into_iter()
+            .find(|r| u64::from(r.code()) == code)
     }
 
     /// What the code means, for people.
@@ -173,7 +175,10 @@ pub fn stow_response(outcome: &StowOutcome) -> Value {
         }
     }
     if let [study] = studies.as_slice() {
-        body.insert("00081190".into(), element("UR", Value::from(study_url(base, study))));
+        body.insert(
+            "00081190".into(),
+            element("UR", Value::from(study_url(base, study))),
+        );
     }
     if !outcome.failures.is_empty() {
         let items: Vec<Value> = outcome
@@ -187,7 +192,10 @@ pub fn stow_response(outcome: &StowOutcome) -> Value {
                 if let Some(i) = &f.sop_instance_uid {
                     item.insert("00081155".into(), element("UI", Value::from(i.as_str())));
                 }
-                item.insert("00081197".into(), element("US", Value::from(f.reason.code())));
+                item.insert(
+                    "00081197".into(),
+                    element("US", Value::from(f.reason.code())),
+                );
                 if let Some(m) = &f.message {
                     let comment: String = m.chars().take(MAX_ERROR_COMMENT).collect();
                     item.insert("00000902".into(), element("LO", Value::from(comment)));
@@ -209,8 +217,14 @@ pub fn stow_response(outcome: &StowOutcome) -> Value {
                     s.sop_instance_uid
                 );
                 let mut item = Map::new();
-                item.insert("00081150".into(), element("UI", Value::from(s.sop_class_uid.as_str())));
-                item.insert("00081155".into(), element("UI", Value::from(s.sop_instance_uid.as_str())));
+                item.insert(
+                    "00081150".into(),
+                    element("UI", Value::from(s.sop_class_uid.as_str())),
+                );
+                item.insert(
+                    "00081155".into(),
+                    element("UI", Value::from(s.sop_instance_uid.as_str())),
+                );
                 item.insert("00081190".into(), element("UR", Value::from(url)));
                 Value::Object(item)
             })
@@ -292,7 +306,10 @@ mod tests {
         let items = body["00081198"]["Value"].as_array().unwrap();
         assert_eq!(
             serde_json::to_string(&items[0]).unwrap(),
-            format!(r#"{{"00081197":{{"vr":"US","Value":[43264]}},"00000902":{{"vr":"LO","Value":["{}"]}}}}"#, "x".repeat(64))
+            format!(
+                r#"{{"00081197":{{"vr":"US","Value":[43264]}},"00000902":{{"vr":"LO","Value":["{}"]}}}}"#,
+                "x".repeat(64)
+            )
         );
         assert_eq!(items[1]["00081150"]["Value"][0], "1.2");
         assert_eq!(items[1]["00081155"]["Value"][0], "1.3");
@@ -319,7 +336,10 @@ mod tests {
         let r = stow_response(&outcome);
         assert_eq!(r["status"], 202);
         assert!(r["body"].get("00081190").is_none());
-        assert_eq!(r["body"]["00081198"]["Value"][0]["00081197"]["Value"][0], 0x0110);
+        assert_eq!(
+            r["body"]["00081198"]["Value"][0]["00081197"]["Value"][0],
+            0x0110
+        );
         assert_eq!(r["body"]["00081199"]["Value"].as_array().unwrap().len(), 2);
     }
 

@@ -86,12 +86,30 @@ mod tests {
 
     #[test]
     fn media_types_of_encapsulated_syntaxes() {
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.50"), Some("image/jpeg"));
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.70"), Some("image/jpeg"));
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.80"), Some("image/jls"));
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.91"), Some("image/jp2"));
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.92"), Some("image/jpx"));
-        assert_eq!(compressed_media_type("1.2.840.10008.1.2.5"), Some("image/dicom-rle"));
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.4.50"),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.4.70"),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.4.80"),
+            Some("image/jls")
+        );
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.4.91"),
+            Some("image/jp2")
+        );
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.4.92"),
+            Some("image/jpx")
+        );
+        assert_eq!(
+            compressed_media_type("1.2.840.10008.1.2.5"),
+            Some("image/dicom-rle")
+        );
         assert_eq!(compressed_media_type(EXPLICIT_VR_LITTLE_ENDIAN), None);
         assert_eq!(compressed_media_type("1.2.840.10008.1.2.4.100"), None);
         assert_eq!(compressed_media_type(""), None);
@@ -105,7 +123,10 @@ mod tests {
             assert_eq!(compressed_media_type(uid), None);
         }
         assert!(!is_native("1.2.840.10008.1.2.4.50"));
-        assert_eq!(served_transfer_syntax("1.2.840.10008.1.2.4.50"), "1.2.840.10008.1.2.4.50");
+        assert_eq!(
+            served_transfer_syntax("1.2.840.10008.1.2.4.50"),
+            "1.2.840.10008.1.2.4.50"
+        );
         assert_eq!(served_transfer_syntax("9.9"), "9.9");
     }
 
