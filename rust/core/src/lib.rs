@@ -16,14 +16,21 @@ mod json;
 mod number;
 mod parse;
 mod qido;
+mod stow;
 mod study_ext;
+mod transfer_syntax;
 
 pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
 pub use error::{DicomError, ErrorKind};
 pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_limited, parse_frame_list, Frames};
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
 pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
+pub use stow::{stow_response, FailureReason, StowFailure, StowOutcome, StowStored};
 pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
+pub use transfer_syntax::{
+    compressed_media_type, is_native, served_transfer_syntax, transfer_syntax_info, TransferSyntaxInfo,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
+};
 
 use serde_json::Value;
 
@@ -120,6 +127,32 @@ pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomErr
     qido::query(request, candidates)
 }
 
+/// The constants a binding reads once instead of declaring them again:
+/// `{"explicitVrLittleEndian": uid, "extensions": {"instanceBinary", "instanceAttributes",
+/// "dicomAttributes"}, "stowFailureReasons": {"<name>": code, ..}}` (the extension URLs of
+/// [`EXT_INSTANCE_BINARY`] etc., and each [`FailureReason`] by its name with its code).
+pub fn constants() -> Value {
+    let reasons: serde_json::Map<String, Value> =
+        FailureReason::ALL.iter().map(|r| (r.name().to_owned(), Value::from(r.code()))).collect();
+    serde_json::json!({
+        "stowFailureReasons": reasons,
+        "explicitVrLittleEndian": EXPLICIT_VR_LITTLE_ENDIAN,
+        "extensions": {
+            "instanceBinary": EXT_INSTANCE_BINARY,
+            "instanceAttributes": EXT_INSTANCE_ATTRIBUTES,
+            "dicomAttributes": EXT_DICOM_ATTRIBUTES,
+        },
+    })
+}
+
+/// STOW-RS response (status and DICOM JSON data set) for the request JSON of [`StowOutcome`];
+/// a request that does not deserialize is [`ErrorKind::InvalidInput`]. See [`stow_response`].
+pub fn stow_response_json(outcome: &Value) -> Result<Value, DicomError> {
+    let outcome = <StowOutcome as serde::Deserialize>::deserialize(outcome)
+        .map_err(|e| DicomError::new(ErrorKind::InvalidInput, format!("STOW-RS outcome: {e}")))?;
+    Ok(stow_response(&outcome))
+}
+
 /// Lowercase hex SHA-256 of the exact bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -135,4 +168,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::qido::{records, SeriesRecord, StudyRecord};
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constants_name_the_core_values() {
+        let c = super::constants();
+        assert_eq!(c["explicitVrLittleEndian"], super::EXPLICIT_VR_LITTLE_ENDIAN);
+        assert_eq!(c["extensions"]["instanceBinary"], super::EXT_INSTANCE_BINARY);
+        assert_eq!(c["extensions"]["instanceAttributes"], super::EXT_INSTANCE_ATTRIBUTES);
+        assert_eq!(c["extensions"]["dicomAttributes"], super::EXT_DICOM_ATTRIBUTES);
+        assert_eq!(c["stowFailureReasons"]["patientConflict"], 0xC409);
+        assert_eq!(c["stowFailureReasons"]["processingFailure"], 0x0110);
+        assert_eq!(c["stowFailureReasons"].as_object().unwrap().len(), super::FailureReason::ALL.len());
+    }
+
+    #[test]
+    fn stow_response_json_reads_the_request() {
+        let r = super::stow_response_json(&serde_json::json!({
+            "serviceBase": "http://h", "studyUid": "1.2",
+            "failures": [{"reason": "studyUidMismatch", "sopInstanceUid": "1.3"}]
+        }))
+        .unwrap();
+        assert_eq!(r["status"], 409);
+        assert_eq!(r["body"]["00081198"]["Value"][0]["00081197"]["Value"][0], 0xA901);
+        let e = super::stow_response_json(&serde_json::json!({"failures": [{"reason": 5}]})).unwrap_err();
+        assert_eq!(e.kind(), super::ErrorKind::InvalidInput);
+    }
 }

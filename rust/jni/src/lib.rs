@@ -706,3 +706,54 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
         })
         .resolve::<ThrowJava>()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Facts the core owns: transfer syntaxes, extension URLs, STOW-RS (see dicom_fhir_core)
+// ---------------------------------------------------------------------------------------------
+
+/// `static native String transferSyntax(String uid)`:
+/// `{"uid","native","servedAs","mediaType"}` of one transfer syntax (WADO-RS negotiation).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_transferSyntax<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    uid: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let uid = required_string(env, &uid, "uid")?;
+            let info = serde_json::to_value(dicom_fhir_core::transfer_syntax_info(&uid))
+                .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
+            to_jstring(env, &info)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String constants()`: the core's constants a binding must not declare again
+/// (`dicom_fhir_core::constants`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_constants<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> { to_jstring(env, &dicom_fhir_core::constants()) })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native String stowResponse(String outcomeJson)`: `{"status":..,"body":{DICOM JSON}}`
+/// of a STOW-RS request (`dicom_fhir_core::stow_response_json`).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_stowResponse<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    outcome: JString<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> Res<JString<'l>> {
+            let outcome = json_value(&required_string(env, &outcome, "outcome")?, "outcome")?;
+            let response = dicom_fhir_core::stow_response_json(&outcome)?;
+            to_jstring(env, &response)
+        })
+        .resolve::<ThrowJava>()
+}

@@ -210,17 +210,9 @@ impl StowResponse {
 /// FailureReason (0008,1197) as text (PS3.18 Table I.2-1 / PS3.4 Annex GG), with the
 /// server's ErrorComment (0000,0902) when it gives one.
 fn failure_reason(code: Option<u64>, comment: Option<&str>) -> String {
+    // the codes and their meanings are the core's (the server sends the same ones)
     let meaning = match code {
-        Some(0xA700) => "out of resources",
-        Some(0xA900) => "data set does not match SOP class or is not valid DICOM",
-        Some(0xA901) => "Study Instance UID does not match the request URL",
-        Some(0xB00E) => "SOP Instance UID already stored with other bytes",
-        Some(0xC000) => "cannot understand",
-        Some(0xC122) => "referenced transfer syntax not supported",
-        Some(0x0110) => "processing failure",
-        Some(0x0122) => "SOP class not supported",
-        Some(0x0124) => "not authorized",
-        Some(_) => "",
+        Some(c) => dicom_fhir_core::FailureReason::from_code(c).map_or("", |r| r.meaning()),
         None => "no reason given",
     };
     let mut text = match code {
@@ -281,6 +273,17 @@ mod tests {
             empty.outcome("1.2.5", StatusCode::CONFLICT, &answer),
             Outcome::Failed(_)
         ));
+    }
+
+    #[test]
+    fn failure_reasons_are_the_cores() {
+        assert_eq!(
+            failure_reason(Some(0xC409), Some(" other patient ")),
+            "STOW-RS failure C409 (conflicting Patient ID): other patient"
+        );
+        assert_eq!(failure_reason(Some(0x0110), None), "STOW-RS failure 0110 (processing failure)");
+        assert_eq!(failure_reason(Some(0x1234), None), "STOW-RS failure 1234");
+        assert_eq!(failure_reason(None, None), "STOW-RS failure (no reason given)");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub(super) const MAX_DEPTH: usize = 32;
 /// Cap on warnings, so a hostile file cannot produce megabytes of them.
 pub(super) const MAX_WARNINGS: usize = 100;
 
-pub(super) const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+pub(super) const EXPLICIT_VR_LE: &str = crate::transfer_syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 
 /// An error and all its sources, "a: b: c".
 pub(super) fn chain(e: &dyn std::error::Error) -> String {

@@ -26,8 +26,7 @@ public class ConformanceResources {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(ConformanceResources.class);
 
-	static final String BASE = "http://dicomfhir.org/fhir/StructureDefinition/";
-	static final String INSTANCE_BINARY = BASE + "instance-binary";
+	// the extension URLs themselves are the core's (org.dicomfhir.bridge.CoreConstants); these are file names
 	private static final String[] STRUCTURE_DEFINITIONS = {"instance-binary", "instance-attributes", "dicom-attributes"};
 	private static final String[] SEARCH_PARAMETERS = {"dicom-patient-name", "dicom-patient-id", "dicom-study-description",
 			"dicom-accession-number", "dicom-modality"};

@@ -125,6 +125,28 @@ public final class DicomNative {
     }
 
     /**
+     * What the core knows of one transfer syntax (WADO-RS negotiation):
+     * {@code {"uid":..,"native":b,"servedAs":..,"mediaType":..|null}} (see {@link TransferSyntax}).
+     */
+    public static native String transferSyntax(String uid);
+
+    /**
+     * The core's constants, read once by {@link CoreConstants}: {@code {"explicitVrLittleEndian":..,
+     * "extensions":{"instanceBinary":..,"instanceAttributes":..,"dicomAttributes":..},
+     * "stowFailureReasons":{"processingFailure":272,..}}}.
+     */
+    public static native String constants();
+
+    /**
+     * The STOW-RS response of a request's outcome ({@code dicom_fhir_core::stow_response}):
+     * {@code {"serviceBase":..,"studyUid":..|null,"stored":[{"sopClassUid","sopInstanceUid",
+     * "studyInstanceUid","seriesInstanceUid"}..],"failures":[{"sopClassUid"?,"sopInstanceUid"?,
+     * "reason":"processingFailure"|"invalid"|..,"message"?}..]}} in,
+     * {@code {"status":200|202|409,"body":{DICOM JSON}}} out.
+     */
+    public static native String stowResponse(String outcomeJson);
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

@@ -17,6 +17,7 @@ import jakarta.persistence.PersistenceContext;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.bridge.DicomNative;
 import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
 import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.dicomfhir.hapi.studywrite.PatientConflictException;
@@ -59,12 +60,14 @@ public class StowService {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(StowService.class);
 
-	// PS3.18 Annex I / PS3.4 status codes used in FailureReason (0008,1197)
-	static final int PROCESSING_FAILURE = 0x0110; // 272
-	static final int INVALID = 0xA900; // 43264: data set does not match SOP class / cannot be parsed
-	static final int STUDY_UID_MISMATCH = 0xA901; // 43265
-	static final int DUPLICATE_DIFFERENT = 0xB00E; // 45070: SOP instance already stored with other bytes
-	static final int SOP_CLASS_NOT_SUPPORTED = 0x0122; // 290: part is not application/dicom
+	// Why a part failed, by the name of the core's FailureReason (rust/core/src/stow.rs): the core
+	// owns the FailureReason (0008,1197) codes and builds the response data set.
+	static final String PROCESSING_FAILURE = "processingFailure";
+	static final String INVALID = "invalid"; // data set does not match SOP class / cannot be parsed
+	static final String STUDY_UID_MISMATCH = "studyUidMismatch";
+	static final String DUPLICATE_DIFFERENT = "duplicateDifferent"; // SOP instance already stored with other bytes
+	static final String SOP_CLASS_NOT_SUPPORTED = "sopClassNotSupported"; // part is not application/dicom
+	static final String PATIENT_CONFLICT = PatientConflictException.FAILURE_REASON_NAME;
 
 	private final DaoRegistry myDaoRegistry;
 	private final IHapiTransactionService myTransactions;
@@ -113,7 +116,7 @@ public class StowService {
 		}
 	}
 
-	private record Failure(String sopClassUid, String sopInstanceUid, int reason, String message) {}
+	private record Failure(String sopClassUid, String sopInstanceUid, String reason, String message) {}
 
 	void store(DicomWebRequest theRequest, String theStudyUid) throws IOException {
 		IBinaryStorageSvc blobs = myBinaryStorage.getIfAvailable();
@@ -370,7 +373,7 @@ public class StowService {
 					} catch (PatientConflictException e) {
 						// its patient differs from its study's (or is claimed by several Patients)
 						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(),
-								PatientConflictException.FAILURE_REASON, e.getMessage()));
+								PATIENT_CONFLICT, e.getMessage()));
 					} catch (ResourceVersionConflictException e) {
 						failures.add(new Failure(p.instance().sopClassUid(), p.instance().sopInstanceUid(), DUPLICATE_DIFFERENT, e.getMessage()));
 					} catch (UnprocessableEntityException e) {
@@ -451,63 +454,39 @@ public class StowService {
 		return details;
 	}
 
+	/** The core builds the response (status, DICOM JSON) from what was stored and what failed. */
 	private void respond(DicomWebRequest theRequest, String theStudyUid, List<Parsed> theStored, List<Failure> theFailures)
 			throws IOException {
-		ObjectNode body = QidoService.JSON.createObjectNode();
-		Set<String> studies = new LinkedHashSet<>();
-		theStored.forEach(p -> studies.add(p.instance().studyInstanceUid()));
-		if (theStudyUid != null) {
-			studies.add(theStudyUid);
+		ObjectNode outcome = QidoService.JSON.createObjectNode();
+		outcome.put("serviceBase", theRequest.serviceBase());
+		outcome.put("studyUid", theStudyUid);
+		ArrayNode stored = outcome.putArray("stored");
+		for (Parsed p : theStored) {
+			ObjectNode item = stored.addObject();
+			item.put("sopClassUid", p.instance().sopClassUid());
+			item.put("sopInstanceUid", p.instance().sopInstanceUid());
+			item.put("studyInstanceUid", p.instance().studyInstanceUid());
+			item.put("seriesInstanceUid", p.instance().seriesInstanceUid());
 		}
-		if (studies.size() == 1) {
-			element(body, "00081190", "UR").add(theRequest.studyUrl(studies.iterator().next()));
+		ArrayNode failures = outcome.putArray("failures");
+		for (Failure f : theFailures) {
+			ObjectNode item = failures.addObject();
+			item.put("sopClassUid", f.sopClassUid());
+			item.put("sopInstanceUid", f.sopInstanceUid());
+			item.put("reason", f.reason());
+			item.put("message", f.message());
 		}
-		if (!theFailures.isEmpty()) {
-			ArrayNode items = element(body, "00081198", "SQ");
-			for (Failure f : theFailures) {
-				ObjectNode item = items.addObject();
-				if (f.sopClassUid() != null) {
-					element(item, "00081150", "UI").add(f.sopClassUid());
-				}
-				if (f.sopInstanceUid() != null) {
-					element(item, "00081155", "UI").add(f.sopInstanceUid());
-				}
-				element(item, "00081197", "US").add(f.reason());
-				if (f.message() != null) {
-					element(item, "00000902", "LO").add(truncate(f.message(), 64)); // ErrorComment
-				}
-			}
-		}
-		if (!theStored.isEmpty()) {
-			ArrayNode items = element(body, "00081199", "SQ");
-			for (Parsed p : theStored) {
-				ObjectNode item = items.addObject();
-				element(item, "00081150", "UI").add(p.instance().sopClassUid());
-				element(item, "00081155", "UI").add(p.instance().sopInstanceUid());
-				element(item, "00081190", "UR").add(theRequest.studyUrl(p.instance().studyInstanceUid())
-						+ "/series/" + p.instance().seriesInstanceUid() + "/instances/" + p.instance().sopInstanceUid());
-			}
-		}
-		HttpServletResponse response = theRequest.servletResponse();
-		int status = theFailures.isEmpty() ? 200 : theStored.isEmpty() ? 409 : 202;
-		response.setStatus(status);
+		com.fasterxml.jackson.databind.JsonNode response =
+				QidoService.JSON.readTree(DicomNative.stowResponse(QidoService.JSON.writeValueAsString(outcome)));
+		HttpServletResponse servlet = theRequest.servletResponse();
+		servlet.setStatus(response.path("status").asInt());
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
-		response.setContentType("application/dicom+json");
-		byte[] out = QidoService.JSON.writeValueAsBytes(body);
-		response.setContentLength(out.length);
-		try (OutputStream os = response.getOutputStream()) {
+		servlet.setContentType("application/dicom+json");
+		byte[] out = QidoService.JSON.writeValueAsBytes(response.path("body"));
+		servlet.setContentLength(out.length);
+		try (OutputStream os = servlet.getOutputStream()) {
 			os.write(out);
 		}
-	}
-
-	private static ArrayNode element(ObjectNode theParent, String theTag, String theVr) {
-		ObjectNode e = theParent.putObject(theTag);
-		e.put("vr", theVr);
-		return e.putArray("Value");
-	}
-
-	private static String truncate(String theText, int theMax) {
-		return theText.length() <= theMax ? theText : theText.substring(0, theMax);
 	}
 
 	/** The request body, counted: more than the limit is a 413 while it is read. */

@@ -15,6 +15,7 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceGoneException;
 import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
 import ca.uhn.fhir.util.HapiExtensions;
 import org.apache.commons.io.output.CloseShieldOutputStream;
+import org.dicomfhir.bridge.CoreConstants;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Extension;
@@ -42,10 +43,11 @@ import java.util.Set;
 public class StudyStore {
 
 	static final String UID_SYSTEM = "urn:dicom:uid";
-	static final String INSTANCE_BINARY = "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
-	static final String INSTANCE_ATTRIBUTES = "http://dicomfhir.org/fhir/StructureDefinition/instance-attributes";
-	/** On the ImagingStudy and each series: the DICOM values of the QIDO attributes (rust/core qido.rs). */
-	static final String DICOM_ATTRIBUTES = "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
+	// the extension URLs are the core's (rust/core/src/study_ext.rs), read through the bridge
+	static final String INSTANCE_BINARY = CoreConstants.EXT_INSTANCE_BINARY;
+	static final String INSTANCE_ATTRIBUTES = CoreConstants.EXT_INSTANCE_ATTRIBUTES;
+	/** On the ImagingStudy and each series: the DICOM values of the QIDO attributes (rust/core study_ext.rs). */
+	static final String DICOM_ATTRIBUTES = CoreConstants.EXT_DICOM_ATTRIBUTES;
 
 	/** One stored instance as the ImagingStudy lists it. */
 	public record InstanceRef(String studyUid, String seriesUid, String sopInstanceUid, String sopClassUid,

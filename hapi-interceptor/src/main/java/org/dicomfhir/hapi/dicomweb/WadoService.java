@@ -2,6 +2,7 @@ package org.dicomfhir.hapi.dicomweb;
 
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomNative;
+import org.dicomfhir.bridge.TransferSyntax;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.ImagingStudy;
 
@@ -291,29 +292,18 @@ public class WadoService {
 
 	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
-	/** Media type of each encapsulated transfer syntax's frames (PS3.18 Table 8.7.3-5). */
+	/** Media type of each encapsulated transfer syntax's frames (PS3.18 Table 8.7.3-5; the core's table). */
 	static String compressedMediaType(String theTs) {
-		if (theTs == null) {
-			return null;
-		}
-		return switch (theTs) {
-			case "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70" -> "image/jpeg";
-			case "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81" -> "image/jls";
-			case "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91" -> "image/jp2";
-			case "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93" -> "image/jpx";
-			case "1.2.840.10008.1.2.5" -> "image/dicom-rle";
-			default -> null;
-		};
+		return theTs == null ? null : TransferSyntax.of(theTs).mediaType();
 	}
 
-	/** Native pixel data is served little endian: its bytes are Explicit VR Little Endian's. */
+	/** Native pixel data is served little endian: its bytes are Explicit VR Little Endian's (the core decides). */
 	static String servedTs(String theStoredTs) {
-		return isNative(theStoredTs) ? "1.2.840.10008.1.2.1" : theStoredTs;
+		return theStoredTs == null ? null : TransferSyntax.of(theStoredTs).servedAs();
 	}
 
 	static boolean isNative(String theTs) {
-		return "1.2.840.10008.1.2".equals(theTs) || "1.2.840.10008.1.2.1".equals(theTs) || "1.2.840.10008.1.2.2".equals(theTs)
-				|| "1.2.840.10008.1.2.1.99".equals(theTs);
+		return theTs != null && TransferSyntax.of(theTs).nativeEncoding();
 	}
 
 	/**
@@ -333,7 +323,7 @@ public class WadoService {
 			String type = accepted.type();
 			String ts = accepted.transferSyntax();
 			boolean tsOk = ts == null || ANY_TS.equals(ts) || ts.equals(theStoredTs)
-					|| (isNative(theStoredTs) && "1.2.840.10008.1.2.1".equals(ts));
+					|| (isNative(theStoredTs) && TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN.equals(ts));
 			if ("*/*".equals(mime) || "multipart/*".equals(mime)) {
 				return new BulkChoice(true, "application/octet-stream", null);
 			}
@@ -460,7 +450,7 @@ public class WadoService {
 		String storedTs = theRef.transferSyntaxUid();
 		boolean pixel = theTagPath.equalsIgnoreCase("7FE00010");
 		// Only the Pixel Data of an encapsulated instance is compressed; other values are plain bytes.
-		String tsForNegotiation = pixel ? servedTs(storedTs) : "1.2.840.10008.1.2.1";
+		String tsForNegotiation = pixel ? servedTs(storedTs) : TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN;
 		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), tsForNegotiation, parts.size() == 1);
 		List<String> locations = new ArrayList<>();
 		String url = theRequest.instanceUrl(theRef) + "/bulkdata/" + theTagPath;

@@ -1,6 +1,7 @@
 package org.dicomfhir.hapi.studywrite;
 
 import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
+import org.dicomfhir.bridge.CoreConstants;
 
 /**
  * An instance whose patient (PatientID and its issuer) differs from the patient of the study it
@@ -10,8 +11,11 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceVersionConflictException;
  */
 public class PatientConflictException extends ResourceVersionConflictException {
 
-	/** FailureReason (0008,1197) of a STOW-RS part refused for its patient: 0xC409, "conflicting Patient ID". */
-	public static final int FAILURE_REASON = 0xC409;
+	/** The core's name of the STOW-RS failure reason of a part refused for its patient. */
+	public static final String FAILURE_REASON_NAME = "patientConflict";
+
+	/** FailureReason (0008,1197) of a STOW-RS part refused for its patient (0xC409, "conflicting Patient ID"; the core's code). */
+	public static final int FAILURE_REASON = CoreConstants.stowFailureReason(FAILURE_REASON_NAME);
 
 	public PatientConflictException(String theMessage) {
 		super(theMessage);
