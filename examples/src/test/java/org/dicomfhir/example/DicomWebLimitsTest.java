@@ -200,17 +200,8 @@ class DicomWebLimitsTest extends AbstractServerTest {
 	 */
 	static byte[] deflatedInstance(String theStudy, String theSeries, String theSop, int thePadding) throws IOException {
 		String ctClass = "1.2.840.10008.5.1.4.1.1.2";
-		ByteArrayOutputStream meta = new ByteArrayOutputStream();
-		element(meta, 0x0002, 0x0001, "OB", new byte[] {0, 1});
-		element(meta, 0x0002, 0x0002, "UI", uid(ctClass));
-		element(meta, 0x0002, 0x0003, "UI", uid(theSop));
-		element(meta, 0x0002, 0x0010, "UI", uid("1.2.840.10008.1.2.1.99"));
-		element(meta, 0x0002, 0x0012, "UI", uid("1.2.3.4.5.6"));
 		ByteArrayOutputStream file = new ByteArrayOutputStream();
-		file.write(new byte[128]);
-		file.write("DICM".getBytes(StandardCharsets.US_ASCII));
-		element(file, 0x0002, 0x0000, "UL", le(4, meta.size()));
-		meta.writeTo(file);
+		Part10.writePreambleAndFileMeta(file, ctClass, theSop, "1.2.840.10008.1.2.1.99");
 		Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION, true);
 		try (DeflaterOutputStream ds = new DeflaterOutputStream(file, deflater, 1 << 16)) {
 			element(ds, 0x0008, 0x0016, "UI", uid(ctClass));

@@ -265,17 +265,8 @@ class DicomWebSpoolTest extends AbstractServerTest {
 	/** Preamble, File Meta Information and the data set up to (not including) Pixel Data. */
 	static byte[] header(String theStudy, String theSeries, String theSop, String thePatientId, int theRows, int theColumns, int theFrames)
 			throws IOException {
-		ByteArrayOutputStream meta = new ByteArrayOutputStream();
-		element(meta, 0x0002, 0x0001, "OB", new byte[] {0, 1});
-		element(meta, 0x0002, 0x0002, "UI", uid(SC_MULTIFRAME_WORD));
-		element(meta, 0x0002, 0x0003, "UI", uid(theSop));
-		element(meta, 0x0002, 0x0010, "UI", uid("1.2.840.10008.1.2.1"));
-		element(meta, 0x0002, 0x0012, "UI", uid("1.2.3.4.5.6"));
 		ByteArrayOutputStream file = new ByteArrayOutputStream();
-		file.write(new byte[128]);
-		file.write("DICM".getBytes(StandardCharsets.US_ASCII));
-		element(file, 0x0002, 0x0000, "UL", le(4, meta.size()));
-		meta.writeTo(file);
+		Part10.writePreambleAndFileMeta(file, SC_MULTIFRAME_WORD, theSop, "1.2.840.10008.1.2.1");
 		element(file, 0x0008, 0x0016, "UI", uid(SC_MULTIFRAME_WORD));
 		element(file, 0x0008, 0x0018, "UI", uid(theSop));
 		element(file, 0x0008, 0x0060, "CS", text("OT"));

@@ -40,6 +40,24 @@ final class Part10 {
 		theOut.write(theValue);
 	}
 
+	/**
+	 * The 128-byte preamble, "DICM" and the File Meta Information group of an instance of this SOP
+	 * class and instance in this transfer syntax; the data set follows (written by the caller).
+	 */
+	static void writePreambleAndFileMeta(OutputStream theOut, String theSopClass, String theSop, String theTransferSyntax)
+			throws IOException {
+		java.io.ByteArrayOutputStream meta = new java.io.ByteArrayOutputStream();
+		element(meta, 0x0002, 0x0001, "OB", new byte[] {0, 1});
+		element(meta, 0x0002, 0x0002, "UI", uid(theSopClass));
+		element(meta, 0x0002, 0x0003, "UI", uid(theSop));
+		element(meta, 0x0002, 0x0010, "UI", uid(theTransferSyntax));
+		element(meta, 0x0002, 0x0012, "UI", uid("1.2.3.4.5.6"));
+		theOut.write(new byte[128]);
+		theOut.write("DICM".getBytes(StandardCharsets.US_ASCII));
+		element(theOut, 0x0002, 0x0000, "UL", le(4, meta.size()));
+		meta.writeTo(theOut);
+	}
+
 	/** An element's tag, VR and length; its value follows (written by the caller, possibly streamed). */
 	static void writeHeader(OutputStream theOut, int theGroup, int theElement, String theVr, long theLength) throws IOException {
 		theOut.write(le(2, theGroup));
