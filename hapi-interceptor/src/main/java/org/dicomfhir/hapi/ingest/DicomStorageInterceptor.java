@@ -91,10 +91,20 @@ public class DicomStorageInterceptor {
 		}
 		DicomInstance instance = parseOrReject(binary, theRequest);
 		requireContentAddress(binary, instance, false);
-		myHandoff.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
-		recordInLedger(instance, theRequest);
-		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
-		myHandoff.addAfterCommit(theRequest, instance);
+		accept(binary, instance, theRequest);
+	}
+
+	/**
+	 * An instance checked for its content address goes into this transaction: its SOP Instance UID
+	 * claimed, its ledger row written (or refused), the Binary tagged, and the study write queued for
+	 * after the commit (indexing an instance already indexed changes nothing, and heals an interrupted
+	 * earlier upload).
+	 */
+	private void accept(Binary theBinary, DicomInstance theInstance, RequestDetails theRequest) {
+		myHandoff.claim(theInstance.sopInstanceUid(), theInstance.sha256(), theRequest);
+		recordInLedger(theInstance, theRequest);
+		theBinary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
+		myHandoff.addAfterCommit(theRequest, theInstance);
 	}
 
 	/**
@@ -139,11 +149,7 @@ public class DicomStorageInterceptor {
 		requireContentAddress(binary, instance, wasDicom);
 		// Same id means same bytes (checked above). HAPI's BinaryStorageInterceptor reuses the stored
 		// blob of identical content, so with the same tag the update is a no-op: no new version.
-		myHandoff.claim(instance.sopInstanceUid(), instance.sha256(), theRequest);
-		recordInLedger(instance, theRequest);
-		binary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
-		// Indexing an instance already indexed changes nothing, and heals an interrupted earlier upload.
-		myHandoff.addAfterCommit(theRequest, instance);
+		accept(binary, instance, theRequest);
 	}
 
 	@Hook(Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED)
