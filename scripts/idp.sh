@@ -21,12 +21,13 @@
 # worktrees of this machine, so the running one may belong to somebody else's test run.
 # Run `scripts/idp.sh stop` first. A stale pid file (process gone) is ignored.
 #
-# Fresh state per start: the database is in-memory H2 (dev-mem), so nothing survives a stop.
+# Fresh state per start: each start runs on its own copy (run dir) of a database template that holds
+# only Keycloak's schema and master realm; the realm dicom is created anew each time.
 # Secrets: client secrets, user passwords, the Keycloak admin password and the backend RSA key are
 # generated per start into the run dir (mode 700), never committed; stdout carries only what the
 # contract needs (the admin password is only in the run dir, file admin-password).
 #
-# Setup: Keycloak is built once (`kc.sh build`, production mode, dev-mem DB) and then started with
+# Setup: Keycloak is built once (`kc.sh build`, production mode, H2 file DB) and then started with
 # --optimized; the realm is created through the admin REST API from the committed template
 # scripts/idp/dicom-realm.json (placeholders filled here). The reference notes measured
 # --import-realm at about twice the time of a fresh start, and start-dev re-checks the build each time.
@@ -41,8 +42,11 @@ kc_version=26.7.3
 kc_parent="$root/.data/keycloak"
 kc_home="$kc_parent/keycloak-$kc_version"
 # Options baked in by `kc.sh build`; the marker records them so a changed list triggers a rebuild.
-kc_build_opts=(--db=dev-mem)
+kc_build_opts=(--db=dev-file)
 kc_build_marker="$kc_home/.idp-build"
+# A database in which Keycloak has already created its schema and master realm (the bulk of a
+# first start); each start runs on a copy of it.
+db_template="$kc_parent/db-template"
 port=${IDP_PORT:-18180}
 host=127.0.0.1
 base="http://$host:$port"
@@ -64,7 +68,7 @@ die() { say "ERROR: $*"; exit 1; }
 
 # --- process handling -----------------------------------------------------------------------
 
-# kc.sh execs java on Linux, but older versions ran it as a child: take the child if there is one.
+# kc.sh runs java as its child; the JVM is what must get SIGTERM.
 jvm_pid() {
   local pid
   [ -f "$pid_file" ] || return 1
@@ -129,9 +133,29 @@ install_keycloak() {
     nice -n 10 "$kc_home/bin/kc.sh" build "${kc_build_opts[@]}" > "$kc_parent/build.log" 2>&1 \
       || { tail -n 40 "$kc_parent/build.log" >&2; die "kc.sh build failed (log: $kc_parent/build.log)"; }
     echo "${kc_build_opts[*]}" > "$kc_build_marker"
+    rm -rf "$db_template"
   fi
+  [ -f "$db_template/complete" ] || create_db_template
   flock -u 9
+  exec 9>&-
 }
+
+# Starts Keycloak once on an empty database with a bootstrap admin and stops it cleanly: the
+# H2 file then holds the schema and the master realm, which cost about half of a fresh start.
+create_db_template() (
+  say "creating the database template (once)"
+  rm -rf "$db_template" && mkdir -p "$db_template" && chmod 700 "$db_template"
+  random_hex > "$db_template/admin-password"
+  pid_file="$db_template/keycloak.pid"
+  log_file="$db_template/keycloak.log"
+  deadline=$((SECONDS + timeout))
+  launch "$db_template" "$(cat "$db_template/admin-password")"
+  wait_for "$base/realms/master/.well-known/openid-configuration"
+  stop_idp > /dev/null 2>&1
+  [ -s "$db_template/keycloakdb.mv.db" ] || die "no database file in $db_template"
+  rm -f "$db_template"/*.trace.db
+  touch "$db_template/complete"
+)
 
 # --- secrets and key pair (per start) ----------------------------------------------------------
 
@@ -143,6 +167,8 @@ new_run_dir() {
   chmod 700 "$run_dir"
   admin_password=$(random_hex)
   echo "$admin_password" > "$run_dir/admin-password"
+  mkdir "$run_dir/db"
+  cp "$db_template/keycloakdb.mv.db" "$run_dir/db/"
   # Backend Services key: Keycloak's client-jwt authenticator verifies the assertion with the
   # certificate registered on the client (jwt.credential.certificate = base64 DER).
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$run_dir/backend-key.pem" 2>/dev/null
@@ -173,13 +199,16 @@ fill_template() {
 
 # --- start ---------------------------------------------------------------------------------------
 
-launch() {
+launch() { # launch DB_DIR [BOOTSTRAP_ADMIN_PASSWORD]: only an empty database takes the latter
+  local db_dir=$1 bootstrap=()
+  [ -z "${2:-}" ] || bootstrap=(KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$2")
   say "starting Keycloak on $base (log: $log_file)"
   # setsid: the JVM must not die with the caller's terminal or process group (pytest, CI step).
-  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$admin_password" \
-    setsid nice -n 10 "$kc_home/bin/kc.sh" start --optimized \
+  # --cache=local: no cluster discovery on this machine's network.
+  env "${bootstrap[@]}" setsid nice -n 10 "$kc_home/bin/kc.sh" start --optimized \
       --http-enabled=true --http-host="$host" --http-port="$port" \
       --hostname-strict=false --cache=local \
+      --db-url="jdbc:h2:file:$db_dir/keycloakdb;NON_KEYWORDS=VALUE" \
       > "$log_file" 2>&1 < /dev/null &
   echo $! > "$pid_file"
 }
@@ -209,10 +238,15 @@ admin() { # admin METHOD PATH [curl args...]: admin REST call, fails on HTTP >= 
 }
 
 setup_realm() {
-  local f="$run_dir/realm-filled.json" scope client profile
+  local f="$run_dir/realm-filled.json" scope client profile admin_id
   admin_token=$(curl -sf -d grant_type=password -d client_id=admin-cli -d username=admin \
-    --data-urlencode "password=$admin_password" "$base/realms/master/protocol/openid-connect/token" \
-    | jq -r .access_token) || fail_start "admin token refused"
+    --data-urlencode "password=$(cat "$db_template/admin-password")" \
+    "$base/realms/master/protocol/openid-connect/token" | jq -r .access_token) \
+    || fail_start "admin token refused"
+  # The template's admin password is per machine; this run's is new.
+  admin_id=$(admin GET "/master/users?username=admin&exact=true" | jq -r '.[0].id')
+  jq -n --arg pw "$admin_password" '{type: "password", value: $pw, temporary: false}' \
+    | admin PUT "/master/users/$admin_id/reset-password" -d @- || fail_start "admin password reset failed"
   # The realm alone first, so Keycloak creates its built-in client scopes (basic gives `sub`).
   jq '.realm' "$f" | admin POST "" -d @- || fail_start "creating realm failed"
   jq -c '.clientScopes[]' "$f" | while read -r scope; do
@@ -264,7 +298,7 @@ start_idp() {
   new_run_dir
   fill_template
   deadline=$((SECONDS + timeout))
-  launch
+  launch "$run_dir/db"
   wait_for "$base/realms/master/.well-known/openid-configuration"
   setup_realm
   wait_for "$issuer/.well-known/openid-configuration"
