@@ -63,7 +63,7 @@ pid_file="$run_dir/keycloak.pid"
 log_file="$run_dir/keycloak.log"
 template="$root/scripts/idp/dicom-realm.json"
 
-say() { echo "idp.sh: $*" >&2; }
+say() { echo "idp.sh: [${SECONDS}s] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 # --- process handling -----------------------------------------------------------------------
@@ -119,7 +119,7 @@ install_keycloak() {
   if [ ! -x "$kc_home/bin/kc.sh" ]; then
     if [ ! -f "$zip" ]; then
       say "downloading Keycloak $kc_version (Maven Central, ~170 MiB, once)"
-      mvn -B -q dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$kc_version:zip" \
+      mvn -B -q -Dstyle.color=never dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$kc_version:zip" \
         -DoutputDirectory="$kc_parent" >&2
     fi
     say "unpacking $zip"
@@ -248,7 +248,9 @@ setup_realm() {
   jq -n --arg pw "$admin_password" '{type: "password", value: $pw, temporary: false}' \
     | admin PUT "/master/users/$admin_id/reset-password" -d @- || fail_start "admin password reset failed"
   # The realm alone first, so Keycloak creates its built-in client scopes (basic gives `sub`).
+  say "admin token; creating realm $realm"
   jq '.realm' "$f" | admin POST "" -d @- || fail_start "creating realm failed"
+  say "realm created; client scopes, user profile, clients, users"
   jq -c '.clientScopes[]' "$f" | while read -r scope; do
     admin POST "/$realm/client-scopes" -d "$scope" || fail_start "client scope failed: $scope"
   done
@@ -261,6 +263,7 @@ setup_realm() {
   jq -c '.clients[]' "$f" | while read -r client; do
     admin POST "/$realm/clients" -d "$client" || fail_start "client failed: $(jq -r .clientId <<< "$client")"
   done
+  say "clients created; users"
   jq '{ifResourceExists: "FAIL", users: .users}' "$f" \
     | admin POST "/$realm/partialImport" -d @- > /dev/null || fail_start "users import failed"
 }
@@ -300,6 +303,7 @@ start_idp() {
   deadline=$((SECONDS + timeout))
   launch "$run_dir/db"
   wait_for "$base/realms/master/.well-known/openid-configuration"
+  say "Keycloak answers"
   setup_realm
   wait_for "$issuer/.well-known/openid-configuration"
   contract_json > "$run_dir/contract.json"
