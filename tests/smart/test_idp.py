@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import tokens
-from conftest import run_idp
+from idp_process import run_idp
 
 SYSTEM_SCOPES = {"system/*.cruds"}
 SYSTEM_READ_SCOPES = {"system/*.rs"}
@@ -178,8 +178,9 @@ def test_introspection_by_the_fhir_server(idp):
 
 # --- the viewer: authorization code + PKCE, as a browser-based OHIF does it ---------------------
 
-def viewer_authorize(idp: dict, redirect_uri: str, challenge: str | None) -> requests.Response:
-    params = {"client_id": idp["viewer"]["client_id"], "response_type": "code", "scope": "openid",
+def viewer_authorize(idp: dict, redirect_uri: str, challenge: str | None,
+                     client_id: str | None = None) -> requests.Response:
+    params = {"client_id": client_id or idp["viewer"]["client_id"], "response_type": "code", "scope": "openid",
               "redirect_uri": redirect_uri, "state": secrets.token_urlsafe(8)}
     if challenge:
         params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
@@ -193,11 +194,12 @@ def viewer_authorize(idp: dict, redirect_uri: str, challenge: str | None) -> req
     return page
 
 
-def viewer_login(idp: dict, which: str, redirect_uri: str, verifier: str | None) -> str:
+def viewer_login(idp: dict, which: str, redirect_uri: str, verifier: str | None,
+                 client_id: str | None = None) -> str:
     """Logs patient `which` in through Keycloak's login form; returns the authorization code."""
     challenge = (base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
                  if verifier else None)
-    page = viewer_authorize(idp, redirect_uri, challenge)
+    page = viewer_authorize(idp, redirect_uri, challenge, client_id)
     assert page.status_code == 200, page.text[:500]
     action = html.unescape(re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text).group(1))
     p = idp["patients"][which]
@@ -261,3 +263,22 @@ def test_second_start_is_refused_while_running(idp):
     assert "already running" in again.stderr
     assert again.stdout.strip() == ""
     assert requests.get(idp["issuer"] + "/.well-known/openid-configuration", timeout=10).status_code == 200
+
+
+def test_patient_cannot_rewrite_own_patient_identifier(idp):
+    """A patient who logs in to Keycloak's own account console (every realm has one) and edits
+    their profile through its API must not be able to become another patient."""
+    a, b = idp["patients"]["A"], idp["patients"]["B"]
+    account = idp["issuer"] + "/account/"
+    verifier = secrets.token_urlsafe(48)
+    code = viewer_login(idp, "A", account, verifier, client_id="account-console")
+    login = tokens.request_token(idp, grant_type="authorization_code", client_id="account-console", code=code,
+                                 redirect_uri=account, code_verifier=verifier)
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": "Bearer " + login.json()["access_token"], "Accept": "application/json"}
+    me = requests.get(account, headers=headers, timeout=10)
+    if me.status_code == 200:  # today 401: the demo users lack the manage-account role
+        rep = me.json()
+        rep["attributes"] = {**rep.get("attributes", {}), "patient_identifier": [b["patient_identifier"]]}
+        requests.post(account, json=rep, headers=headers, timeout=10)  # refused or ignored: see below
+    assert tokens.claims(tokens.patient_token(idp, "A"))["patient_identifier"] == a["patient_identifier"]
