@@ -68,12 +68,13 @@ die() { say "ERROR: $*"; exit 1; }
 
 # --- process handling -----------------------------------------------------------------------
 
-# kc.sh runs java as its child; the JVM is what must get SIGTERM.
+# kc.sh runs java as its child; the JVM is what must get SIGTERM. A pid file whose process is gone,
+# or whose pid now belongs to something else, means "not running".
 jvm_pid() {
   local pid
   [ -f "$pid_file" ] || return 1
   pid=$(cat "$pid_file")
-  kill -0 "$pid" 2>/dev/null || return 1
+  grep -qs "keycloak" "/proc/$pid/cmdline" || return 1
   pgrep -P "$pid" java || echo "$pid"
 }
 
@@ -127,7 +128,7 @@ install_keycloak() {
     unzip -q "$zip" -d "$kc_home.tmp"
     mv "$kc_home.tmp/keycloak-$kc_version" "$kc_home" && rmdir "$kc_home.tmp"
   fi
-  # The Quarkus build (~20-35 s) is done once, so each start can use --optimized.
+  # The Quarkus build (20-90 s on 2 shared cores) is done once, so each start can use --optimized.
   if [ "$(cat "$kc_build_marker" 2>/dev/null)" != "${kc_build_opts[*]}" ]; then
     say "building Keycloak (${kc_build_opts[*]}), once"
     nice -n 10 "$kc_home/bin/kc.sh" build "${kc_build_opts[@]}" > "$kc_parent/build.log" 2>&1 \
@@ -162,6 +163,12 @@ create_db_template() (
 random_hex() { openssl rand -hex 16; }
 
 new_run_dir() {
+  # The run dir is wiped on each start: refuse anything that is not clearly a dedicated folder.
+  case "$run_dir" in
+    /*/*) ;;
+    *) die "IDP_RUN_DIR must be an absolute path at least two levels deep: $run_dir" ;;
+  esac
+  [ "$run_dir" != "$root" ] && [ "$run_dir" != "$HOME" ] || die "IDP_RUN_DIR must be a dedicated folder"
   rm -rf "$run_dir"
   mkdir -p "$run_dir"
   chmod 700 "$run_dir"
