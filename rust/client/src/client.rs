@@ -274,7 +274,7 @@ impl Fhir {
                     answer.reason()
                 ),
                 Auth::Static(_) => format!(
-                    "{base} answered 401 Unauthorized: the bearer token was refused (expired?) ({})",
+                    "{base} answered 401 Unauthorized: the bearer token (--token, DICOMFHIR_TOKEN) was refused; expired? ({})",
                     answer.reason()
                 ),
                 Auth::None => format!(

@@ -484,7 +484,8 @@ impl TokenProvider {
             .as_f64()
             .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
             .filter(|s| *s >= 0.0 && s.is_finite())
-            .map(Duration::from_secs_f64)
+            // a careless endpoint's 0 or 10^20: at least 10 s (a 401 renews it anyway), at most a day
+            .map(|s| Duration::from_secs_f64(s.clamp(10.0, 86_400.0)))
             .unwrap_or(DEFAULT_TOKEN_LIFETIME);
         // Renew a quarter of the lifetime before it ends, at most a minute: a request started
         // just before then still reaches the server with a valid token.

@@ -280,8 +280,8 @@ fn token_and_smart_together_is_a_configuration_error() {
 /// What the loopback IdP + FHIR server does and saw.
 #[derive(Default)]
 struct World {
-    /// `expires_in` of issued tokens.
-    expires_in: u64,
+    /// `expires_in` of issued tokens, as JSON.
+    expires_in: String,
     /// Token endpoint answers this (status, body) instead of issuing.
     refuse: Option<(u16, String)>,
     /// No `.well-known/smart-configuration`.
@@ -454,9 +454,9 @@ fn smart_client(base: &str, key: &Path, token_url: Option<String>) -> Fhir {
     Fhir::new(&config).unwrap()
 }
 
-fn world(expires_in: u64) -> Arc<Mutex<World>> {
+fn world(expires_in: &str) -> Arc<Mutex<World>> {
     Arc::new(Mutex::new(World {
-        expires_in,
+        expires_in: expires_in.to_string(),
         ..Default::default()
     }))
 }
@@ -465,7 +465,7 @@ fn world(expires_in: u64) -> Arc<Mutex<World>> {
 async fn concurrent_requests_share_one_token_request() {
     let dir = temp_dir("shared");
     let (key, public) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     let base = serve(w.clone());
     let fhir = smart_client(&base, &key, None);
     let mut tasks = tokio::task::JoinSet::new();
@@ -528,7 +528,7 @@ async fn concurrent_requests_share_one_token_request() {
 async fn token_is_renewed_shortly_before_it_expires() {
     let dir = temp_dir("expiry");
     let (key, _) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     let base = serve(w.clone());
     let clock = Arc::new(TestClock {
         start: Instant::now(),
@@ -574,7 +574,7 @@ fn copies(dir: &Path, n: usize) -> PathBuf {
 async fn a_token_revoked_mid_upload_is_renewed_once_and_the_request_retried() {
     let dir = temp_dir("revoked");
     let (key, _) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     let base = serve(w.clone());
     // preflight (2) + resume check (1) + 2 uploads accepted, then the token stops working
     w.lock().unwrap().revoke_after = Some(5);
@@ -608,7 +608,7 @@ async fn a_token_revoked_mid_upload_is_renewed_once_and_the_request_retried() {
 async fn a_server_refusing_every_token_stops_after_one_retry() {
     let dir = temp_dir("always401");
     let (key, _) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     w.lock().unwrap().always_401 = true;
     let base = serve(w.clone());
     let fhir = smart_client(&base, &key, None);
@@ -628,7 +628,7 @@ async fn a_server_refusing_every_token_stops_after_one_retry() {
 async fn token_endpoint_refusal_shows_the_oauth_error_not_the_assertion() {
     let dir = temp_dir("refused");
     let (key, _) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     w.lock().unwrap().refuse = Some((
         401,
         r#"{"error":"invalid_client","error_description":"Invalid client or Invalid client credentials"}"#.into(),
@@ -688,7 +688,7 @@ async fn token_endpoint_refusal_shows_the_oauth_error_not_the_assertion() {
 }
 
 async fn refused_with(key: &Path, refuse: (u16, String), expect: &str) {
-    let w = world(300);
+    let w = world("300");
     w.lock().unwrap().refuse = Some(refuse);
     let base = serve(w);
     let m = smart_client(&base, key, None)
@@ -704,7 +704,7 @@ async fn refused_with(key: &Path, refuse: (u16, String), expect: &str) {
 async fn missing_discovery_says_to_give_the_token_url() {
     let dir = temp_dir("nodiscovery");
     let (key, _) = rsa(&dir);
-    let w = world(300);
+    let w = world("300");
     w.lock().unwrap().no_discovery = true;
     let base = serve(w.clone());
     let e = smart_client(&base, &key, None)
@@ -730,5 +730,26 @@ async fn missing_discovery_says_to_give_the_token_url() {
             .contains("SMART token endpoint http://127.0.0.1:9/token"),
         "{e}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn careless_expires_in_neither_panics_nor_floods_the_token_endpoint() {
+    let dir = temp_dir("expires");
+    let (key, _) = rsa(&dir);
+    for careless in ["0", "1e20", "-5", "\"soon\""] {
+        let w = world(careless);
+        let base = serve(w.clone());
+        let fhir = smart_client(&base, &key, None);
+        for _ in 0..5 {
+            let answer = fhir.send(Method::GET, "metadata", &[], None).await.unwrap();
+            assert_eq!(answer.status.as_u16(), 200, "expires_in {careless}");
+        }
+        assert_eq!(
+            w.lock().unwrap().token_requests.len(),
+            1,
+            "expires_in {careless}: one token for 5 requests"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
