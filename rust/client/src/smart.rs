@@ -168,12 +168,14 @@ impl SigningKey {
                 return Err(format!("algorithm {a} does not fit this key: use {fits}"));
             }
         };
-        let pem_text = pem::encode(block);
-        let key = match family {
-            Family::Rsa => EncodingKey::from_rsa_pem(pem_text.as_bytes()),
-            Family::P384 | Family::P256 => EncodingKey::from_ec_pem(pem_text.as_bytes()),
-        }
-        .map_err(|e| format!("cannot use the key: {e}"))?;
+        // jsonwebtoken (on ring) takes RSA keys as PKCS#1 DER, EC keys as PKCS#8 DER
+        let key = match (family, block.tag()) {
+            (Family::Rsa, "PRIVATE KEY") => EncodingKey::from_rsa_der(
+                pkcs8_inner(der).ok_or("cannot read the PKCS#8 structure of the RSA key")?,
+            ),
+            (Family::Rsa, _) => EncodingKey::from_rsa_der(der),
+            (Family::P384 | Family::P256, _) => EncodingKey::from_ec_der(der),
+        };
         let kid = match kid.filter(|k| !k.is_empty()) {
             Some(k) => k.to_string(),
             None => thumbprint(&jwk),
@@ -229,6 +231,43 @@ impl SigningKey {
         head.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&head, &claims, &self.key)
             .map_err(|e| ClientError::Config(format!("cannot sign the SMART assertion: {e}")))
+    }
+}
+
+/// One DER element: (tag, contents, the rest).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The `privateKey` OCTET STRING of a PKCS#8 PrivateKeyInfo (RFC 5208): for RSA, the PKCS#1
+/// RSAPrivateKey.
+fn pkcs8_inner(der: &[u8]) -> Option<&[u8]> {
+    let (0x30, info, _) = der_element(der)? else {
+        return None;
+    };
+    let (0x02, _version, rest) = der_element(info)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = der_element(rest)? else {
+        return None;
+    };
+    match der_element(rest)? {
+        (0x04, key, _) => Some(key),
+        _ => None,
     }
 }
 

@@ -64,6 +64,49 @@ fn rsa(dir: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
+fn openssl_stdout(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The public key as openssl writes it (PKCS#1 RSAPublicKey DER), independent of the client's
+/// own key reading.
+fn rsa_public(public: &Path) -> DecodingKey {
+    let der = openssl_stdout(&[
+        "rsa",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+    ]);
+    DecodingKey::from_rsa_der(&der)
+}
+
+/// The P-384 point of the SubjectPublicKeyInfo openssl writes (its last 97 bytes: 04, x, y).
+fn ec_public(public: &Path) -> DecodingKey {
+    let der = openssl_stdout(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-outform",
+        "DER",
+    ]);
+    let point = &der[der.len() - 97..];
+    assert_eq!(point[0], 4, "uncompressed point");
+    DecodingKey::from_ec_der(point)
+}
+
 fn claims_of(token: &str, public: &DecodingKey, alg: Algorithm, aud: &str) -> Value {
     let mut validation = Validation::new(alg);
     validation.set_audience(&[aud]);
@@ -97,13 +140,7 @@ fn rsa_assertion_claims_header_and_signature() {
     assert_eq!(kid, signing.kid());
     assert_eq!(kid.len(), 43, "RFC 7638 thumbprint: base64url SHA-256");
 
-    let pem = std::fs::read(&public).unwrap();
-    let claims = claims_of(
-        &a,
-        &DecodingKey::from_rsa_pem(&pem).unwrap(),
-        Algorithm::RS384,
-        aud,
-    );
+    let claims = claims_of(&a, &rsa_public(&public), Algorithm::RS384, aud);
     assert_eq!(claims["iss"], CLIENT);
     assert_eq!(claims["sub"], CLIENT);
     assert_eq!(claims["aud"], aud);
@@ -112,12 +149,7 @@ fn rsa_assertion_claims_header_and_signature() {
         exp > now() && exp <= now() + 300,
         "exp at most 5 minutes ahead: {exp}"
     );
-    let other = claims_of(
-        &b,
-        &DecodingKey::from_rsa_pem(&pem).unwrap(),
-        Algorithm::RS384,
-        aud,
-    );
+    let other = claims_of(&b, &rsa_public(&public), Algorithm::RS384, aud);
     assert_ne!(claims["jti"], other["jti"], "a new jti every time");
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
 
@@ -163,13 +195,7 @@ fn ec_p384_assertion_is_es384() {
     let header = jsonwebtoken::decode_header(&a).unwrap();
     assert_eq!(header.alg, Algorithm::ES384);
     assert_eq!(header.kid.as_deref(), Some(signing.kid()));
-    let pem = std::fs::read(&public).unwrap();
-    let claims = claims_of(
-        &a,
-        &DecodingKey::from_ec_pem(&pem).unwrap(),
-        Algorithm::ES384,
-        aud,
-    );
+    let claims = claims_of(&a, &ec_public(&public), Algorithm::ES384, aud);
     assert_eq!(
         (claims["iss"].as_str(), claims["sub"].as_str()),
         (Some(CLIENT), Some(CLIENT))
@@ -509,10 +535,9 @@ async fn concurrent_requests_share_one_token_request() {
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
     let token_url = base.replace("/fhir", "/token");
-    let pem = std::fs::read(&public).unwrap();
     let claims = claims_of(
         &field("client_assertion"),
-        &DecodingKey::from_rsa_pem(&pem).unwrap(),
+        &rsa_public(&public),
         Algorithm::RS384,
         &token_url,
     );
