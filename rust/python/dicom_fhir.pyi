@@ -163,6 +163,12 @@ def upload(
     stow: bool = False,
     stow_url: Optional[str] = None,
     stow_batch: int = 20,
+    smart_client_id: Optional[str] = None,
+    smart_key: Optional[StrPath] = None,
+    smart_token_url: Optional[str] = None,
+    smart_scope: Optional[str] = None,
+    smart_alg: Optional[str] = None,
+    smart_kid: Optional[str] = None,
 ) -> UploadReport:
     """Uploads every DICOM file under ``paths`` (files or folders, walked recursively).
 
@@ -170,6 +176,17 @@ def upload(
     DICOM files fail without being sent. Instances whose Binary (same SHA-256) is already stored
     are skipped without sending them. ``token`` defaults to the environment variable ``DICOMFHIR_TOKEN``. ``progress`` is called
     after every file; if it raises, the upload stops and the exception propagates.
+
+    SMART Backend Services instead of ``token``: ``smart_client_id`` and ``smart_key`` (PEM
+    private key, RSA → RS384 or EC P-384 → ES384); the module fetches the access token from
+    ``smart_token_url`` (default: ``token_endpoint`` of
+    ``<server>/.well-known/smart-configuration``) with ``smart_scope`` (default
+    ``"system/*.cruds"``), renews it before it expires and once after a 401. Each ``smart_*``
+    not given comes from ``DICOMFHIR_SMART_CLIENT_ID``, ``DICOMFHIR_SMART_KEY``,
+    ``DICOMFHIR_SMART_TOKEN_URL``, ``DICOMFHIR_SMART_SCOPE``, ``DICOMFHIR_SMART_ALG``,
+    ``DICOMFHIR_SMART_KID``. ``token`` together with ``smart_*`` is a ServerError of kind
+    ``"config"``; a refusing token endpoint one of kind ``"unauthorized"`` showing its OAuth
+    ``error``/``error_description``.
 
     Raises UploadError (with ``.report``) when some files failed, ServerError (with ``.kind``)
     when the server cannot be used.
@@ -184,5 +201,12 @@ def verify(
     token: Optional[str] = None,
     ca_file: Optional[StrPath] = None,
     timeout: float = 300.0,
+    smart_client_id: Optional[str] = None,
+    smart_key: Optional[StrPath] = None,
+    smart_token_url: Optional[str] = None,
+    smart_scope: Optional[str] = None,
+    smart_alg: Optional[str] = None,
+    smart_kid: Optional[str] = None,
 ) -> VerifyReport:
-    """Audits the store like ``dicom-fhir verify``; ``problems`` is empty when it is clean."""
+    """Audits the store like ``dicom-fhir verify``; ``problems`` is empty when it is clean.
+    Authentication as in ``upload`` (``token`` or ``smart_*``)."""

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use dicom_fhir_client::smart::SigningKey;
 use dicom_fhir_client::upload::{Phase, Progress, ProgressEvent, Silent};
 use dicom_fhir_client::{
-    ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions,
+    ClientConfig, ClientError, Fhir, SmartConfig, StowOptions, UploadOptions, VerifyOptions,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -36,6 +37,22 @@ enum Command {
     Inspect(InspectArgs),
     /// Audit the store: Binary hashes, ImagingStudy entries, unlisted Binaries.
     Verify(VerifyArgs),
+    /// Print the public JWK Set of a SMART Backend Services key, to register the client
+    /// (its `kid` is the one the tool sends).
+    SmartJwk(SmartJwkArgs),
+}
+
+#[derive(Args)]
+struct SmartJwkArgs {
+    /// PEM private key (RSA or EC P-384)
+    #[arg(long, env = "DICOMFHIR_SMART_KEY", value_name = "PEM")]
+    smart_key: PathBuf,
+    /// JWS algorithm (default from the key: RS384 or ES384)
+    #[arg(long, env = "DICOMFHIR_SMART_ALG", value_name = "ALG")]
+    smart_alg: Option<String>,
+    /// `kid` (default: RFC 7638 thumbprint of the public key)
+    #[arg(long, env = "DICOMFHIR_SMART_KID", value_name = "KID")]
+    smart_kid: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -43,9 +60,11 @@ struct ServerArgs {
     /// FHIR base URL, e.g. http://localhost:8080/fhir
     #[arg(long, env = "DICOMFHIR_SERVER")]
     server: String,
-    /// Bearer token (Authorization: Bearer ...)
+    /// Bearer token (Authorization: Bearer ...); not with --smart-client-id
     #[arg(long, env = "DICOMFHIR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    smart: SmartArgs,
     /// PEM file with CA certificate(s) to trust in addition to the system roots
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
@@ -60,9 +79,70 @@ struct ServerArgs {
     quiet: bool,
 }
 
+/// SMART Backend Services: the tool gets (and renews) its own access token with a private key.
+#[derive(Args, Clone)]
+struct SmartArgs {
+    /// SMART Backend Services client id: the tool fetches and renews its access token itself,
+    /// signing with --smart-key (not with --token)
+    #[arg(long, env = "DICOMFHIR_SMART_CLIENT_ID", value_name = "ID")]
+    smart_client_id: Option<String>,
+    /// PEM private key of the SMART client: RSA (signs RS384) or EC P-384 (ES384)
+    #[arg(long, env = "DICOMFHIR_SMART_KEY", value_name = "PEM")]
+    smart_key: Option<PathBuf>,
+    /// Token endpoint (default: token_endpoint of <server>/.well-known/smart-configuration)
+    #[arg(long, env = "DICOMFHIR_SMART_TOKEN_URL", value_name = "URL")]
+    smart_token_url: Option<String>,
+    /// Scopes to ask for, space-separated (default: system/*.cruds)
+    #[arg(long, env = "DICOMFHIR_SMART_SCOPE", value_name = "SCOPES")]
+    smart_scope: Option<String>,
+    /// JWS algorithm of the client assertion (default from the key: RS384 or ES384)
+    #[arg(long, env = "DICOMFHIR_SMART_ALG", value_name = "ALG")]
+    smart_alg: Option<String>,
+    /// `kid` of the assertion header (default: RFC 7638 thumbprint of the public key, as
+    /// printed by `dicom-fhir smart-jwk`)
+    #[arg(long, env = "DICOMFHIR_SMART_KID", value_name = "KID")]
+    smart_kid: Option<String>,
+}
+
+impl SmartArgs {
+    /// The SMART credentials, if any were given; both the client id and the key, or neither.
+    fn config(&self) -> Result<Option<SmartConfig>, ClientError> {
+        match (&self.smart_client_id, &self.smart_key) {
+            (None, None) => {
+                if self.smart_token_url.is_some() || self.smart_scope.is_some() {
+                    return Err(ClientError::Config(
+                        "--smart-token-url and --smart-scope need --smart-client-id and --smart-key".into(),
+                    ));
+                }
+                Ok(None)
+            }
+            (Some(_), None) => Err(ClientError::Config(
+                "--smart-client-id needs --smart-key PEM (or DICOMFHIR_SMART_KEY): the private key the client signs its token requests with".into(),
+            )),
+            (None, Some(_)) => Err(ClientError::Config(
+                "--smart-key needs --smart-client-id (or DICOMFHIR_SMART_CLIENT_ID)".into(),
+            )),
+            (Some(id), Some(key)) => Ok(Some(SmartConfig {
+                client_id: id.clone(),
+                key_file: key.clone(),
+                alg: self.smart_alg.clone(),
+                kid: self.smart_kid.clone(),
+                scope: self.smart_scope.clone(),
+                token_url: self.smart_token_url.clone(),
+            })),
+        }
+    }
+}
+
 impl ServerArgs {
     fn client(&self) -> Result<Fhir, ClientError> {
         let mut config = ClientConfig::new(self.server.clone());
+        config.smart = self.smart.config()?;
+        if config.smart.is_some() && self.token.is_some() {
+            return Err(ClientError::Config(
+                "give either --token (DICOMFHIR_TOKEN) or SMART Backend Services credentials (--smart-client-id and --smart-key, DICOMFHIR_SMART_CLIENT_ID and DICOMFHIR_SMART_KEY), not both".into(),
+            ));
+        }
         config.token = self.token.clone();
         config.ca_file = self.ca_file.clone();
         config.timeout = Duration::from_secs(self.timeout.max(1));
@@ -135,6 +215,25 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(args),
         Command::Upload(args) => run(|rt| rt.block_on(upload(args))),
         Command::Verify(args) => run(|rt| rt.block_on(verify(args))),
+        Command::SmartJwk(args) => smart_jwk(args),
+    }
+}
+
+fn smart_jwk(args: SmartJwkArgs) -> ExitCode {
+    match SigningKey::from_pem_file(
+        &args.smart_key,
+        args.smart_alg.as_deref(),
+        args.smart_kid.as_deref(),
+    ) {
+        Ok(key) => {
+            let set = serde_json::json!({"keys": [key.public_jwk()]});
+            println!("{}", serde_json::to_string_pretty(&set).unwrap());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dicom-fhir: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -318,7 +417,10 @@ fn inspect(args: InspectArgs) -> ExitCode {
         Ok(r) => r.into_parts(),
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({"valid": false, "error": e.message()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "error": e.message()})
+                );
             } else {
                 println!("{}: not valid DICOM: {e}", args.file.display());
             }

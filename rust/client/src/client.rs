@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use reqwest::{header, Method, StatusCode};
 use serde_json::Value;
+
+use crate::smart::{SmartConfig, TokenError, TokenProvider};
 
 pub const DICOM_TAG_SYSTEM: &str = "http://dicomfhir.org/fhir/CodeSystem/tags";
 pub const DICOM_TAG_CODE: &str = "dicom";
@@ -14,12 +18,15 @@ pub const FHIR_JSON: &str = "application/fhir+json";
 pub const DICOM: &str = "application/dicom";
 
 /// How to reach the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// FHIR base URL, e.g. `http://localhost:8080/fhir`.
     pub server: String,
     /// Bearer token sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// SMART Backend Services credentials: the token is fetched and renewed by the client.
+    /// Not together with `token`.
+    pub smart: Option<SmartConfig>,
     /// Extra PEM CA certificate(s) trusted in addition to the system roots.
     pub ca_file: Option<PathBuf>,
     /// Timeout of one HTTP request.
@@ -31,9 +38,23 @@ impl ClientConfig {
         ClientConfig {
             server: server.into(),
             token: None,
+            smart: None,
             ca_file: None,
             timeout: Duration::from_secs(300),
         }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    // never the token
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("smart", &self.smart)
+            .field("ca_file", &self.ca_file)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -140,6 +161,36 @@ pub struct SendError {
     pub transient: bool,
     /// The TLS handshake failed (retrying does not help).
     pub tls: bool,
+    /// No access token could be had (SMART token endpoint refused, discovery failed): when not
+    /// `transient`, the run stops with this error.
+    pub fatal: Option<ClientError>,
+}
+
+impl SendError {
+    /// The error that stops the run, if this is one (a token that cannot be had).
+    pub fn stops_run(&self) -> Option<ClientError> {
+        self.fatal.clone().filter(|_| !self.transient)
+    }
+}
+
+impl From<TokenError> for SendError {
+    fn from(e: TokenError) -> SendError {
+        SendError {
+            message: e.error.to_string(),
+            transient: e.transient,
+            tls: false,
+            fatal: Some(e.error),
+        }
+    }
+}
+
+/// Where the `Authorization` header comes from.
+#[derive(Clone)]
+enum Auth {
+    None,
+    Static(String),
+    /// One provider for all clones of the client, so all requests of a run share its token.
+    Smart(Arc<TokenProvider>),
 }
 
 /// The FHIR client (cheap to clone).
@@ -147,7 +198,7 @@ pub struct SendError {
 pub struct Fhir {
     http: reqwest::Client,
     base: String,
-    token: Option<String>,
+    auth: Auth,
     ca_file: Option<PathBuf>,
 }
 
@@ -185,12 +236,58 @@ impl Fhir {
             .build()
             .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         let token = config.token.clone().filter(|t| !t.trim().is_empty());
+        let auth = match (token, &config.smart) {
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Config(
+                    "give either a bearer token (--token, DICOMFHIR_TOKEN, token=) or SMART Backend Services credentials (--smart-client-id/--smart-key, DICOMFHIR_SMART_*, smart_client_id=/smart_key=), not both".into(),
+                ))
+            }
+            (Some(t), None) => Auth::Static(t),
+            (None, Some(smart)) => {
+                Auth::Smart(Arc::new(TokenProvider::new(smart, http.clone(), &base)?))
+            }
+            (None, None) => Auth::None,
+        };
         Ok(Fhir {
             http,
             base,
-            token,
+            auth,
             ca_file: config.ca_file.clone(),
         })
+    }
+
+    /// The SMART token provider, when the client authenticates with SMART Backend Services.
+    pub fn token_provider(&self) -> Option<&Arc<TokenProvider>> {
+        match &self.auth {
+            Auth::Smart(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// 401/403 become `Unauthorized`, with a hint fitting how this client authenticates.
+    pub fn check_auth(&self, answer: &Answer) -> Result<(), ClientError> {
+        let base = &self.base;
+        match answer.status {
+            StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized(match &self.auth {
+                Auth::Smart(_) => format!(
+                    "{base} answered 401 Unauthorized to the SMART access token, also to a freshly fetched one ({})",
+                    answer.reason()
+                ),
+                Auth::Static(_) => format!(
+                    "{base} answered 401 Unauthorized: the bearer token (--token, DICOMFHIR_TOKEN) was refused; expired? ({})",
+                    answer.reason()
+                ),
+                Auth::None => format!(
+                    "{base} answered 401 Unauthorized: give a bearer token with --token or DICOMFHIR_TOKEN, or SMART Backend Services credentials with --smart-client-id and --smart-key ({})",
+                    answer.reason()
+                ),
+            })),
+            StatusCode::FORBIDDEN => Err(ClientError::Unauthorized(format!(
+                "{base} answered 403 Forbidden: the token is not allowed to do this ({})",
+                answer.reason()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -205,7 +302,10 @@ impl Fhir {
         }
     }
 
-    /// Sends one request and reads the whole answer.
+    /// Sends one request and reads the whole answer. With SMART credentials, a 401 makes the
+    /// client fetch a new token and send the request once more: a 401 means the server did not
+    /// act on the request, so repeating it is safe for every method (the uploads' POSTs are
+    /// content-addressed anyway).
     pub async fn send(
         &self,
         method: Method,
@@ -213,8 +313,42 @@ impl Fhir {
         headers: &[(header::HeaderName, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, SendError> {
+        let body = body.map(bytes::Bytes::from);
+        let token = match &self.auth {
+            Auth::None => None,
+            Auth::Static(t) => Some(t.clone()),
+            Auth::Smart(p) => Some(p.token().await?),
+        };
+        let answer = self
+            .send_once(
+                method.clone(),
+                path,
+                headers,
+                body.clone(),
+                token.as_deref(),
+            )
+            .await?;
+        if let (StatusCode::UNAUTHORIZED, Auth::Smart(p), Some(used)) =
+            (answer.status, &self.auth, &token)
+        {
+            let fresh = p.renew(used).await?;
+            return self
+                .send_once(method, path, headers, body, Some(&fresh))
+                .await;
+        }
+        Ok(answer)
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Option<bytes::Bytes>,
+        token: Option<&str>,
+    ) -> Result<Answer, SendError> {
         let mut request = self.http.request(method, self.url(path));
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         for (name, value) in headers {
@@ -248,13 +382,16 @@ impl Fhir {
             )
             .await
             .map_err(|e| self.connection_error(e))?;
-        check_auth(&answer, &self.base)?;
+        self.check_auth(&answer)?;
         Ok((answer.status, answer.json(), answer))
     }
 
     /// A request that got no answer, as the error that stops the run: TLS problems with a hint
     /// about `--ca-file`, everything else as unreachable.
     pub fn connection_error(&self, e: SendError) -> ClientError {
+        if let Some(token_problem) = e.fatal {
+            return token_problem;
+        }
         if !e.tls {
             return ClientError::Unreachable(format!("{}: {}", self.base, e.message));
         }
@@ -405,21 +542,6 @@ impl Fhir {
     }
 }
 
-/// 401/403 become `Unauthorized`.
-pub fn check_auth(answer: &Answer, base: &str) -> Result<(), ClientError> {
-    match answer.status {
-        StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized(format!(
-            "{base} answered 401 Unauthorized: give a bearer token with --token or DICOMFHIR_TOKEN ({})",
-            answer.reason()
-        ))),
-        StatusCode::FORBIDDEN => Err(ClientError::Unauthorized(format!(
-            "{base} answered 403 Forbidden: the token is not allowed to do this ({})",
-            answer.reason()
-        ))),
-        _ => Ok(()),
-    }
-}
-
 fn describe(e: reqwest::Error) -> SendError {
     let mut causes = String::new();
     let mut source = std::error::Error::source(&e);
@@ -445,6 +567,7 @@ fn describe(e: reqwest::Error) -> SendError {
         transient: !tls && (e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()),
         tls,
         message: format!("{e}{causes}"),
+        fatal: None,
     }
 }
 

@@ -5,9 +5,11 @@
 
 pub mod client;
 pub mod scan;
+pub mod smart;
 pub mod upload;
 pub mod verify;
 
 pub use client::{ClientConfig, ClientError, Fhir};
+pub use smart::{SmartConfig, TokenProvider};
 pub use upload::{upload, Progress, ProgressEvent, StowOptions, UploadOptions, UploadReport};
 pub use verify::{verify, VerifyOptions, VerifyReport};

@@ -18,9 +18,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::client::{
-    check_auth, enc, ClientError, Fhir, DICOM, DICOM_TAG_CODE, DICOM_TAG_SYSTEM, FHIR_JSON,
-};
+use crate::client::{enc, ClientError, Fhir, DICOM, DICOM_TAG_CODE, DICOM_TAG_SYSTEM, FHIR_JSON};
 use crate::upload::Progress;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -380,16 +378,19 @@ async fn download(fhir: &Fhir, id: String) -> Result<Downloaded, ClientError> {
             Ok(a) => break a,
             Err(e) if e.transient && attempt < 3 => {}
             Err(e) => {
+                if let Some(stop) = e.fatal {
+                    return Err(stop);
+                }
                 return Err(ClientError::Unreachable(format!(
                     "GET Binary/{id}: {}",
                     e.message
-                )))
+                )));
             }
         }
         attempt += 1;
         tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
     };
-    check_auth(&answer, fhir.base())?;
+    fhir.check_auth(&answer)?;
     if !answer.status.is_success() {
         return Ok(Downloaded {
             parsed: Err(format!("GET Binary/{id}: {}", answer.reason())),
@@ -445,14 +446,17 @@ async fn repair(
             .await
         {
             Ok(a) => {
-                check_auth(&a, fhir.base())?;
+                fhir.check_auth(&a)?;
                 if a.status.is_success() {
                     "re-uploaded: the server re-indexed the instance".to_string()
                 } else {
                     format!("re-upload failed: {}", a.reason())
                 }
             }
-            Err(e) => format!("re-upload failed: {}", e.message),
+            Err(e) => match e.stops_run() {
+                Some(stop) => return Err(stop),
+                None => format!("re-upload failed: {}", e.message),
+            },
         };
         outcome.insert(("unlisted".into(), d.id.clone()), result);
     }
@@ -542,17 +546,20 @@ async fn remove_entries(fhir: &Fhir, study: &str, sops: &[String]) -> Result<Str
                 continue
             }
             Ok(a) => {
-                check_auth(&a, fhir.base())?;
+                fhir.check_auth(&a)?;
                 return Ok(format!(
                     "could not update ImagingStudy/{study}: {}",
                     a.reason()
                 ));
             }
             Err(e) => {
+                if let Some(stop) = e.stops_run() {
+                    return Err(stop);
+                }
                 return Ok(format!(
                     "could not update ImagingStudy/{study}: {}",
                     e.message
-                ))
+                ));
             }
         }
     }

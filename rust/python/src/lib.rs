@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dicom_fhir_client::upload::{Progress, ProgressEvent};
 use dicom_fhir_client::{
-    ClientConfig, ClientError, Fhir, StowOptions, UploadOptions, VerifyOptions,
+    ClientConfig, ClientError, Fhir, SmartConfig, StowOptions, UploadOptions, VerifyOptions,
 };
 use dicom_fhir_core::{DicomError, ErrorKind, ParsedInstance};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
@@ -332,14 +332,99 @@ fn paths_of(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// SMART Backend Services keyword arguments (`smart_*=`), shared by upload() and verify().
+#[derive(Default)]
+struct SmartArgs {
+    client_id: Option<String>,
+    key: Option<PathBuf>,
+    token_url: Option<String>,
+    scope: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+impl SmartArgs {
+    fn given(&self) -> bool {
+        self.client_id.is_some()
+            || self.key.is_some()
+            || self.token_url.is_some()
+            || self.scope.is_some()
+            || self.alg.is_some()
+            || self.kid.is_some()
+    }
+    /// Each missing one from its DICOMFHIR_SMART_* variable.
+    fn or_env(self) -> SmartArgs {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        SmartArgs {
+            client_id: self.client_id.or_else(|| env("DICOMFHIR_SMART_CLIENT_ID")),
+            key: self
+                .key
+                .or_else(|| env("DICOMFHIR_SMART_KEY").map(PathBuf::from)),
+            token_url: self.token_url.or_else(|| env("DICOMFHIR_SMART_TOKEN_URL")),
+            scope: self.scope.or_else(|| env("DICOMFHIR_SMART_SCOPE")),
+            alg: self.alg.or_else(|| env("DICOMFHIR_SMART_ALG")),
+            kid: self.kid.or_else(|| env("DICOMFHIR_SMART_KID")),
+        }
+    }
+    fn config(self) -> Result<Option<SmartConfig>, ClientError> {
+        match (self.client_id, self.key) {
+            (Some(client_id), Some(key_file)) => Ok(Some(SmartConfig {
+                client_id,
+                key_file,
+                alg: self.alg,
+                kid: self.kid,
+                scope: self.scope,
+                token_url: self.token_url,
+            })),
+            (Some(_), None) => Err(ClientError::Config(
+                "smart_client_id needs smart_key (or DICOMFHIR_SMART_KEY): the PEM private key the client signs its token requests with".into(),
+            )),
+            (None, Some(_)) => Err(ClientError::Config(
+                "smart_key needs smart_client_id (or DICOMFHIR_SMART_CLIENT_ID)".into(),
+            )),
+            (None, None) if self.token_url.is_some() || self.scope.is_some() => {
+                Err(ClientError::Config(
+                    "smart_token_url and smart_scope need smart_client_id and smart_key".into(),
+                ))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Explicit arguments first: an explicit `token` ignores the DICOMFHIR_SMART_* variables, an
+/// explicit `smart_*` ignores DICOMFHIR_TOKEN; both explicit (or both from the environment) is
+/// an error.
 fn client(
     server: String,
     token: Option<String>,
+    smart: SmartArgs,
     ca_file: Option<PathBuf>,
     timeout: f64,
 ) -> PyResult<Fhir> {
     let mut config = ClientConfig::new(server);
-    config.token = token.or_else(|| std::env::var("DICOMFHIR_TOKEN").ok());
+    let (token, smart) = match (token, smart.given()) {
+        (Some(_), true) => {
+            return Err(server_error(&ClientError::Config(
+                "give either token= or SMART Backend Services credentials (smart_client_id=, smart_key=), not both".into(),
+            )));
+        }
+        (Some(t), false) => (Some(t), SmartArgs::default()),
+        (None, true) => (None, smart.or_env()),
+        (None, false) => (
+            std::env::var("DICOMFHIR_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            smart.or_env(),
+        ),
+    };
+    config.smart = smart.config().map_err(|e| server_error(&e))?;
+    config.token = token;
+    if config.token.is_some() && config.smart.is_some() {
+        return Err(server_error(&ClientError::Config(
+            "both DICOMFHIR_TOKEN and DICOMFHIR_SMART_CLIENT_ID/DICOMFHIR_SMART_KEY are set: unset one, or pass token= or smart_client_id=/smart_key= explicitly".into(),
+        )));
+    }
     config.ca_file = ca_file;
     config.timeout = Duration::from_secs_f64(timeout.max(0.001));
     Fhir::new(&config).map_err(|e| server_error(&e))
@@ -377,7 +462,7 @@ fn finish<T>(py: Python<'_>, progress: &PyProgress, result: Result<T, ClientErro
 /// not_dicom, failed) after every file; if it raises, the upload stops and the exception
 /// propagates.
 #[pyfunction]
-#[pyo3(signature = (paths, server, *, jobs = 4, token = None, ca_file = None, progress = None, retries = 4, timeout = 300.0, resume = true, stow = false, stow_url = None, stow_batch = 20))]
+#[pyo3(signature = (paths, server, *, jobs = 4, token = None, ca_file = None, progress = None, retries = 4, timeout = 300.0, resume = true, stow = false, stow_url = None, stow_batch = 20, smart_client_id = None, smart_key = None, smart_token_url = None, smart_scope = None, smart_alg = None, smart_kid = None))]
 #[allow(clippy::too_many_arguments)]
 fn upload<'py>(
     py: Python<'py>,
@@ -393,9 +478,23 @@ fn upload<'py>(
     stow: bool,
     stow_url: Option<String>,
     stow_batch: usize,
+    smart_client_id: Option<String>,
+    smart_key: Option<PathBuf>,
+    smart_token_url: Option<String>,
+    smart_scope: Option<String>,
+    smart_alg: Option<String>,
+    smart_kid: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let paths = paths_of(paths)?;
-    let fhir = client(server, token, ca_file, timeout)?;
+    let smart = SmartArgs {
+        client_id: smart_client_id,
+        key: smart_key,
+        token_url: smart_token_url,
+        scope: smart_scope,
+        alg: smart_alg,
+        kid: smart_kid,
+    };
+    let fhir = client(server, token, smart, ca_file, timeout)?;
     let options = UploadOptions {
         jobs: jobs.max(1),
         retries,
@@ -452,7 +551,7 @@ fn upload<'py>(
 /// With `repair=True`, unlisted Binaries are re-uploaded and entries pointing at missing
 /// Binaries are removed; each problem then says what was done in `repair`.
 #[pyfunction]
-#[pyo3(signature = (server, *, study = None, repair = false, jobs = 4, token = None, ca_file = None, timeout = 300.0))]
+#[pyo3(signature = (server, *, study = None, repair = false, jobs = 4, token = None, ca_file = None, timeout = 300.0, smart_client_id = None, smart_key = None, smart_token_url = None, smart_scope = None, smart_alg = None, smart_kid = None))]
 #[allow(clippy::too_many_arguments)]
 fn verify<'py>(
     py: Python<'py>,
@@ -463,8 +562,22 @@ fn verify<'py>(
     token: Option<String>,
     ca_file: Option<PathBuf>,
     timeout: f64,
+    smart_client_id: Option<String>,
+    smart_key: Option<PathBuf>,
+    smart_token_url: Option<String>,
+    smart_scope: Option<String>,
+    smart_alg: Option<String>,
+    smart_kid: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let fhir = client(server, token, ca_file, timeout)?;
+    let smart = SmartArgs {
+        client_id: smart_client_id,
+        key: smart_key,
+        token_url: smart_token_url,
+        scope: smart_scope,
+        alg: smart_alg,
+        kid: smart_kid,
+    };
+    let fhir = client(server, token, smart, ca_file, timeout)?;
     let options = VerifyOptions {
         study,
         repair,
@@ -496,7 +609,10 @@ fn dicom_fhir(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UploadError", py.get_type::<UploadError>())?;
     m.add("InvalidDicomError", py.get_type::<InvalidDicomError>())?;
     m.add("DicomLimitError", py.get_type::<DicomLimitError>())?;
-    m.add("UnsupportedDicomError", py.get_type::<UnsupportedDicomError>())?;
+    m.add(
+        "UnsupportedDicomError",
+        py.get_type::<UnsupportedDicomError>(),
+    )?;
     m.add("CorruptStoredError", py.get_type::<CorruptStoredError>())?;
     m.add("DicomInternalError", py.get_type::<DicomInternalError>())?;
     m.add_class::<Instance>()?;

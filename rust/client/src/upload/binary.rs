@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::{header, Method, StatusCode};
 
 use super::{read_checked, retryable, send_all, Outcome, Sent, Shared, UploadOptions};
-use crate::client::{check_auth, is_sha256_hex, Answer, ClientError, Fhir, DICOM, FHIR_JSON};
+use crate::client::{is_sha256_hex, Answer, ClientError, Fhir, DICOM, FHIR_JSON};
 use crate::scan::DicomFile;
 
 pub(super) async fn send_binaries(
@@ -51,7 +51,7 @@ async fn send_binary(
             .await
         {
             Ok(answer) => {
-                check_auth(&answer, fhir.base())?;
+                fhir.check_auth(&answer)?;
                 if answer.status == StatusCode::OK || answer.status == StatusCode::CREATED {
                     let id = stored_id(&answer).unwrap_or_default();
                     if id != file.sha256 {
@@ -87,7 +87,10 @@ async fn send_binary(
                 answer.reason()
             }
             Err(e) if e.transient => e.message,
-            Err(e) => return Ok(Outcome::Failed(e.message)),
+            Err(e) => match e.stops_run() {
+                Some(stop) => return Err(stop),
+                None => return Ok(Outcome::Failed(e.message)),
+            },
         };
         if attempt >= options.retries || shared.stop() {
             let tries = attempt + 1;

@@ -8,7 +8,7 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::Value;
 
 use super::{read_checked, retryable, send_all, Outcome, Sent, Shared, StowOptions, UploadOptions};
-use crate::client::{check_auth, Answer, ClientError, Fhir, DICOM};
+use crate::client::{Answer, ClientError, Fhir, DICOM};
 use crate::scan::DicomFile;
 
 /// A STOW-RS request is closed at this many bytes even before `batch` instances: the body is
@@ -98,7 +98,7 @@ async fn stow_batch(
             .await
         {
             Ok(answer) => {
-                if let Err(e) = check_auth(&answer, fhir.base()) {
+                if let Err(e) = fhir.check_auth(&answer) {
                     out.extend(ready.into_iter().map(|f| (f, Err(e.clone()))));
                     return out;
                 }
@@ -125,7 +125,13 @@ async fn stow_batch(
                 answer.reason()
             }
             Err(e) if e.transient => e.message,
-            Err(e) => break e.message,
+            Err(e) => {
+                if let Some(stop) = e.stops_run() {
+                    out.extend(ready.into_iter().map(|f| (f, Err(stop.clone()))));
+                    return out;
+                }
+                break e.message;
+            }
         };
         if attempt >= options.retries || shared.stop() {
             break format!("{failure} (after {} attempts)", attempt + 1);
@@ -281,9 +287,15 @@ mod tests {
             failure_reason(Some(0xC409), Some(" other patient ")),
             "STOW-RS failure C409 (conflicting Patient ID): other patient"
         );
-        assert_eq!(failure_reason(Some(0x0110), None), "STOW-RS failure 0110 (processing failure)");
+        assert_eq!(
+            failure_reason(Some(0x0110), None),
+            "STOW-RS failure 0110 (processing failure)"
+        );
         assert_eq!(failure_reason(Some(0x1234), None), "STOW-RS failure 1234");
-        assert_eq!(failure_reason(None, None), "STOW-RS failure (no reason given)");
+        assert_eq!(
+            failure_reason(None, None),
+            "STOW-RS failure (no reason given)"
+        );
     }
 
     #[test]
