@@ -308,6 +308,73 @@ class SmartOnFhirTest extends AbstractServerTest {
 		assertThat(as(rw, request("dicomweb/studies/" + study).GET()).statusCode()).isEqualTo(404);
 	}
 
+	@Test
+	void lettersMeanWhatTheySay() {
+		String patient = "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Letters\"}]}";
+		byte[] body = patient.getBytes(StandardCharsets.UTF_8);
+		// u without c: no create; c: create; r without d: no delete; v1 .write: create and delete
+		HttpResponse<byte[]> r = as(token(c -> c.claim("scope", "system/Patient.u")), request("Patient")
+				.header("Content-Type", FHIR_JSON).POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(403);
+		r = as(token(c -> c.claim("scope", "system/Patient.c")), request("Patient")
+				.header("Content-Type", FHIR_JSON).POST(HttpRequest.BodyPublishers.ofByteArray(body)));
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(201);
+		String created = location(r);
+		assertThat(as(token(c -> c.claim("scope", "system/Patient.c")), request(created).GET()).statusCode()).isEqualTo(403);
+		assertThat(as(token(c -> c.claim("scope", "system/Patient.rs")), request(created).DELETE()).statusCode()).isEqualTo(403);
+		r = as(token(c -> c.claim("scope", "user/Patient.write")), request(created).DELETE());
+		assertThat(r.statusCode()).as(bodyText(r)).isIn(200, 204);
+		// garbage and filtered scopes grant nothing
+		assertThat(as(token(c -> c.claim("scope", "system/Patient.rsx system/*.rs?x=y openid")), request("Patient").GET())
+				.statusCode()).isEqualTo(403);
+		// a patient/ scope whose token names a FHIR Patient id directly (the "patient" claim)
+		String byId = token(c -> c.claim("scope", "patient/*.read").claim("patient", fhirPatientA));
+		assertThat(as(byId, request("ImagingStudy/" + studyA).GET()).statusCode()).isEqualTo(200);
+		assertThat(as(byId, request("ImagingStudy/" + studyB).GET()).statusCode()).isEqualTo(403);
+	}
+
+	/**
+	 * What a token costs on this machine: a first validation (RS256 signature and claims, keys
+	 * cached) and a repeated one (the same token again within a minute), per second on one thread;
+	 * and QIDO latency with a token. Printed for the report; asserted only loosely.
+	 */
+	@Test
+	void validationCost() throws Exception {
+		org.dicomfhir.hapi.smart.TokenValidator validator = bean(org.dicomfhir.hapi.smart.TokenValidator.class);
+		String t = systemRead();
+		for (int i = 0; i < 2000; i++) {
+			validator.validateUncached(t);
+			validator.validate(t);
+		}
+		int n = 5000;
+		long start = System.nanoTime();
+		for (int i = 0; i < n; i++) {
+			validator.validateUncached(t);
+		}
+		double first = (System.nanoTime() - start) / 1000.0 / n;
+		start = System.nanoTime();
+		for (int i = 0; i < n; i++) {
+			validator.validate(t);
+		}
+		double again = (System.nanoTime() - start) / 1000.0 / n;
+		System.out.printf("SMART token validation: first %.1f us (%.0f/s), repeated %.2f us (%.0f/s), one thread%n",
+				first, 1e6 / first, again, 1e6 / again);
+		assertThat(again).isLessThan(first);
+
+		// QIDO of a study, 200 times with a token: p50/p95
+		List<Long> millis = new ArrayList<>();
+		for (int i = 0; i < 220; i++) {
+			long s0 = System.nanoTime();
+			HttpResponse<byte[]> r = as(t, request("dicomweb/studies?StudyInstanceUID=" + studyA).GET());
+			if (i >= 20) {
+				millis.add((System.nanoTime() - s0) / 1000);
+			}
+			assertThat(r.statusCode()).isEqualTo(200);
+		}
+		millis.sort(null);
+		System.out.printf("QIDO with a token: p50 %.2f ms, p95 %.2f ms (n=200)%n", millis.get(100) / 1000.0, millis.get(190) / 1000.0);
+	}
+
 	// ------------------------------------------------------------------ helpers
 
 	private HttpResponse<byte[]> as(String theToken, HttpRequest.Builder theRequest) {

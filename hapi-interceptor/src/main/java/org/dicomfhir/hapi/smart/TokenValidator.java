@@ -66,8 +66,44 @@ public class TokenValidator {
 		myIssuer = theIssuer;
 	}
 
-	/** The claims of a valid token; {@link InvalidToken} otherwise. */
+	/** A validated token, reused until its expiry or for at most this long (a client sends one token many times). */
+	static final long REUSE_MILLIS = 60_000;
+	private static final int MAX_REMEMBERED = 4096;
+
+	private record Remembered(SmartToken token, long untilMillis) {
+	}
+
+	private final java.util.concurrent.ConcurrentHashMap<String, Remembered> myValidated = new java.util.concurrent.ConcurrentHashMap<>();
+
+	/**
+	 * The claims of a valid token; {@link InvalidToken} otherwise. A token validated in the last
+	 * minute (and not expired since) is not checked again: the signature check is most of the cost
+	 * of a request's authentication (docs/security.md, "Tokens (SMART on FHIR)").
+	 */
 	public SmartToken validate(String theToken) throws InvalidToken {
+		long now = System.currentTimeMillis();
+		Remembered known = myValidated.get(theToken);
+		if (known != null && known.untilMillis() > now) {
+			return known.token();
+		}
+		JWTClaimsSet claims = check(theToken);
+		SmartToken token = new SmartToken(claims.getSubject(), clientId(claims), SmartScopes.parse(scope(claims)),
+				string(claims, myProperties.getPatientClaim()), string(claims, myProperties.getPatientIdentifierClaim()));
+		if (myValidated.size() >= MAX_REMEMBERED) {
+			myValidated.clear();
+		}
+		myValidated.put(theToken, new Remembered(token, Math.min(now + REUSE_MILLIS, claims.getExpirationTime().getTime())));
+		return token;
+	}
+
+	/** Signature, algorithm, typ and claims, every time (no reuse): what a token seen for the first time costs. */
+	public SmartToken validateUncached(String theToken) throws InvalidToken {
+		JWTClaimsSet claims = check(theToken);
+		return new SmartToken(claims.getSubject(), clientId(claims), SmartScopes.parse(scope(claims)),
+				string(claims, myProperties.getPatientClaim()), string(claims, myProperties.getPatientIdentifierClaim()));
+	}
+
+	private JWTClaimsSet check(String theToken) throws InvalidToken {
 		JWTClaimsSet claims;
 		try {
 			claims = processor().process(theToken, null);
@@ -86,8 +122,7 @@ public class TokenValidator {
 		} catch (com.nimbusds.jose.JOSEException e) {
 			throw new InvalidToken("The token's signature could not be checked");
 		}
-		return new SmartToken(claims.getSubject(), clientId(claims), SmartScopes.parse(scope(claims)),
-				string(claims, myProperties.getPatientClaim()), string(claims, myProperties.getPatientIdentifierClaim()));
+		return claims;
 	}
 
 	/** Nimbus's claim-check messages, said without the claim values they carry. */
