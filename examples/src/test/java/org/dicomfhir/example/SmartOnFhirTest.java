@@ -256,6 +256,12 @@ class SmartOnFhirTest extends AbstractServerTest {
 			HttpResponse<byte[]> r = as(a, request("dicomweb/" + path).GET());
 			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(403);
 		}
+		// the app-launch imaging scope alone serves QIDO and WADO
+		String imagingOnly = patientToken(patientIdA, "launch/patient patient/ImagingStudy.rs");
+		assertThat(values(json(as(imagingOnly, request("dicomweb/studies?StudyInstanceUID=" + studyA + "," + studyB).GET())),
+				"0020000D")).containsExactly(studyA);
+		assertThat(as(imagingOnly, request("dicomweb/studies/" + studyA).GET()).statusCode()).isEqualTo(200);
+		assertThat(as(imagingOnly, request("dicomweb/studies/" + studyB).GET()).statusCode()).isEqualTo(403);
 		// read scopes do not write
 		HttpResponse<byte[]> r = as(a, stowRequest("dicomweb/studies/" + studyA, List.of(instance(patientIdA, studyA, seriesA))));
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(403);
@@ -294,11 +300,21 @@ class SmartOnFhirTest extends AbstractServerTest {
 		String studiesOnly = token(c -> c.claim("scope", "system/ImagingStudy.rs"));
 		assertThat(as(studiesOnly, request("Patient/" + fhirPatientA).GET()).statusCode()).isEqualTo(403);
 		assertThat(as(studiesOnly, request("ImagingStudy/" + studyA).GET()).statusCode()).isEqualTo(200);
+		// SMART Imaging's backend scope alone serves QIDO and WADO
+		assertThat(values(json(as(studiesOnly, request("dicomweb/studies?StudyInstanceUID=" + studyA).GET())), "0020000D"))
+				.containsExactly(studyA);
+		assertThat(as(studiesOnly, request("dicomweb/studies/" + studyA + "/metadata").GET()).statusCode()).isEqualTo(200);
+		assertThat(as(studiesOnly, request("dicomweb/studies/" + studyA).GET()).statusCode()).isEqualTo(200);
 	}
 
 	@Test
 	void systemWriteStoresAndDeletes() {
-		String rw = systemWrite();
+		// the ImagingStudy letters are what STOW-RS and DICOMweb DELETE need (Binary gets the same)
+		assertThat(as(token(c -> c.claim("scope", "system/ImagingStudy.cruds")), stowRequest("dicomweb/studies",
+				List.of(instance(patientIdB, DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid())))).statusCode())
+				.as("without Patient.r: the existing patient B cannot be read").isEqualTo(403);
+		// STOW-RS also reads the target study and Patient as the caller (StowService.authorizeTargets)
+		String rw = token(c -> c.claim("scope", "system/ImagingStudy.cruds system/Patient.rs"));
 		String study = DicomFixtures.newStudyUid();
 		HttpResponse<byte[]> r = as(rw, stowRequest("dicomweb/studies", List.of(instance(patientIdB, study, DicomFixtures.newSeriesUid()))));
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
