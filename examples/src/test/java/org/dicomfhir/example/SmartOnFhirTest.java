@@ -59,6 +59,10 @@ class SmartOnFhirTest extends AbstractServerTest {
 		registry.add("dicomfhir.smart.audience", () -> AUDIENCE);
 		// the rotation test publishes a key and uses it at once: no minimum interval between fetches
 		registry.add("dicomfhir.smart.jwks-min-refresh-seconds", () -> "0");
+		// RFC 7662: every new token is also introspected (the fake issuer knows which are revoked)
+		registry.add("dicomfhir.smart.introspection-uri", () -> ISSUER.url() + "/introspect");
+		registry.add("dicomfhir.smart.introspection-client-id", () -> "fhir-server");
+		registry.add("dicomfhir.smart.introspection-client-secret", () -> "introspection secret&=");
 	}
 
 	// four characters, as the fixture's PatientID "1CT1" they replace
@@ -181,6 +185,17 @@ class SmartOnFhirTest extends AbstractServerTest {
 		assertThat(send(request("ImagingStudy").header("Authorization", "Bearer " + signedWithNew).GET().build()).statusCode())
 				.isEqualTo(200);
 		assertThat(as(old, request("ImagingStudy").GET()).statusCode()).isEqualTo(200);
+	}
+
+	@Test
+	void aTokenTheIssuerRevokedIsRefused() {
+		String revoked = token(c -> c.claim("scope", "system/*.rs"));
+		ISSUER.revoked.add(revoked);
+		HttpResponse<byte[]> r = as(revoked, request("ImagingStudy").GET());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(401);
+		assertThat(r.headers().firstValue("WWW-Authenticate").orElse("")).contains("error=\"invalid_token\"");
+		assertThat(as(token(c -> c.claim("scope", "system/*.rs")), request("ImagingStudy").GET()).statusCode()).isEqualTo(200);
+		assertThat(ISSUER.introspections.get()).isPositive();
 	}
 
 	// ------------------------------------------------------------------ public documents
@@ -483,6 +498,8 @@ class SmartOnFhirTest extends AbstractServerTest {
 	static final class Issuer {
 
 		final List<RSAKey> keys = new java.util.concurrent.CopyOnWriteArrayList<>();
+		final java.util.Set<String> revoked = java.util.concurrent.ConcurrentHashMap.newKeySet();
+		final java.util.concurrent.atomic.AtomicInteger introspections = new java.util.concurrent.atomic.AtomicInteger();
 		private final HttpServer myServer;
 
 		Issuer() {
@@ -496,6 +513,7 @@ class SmartOnFhirTest extends AbstractServerTest {
 			}
 			myServer.createContext("/realms/test/.well-known/openid-configuration", x -> reply(x, discovery()));
 			myServer.createContext("/realms/test/jwks", x -> reply(x, new JWKSet(new ArrayList<>(keys)).toPublicJWKSet().toString()));
+			myServer.createContext("/realms/test/introspect", this::introspect);
 			myServer.start();
 			// daemon threads of the JDK's server end with the JVM; stop it explicitly when the JVM ends
 			Runtime.getRuntime().addShutdownHook(new Thread(() -> myServer.stop(0)));
@@ -513,6 +531,26 @@ class SmartOnFhirTest extends AbstractServerTest {
 			return "{\"issuer\":\"" + url() + "\",\"jwks_uri\":\"" + url() + "/jwks\",\"token_endpoint\":\"" + url()
 					+ "/token\",\"authorization_endpoint\":\"" + url() + "/authorize\","
 					+ "\"id_token_signing_alg_values_supported\":[\"RS256\",\"HS256\"]}";
+		}
+
+		/** RFC 7662, with this server's Basic credentials (id and secret form-encoded, RFC 6749 2.3.1). */
+		private void introspect(com.sun.net.httpserver.HttpExchange theExchange) throws IOException {
+			String expected = "Basic " + java.util.Base64.getEncoder().encodeToString(
+					"fhir-server:introspection+secret%26%3D".getBytes(StandardCharsets.UTF_8));
+			String form = new String(theExchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+			if (!"POST".equals(theExchange.getRequestMethod()) || !expected.equals(theExchange.getRequestHeaders().getFirst("Authorization"))) {
+				theExchange.sendResponseHeaders(401, -1);
+				theExchange.close();
+				return;
+			}
+			introspections.incrementAndGet();
+			String token = "";
+			for (String pair : form.split("&")) {
+				if (pair.startsWith("token=")) {
+					token = java.net.URLDecoder.decode(pair.substring(6), StandardCharsets.UTF_8);
+				}
+			}
+			reply(theExchange, "{\"active\":" + !revoked.contains(token) + "}");
 		}
 
 		private static void reply(com.sun.net.httpserver.HttpExchange theExchange, String theJson) throws IOException {

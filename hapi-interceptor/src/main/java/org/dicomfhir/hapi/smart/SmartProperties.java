@@ -27,6 +27,37 @@ public class SmartProperties {
 	/** How long fetched keys are used before they are fetched again. */
 	private int jwksCacheSeconds = 300;
 
+	/** RFC 7662 token introspection, also asked for every new token when set: {@code active} must be true. */
+	private String introspectionUri;
+	/** This server's client id at the introspection endpoint (HTTP Basic). */
+	private String introspectionClientId;
+	/** This server's client secret at the introspection endpoint (HTTP Basic). */
+	private String introspectionClientSecret;
+
+	public String getIntrospectionUri() {
+		return introspectionUri;
+	}
+
+	public void setIntrospectionUri(String theIntrospectionUri) {
+		introspectionUri = theIntrospectionUri;
+	}
+
+	public String getIntrospectionClientId() {
+		return introspectionClientId;
+	}
+
+	public void setIntrospectionClientId(String theIntrospectionClientId) {
+		introspectionClientId = theIntrospectionClientId;
+	}
+
+	public String getIntrospectionClientSecret() {
+		return introspectionClientSecret;
+	}
+
+	public void setIntrospectionClientSecret(String theIntrospectionClientSecret) {
+		introspectionClientSecret = theIntrospectionClientSecret;
+	}
+
 	public boolean isEnabled() {
 		return enabled;
 	}

@@ -48,7 +48,8 @@ public class TokenValidator {
 	/** The issuer's keys could not be fetched: the server's problem, not the token's (503). */
 	public static final class IssuerUnavailable extends RuntimeException {
 		IssuerUnavailable(Throwable theCause) {
-			super("The token issuer's keys cannot be fetched: " + theCause.getMessage(), theCause);
+			// the cause's message names the endpoint, never the token
+			super("The token issuer cannot be asked (keys or introspection): " + theCause.getMessage(), theCause);
 		}
 	}
 
@@ -61,9 +62,13 @@ public class TokenValidator {
 	private final IssuerMetadata myIssuer;
 	private volatile DefaultJWTProcessor<SecurityContext> myProcessor;
 
+	private final TokenIntrospection myIntrospection;
+
 	public TokenValidator(SmartProperties theProperties, IssuerMetadata theIssuer) {
 		myProperties = theProperties;
 		myIssuer = theIssuer;
+		String introspection = theProperties.getIntrospectionUri();
+		myIntrospection = introspection == null || introspection.isBlank() ? null : new TokenIntrospection(theProperties);
 	}
 
 	/** A validated token, reused until its expiry or for at most this long (a client sends one token many times). */
@@ -87,6 +92,9 @@ public class TokenValidator {
 			return known.token();
 		}
 		JWTClaimsSet claims = check(theToken);
+		if (myIntrospection != null && !myIntrospection.active(theToken)) {
+			throw new InvalidToken("The token is not active (revoked, or unknown to the issuer)");
+		}
 		SmartToken token = new SmartToken(claims.getSubject(), clientId(claims), SmartScopes.parse(scope(claims)),
 				string(claims, myProperties.getPatientClaim()), string(claims, myProperties.getPatientIdentifierClaim()));
 		if (myValidated.size() >= MAX_REMEMBERED) {
@@ -242,9 +250,5 @@ public class TokenValidator {
 			}
 			return out;
 		}
-	}
-
-	static Set<JWSAlgorithm> asymmetric() {
-		return new HashSet<>(ASYMMETRIC);
 	}
 }
