@@ -27,6 +27,10 @@ import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.dicomfhir.hapi.lookup.UploadLookup;
 import org.dicomfhir.hapi.status.DicomStatusProvider;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
+import org.dicomfhir.hapi.dicomweb.DicomWebProperties;
+import org.dicomfhir.hapi.smart.PatientResolver;
+import org.dicomfhir.hapi.smart.SmartCors;
+import org.dicomfhir.hapi.studywrite.PatientConflictException;
 import org.dicomfhir.hapi.studywrite.PatientDirectory;
 import org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor;
 import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
@@ -38,7 +42,7 @@ import org.dicomfhir.hapi.studywrite.StudyWriter;
  */
 @Configuration
 @EnableConfigurationProperties(DicomFhirProperties.class)
-@Import(org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class)
+@Import({org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class, org.dicomfhir.hapi.smart.SmartConfiguration.class})
 public class DicomFhirConfiguration {
 
 	@Bean
@@ -71,6 +75,24 @@ public class DicomFhirConfiguration {
 	@Bean
 	public PatientDirectory dicomFhirPatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
 		return new PatientDirectory(theFhirContext, theDaoRegistry);
+	}
+
+	/** SMART: a token's patient_identifier, found by the exact-identifier lookup (several Patients: none). */
+	@Bean
+	public PatientResolver dicomFhirSmartPatientResolver(PatientDirectory thePatients) {
+		return (theSystem, theValue) -> {
+			try {
+				return java.util.Optional.ofNullable(thePatients.idOf(theSystem, theValue));
+			} catch (PatientConflictException e) {
+				return java.util.Optional.empty();
+			}
+		};
+	}
+
+	/** SMART: a 401 carries the DICOMweb facade's CORS headers. */
+	@Bean
+	public SmartCors dicomFhirSmartCors(DicomWebProperties theWebProperties) {
+		return theWebProperties::getCorsAllowedOrigins;
 	}
 
 	@Bean

@@ -12,6 +12,8 @@
  * <ol>
  *   <li>{@code config}: what the operator configured ({@code dicomfhir.*}) and values derived from it</li>
  *   <li>{@code lookup}: native SQL lookups on HAPI's tables</li>
+ *   <li>{@code smart}: SMART on FHIR bearer tokens and scopes, off by default (uses config; only the
+ *       root wiring uses it)</li>
  *   <li>{@code studywrite}: after a Binary's commit: hand-off, the study writer, the instance ledger,
  *       patients, the read barrier (uses config)</li>
  *   <li>{@code ingest}: the way in: upload rewrite, storage hooks, request size limit, content

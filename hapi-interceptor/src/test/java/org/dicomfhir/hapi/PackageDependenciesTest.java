@@ -23,7 +23,8 @@ class PackageDependenciesTest {
 
 	private static final String BASE = "org.dicomfhir.hapi";
 	private static final List<String> ORDER = List.of(
-			BASE + ".config", BASE + ".lookup", BASE + ".studywrite", BASE + ".ingest", BASE + ".dicomweb", BASE + ".status", BASE);
+			BASE + ".config", BASE + ".lookup", BASE + ".smart", BASE + ".studywrite", BASE + ".ingest", BASE + ".dicomweb", BASE + ".status", BASE);
+	private static final String SMART = BASE + ".smart";
 	private static final Path SOURCES = Path.of("src/main/java/org/dicomfhir/hapi");
 	private static final Pattern COMMENT_OR_TEXT =
 			Pattern.compile("\"\"\"[\\s\\S]*?\"\"\"|\"(?:\\\\.|[^\"\\\\\\n])*\"|'(?:\\\\.|[^'\\\\])+'|/\\*[\\s\\S]*?\\*/|//[^\\n]*");
@@ -48,6 +49,10 @@ class PackageDependenciesTest {
 				String to = m.group(1);
 				if (!to.equals(from) && ORDER.indexOf(to) >= ORDER.indexOf(from)) {
 					violations.add(file.getFileName() + ": " + from + " -> " + to);
+				}
+				// tokens are wired in by the root only: the rest of the plugin works the same with SMART off
+				if (to.equals(SMART) && !from.equals(SMART) && !from.equals(BASE)) {
+					violations.add(file.getFileName() + ": " + from + " -> " + to + " (only the root wiring may use it)");
 				}
 			}
 		}

@@ -38,6 +38,15 @@ public class PatientDirectory {
 	}
 
 	/**
+	 * The id (without {@code Patient/}) of the one Patient with exactly this identifier, or null when
+	 * there is none; {@link PatientConflictException} when there are several.
+	 */
+	public String idOf(String theSystem, String theValue) {
+		Patient found = find(theSystem, theValue, new SystemRequestDetails());
+		return found == null ? null : found.getIdElement().getIdPart();
+	}
+
+	/**
 	 * The id ({@code Patient/<id>}) of the one Patient with this identifier, created from
 	 * {@code thePatientJson} when there is none.
 	 */

@@ -1,0 +1,127 @@
+package org.dicomfhir.hapi.smart;
+
+import ca.uhn.fhir.rest.api.server.RequestDetails;
+import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRule;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRuleOp;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRuleOpClassifier;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleFinished;
+import ca.uhn.fhir.rest.server.interceptor.auth.PolicyEnum;
+import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
+import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
+import jakarta.servlet.http.HttpServletRequest;
+import org.dicomfhir.hapi.smart.SmartScopes.Grant;
+import org.dicomfhir.hapi.smart.SmartScopes.Level;
+import org.dicomfhir.hapi.smart.SmartScopes.Permission;
+import org.hl7.fhir.r4.model.IdType;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * HAPI authorization rules from the token's SMART scopes: {@code r}/{@code s} → read (HAPI's read
+ * rule covers read and search alike), {@code c} → create, {@code u} → update (HAPI's write rule,
+ * with creates denied unless {@code c} is granted too), {@code d} → delete. {@code system/} and
+ * {@code user/} grant per resource type ({@code user/} = {@code system/}: this server has no
+ * per-user policy); {@code patient/} grants the same inside the token's Patient compartment only,
+ * and nothing when the token's patient cannot be resolved. {@code Binary} (no compartment) gets the
+ * letters granted on ImagingStudy (or {@code *}) at type level: which Binary a caller may touch is
+ * decided by the DICOM Binary access layer from the owning ImagingStudy. Metadata is always
+ * allowed; transactions and batches apply these rules to each entry. Anything else: 403.
+ *
+ * <p>Requests that do not come from the servlet (the plugin's own DAO calls, with a
+ * SystemRequestDetails) are not restricted.
+ */
+public class SmartAuthorizationInterceptor extends AuthorizationInterceptor {
+
+	private static final String RULES = SmartAuthorizationInterceptor.class.getName() + ".rules";
+
+	private final PatientContext myPatients;
+
+	public SmartAuthorizationInterceptor(PatientContext thePatients) {
+		super(PolicyEnum.DENY);
+		myPatients = thePatients;
+	}
+
+	@Override
+	@SuppressWarnings("unchecked")
+	public List<IAuthRule> buildRuleList(RequestDetails theRequest) {
+		HttpServletRequest servlet = theRequest instanceof ServletRequestDetails s ? s.getServletRequest() : null;
+		if (servlet == null) {
+			return new RuleBuilder().allowAll("internal request of the server").build();
+		}
+		// HAPI asks at every check of a request; the answer does not change within one
+		Object cached = servlet.getAttribute(RULES);
+		if (cached instanceof List<?> l) {
+			return (List<IAuthRule>) l;
+		}
+		SmartToken token = SmartToken.of(servlet);
+		List<IAuthRule> rules = token == null ? publicOnly() : rules(token.grants(), token.hasPatientScope()
+				? myPatients.patientId(token, servlet) : null);
+		servlet.setAttribute(RULES, rules);
+		return rules;
+	}
+
+	private static List<IAuthRule> publicOnly() {
+		return new RuleBuilder().allow("metadata").metadata().andThen().denyAll("a bearer token is required").build();
+	}
+
+	/** The rules of a token's grants; {@code thePatientId}: the token's Patient, null when none was resolved. */
+	static List<IAuthRule> rules(List<Grant> theGrants, String thePatientId) {
+		List<Grant> usable = new ArrayList<>();
+		for (Grant g : theGrants) {
+			if (g.level() != Level.PATIENT || thePatientId != null) {
+				usable.add(g);
+			}
+			if (("ImagingStudy".equals(g.resourceType()) || "*".equals(g.resourceType()))
+					&& (g.level() != Level.PATIENT || thePatientId != null)) {
+				// Binary: the study's letters, at type level (the access layer checks the owning study)
+				usable.add(new Grant(Level.SYSTEM, "Binary", g.permissions()));
+			}
+		}
+		IdType patient = thePatientId == null ? null : new IdType("Patient", thePatientId);
+		RuleBuilder b = new RuleBuilder();
+		b.allow("metadata").metadata();
+		// creates first, so a deny of creates for update-only grants does not hide them
+		add(b, usable, Permission.CREATE, "create", patient, r -> r.create());
+		if (usable.stream().anyMatch(g -> g.permissions().contains(Permission.UPDATE))) {
+			b.deny("update scopes without c do not create").create().allResources().withAnyId();
+		}
+		add(b, usable, Permission.UPDATE, "update", patient, r -> r.write());
+		if (usable.stream().anyMatch(g -> g.permissions().contains(Permission.UPDATE))) {
+			// a PATCH is let through here; the patched resource then meets the update rules above
+			b.allow("patch, checked as an update").patch().allRequests();
+		}
+		add(b, usable, Permission.READ, "read", patient, r -> r.read());
+		add(b, usable, Permission.SEARCH, "search", patient, r -> r.read());
+		add(b, usable, Permission.DELETE, "delete", patient, r -> r.delete());
+		if (usable.stream().anyMatch(g -> g.level() != Level.PATIENT && "*".equals(g.resourceType())
+				&& g.permissions().contains(Permission.READ))) {
+			b.allow("$dicom-status").operation().named("$dicom-status").onServer().andAllowAllResponses();
+		}
+		b.allow("transactions, each entry by these rules").transaction().withAnyOperation().andApplyNormalRules();
+		b.denyAll("not granted by the token's scopes");
+		return b.build();
+	}
+
+	private static void add(RuleBuilder theBuilder, List<Grant> theGrants, Permission thePermission, String theVerb, IdType thePatient,
+			Function<IAuthRuleBuilderRule, IAuthRuleBuilderRuleOp> theOp) {
+		Set<String> done = new java.util.HashSet<>();
+		for (Grant g : theGrants) {
+			if (!g.permissions().contains(thePermission)) {
+				continue;
+			}
+			boolean compartment = g.level() == Level.PATIENT;
+			if (!done.add(g.resourceType() + (compartment ? "@patient" : ""))) {
+				continue;
+			}
+			IAuthRuleBuilderRuleOp op = theOp.apply(theBuilder.allow(g.level().name().toLowerCase(java.util.Locale.ROOT) + "/" + g.resourceType() + " " + theVerb));
+			IAuthRuleBuilderRuleOpClassifier classifier = "*".equals(g.resourceType()) ? op.allResources() : op.resourcesOfType(g.resourceType());
+			IAuthRuleFinished finished = compartment ? classifier.inCompartment("Patient", thePatient) : classifier.withAnyId();
+			finished.andThen();
+		}
+	}
+}
