@@ -38,7 +38,9 @@ import org.dicomfhir.hapi.studywrite.StudyWriter;
  */
 @Configuration
 @EnableConfigurationProperties(DicomFhirProperties.class)
-@Import(org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class)
+@Import({org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class,
+		// issue 14: who may read and change an instance (StudyAccess, the Binary owner check)
+		org.dicomfhir.hapi.access.AccessConfiguration.class})
 public class DicomFhirConfiguration {
 
 	@Bean
@@ -103,9 +105,10 @@ public class DicomFhirConfiguration {
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
-			PatientDirectory thePatients) {
+			PatientDirectory thePatients,
+			org.dicomfhir.hapi.access.StudyAccess theAccess) {
 		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
-				theLedger, thePatients);
+				theLedger, thePatients, theAccess);
 	}
 
 	@Bean
@@ -133,8 +136,8 @@ public class DicomFhirConfiguration {
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, StudyWriteHandoff theHandoff) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff);
+			UploadLookup theLookup, StudyWriteHandoff theHandoff, org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff, theAccess);
 	}
 
 	@Bean

@@ -38,6 +38,15 @@ public class PatientDirectory {
 	}
 
 	/**
+	 * The id ({@code Patient/<id>}) of the one Patient with this identifier, null when there is none
+	 * (read as the system); {@link PatientConflictException} when there are several.
+	 */
+	public String findId(String theSystem, String theValue) {
+		Patient found = find(theSystem, theValue, new SystemRequestDetails());
+		return found == null ? null : "Patient/" + found.getIdElement().getIdPart();
+	}
+
+	/**
 	 * The id ({@code Patient/<id>}) of the one Patient with this identifier, created from
 	 * {@code thePatientJson} when there is none.
 	 */
