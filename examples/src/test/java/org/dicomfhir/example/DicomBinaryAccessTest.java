@@ -222,6 +222,20 @@ class DicomBinaryAccessTest extends AbstractServerTest {
 		assertThat(getJson("Binary/" + binaryB).statusCode()).isEqualTo(200);
 	}
 
+	@Test
+	void aPatientsWriterDeletesAndStoresAgainItsOwnInstance() {
+		byte[] bytes = instance(patientIdA, studyA);
+		String id = DicomFixtures.sha256(bytes);
+		HttpResponse<byte[]> stored = postDicomAs(patientA, "writer", bytes);
+		assertThat(stored.statusCode()).as(bodyText(stored)).isEqualTo(201);
+		HttpResponse<byte[]> deleted = as(patientA, "writer", request("Binary/" + id).header("Accept", FHIR_JSON).DELETE());
+		assertThat(deleted.statusCode()).as(bodyText(deleted)).isEqualTo(200);
+		// the deleted Binary's row is updated, not created: still the caller's own study, so allowed
+		HttpResponse<byte[]> again = postDicomAs(patientA, "writer", bytes);
+		assertThat(again.statusCode()).as(bodyText(again)).isEqualTo(201);
+		assertThat(readAs(patientA, null, "Binary/" + id).statusCode()).isEqualTo(200);
+	}
+
 	// ------------------------------------------------------------------ writes are checked as writes
 
 	@Test

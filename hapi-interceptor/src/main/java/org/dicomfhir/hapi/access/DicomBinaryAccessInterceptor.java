@@ -78,9 +78,11 @@ public class DicomBinaryAccessInterceptor {
 		if (StudyAccess.isSystem(theRequest)) {
 			return;
 		}
-		if (theOld instanceof Binary old && isDicom(old)) {
-			myAccess.requireMayChange(theRequest, myAccess.ownerStudy(old));
+		if (theOld instanceof Binary old && isDicom(old) && !isDeleted(old) && myAccess.ownerStudy(old) != null) {
+			myAccess.requireMayChange(theRequest, old);
 		} else if (theNew instanceof Binary binary && isDicomContentType(binary.getContentType())) {
+			// new content (or a deleted instance stored again): which study, the storage hook checks
+			// after the parse, before the claim
 			myAccess.requireMayStoreAny(theRequest);
 		}
 	}
@@ -88,12 +90,12 @@ public class DicomBinaryAccessInterceptor {
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED, order = -200)
 	public void beforeDelete(IBaseResource theResource, RequestDetails theRequest) {
 		if (!StudyAccess.isSystem(theRequest) && theResource instanceof Binary binary && isDicom(binary)) {
-			myAccess.requireMayChange(theRequest, myAccess.ownerStudy(binary));
+			myAccess.requireMayChange(theRequest, binary);
 		}
 	}
 
 	private boolean mayRead(IBaseResource theResource, RequestDetails theRequest) {
-		return !(theResource instanceof Binary binary) || !isDicom(binary) || myAccess.mayRead(theRequest, myAccess.ownerStudy(binary));
+		return !(theResource instanceof Binary binary) || !isDicom(binary) || myAccess.mayRead(theRequest, binary);
 	}
 
 	/** One resource asked for by id: refused outright (a search or history just leaves it out). */
@@ -102,6 +104,10 @@ public class DicomBinaryAccessInterceptor {
 		if (operation == RestOperationTypeEnum.READ || operation == RestOperationTypeEnum.VREAD) {
 			throw new ForbiddenOperationException(StudyAccess.DENIED_READ);
 		}
+	}
+
+	private static boolean isDeleted(Binary theBinary) {
+		return ca.uhn.fhir.model.api.ResourceMetadataKeyEnum.DELETED_AT.get(theBinary) != null;
 	}
 
 	static boolean isDicom(Binary theBinary) {

@@ -74,13 +74,18 @@ public class StudyAccess {
 		return theRequest == null || theRequest instanceof SystemRequestDetails;
 	}
 
+	/** Nothing to ask: the system's request, or a server without authorization (then no study is read for nothing). */
+	private boolean unchecked(RequestDetails theRequest) {
+		return isSystem(theRequest) || authorizations().isEmpty();
+	}
+
 	/**
 	 * Before a body is read: refuses (403) a caller whose rules allow no ImagingStudy write at all
 	 * (a reader), whatever the bytes. A caller allowed to write in some compartment passes; which
 	 * study, the check after the parse ({@link #requireMayStore}) decides.
 	 */
 	public void requireMayStoreAny(RequestDetails theRequest) {
-		if (isSystem(theRequest) || cached(theRequest, "store-any", () -> mayWriteSomeStudy(theRequest))) {
+		if (unchecked(theRequest) || cached(theRequest, "store-any", () -> mayWriteSomeStudy(theRequest))) {
 			return;
 		}
 		throw new ForbiddenOperationException("Access denied: the caller may not store DICOM instances"
@@ -95,7 +100,7 @@ public class StudyAccess {
 	 * the plugin would create.
 	 */
 	public void requireMayStore(RequestDetails theRequest, DicomInstance theInstance) {
-		if (isSystem(theRequest)) {
+		if (unchecked(theRequest)) {
 			return;
 		}
 		String study = theInstance.studyInstanceUid();
@@ -111,8 +116,23 @@ public class StudyAccess {
 		}
 	}
 
+	/** As {@link #requireMayChange(RequestDetails, String)} for a stored DICOM Binary, whose owner is looked up only when asked. */
+	public void requireMayChange(RequestDetails theRequest, org.hl7.fhir.r4.model.Binary theBinary) {
+		if (!unchecked(theRequest)) {
+			requireMayChange(theRequest, ownerStudy(theBinary));
+		}
+	}
+
+	/** Whether the caller may read this DICOM Binary: read its owning study. */
+	public boolean mayRead(RequestDetails theRequest, org.hl7.fhir.r4.model.Binary theBinary) {
+		return unchecked(theRequest) || mayRead(theRequest, ownerStudy(theBinary));
+	}
+
 	public boolean mayChange(RequestDetails theRequest, String theStudyUid) {
-		return isSystem(theRequest) || cached(theRequest, "change:" + theStudyUid, () -> {
+		return unchecked(theRequest) || cached(theRequest, "change:" + theStudyUid, () -> {
+			if (theStudyUid == null) {
+				return false;
+			}
 			ImagingStudy study = storedOrProposed(theStudyUid);
 			return study != null && allowed(theRequest, RestOperationTypeEnum.UPDATE, study, study.getIdElement(), null,
 					Pointcut.STORAGE_PRESTORAGE_RESOURCE_UPDATED);
@@ -121,7 +141,7 @@ public class StudyAccess {
 
 	/** Whether the caller may read the study (and so its instances); false for an unknown owner. */
 	public boolean mayRead(RequestDetails theRequest, String theStudyUid) {
-		return isSystem(theRequest) || cached(theRequest, "read:" + theStudyUid, () -> {
+		return unchecked(theRequest) || cached(theRequest, "read:" + theStudyUid, () -> {
 			if (theStudyUid == null) {
 				return false;
 			}
