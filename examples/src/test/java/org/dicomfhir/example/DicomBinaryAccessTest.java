@@ -32,7 +32,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>Headers: {@code X-Test-Patient: <Patient id>} reads (and with {@code X-Test-Role: writer}
  * writes) that patient's compartment, plus every Binary by type; {@code X-Test-Role: reader} alone
- * reads everything and writes nothing.
+ * reads everything and may write and delete Binaries by type, but no ImagingStudy or Patient.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomBinaryAccessTest extends AbstractServerTest {
@@ -80,7 +80,12 @@ class DicomBinaryAccessTest extends AbstractServerTest {
 				if (patient == null) {
 					return "writer".equals(role)
 							? new RuleBuilder().allowAll("writer of everything").build()
-							: new RuleBuilder().allow("reader").read().allResources().withAnyId().andThen().denyAll("reads only").build();
+							: new RuleBuilder().allow("reader").read().allResources().withAnyId().andThen()
+									// Binary by type, as a SMART server grants it: storing or deleting
+									// an instance still needs the study, which this caller may only read
+									.allow("Binary write by type").write().resourcesOfType("Binary").withAnyId().andThen()
+									.allow("Binary delete by type").delete().resourcesOfType("Binary").withAnyId().andThen()
+									.denyAll("reads only").build();
 				}
 				IdType owner = new IdType(patient);
 				RuleBuilder rules = new RuleBuilder();
