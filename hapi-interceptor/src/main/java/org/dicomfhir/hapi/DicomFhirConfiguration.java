@@ -42,7 +42,10 @@ import org.dicomfhir.hapi.studywrite.StudyWriter;
  */
 @Configuration
 @EnableConfigurationProperties(DicomFhirProperties.class)
-@Import({org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class, org.dicomfhir.hapi.smart.SmartConfiguration.class})
+@Import({org.dicomfhir.hapi.dicomweb.DicomWebConfiguration.class,
+		// who may read and change an instance (StudyAccess, the Binary owner check)
+		org.dicomfhir.hapi.access.AccessConfiguration.class,
+		org.dicomfhir.hapi.smart.SmartConfiguration.class})
 public class DicomFhirConfiguration {
 
 	@Bean
@@ -125,9 +128,10 @@ public class DicomFhirConfiguration {
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
-			PatientDirectory thePatients) {
+			PatientDirectory thePatients,
+			org.dicomfhir.hapi.access.StudyAccess theAccess) {
 		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
-				theLedger, thePatients);
+				theLedger, thePatients, theAccess);
 	}
 
 	@Bean
@@ -155,8 +159,8 @@ public class DicomFhirConfiguration {
 
 	@Bean
 	public DicomBinaryUploadInterceptor dicomFhirUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage,
-			UploadLookup theLookup, StudyWriteHandoff theHandoff) {
-		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff);
+			UploadLookup theLookup, StudyWriteHandoff theHandoff, org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		return new DicomBinaryUploadInterceptor(theFhirContext, theStorage, theLookup, theHandoff, theAccess);
 	}
 
 	@Bean

@@ -16,9 +16,11 @@
  *       root wiring uses it)</li>
  *   <li>{@code studywrite}: after a Binary's commit: hand-off, the study writer, the instance ledger,
  *       patients, the read barrier (uses config)</li>
+ *   <li>{@code access}: who may read and change an instance: the caller's rights on its
+ *       ImagingStudy, the owner check on DICOM Binaries (uses studywrite)</li>
  *   <li>{@code ingest}: the way in: upload rewrite, storage hooks, request size limit, content
- *       addressing, reconciliation (uses config, lookup, studywrite)</li>
- *   <li>{@code dicomweb}: the DICOMweb facade (uses config, lookup, studywrite, ingest)</li>
+ *       addressing, reconciliation (uses config, lookup, studywrite, access)</li>
+ *   <li>{@code dicomweb}: the DICOMweb facade (uses config, lookup, studywrite, access, ingest)</li>
  *   <li>{@code status}: {@code $dicom-status} (uses studywrite)</li>
  *   <li>this package: the wiring (uses all of them; nothing uses it)</li>
  * </ol>

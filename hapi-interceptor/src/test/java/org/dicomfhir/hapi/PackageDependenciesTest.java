@@ -23,7 +23,7 @@ class PackageDependenciesTest {
 
 	private static final String BASE = "org.dicomfhir.hapi";
 	private static final List<String> ORDER = List.of(
-			BASE + ".config", BASE + ".lookup", BASE + ".smart", BASE + ".studywrite", BASE + ".ingest", BASE + ".dicomweb", BASE + ".status", BASE);
+			BASE + ".config", BASE + ".lookup", BASE + ".smart", BASE + ".studywrite", BASE + ".access", BASE + ".ingest", BASE + ".dicomweb", BASE + ".status", BASE);
 	private static final String SMART = BASE + ".smart";
 	private static final Path SOURCES = Path.of("src/main/java/org/dicomfhir/hapi");
 	private static final Pattern COMMENT_OR_TEXT =

@@ -7,6 +7,7 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.IdType;
 import org.hl7.fhir.r4.model.ImagingStudy;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.studywrite.StudyWriter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,8 +36,10 @@ public class DeleteService {
 	private final DaoRegistry myDaoRegistry;
 	private final StudyStore myStore;
 	private final StudyWriter myWriter;
+	private final StudyAccess myAccess;
 
-	public DeleteService(DaoRegistry theDaoRegistry, StudyStore theStore, StudyWriter theWriter) {
+	public DeleteService(DaoRegistry theDaoRegistry, StudyStore theStore, StudyWriter theWriter, StudyAccess theAccess) {
+		myAccess = theAccess;
 		myDaoRegistry = theDaoRegistry;
 		myStore = theStore;
 		myWriter = theWriter;
@@ -44,6 +47,8 @@ public class DeleteService {
 
 	void delete(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
 		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		// Deleting instances changes the study: the caller may update it, checked before anything goes.
+		myAccess.requireMayChange(theRequest.details(), theStudy);
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
 		// Which entries have bytes the Binary delete hook can read? (Read as the system: the
 		// caller's right to the study was checked above, its right to delete each Binary below.)

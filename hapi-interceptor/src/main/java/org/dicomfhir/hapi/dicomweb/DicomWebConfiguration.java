@@ -43,13 +43,15 @@ public class DicomWebConfiguration {
 	@Bean
 	public StowService dicomWebStow(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
 			StudyStore theStore, BinaryIdLookup theBinaryIds, DicomStorageInterceptor theStorage,
-			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
-		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage, theBinaryStorage);
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage, org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		return new StowService(theDaoRegistry, theTransactions, theProperties, theStore, theBinaryIds, theStorage, theBinaryStorage,
+				theAccess);
 	}
 
 	@Bean
-	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore, org.dicomfhir.hapi.studywrite.StudyWriter theWriter) {
-		return new DeleteService(theDaoRegistry, theStore, theWriter);
+	public DeleteService dicomWebDelete(DaoRegistry theDaoRegistry, StudyStore theStore, org.dicomfhir.hapi.studywrite.StudyWriter theWriter,
+			org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		return new DeleteService(theDaoRegistry, theStore, theWriter, theAccess);
 	}
 
 	@Bean

@@ -18,6 +18,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.bridge.DicomNative;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
 import org.dicomfhir.hapi.lookup.BinaryIdLookup;
 import org.dicomfhir.hapi.studywrite.PatientConflictException;
@@ -76,13 +77,15 @@ public class StowService {
 	private final BinaryIdLookup myBinaryIds;
 	private final DicomStorageInterceptor myStorage;
 	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
+	private final StudyAccess myAccess;
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
 
 	public StowService(DaoRegistry theDaoRegistry, IHapiTransactionService theTransactions, DicomWebProperties theProperties,
 			StudyStore theStore, BinaryIdLookup theBinaryIds, DicomStorageInterceptor theStorage,
-			ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+			ObjectProvider<IBinaryStorageSvc> theBinaryStorage, StudyAccess theAccess) {
+		myAccess = theAccess;
 		myDaoRegistry = theDaoRegistry;
 		myTransactions = theTransactions;
 		myProperties = theProperties;
@@ -119,6 +122,8 @@ public class StowService {
 	private record Failure(String sopClassUid, String sopInstanceUid, String reason, String message) {}
 
 	void store(DicomWebRequest theRequest, String theStudyUid) throws IOException {
+		// before a byte of the body is read: a caller who may store no instance at all
+		myAccess.requireMayStoreAny(theRequest.details());
 		IBinaryStorageSvc blobs = myBinaryStorage.getIfAvailable();
 		long maxRequest = myProperties.getStowMaxRequestBytes();
 		// Without a binary store a part can only be stored from memory: no spooling then.
@@ -392,25 +397,13 @@ public class StowService {
 
 	/**
 	 * The instances go into studies and patients the plugin writes as the system, so the caller's
-	 * right to them is checked here, before anything is stored: each existing target study (by
-	 * Study Instance UID) and patient (by PatientID) is read with the caller's RequestDetails;
-	 * AuthorizationInterceptor refuses (403) one outside the caller's compartments.
+	 * right to write them is checked here, after the parse and before any lookup, claim or store:
+	 * each target study must be one the caller may update (or, new, create, with its Patient).
+	 * One part the caller may not store refuses the whole request (403), nothing stored.
 	 */
 	private void authorizeTargets(List<Parsed> theParts, DicomWebRequest theRequest) {
-		Set<String> studies = new LinkedHashSet<>();
-		Set<List<String>> patients = new LinkedHashSet<>();
 		for (Parsed p : theParts) {
-			studies.add(p.instance().studyInstanceUid());
-			if (p.instance().patientIdentifierValue() != null) {
-				patients.add(java.util.Arrays.asList(p.instance().patientIdentifierSystem(), p.instance().patientIdentifierValue()));
-			}
-		}
-		for (String study : studies) {
-			myStore.search(ca.uhn.fhir.jpa.searchparam.SearchParameterMap.newSynchronous(
-					org.hl7.fhir.r4.model.ImagingStudy.SP_IDENTIFIER, StudyStore.studyIdentifier(study)), theRequest.details(), 2);
-		}
-		for (List<String> patient : patients) {
-			myStore.patientsByIdentifier(patient.get(0), patient.get(1), theRequest.details());
+			myAccess.requireMayStore(theRequest.details(), p.instance());
 		}
 	}
 

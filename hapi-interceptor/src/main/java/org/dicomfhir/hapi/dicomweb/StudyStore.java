@@ -185,12 +185,6 @@ public class StudyStore {
 		return out;
 	}
 
-	/** Patients with this identifier, read as the caller (authorization applies to each one found). */
-	List<IBaseResource> patientsByIdentifier(String theSystem, String theValue, RequestDetails theRequest) {
-		SearchParameterMap map = SearchParameterMap.newSynchronous(Patient.SP_IDENTIFIER, new TokenParam(theSystem, theValue));
-		return searchAll(Patient.class, map, theRequest, 10);
-	}
-
 	/** Instances of the study, optionally of one series / one instance; 404 when that selects nothing. */
 	static List<InstanceRef> instances(ImagingStudy theStudy, String theStudyUid, String theSeriesUid, String theSopUid) {
 		List<InstanceRef> out = new ArrayList<>();

@@ -4,7 +4,7 @@
  * reader and its spool, and its own Spring configuration and registrar (imported by
  * {@code org.dicomfhir.hapi.DicomFhirConfiguration}). See docs/dicomweb.md.
  *
- * <p>Dependencies: {@code config}, {@code lookup}, {@code studywrite}, {@code ingest} (STOW-RS
+ * <p>Dependencies: {@code config}, {@code lookup}, {@code studywrite}, {@code access}, {@code ingest} (STOW-RS
  * stores through the same storage hooks as a FHIR upload). Order: config → lookup → studywrite →
  * ingest → dicomweb → status → org.dicomfhir.hapi; nothing here uses {@code org.dicomfhir.hapi} itself.
  */

@@ -14,6 +14,7 @@ import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.lookup.UploadLookup;
 import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
 import org.hl7.fhir.r4.model.Binary;
@@ -44,9 +45,11 @@ public class DicomBinaryUploadInterceptor {
 	private final DicomStorageInterceptor myStorage;
 	private final UploadLookup myLookup;
 	private final StudyWriteHandoff myHandoff;
+	private final StudyAccess myAccess;
 
 	public DicomBinaryUploadInterceptor(FhirContext theFhirContext, DicomStorageInterceptor theStorage, UploadLookup theLookup,
-			StudyWriteHandoff theHandoff) {
+			StudyWriteHandoff theHandoff, StudyAccess theAccess) {
+		myAccess = theAccess;
 		myFhirContext = theFhirContext;
 		myStorage = theStorage;
 		myLookup = theLookup;
@@ -69,6 +72,9 @@ public class DicomBinaryUploadInterceptor {
 			if (!DicomBinaries.isDicomContentType(contentType)) {
 				return;
 			}
+			// This runs before HAPI's AuthorizationInterceptor: a caller who may store no instance is
+			// refused before its body is read.
+			myAccess.requireMayStoreAny(theRequest);
 			// HAPI builds the Binary from the raw body and takes its id from the URL we set below.
 			sha256 = contentAddress(theRequest.loadRequestContents(), theRequest);
 			if (theRequest.getHeader("Prefer") == null) {
@@ -81,6 +87,7 @@ public class DicomBinaryUploadInterceptor {
 			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType()) || !binary.hasData()) {
 				return; // a DICOM Binary without bytes is the storage hook's to refuse
 			}
+			myAccess.requireMayStoreAny(theRequest);
 			sha256 = contentAddress(binary.getContent(), theRequest);
 			binary.setId(sha256);
 			// HAPI's resource parameter uses an already parsed resource as it is.
@@ -109,6 +116,8 @@ public class DicomBinaryUploadInterceptor {
 		} catch (DicomException e) {
 			return DicomBinaries.contentAddress(theBytes);
 		}
+		// the caller's right to this study, before its SOP Instance UID is claimed or looked up
+		myAccess.requireMayStore(theRequest, instance);
 		myHandoff.claimForRequest(theRequest, instance.sopInstanceUid(), instance.sha256());
 		if (Boolean.FALSE.equals(myLookup.binaryStored(instance.sha256()))) {
 			theRequest.addHeader(JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK, JpaConstants.HEADER_UPSERT_EXISTENCE_CHECK_DISABLED);

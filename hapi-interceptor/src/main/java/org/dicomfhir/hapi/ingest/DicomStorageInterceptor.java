@@ -13,6 +13,7 @@ import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
 import ca.uhn.fhir.util.OperationOutcomeUtil;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.config.NativeOptions;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
@@ -62,6 +63,7 @@ public class DicomStorageInterceptor {
 	private final DicomFhirProperties myProperties;
 	private final InstanceLedger myLedger;
 	private final PatientDirectory myPatients;
+	private final StudyAccess myAccess;
 
 	public DicomStorageInterceptor(
 			FhirContext theFhirContext,
@@ -70,7 +72,9 @@ public class DicomStorageInterceptor {
 			BinaryBytes theBinaryBytes,
 			DicomFhirProperties theProperties,
 			InstanceLedger theLedger,
-			PatientDirectory thePatients) {
+			PatientDirectory thePatients,
+			StudyAccess theAccess) {
+		myAccess = theAccess;
 		myFhirContext = theFhirContext;
 		myHandoff = theHandoff;
 		myOptions = theOptions;
@@ -95,15 +99,20 @@ public class DicomStorageInterceptor {
 	}
 
 	/**
-	 * An instance checked for its content address goes into this transaction: its SOP Instance UID
-	 * claimed, its ledger row written (or refused), the Binary tagged, and the study write queued for
-	 * after the commit (indexing an instance already indexed changes nothing, and heals an interrupted
-	 * earlier upload).
+	 * An instance checked for its content address goes into this transaction: the caller's right to
+	 * write its study checked (before anything is claimed or looked up), its SOP Instance UID
+	 * claimed, its ledger row written (or refused), the Binary tagged and given its owner, and the
+	 * study write queued for after the commit (indexing an instance already indexed changes nothing,
+	 * and heals an interrupted earlier upload).
 	 */
 	private void accept(Binary theBinary, DicomInstance theInstance, RequestDetails theRequest) {
+		myAccess.requireMayStore(theRequest, theInstance);
 		myHandoff.claim(theInstance.sopInstanceUid(), theInstance.sha256(), theRequest);
 		recordInLedger(theInstance, theRequest);
 		theBinary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
+		// The Binary belongs to its patient through its study: derived from the bytes, so whatever
+		// securityContext a client sent is replaced, never trusted (docs/security.md).
+		theBinary.setSecurityContext(new org.hl7.fhir.r4.model.Reference("ImagingStudy/" + theInstance.studyInstanceUid()));
 		myHandoff.addAfterCommit(theRequest, theInstance);
 	}
 
@@ -319,9 +328,12 @@ public class DicomStorageInterceptor {
 			return; // the same instance again
 		}
 		if (live && !myProperties.isReplaceInstances()) {
+			// The stored Binary's id (its SHA-256) is named to the system only: a caller may not be
+			// allowed to read that instance.
+			ourLog.info("SOP Instance {} refused: already stored as Binary/{}", theInstance.sopInstanceUid(), existing.binaryId());
 			throw new ResourceVersionConflictException("SOP Instance " + theInstance.sopInstanceUid()
-					+ " is already stored with other bytes (Binary/" + existing.binaryId() + "); DICOM instances are immutable. "
-					+ HOW_TO_CORRECT);
+					+ " is already stored with other bytes" + (StudyAccess.isSystem(theRequest) ? " (Binary/" + existing.binaryId() + ")" : "")
+					+ "; DICOM instances are immutable. " + HOW_TO_CORRECT);
 		}
 		InstanceLedger.Patient studyPatient = found.studyPatient();
 		if (studyPatient != null && !studyPatient.equals(patient)) {

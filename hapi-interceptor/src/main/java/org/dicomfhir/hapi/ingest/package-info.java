@@ -8,7 +8,7 @@
  * ({@link org.dicomfhir.hapi.ingest.StudyIndexReconciler}: it re-reads and re-parses Binaries as
  * the storage hook does, so it lives here, above the writer).
  *
- * <p>Dependencies: {@code config}, {@code lookup}, {@code studywrite} (order: config → lookup →
- * studywrite → ingest → dicomweb → status → org.dicomfhir.hapi).
+ * <p>Dependencies: {@code config}, {@code lookup}, {@code studywrite}, {@code access} (order: config →
+ * lookup → studywrite → access → ingest → dicomweb → status → org.dicomfhir.hapi).
  */
 package org.dicomfhir.hapi.ingest;

@@ -6,7 +6,7 @@
  * takes HAPI's path) with partitioning or another schema. Read-only; the plugin's own table is the
  * instance ledger in {@code studywrite}.
  *
- * <p>Dependencies: none in the plugin (order: config → lookup → studywrite → ingest → dicomweb →
+ * <p>Dependencies: none in the plugin (order: config → lookup → studywrite → access → ingest → dicomweb →
  * status → org.dicomfhir.hapi).
  */
 package org.dicomfhir.hapi.lookup;

@@ -73,8 +73,9 @@ public class StudyWriteHandoff {
 		if (holder == null) {
 			pending().claims.add(theSopInstanceUid);
 		} else if (!holder.equals(theSha256)) {
+			// the other request's Binary id is not the caller's to know (it may not read that instance)
 			throw new ResourceVersionConflictException("SOP Instance " + theSopInstanceUid
-					+ " is being stored right now with other bytes (Binary/" + holder + ") by another request");
+					+ " is being stored right now with other bytes by another request");
 		}
 	}
 

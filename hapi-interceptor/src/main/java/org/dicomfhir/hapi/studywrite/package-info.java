@@ -7,7 +7,7 @@
  * the FHIR Patient of a DICOM patient identity ({@link org.dicomfhir.hapi.studywrite.PatientDirectory}),
  * and the read barrier on the REST layer ({@link org.dicomfhir.hapi.studywrite.ReadYourWritesInterceptor}).
  *
- * <p>Dependencies: {@code config} only (order: config → lookup → studywrite → ingest → dicomweb →
+ * <p>Dependencies: {@code config} only (order: config → lookup → studywrite → access → ingest → dicomweb →
  * status → org.dicomfhir.hapi). It knows nothing of how instances arrive.
  */
 package org.dicomfhir.hapi.studywrite;
