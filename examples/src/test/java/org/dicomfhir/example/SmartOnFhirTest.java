@@ -325,11 +325,13 @@ class SmartOnFhirTest extends AbstractServerTest {
 	@Test
 	void systemWriteStoresAndDeletes() {
 		// the ImagingStudy letters are what STOW-RS and DICOMweb DELETE need (Binary gets the same)
+		// a new study of a patient not stored yet also creates that Patient: Patient.c is needed
+		String newPatient = "SN" + (10 + (int) (Math.random() * 89));
 		assertThat(as(token(c -> c.claim("scope", "system/ImagingStudy.cruds")), stowRequest("dicomweb/studies",
-				List.of(instance(patientIdB, DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid())))).statusCode())
-				.as("without Patient.r: the existing patient B cannot be read").isEqualTo(403);
-		// STOW-RS also reads the target study and Patient as the caller (StowService.authorizeTargets)
-		String rw = token(c -> c.claim("scope", "system/ImagingStudy.cruds system/Patient.rs"));
+				List.of(instance(newPatient, DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid())))).statusCode())
+				.as("without Patient.c: the new patient cannot be created").isEqualTo(403);
+		// an existing patient's new study needs only the ImagingStudy letters (StudyAccess: write checked as write)
+		String rw = token(c -> c.claim("scope", "system/ImagingStudy.cruds"));
 		String study = DicomFixtures.newStudyUid();
 		HttpResponse<byte[]> r = as(rw, stowRequest("dicomweb/studies", List.of(instance(patientIdB, study, DicomFixtures.newSeriesUid()))));
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
