@@ -24,6 +24,11 @@ def log(msg: str, prefix: str = ""):
     print(f"[{time.strftime('%H:%M:%S')}] {prefix}{msg}", flush=True)
 
 
+def met(ok: bool) -> str:
+    """The "met" column of the report's tables: whether a figure meets its bar."""
+    return "yes" if ok else "**no**"
+
+
 def pct(values, q: float) -> float:
     """The q-quantile (0..1) by linear interpolation; NaN for no values."""
     s = sorted(values)

@@ -83,7 +83,7 @@ import requests  # noqa: E402
 
 sys.path.insert(0, str(BENCH))
 import gen_dataset as gd  # noqa: E402
-from common import log, pct, session, settle  # noqa: E402
+from common import log, met, pct, session, settle  # noqa: E402
 
 # Benchmark JVM: C2 on (no TieredStopAtLevel=1: that is for fast test start-ups), a heap that
 # fits two servers and PostgreSQL in 24 GiB, the throughput collector (2 cores).
@@ -485,9 +485,9 @@ def markdown(res: dict) -> str:
         if not r:
             continue
         a, b = r["plugin"], r["plain"]
-        met = "yes" if r["ratio_inst_per_s"] >= 0.8 else "**no**"
+        ok = met(r["ratio_inst_per_s"] >= 0.8)
         L.append(f"| Binary ingest, {name}, {r['clients']} clients: instances/s | {a['inst_per_s']} | "
-                 f"{b['inst_per_s']} (plain HAPI) | {r['ratio_inst_per_s']} | ≥ 0.8 | {met} |")
+                 f"{b['inst_per_s']} (plain HAPI) | {r['ratio_inst_per_s']} | ≥ 0.8 | {ok} |")
         L.append(f"| Binary ingest, {name}: median / p95 per request (ms) | {a['median_ms']} / {a['p95_ms']} | "
                  f"{b['median_ms']} / {b['p95_ms']} | {r['ratio_median']} / {r['ratio_p95']} | | |")
     lin = res.get("linearity")
@@ -496,14 +496,14 @@ def markdown(res: dict) -> str:
             r = lin.get(key)
             if not r:
                 continue
-            met = "yes" if r["ratio_per_instance"] <= 1.5 else "**no**"
+            ok = met(r["ratio_per_instance"] <= 1.5)
             L.append(f"| Linearity, {r['clients']} uploader(s): ms per instance, one {r['big']['instances']}-instance "
                      f"study vs 10-instance studies | {r['big']['per_instance_ms']} | {r['small']['per_instance_ms']} | "
-                     f"{r['ratio_per_instance']} | ≤ 1.5 | {met} |")
-            met_tail = "yes" if r["ratio_last_10pct"] <= 1.5 else "**no**"
+                     f"{r['ratio_per_instance']} | ≤ 1.5 | {ok} |")
+            ok_tail = met(r["ratio_last_10pct"] <= 1.5)
             L.append(f"| … the last 10% of that study (instances {int(r['big']['instances'] * 0.9)}–"
                      f"{r['big']['instances']}) | {r['big_last_10pct_ms_per_instance']} | "
-                     f"{r['small']['per_instance_ms']} | {r['ratio_last_10pct']} | ≤ 1.5 | {met_tail} |")
+                     f"{r['small']['per_instance_ms']} | {r['ratio_last_10pct']} | ≤ 1.5 | {ok_tail} |")
             L.append(f"| … median latency per request, {r['clients']} uploader(s) (ms) | {r['big']['median_ms']} | "
                      f"{r['small']['median_ms']} | {r['ratio_median_latency']} | | |")
     core = res.get("core")

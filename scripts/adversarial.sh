@@ -8,12 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-venv="$root/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
-[ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
+. scripts/lib/venv.sh
+venv_init
+venv_test_data
 
 max_upload=1048576
 

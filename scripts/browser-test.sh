@@ -39,11 +39,8 @@ if ! server_find_jar >/dev/null; then
 fi
 
 # pydicom (and numpy) for the test study: the same virtualenv and pins as scripts/e2e.sh.
-venv="$root/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+. scripts/lib/venv.sh
+venv_init
 
 [ -f .data/pydicom/CT_small.dcm ] && [ -f .data/pydicom-data/emri_small_jpeg_2k_lossless.dcm ] || ./scripts/fetch-test-data.sh
 

@@ -18,11 +18,9 @@ cd "$root"
 for tool in java python3 curl; do
   command -v "$tool" >/dev/null || { echo "cluster-test.sh: missing $tool"; exit 1; }
 done
-[ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
-
-venv="$root/.venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+. scripts/lib/venv.sh
+venv_test_data
+venv_init
 py="$venv/bin/python"
 
 . scripts/lib/server.sh

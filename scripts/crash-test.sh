@@ -15,10 +15,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-venv="$root/.venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
-[ -f "$root/.data/pydicom/CT_small.dcm" ] || ./scripts/fetch-test-data.sh
+. scripts/lib/venv.sh
+venv_init
+venv_test_data
 
 cli=${DICOMFHIR_CLI:-$root/target/release/dicom-fhir}
 # The verify audit is part of the test: without the CLI the test fails, it is not skipped.

@@ -6,11 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-venv="$root/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+. scripts/lib/venv.sh
+venv_init
 
 # The integrator tools under test: the CLI binary and the Python module, built from this tree
 # (sharing the workspace's target directory, so nothing is compiled twice).

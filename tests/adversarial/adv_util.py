@@ -1,21 +1,21 @@
 """Helpers of the adversarial tests (tests/adversarial) and of scripts/crash-test.sh's driver:
-fresh DICOM instances made from the pydicom test corpus, STOW-RS requests, and readers of the
-plugin's ImagingStudy entries. No pytest here, so crash_driver.py can import it too."""
+STOW-RS requests and readers of the plugin's ImagingStudy entries; fresh DICOM instances come from
+tests/dicom_instances.py (re-exported here). No pytest here, so crash_driver.py can import it too."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
 import json
 import os
+import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-import pydicom
 import requests
-from pydicom.uid import generate_uid
+
+# tests/ (pytest puts it on sys.path through tests/conftest.py; the standalone drivers do not).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dicom_instances import Instance, data_dir, make_instance, template_bytes  # noqa: E402,F401
 
 FHIR_JSON = "application/fhir+json"
 DICOM = "application/dicom"
@@ -28,56 +28,6 @@ FAILURE_REASON = "00081197"
 SOP_INSTANCE_UID_TAG = "00081155"
 # The upload limit scripts/adversarial.sh starts the server with (bytes).
 MAX_UPLOAD_BYTES = int(os.environ.get("DICOMFHIR_MAX_UPLOAD_BYTES", str(1024 * 1024)))
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("DICOMFHIR_DATA", str(Path(__file__).resolve().parents[2] / ".data")))
-
-
-@functools.lru_cache(maxsize=8)
-def template_bytes(name: str = "CT_small.dcm") -> bytes:
-    path = data_dir() / "pydicom" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: run scripts/fetch-test-data.sh")
-    return path.read_bytes()
-
-
-@dataclass(frozen=True)
-class Instance:
-    study: str
-    series: str
-    sop: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-def make_instance(study: str | None = None, series: str | None = None, sop: str | None = None,
-                  template: str = "CT_small.dcm", **attributes) -> Instance:
-    """A new Part-10 instance: the template with the given (else fresh) Study/Series/SOP Instance
-    UIDs and the given attributes set by keyword (value None deletes the attribute)."""
-    ds = pydicom.dcmread(io.BytesIO(template_bytes(template)))
-    study = study or generate_uid()
-    series = series or generate_uid()
-    sop = sop or generate_uid()
-    ds.StudyInstanceUID = study
-    ds.SeriesInstanceUID = series
-    ds.SOPInstanceUID = sop
-    ds.file_meta.MediaStorageSOPInstanceUID = sop
-    # SpecificCharacterSet first, so that a non-ASCII value set after it is encoded with it.
-    if "SpecificCharacterSet" in attributes:
-        ds.SpecificCharacterSet = attributes.pop("SpecificCharacterSet")
-    for keyword, value in attributes.items():
-        if value is None:
-            if keyword in ds:
-                delattr(ds, keyword)
-        else:
-            setattr(ds, keyword, value)
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return Instance(study, series, sop, buf.getvalue())
 
 
 def unique(prefix: str) -> str:
@@ -344,3 +294,13 @@ def zero_pieces(total: int, prefix: bytes = b"", piece: int = 256 * 1024):
         n = min(piece, left)
         yield zero if n == piece else zero[:n]
         left -= n
+
+
+def summary(test: str, lines: list[str], failed: bool) -> int:
+    """Prints the closing summary of a standalone driver (crash_driver.py, memory_driver.py) and
+    returns its exit status: 1 when it failed."""
+    print(f"{test} summary:")
+    for line in lines:
+        print(f"  {line}")
+    print(f"{test}: FAILED" if failed else f"{test}: PASSED", flush=True)
+    return 1 if failed else 0

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import server_harness as harness  # noqa: E402
 from adv_util import (DICOM, FHIR_JSON, binary_refs, ref_id, status_parameters,  # noqa: E402
-                      template_bytes)
+                      summary, template_bytes)
 
 STUDIES = 10
 SERIES_PER_STUDY = 2
@@ -341,11 +341,7 @@ def main() -> int:
         failed = True
     finally:
         server.stop()
-    print("crash-test summary:")
-    for line in summaries:
-        print(f"  {line}")
-    print("crash-test: FAILED" if failed else "crash-test: PASSED", flush=True)
-    return 1 if failed else 0
+    return summary("crash-test", summaries, failed)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import uuid
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from adv_util import FAILED_SOP_SEQUENCE, raw_stream, template_bytes, zero_pieces  # noqa: E402
+from adv_util import FAILED_SOP_SEQUENCE, raw_stream, summary, template_bytes, zero_pieces  # noqa: E402
 
 GiB = 1024 ** 3
 ANSWER_SECONDS = float(os.environ.get("MEMORY_TEST_ANSWER_SECONDS", "30"))
@@ -238,15 +238,9 @@ def main() -> int:
     if poller.failures:
         problems.append(f"/metadata failed {len(poller.failures)} times during the big requests: {poller.failures[:5]}")
 
-    print("memory-test summary:")
-    for line in lines:
-        print(f"  {line}")
-    print(f"  /metadata during: {poller.polls} polls, worst latency {poller.worst:.2f} s, {len(poller.failures)} failures; "
-          f"after: {after}; java alive: {'yes' if alive else 'NO'}; OutOfMemoryError in log: {oom}")
-    for p in problems:
-        print(f"  PROBLEM: {p}")
-    print("memory-test: FAILED" if problems else "memory-test: PASSED", flush=True)
-    return 1 if problems else 0
+    lines.append(f"/metadata during: {poller.polls} polls, worst latency {poller.worst:.2f} s, {len(poller.failures)} failures; "
+                 f"after: {after}; java alive: {'yes' if alive else 'NO'}; OutOfMemoryError in log: {oom}")
+    return summary("memory-test", lines + [f"PROBLEM: {p}" for p in problems], bool(problems))
 
 
 if __name__ == "__main__":

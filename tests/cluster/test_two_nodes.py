@@ -9,23 +9,19 @@ series), CLUSTER_THREADS (8).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
-import pydicom
 import pytest
 import requests
 
+from dicom_instances import Instance, make_instance
+
 NODE_A = os.environ.get("DICOMFHIR_NODE_A")
 NODE_B = os.environ.get("DICOMFHIR_NODE_B")
-DATA = Path(os.environ.get("DICOMFHIR_DATA", str(Path(__file__).resolve().parents[2] / ".data")))
 STUDIES = int(os.environ.get("CLUSTER_STUDIES", "3"))
 PER_STUDY = int(os.environ.get("CLUSTER_INSTANCES", "200"))
 SERIES_PER_STUDY = 2
@@ -59,41 +55,14 @@ def uid(*parts) -> str:
 _RUN = uuid.uuid4()
 
 
-@dataclass(frozen=True)
-class Instance:
-    study: str
-    series: str
-    sop: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def instances() -> list[Instance]:
-    template = DATA / "pydicom" / "CT_small.dcm"
-    if not template.is_file():
-        pytest.fail(f"{template} missing: run scripts/fetch-test-data.sh")
-    ds = pydicom.dcmread(template)
     out = []
     for s in range(STUDIES):
-        study = uid("study", s)
         for i in range(PER_STUDY):
             se = i % SERIES_PER_STUDY
-            series = uid("series", s, se)
-            sop = uid("sop", s, i)
-            ds.StudyInstanceUID = study
-            ds.SeriesInstanceUID = series
-            ds.SeriesNumber = se + 1
-            ds.SOPInstanceUID = sop
-            ds.file_meta.MediaStorageSOPInstanceUID = sop
-            ds.InstanceNumber = i + 1
-            ds.PatientID = f"CLUSTER{s}"
-            buf = io.BytesIO()
-            ds.save_as(buf, enforce_file_format=True)
-            out.append(Instance(study, series, sop, buf.getvalue()))
+            out.append(make_instance(uid("study", s), uid("series", s, se), uid("sop", s, i),
+                                     SeriesNumber=se + 1, InstanceNumber=i + 1, PatientID=f"CLUSTER{s}"))
     # Interleave the studies so that every study is written from both nodes all the time.
     out.sort(key=lambda x: (int(x.sop.split(".")[-1]) % 7919, x.sop))
     return out
@@ -215,18 +184,9 @@ def test_same_new_bytes_to_both_nodes_at_the_same_moment(instances, uploaded):
     """Instances of a new study, each sent to BOTH nodes at once (a client or balancer retrying on
     the other node). Both nodes race to create the same Binary/<sha256> (and the study). Whatever
     each first answer, a retry answers 200, and the study lists each instance once."""
-    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
     study, series = uid("twin-study"), uid("twin-series")
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    twins = []
-    for i in range(10):
-        sop = uid("twin", i)
-        ds.SOPInstanceUID = sop
-        ds.file_meta.MediaStorageSOPInstanceUID = sop
-        ds.InstanceNumber = 10000 + i
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        twins.append(Instance(study, series, sop, buf.getvalue()))
+    twins = [make_instance(study, series, uid("twin", i), InstanceNumber=10000 + i, SeriesNumber=1,
+                           PatientID="CLUSTER0") for i in range(10)]
     first = Counter()
     problems = []
     with ThreadPoolExecutor(2) as pool:
@@ -289,23 +249,14 @@ def test_same_sop_other_bytes_on_two_nodes_at_the_same_moment(instances):
     sent at the same moment, one to node A and one to node B: exactly one is acknowledged (2xx),
     the other is refused with 409, and the study lists that SOP once, with the acknowledged bytes
     (instances are immutable across nodes too, not "the later write wins")."""
-    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
     study, series = uid("sop-race-study"), uid("sop-race-series")
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    ds.PatientID = "CLUSTER-SOP-RACE"
     winners: dict[str, Instance] = {}
     sops = [uid("sop-race", i) for i in range(10)]
     problems = []
     with ThreadPoolExecutor(2) as pool:
         for i, sop in enumerate(sops):
-            ds.SOPInstanceUID = sop
-            ds.file_meta.MediaStorageSOPInstanceUID = sop
-            pair = []
-            for variant in range(2):
-                ds.InstanceNumber = 20000 + 10 * i + variant
-                buf = io.BytesIO()
-                ds.save_as(buf, enforce_file_format=True)
-                pair.append(Instance(study, series, sop, buf.getvalue()))
+            pair = [make_instance(study, series, sop, InstanceNumber=20000 + 10 * i + variant, SeriesNumber=1,
+                                  PatientID="CLUSTER-SOP-RACE") for variant in range(2)]
             assert pair[0].sha256 != pair[1].sha256
             barrier = threading.Barrier(2)
 
@@ -354,23 +305,15 @@ def test_one_new_study_two_patients_on_two_nodes_at_the_same_moment(instances):
     moment, one to node A and one to node B: exactly one is acknowledged, the other is refused with
     409 (a study belongs to one patient; the database decides, not a JVM), and the ImagingStudy's
     subject is the acknowledged instance's patient on both nodes."""
-    ds = pydicom.dcmread(io.BytesIO(instances[0].data))
     problems = []
     winners: dict[str, str] = {}
     rounds = 10
     with ThreadPoolExecutor(2) as pool:
         for i in range(rounds):
             study, series = uid("patient-race-study", i), uid("patient-race-series", i)
-            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-            pair = []
-            for variant, patient in enumerate((f"RACE-A-{i}", f"RACE-B-{i}")):
-                sop = uid("patient-race-sop", i, variant)
-                ds.SOPInstanceUID = sop
-                ds.file_meta.MediaStorageSOPInstanceUID = sop
-                ds.PatientID = patient
-                buf = io.BytesIO()
-                ds.save_as(buf, enforce_file_format=True)
-                pair.append((patient, Instance(study, series, sop, buf.getvalue())))
+            pair = [(patient, make_instance(study, series, uid("patient-race-sop", i, variant), SeriesNumber=1,
+                                            InstanceNumber=1, PatientID=patient))
+                    for variant, patient in enumerate((f"RACE-A-{i}", f"RACE-B-{i}"))]
             barrier = threading.Barrier(2)
 
             def send(base_inst, barrier=barrier):

@@ -18,6 +18,7 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
 from dicom_expect import TEST_STUDY_UID_PREFIX
+from dicom_instances import into_study
 
 DATA = Path(os.environ.get("DICOMFHIR_DATA", str(Path(__file__).resolve().parents[2] / ".data")))
 FILES = {
@@ -44,9 +45,8 @@ def client(base_url) -> DICOMwebClient:
 
 @pytest.fixture(scope="module")
 def uploaded(client):
-    """The datasets as sent (new Study UID for all, new Series and SOP UIDs per file). The files come
-    from different patients; one study has one patient (the server refuses an instance naming
-    another: docs/security.md), so they all get one PatientID here."""
+    """The datasets as sent (new Study UID for all, new Series and SOP UIDs per file, one PatientID:
+    dicom_instances.into_study)."""
     missing = [f for f in FILES.values() if not (DATA / f).is_file()]
     if missing:
         pytest.fail(f"test corpus missing ({missing}): run scripts/fetch-test-data.sh")
@@ -54,16 +54,7 @@ def uploaded(client):
     study = generate_uid(prefix=TEST_STUDY_UID_PREFIX)
     out = {}
     for key, rel in FILES.items():
-        ds = pydicom.dcmread(DATA / rel)
-        ds.StudyInstanceUID = study
-        ds.PatientID = "E2E-DICOMWEB"
-        for issuer in ("IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence"):
-            if issuer in ds:
-                del ds[issuer]
-        ds.SeriesInstanceUID = generate_uid()
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        out[key] = ds
+        out[key] = into_study(pydicom.dcmread(DATA / rel), study, "E2E-DICOMWEB")
     response = client.store_instances([copy.deepcopy(ds) for ds in out.values()])
     assert "FailedSOPSequence" not in response, response
     stored = {item.ReferencedSOPInstanceUID for item in response.ReferencedSOPSequence}

@@ -5,33 +5,22 @@ the plugin, and 401."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from fake_http import AnsweringHandler, loopback
 
 
 def fake_server(handler_body):
     """A loopback HTTP server answering every GET with handler_body(path) -> (status, dict|str)."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(AnsweringHandler):
         def do_GET(self):
-            status, body = handler_body(self.path, self.headers)
-            data = (json.dumps(body) if isinstance(body, dict) else body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/fhir+json" if isinstance(body, dict) else "text/html")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer(*handler_body(self.path, self.headers))
 
         do_POST = do_GET
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    return loopback(Handler)
 
 
 CAPABILITY = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
@@ -121,17 +110,7 @@ class StoringServer:
 
         received = self.received = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self, status, body, headers=()):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(AnsweringHandler):
             def do_GET(self):
                 if self.path.startswith("/fhir/metadata"):
                     return self.answer(200, CAPABILITY)
@@ -148,12 +127,7 @@ class StoringServer:
                                        [("Location", f"http://127.0.0.1/fhir/Binary/{sha}/_history/1")])
                 return self.answer(200, {})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
+        self.server, self.url = loopback(Handler)
 
     def close(self):
         self.server.shutdown()

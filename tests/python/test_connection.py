@@ -6,16 +6,16 @@ the server, and the clear errors users get for an untrusted certificate, https t
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from fake_http import AnsweringHandler, serve
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -76,18 +76,8 @@ class TlsProxy:
                     return
                 super().finish_request(request, client_address)
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(AnsweringHandler):
             protocol_version = "HTTP/1.1"
-
-            def answer(self, status: int, body: dict, headers=()):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
 
             def handle_any(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -127,12 +117,8 @@ class TlsProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
-            def log_message(self, *args):
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = serve(Server(("127.0.0.1", 0), Handler))
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}{self.upstream.path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
         self.server.shutdown()

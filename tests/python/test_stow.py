@@ -12,6 +12,8 @@ import pytest
 import requests
 from pydicom.uid import generate_uid
 
+from dicom_instances import into_study
+
 # Different kinds of real corpus files: native, big endian, RLE, JPEG, JPEG 2000, multi-frame, RT.
 CORPUS_FILES = [
     "CT_small.dcm",
@@ -27,22 +29,13 @@ INSTANCE_BINARY = "http://dicomfhir.org/fhir/StructureDefinition/instance-binary
 
 def as_new_study(folder, sources, study=None):
     """The corpus files as new instances of one new study (new Series/SOP UIDs each), so this
-    test's server state is its own. The files come from different patients and a study has one
-    (the server refuses an instance naming another), so they get one PatientID. Returns
+    test's server state is its own, with one PatientID (dicom_instances.into_study). Returns
     (study uid, {path: sop uid})."""
     study = study or generate_uid()
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for i, source in enumerate(sources):
-        ds = pydicom.dcmread(source)
-        ds.StudyInstanceUID = study
-        ds.PatientID = "STOW-TEST"
-        for issuer in ("IssuerOfPatientID", "IssuerOfPatientIDQualifiersSequence"):
-            if issuer in ds:
-                del ds[issuer]
-        ds.SeriesInstanceUID = generate_uid()
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds = into_study(pydicom.dcmread(source), study, "STOW-TEST")
         path = folder / f"{i:02d}_{source.name}"
         ds.save_as(path)
         out[path] = ds.SOPInstanceUID

@@ -116,45 +116,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalid_input_is_the_callers_fault() {
-        let e = DicomError::invalid_input("bad");
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert_eq!(e.message(), "bad");
-        assert_eq!(e.to_string(), "bad");
-        assert!(!e.kind().is_server_fault());
-        assert_eq!(e.kind().as_str(), "INVALID_INPUT");
-    }
-
-    #[test]
-    fn limit_exceeded_is_not_a_server_fault() {
-        let e = DicomError::limit_exceeded("too big");
-        assert_eq!(e.kind(), ErrorKind::LimitExceeded);
-        assert!(!e.kind().is_server_fault());
-        assert_eq!(e.kind().as_str(), "LIMIT_EXCEEDED");
-    }
-
-    #[test]
-    fn unsupported_is_not_a_server_fault() {
-        let e = DicomError::unsupported("ts");
-        assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(!e.kind().is_server_fault());
-        assert_eq!(e.kind().as_str(), "UNSUPPORTED");
-    }
-
-    #[test]
-    fn corrupt_stored_is_a_server_fault() {
-        let e = DicomError::corrupt_stored("unreadable");
-        assert_eq!(e.kind(), ErrorKind::CorruptStored);
-        assert!(e.kind().is_server_fault());
-        assert_eq!(e.kind().as_str(), "CORRUPT_STORED");
-    }
-
-    #[test]
-    fn internal_is_a_server_fault() {
-        let e = DicomError::internal("bug");
-        assert_eq!(e.kind(), ErrorKind::Internal);
-        assert!(e.kind().is_server_fault());
-        assert_eq!(e.kind().as_str(), "INTERNAL");
+    fn each_constructor_gives_its_kind_its_name_and_whose_fault_it_is() {
+        // (error, kind, the kind's name, a server fault?)
+        let cases = [
+            (DicomError::invalid_input("m"), ErrorKind::InvalidInput, "INVALID_INPUT", false),
+            (DicomError::limit_exceeded("m"), ErrorKind::LimitExceeded, "LIMIT_EXCEEDED", false),
+            (DicomError::unsupported("m"), ErrorKind::Unsupported, "UNSUPPORTED", false),
+            (DicomError::corrupt_stored("m"), ErrorKind::CorruptStored, "CORRUPT_STORED", true),
+            (DicomError::internal("m"), ErrorKind::Internal, "INTERNAL", true),
+        ];
+        assert_eq!(cases.len(), ErrorKind::ALL.len(), "every kind has a case");
+        for (e, kind, name, server_fault) in cases {
+            assert_eq!(e.kind(), kind, "{name}");
+            assert_eq!(e.kind().as_str(), name);
+            assert_eq!(e.kind().is_server_fault(), server_fault, "{name}");
+            assert_eq!(e.message(), "m", "{name}");
+            assert_eq!(e.to_string(), "m", "{name}");
+        }
     }
 
     #[test]

@@ -264,7 +264,7 @@ fn numbers(p: &PrimitiveValue) -> Vec<Json> {
 
 
 /// The value's bytes in little endian (dicom-rs has already byte-swapped big endian input).
-fn le_bytes(p: &PrimitiveValue) -> Vec<u8> {
+pub fn le_bytes(p: &PrimitiveValue) -> Vec<u8> {
     match p {
         PrimitiveValue::U8(v) => v.to_vec(),
         PrimitiveValue::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),

@@ -167,6 +167,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Not part of the contract: internals the crate's own integration tests compare against.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::json::le_bytes;
     pub use crate::qido::{records, SeriesRecord, StudyRecord};
 }
 

@@ -73,10 +73,12 @@ pub(crate) fn err(msg: impl Into<String>) -> DicomError {
 /// Runs a walk of a stored instance: a panic of dicom-rs becomes an error, and an invalid
 /// instance is a corrupt stored one ([`DicomError::stored`]).
 pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
-    guarded_inner(f).map_err(DicomError::stored)
+    catch_parser_panic(f).map_err(DicomError::stored)
 }
 
-fn guarded_inner<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
+/// Runs `f`, turning a panic of dicom-rs (it has known panics on malformed input) into an
+/// invalid-input error naming the panic. Shared by [`guarded`] and [`crate::parse`].
+pub(crate) fn catch_parser_panic<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {

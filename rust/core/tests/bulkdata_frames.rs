@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use dicom_core::value::{PrimitiveValue, Value as DValue};
+use dicom_core::value::Value as DValue;
 use dicom_core::Tag;
 use dicom_encoding::adapters::PixelDataObject;
+use dicom_fhir_core::__private::le_bytes;
 use dicom_fhir_core::{chunk_bytes, locate, locate_in, parse_tag_path};
 use dicom_fhir_core::{all_frames_in, frames, frames_in};
 use dicom_object::{InMemDicomObject, OpenFileOptions};
@@ -41,21 +42,6 @@ fn bulk_uris(v: &Value, out: &mut Vec<String>) {
         }
         Value::Array(a) => a.iter().for_each(|x| bulk_uris(x, out)),
         _ => {}
-    }
-}
-
-fn le_bytes(p: &PrimitiveValue) -> Vec<u8> {
-    match p {
-        PrimitiveValue::U8(v) => v.to_vec(),
-        PrimitiveValue::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        PrimitiveValue::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        other => other.to_bytes().into_owned(),
     }
 }
 

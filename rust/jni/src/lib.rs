@@ -279,165 +279,166 @@ fn to_jstring<'l>(env: &mut Env<'l>, value: &Value) -> Res<JString<'l>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The shape of every native method
+// ---------------------------------------------------------------------------------------------
+
+/// Declares one exported native method of `DicomNative`: the JNI signature (`EnvUnowned`, the
+/// class, then the Java arguments) and one way out. The body reads the arguments and calls the
+/// core with `env: &mut Env`, returning `Res<ret>`; an `Err` or a panic becomes the Java
+/// exception of [`ThrowJava`] (and the default value is returned), so no error and no panic
+/// crosses into the JVM. The symbol is the function name, spelled out at each use so that
+/// `grep Java_org_dicomfhir_bridge_DicomNative_x` finds it; argument and return types name the
+/// lifetime `'l` of the JNI local frame.
+macro_rules! native {
+    (
+        $(#[$attr:meta])*
+        fn $name:ident($env:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty { $($body:tt)* }
+    ) => {
+        $(#[$attr])*
+        #[unsafe(no_mangle)]
+        pub extern "system" fn $name<'l>(
+            mut unowned: EnvUnowned<'l>,
+            _class: JClass<'l>,
+            $($arg: $ty),*
+        ) -> $ret {
+            unowned
+                .with_env(|$env| -> Res<$ret> { $($body)* })
+                .resolve::<ThrowJava>()
+        }
+    };
+    (
+        $(#[$attr:meta])*
+        fn $name:ident($env:ident $(, $arg:ident: $ty:ty)* $(,)?) { $($body:tt)* }
+    ) => {
+        native! { $(#[$attr])* fn $name($env $(, $arg: $ty)*) -> () { $($body)* } }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Native methods of org.dicomfhir.bridge.DicomNative
 // ---------------------------------------------------------------------------------------------
 
-/// `static native String parse(byte[] data, String optionsJson)`
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_parse<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    options_json: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            if data.is_null() {
-                return Err(Failure::NullArgument("data"));
+native! {
+    /// `static native String parse(byte[] data, String optionsJson)`
+    fn Java_org_dicomfhir_bridge_DicomNative_parse(
+        env,
+        data: JByteArray<'l>,
+        options_json: JString<'l>,
+    ) -> JString<'l> {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        let options = options(env, &options_json)?;
+        // One copy into Rust memory (GetByteArrayRegion). Deliberately not
+        // GetPrimitiveArrayCritical: it would block the GC for the whole parse of untrusted
+        // input. Callers with large payloads can use parseDirect (zero copy).
+        let bytes = env.convert_byte_array(&data)?;
+        let result = dicom_fhir_core::parse_instance(&bytes, &options)?;
+        drop(bytes);
+        to_jstring(env, &result)
+    }
+}
+
+native! {
+    /// `static native String parseDirect(java.nio.ByteBuffer direct, String optionsJson)`: zero copy.
+    /// JNI only sees a direct buffer's address and capacity (not position/limit), so the whole
+    /// capacity is parsed; the Java side passes `buffer.slice()` to parse just the remaining bytes.
+    fn Java_org_dicomfhir_bridge_DicomNative_parseDirect(
+        env,
+        buffer: JByteBuffer<'l>,
+        options_json: JString<'l>,
+    ) -> JString<'l> {
+        if buffer.is_null() {
+            return Err(Failure::NullArgument("direct"));
+        }
+        let options = options(env, &options_json)?;
+        let (ptr, len) = match (env.get_direct_buffer_address(&buffer), env.get_direct_buffer_capacity(&buffer)) {
+            (Ok(p), Ok(n)) => (p, n),
+            _ => {
+                return Err(Failure::IllegalArgument(
+                    "parseDirect needs a direct ByteBuffer (ByteBuffer.allocateDirect or a MappedByteBuffer)".into(),
+                ))
             }
-            let options = options(env, &options_json)?;
-            // One copy into Rust memory (GetByteArrayRegion). Deliberately not
-            // GetPrimitiveArrayCritical: it would block the GC for the whole parse of untrusted
-            // input. Callers with large payloads can use parseDirect (zero copy).
-            let bytes = env.convert_byte_array(&data)?;
-            let result = dicom_fhir_core::parse_instance(&bytes, &options)?;
-            drop(bytes);
-            to_jstring(env, &result)
-        })
-        .resolve::<ThrowJava>()
+        };
+        let result = if len == 0 {
+            dicom_fhir_core::parse_instance(&[], &options)?
+        } else {
+            // SAFETY: JNI guarantees `ptr` addresses `len` bytes of the direct buffer, and the
+            // buffer object stays reachable (it is an argument) for the whole call. The core
+            // only reads. A Java thread writing the buffer concurrently would be a caller bug.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+            dicom_fhir_core::parse_instance(bytes, &options)?
+        };
+        to_jstring(env, &result)
+    }
 }
 
-/// `static native String parseDirect(java.nio.ByteBuffer direct, String optionsJson)`: zero copy.
-/// JNI only sees a direct buffer's address and capacity (not position/limit), so the whole
-/// capacity is parsed; the Java side passes `buffer.slice()` to parse just the remaining bytes.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_parseDirect<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    buffer: JByteBuffer<'l>,
-    options_json: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            if buffer.is_null() {
-                return Err(Failure::NullArgument("direct"));
-            }
-            let options = options(env, &options_json)?;
-            let (ptr, len) = match (env.get_direct_buffer_address(&buffer), env.get_direct_buffer_capacity(&buffer)) {
-                (Ok(p), Ok(n)) => (p, n),
-                _ => {
-                    return Err(Failure::IllegalArgument(
-                        "parseDirect needs a direct ByteBuffer (ByteBuffer.allocateDirect or a MappedByteBuffer)".into(),
-                    ))
-                }
-            };
-            let result = if len == 0 {
-                dicom_fhir_core::parse_instance(&[], &options)?
-            } else {
-                // SAFETY: JNI guarantees `ptr` addresses `len` bytes of the direct buffer, and the
-                // buffer object stays reachable (it is an argument) for the whole call. The core
-                // only reads. A Java thread writing the buffer concurrently would be a caller bug.
-                let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-                dicom_fhir_core::parse_instance(bytes, &options)?
-            };
-            to_jstring(env, &result)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String mergeStudy(String existingOrNull, String[] fragments)`
+    fn Java_org_dicomfhir_bridge_DicomNative_mergeStudy(
+        env,
+        existing: JString<'l>,
+        fragments: JObjectArray<'l, JString<'l>>,
+    ) -> JString<'l> {
+        let existing = match optional_string(env, &existing)? {
+            Some(s) => Some(json_value(&s, "existing ImagingStudy")?),
+            None => None,
+        };
+        let fragments = string_array(env, &fragments, "fragments")?
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json_value(s, &format!("fragments[{i}]")))
+            .collect::<Res<Vec<Value>>>()?;
+        // By value: a large study is merged in place, not copied first.
+        let merged = dicom_fhir_core::merge_study_owned(existing, &fragments)?;
+        to_jstring(env, &merged)
+    }
 }
 
-/// `static native String mergeStudy(String existingOrNull, String[] fragments)`
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_mergeStudy<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    existing: JString<'l>,
-    fragments: JObjectArray<'l, JString<'l>>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let existing = match optional_string(env, &existing)? {
-                Some(s) => Some(json_value(&s, "existing ImagingStudy")?),
-                None => None,
-            };
-            let fragments = string_array(env, &fragments, "fragments")?
-                .iter()
-                .enumerate()
-                .map(|(i, s)| json_value(s, &format!("fragments[{i}]")))
-                .collect::<Res<Vec<Value>>>()?;
-            // By value: a large study is merged in place, not copied first.
-            let merged = dicom_fhir_core::merge_study_owned(existing, &fragments)?;
-            to_jstring(env, &merged)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String removeInstances(String study, String[] sopUids)`: null when the study
+    /// has no instance left.
+    fn Java_org_dicomfhir_bridge_DicomNative_removeInstances(
+        env,
+        study: JString<'l>,
+        sop_uids: JObjectArray<'l, JString<'l>>,
+    ) -> JString<'l> {
+        let study = json_value(&required_string(env, &study, "study")?, "study")?;
+        let uids = string_array(env, &sop_uids, "sopUids")?;
+        let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
+        match dicom_fhir_core::remove_instances_owned(study, &uids)? {
+            Some(rest) => to_jstring(env, &rest),
+            None => Ok(JString::default()),
+        }
+    }
 }
 
-/// `static native String removeInstances(String study, String[] sopUids)`: null when the study
-/// has no instance left.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_removeInstances<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    study: JString<'l>,
-    sop_uids: JObjectArray<'l, JString<'l>>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let study = json_value(&required_string(env, &study, "study")?, "study")?;
-            let uids = string_array(env, &sop_uids, "sopUids")?;
-            let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
-            match dicom_fhir_core::remove_instances_owned(study, &uids)? {
-                Some(rest) => to_jstring(env, &rest),
-                None => Ok(JString::default()),
-            }
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String sha256(byte[] data)`: lowercase hex.
+    fn Java_org_dicomfhir_bridge_DicomNative_sha256(env, data: JByteArray<'l>) -> JString<'l> {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        let bytes = env.convert_byte_array(&data)?;
+        Ok(JString::from_str(env, dicom_fhir_core::sha256_hex(&bytes))?)
+    }
 }
 
-/// `static native String sha256(byte[] data)`: lowercase hex.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_sha256<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            if data.is_null() {
-                return Err(Failure::NullArgument("data"));
-            }
-            let bytes = env.convert_byte_array(&data)?;
-            Ok(JString::from_str(env, dicom_fhir_core::sha256_hex(&bytes))?)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String version()`: version of this native library.
+    fn Java_org_dicomfhir_bridge_DicomNative_version(env) -> JString<'l> {
+        Ok(JString::from_str(env, env!("CARGO_PKG_VERSION"))?)
+    }
 }
 
-/// `static native String version()`: version of this native library.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_version<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            Ok(JString::from_str(env, env!("CARGO_PKG_VERSION"))?)
-        })
-        .resolve::<ThrowJava>()
-}
-
-/// `static native void panicForTest()`: panics with a formatted (`String`) payload so tests can
-/// prove that a panic becomes an `IllegalStateException` and the JVM survives.
-#[doc(hidden)]
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_panicForTest<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-) {
-    unowned
-        .with_env(|_env| -> Res<()> {
-            let what = "deliberate panic";
-            panic!("panicForTest: {what}");
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native void panicForTest()`: panics with a formatted (`String`) payload so tests can
+    /// prove that a panic becomes an `IllegalStateException` and the JVM survives.
+    #[doc(hidden)]
+    fn Java_org_dicomfhir_bridge_DicomNative_panicForTest(_env) {
+        let what = "deliberate panic";
+        panic!("panicForTest: {what}");
+    }
 }
 
 #[cfg(test)]
@@ -469,64 +470,49 @@ mod tests {
 // DICOMweb (QIDO-RS, WADO-RS metadata): see dicom_fhir_core::qido and docs/dicomweb.md
 // ---------------------------------------------------------------------------------------------
 
-/// `static native String qidoPlan(String requestJson)`: validates a QIDO query (a bad query is a
-/// `DicomException`) and returns the FHIR narrowing plan.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qidoPlan<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    request: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let request = json_value(&required_string(env, &request, "request")?, "request")?;
-            let plan = dicom_fhir_core::qido_plan(&request)?;
-            to_jstring(env, &plan)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String qidoPlan(String requestJson)`: validates a QIDO query (a bad query is a
+    /// `DicomException`) and returns the FHIR narrowing plan.
+    fn Java_org_dicomfhir_bridge_DicomNative_qidoPlan(env, request: JString<'l>) -> JString<'l> {
+        let request = json_value(&required_string(env, &request, "request")?, "request")?;
+        let plan = dicom_fhir_core::qido_plan(&request)?;
+        to_jstring(env, &plan)
+    }
 }
 
-/// `static native String qido(String requestJson, String candidatesJson)`: the QIDO result.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_qido<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    request: JString<'l>,
-    candidates: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let request = json_value(&required_string(env, &request, "request")?, "request")?;
-            let candidates =
-                json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
-            let result = dicom_fhir_core::qido_query(&request, &candidates)?;
-            to_jstring(env, &result)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String qido(String requestJson, String candidatesJson)`: the QIDO result.
+    fn Java_org_dicomfhir_bridge_DicomNative_qido(
+        env,
+        request: JString<'l>,
+        candidates: JString<'l>,
+    ) -> JString<'l> {
+        let request = json_value(&required_string(env, &request, "request")?, "request")?;
+        let candidates =
+            json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
+        let result = dicom_fhir_core::qido_query(&request, &candidates)?;
+        to_jstring(env, &result)
+    }
 }
 
-/// `static native String dicomJson(byte[] data, String bulkDataUriBase)`: the PS3.18 F.2 DICOM
-/// JSON object of one Part-10 instance (BulkDataURIs below `bulkDataUriBase`).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_dicomJson<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    base: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            if data.is_null() {
-                return Err(Failure::NullArgument("data"));
-            }
-            let base = required_string(env, &base, "bulkDataUriBase")?;
-            let bytes = env.convert_byte_array(&data)?;
-            // The bytes are a stored instance: one that does not parse is CorruptStored.
-            let json = dicom_fhir_core::stored_dicom_json(&bytes, &base)?;
-            drop(bytes);
-            Ok(JString::from_str(env, json)?)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String dicomJson(byte[] data, String bulkDataUriBase)`: the PS3.18 F.2 DICOM
+    /// JSON object of one Part-10 instance (BulkDataURIs below `bulkDataUriBase`).
+    fn Java_org_dicomfhir_bridge_DicomNative_dicomJson(
+        env,
+        data: JByteArray<'l>,
+        base: JString<'l>,
+    ) -> JString<'l> {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        let base = required_string(env, &base, "bulkDataUriBase")?;
+        let bytes = env.convert_byte_array(&data)?;
+        // The bytes are a stored instance: one that does not parse is CorruptStored.
+        let json = dicom_fhir_core::stored_dicom_json(&bytes, &base)?;
+        drop(bytes);
+        Ok(JString::from_str(env, json)?)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,138 +608,107 @@ fn max_inflated(value: jlong) -> u64 {
     value.max(0) as u64
 }
 
-/// `static native String frames(byte[] data, String frameList, long maxInflatedBytes)`:
-/// `{"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}`,
-/// one entry per requested frame (null: no such frame). A malformed list is a DicomException
-/// (INVALID_INPUT), an unreadable instance one of kind CORRUPT_STORED; a deflated data set
-/// inflating beyond `maxInflatedBytes` a DicomLimitException.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_frames<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    frame_list: JString<'l>,
-    max_inflated_bytes: jlong,
-) -> JString<'l> {
-    let cap = max_inflated(max_inflated_bytes);
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            frames_answer(env, &frame_list, |env, numbers| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames_in_limited(bytes, numbers, cap)?))
-            })
+native! {
+    /// `static native String frames(byte[] data, String frameList, long maxInflatedBytes)`:
+    /// `{"transferSyntaxUid":..,"numberOfFrames":n,"encapsulated":b,"frames":[[chunk..]|null,..]}`,
+    /// one entry per requested frame (null: no such frame). A malformed list is a DicomException
+    /// (INVALID_INPUT), an unreadable instance one of kind CORRUPT_STORED; a deflated data set
+    /// inflating beyond `maxInflatedBytes` a DicomLimitException.
+    fn Java_org_dicomfhir_bridge_DicomNative_frames(
+        env,
+        data: JByteArray<'l>,
+        frame_list: JString<'l>,
+        max_inflated_bytes: jlong,
+    ) -> JString<'l> {
+        let cap = max_inflated(max_inflated_bytes);
+        frames_answer(env, &frame_list, |env, numbers| {
+            with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames_in_limited(bytes, numbers, cap)?))
         })
-        .resolve::<ThrowJava>()
+    }
 }
 
-/// `static native String bulkdata(byte[] data, String tagPath, long maxInflatedBytes)`:
-/// `{"vr":..,"parts":[[chunk..],..]}`, or null when the instance has no such element. A malformed
-/// path is a DicomException; a deflated data set inflating beyond the cap a DicomLimitException.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdata<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    tag_path: JString<'l>,
-    max_inflated_bytes: jlong,
-) -> JString<'l> {
-    let cap = max_inflated(max_inflated_bytes);
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            bulk_answer(env, &tag_path, |env, path| {
-                with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::locate_in_limited(bytes, path, cap)?))
-            })
+native! {
+    /// `static native String bulkdata(byte[] data, String tagPath, long maxInflatedBytes)`:
+    /// `{"vr":..,"parts":[[chunk..],..]}`, or null when the instance has no such element. A malformed
+    /// path is a DicomException; a deflated data set inflating beyond the cap a DicomLimitException.
+    fn Java_org_dicomfhir_bridge_DicomNative_bulkdata(
+        env,
+        data: JByteArray<'l>,
+        tag_path: JString<'l>,
+        max_inflated_bytes: jlong,
+    ) -> JString<'l> {
+        let cap = max_inflated(max_inflated_bytes);
+        bulk_answer(env, &tag_path, |env, path| {
+            with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::locate_in_limited(bytes, path, cap)?))
         })
-        .resolve::<ThrowJava>()
+    }
 }
 
-/// `static native String framesOfFile(String path, String frameList, long maxInflatedBytes)`:
-/// [`frames`] of the instance stored in a file, reading its headers only (chunks are ranges of
-/// the file).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    path: JString<'l>,
-    frame_list: JString<'l>,
-    max_inflated_bytes: jlong,
-) -> JString<'l> {
-    let cap = max_inflated(max_inflated_bytes);
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            frames_answer(env, &frame_list, |env, numbers| {
-                Ok(dicom_fhir_core::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
-            })
+native! {
+    /// `static native String framesOfFile(String path, String frameList, long maxInflatedBytes)`:
+    /// [`frames`] of the instance stored in a file, reading its headers only (chunks are ranges of
+    /// the file).
+    fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile(
+        env,
+        path: JString<'l>,
+        frame_list: JString<'l>,
+        max_inflated_bytes: jlong,
+    ) -> JString<'l> {
+        let cap = max_inflated(max_inflated_bytes);
+        frames_answer(env, &frame_list, |env, numbers| {
+            Ok(dicom_fhir_core::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
         })
-        .resolve::<ThrowJava>()
+    }
 }
 
-/// `static native String bulkdataOfFile(String path, String tagPath, long maxInflatedBytes)`:
-/// [`bulkdata`] of the instance stored in a file, reading its headers only.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    path: JString<'l>,
-    tag_path: JString<'l>,
-    max_inflated_bytes: jlong,
-) -> JString<'l> {
-    let cap = max_inflated(max_inflated_bytes);
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            bulk_answer(env, &tag_path, |env, tag_path| {
-                Ok(dicom_fhir_core::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
-            })
+native! {
+    /// `static native String bulkdataOfFile(String path, String tagPath, long maxInflatedBytes)`:
+    /// [`bulkdata`] of the instance stored in a file, reading its headers only.
+    fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile(
+        env,
+        path: JString<'l>,
+        tag_path: JString<'l>,
+        max_inflated_bytes: jlong,
+    ) -> JString<'l> {
+        let cap = max_inflated(max_inflated_bytes);
+        bulk_answer(env, &tag_path, |env, tag_path| {
+            Ok(dicom_fhir_core::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
         })
-        .resolve::<ThrowJava>()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Facts the core owns: transfer syntaxes, extension URLs, STOW-RS (see dicom_fhir_core)
 // ---------------------------------------------------------------------------------------------
 
-/// `static native String transferSyntax(String uid)`:
-/// `{"uid","native","servedAs","mediaType"}` of one transfer syntax (WADO-RS negotiation).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_transferSyntax<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    uid: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let uid = required_string(env, &uid, "uid")?;
-            let info = serde_json::to_value(dicom_fhir_core::transfer_syntax_info(&uid))
-                .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
-            to_jstring(env, &info)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String transferSyntax(String uid)`:
+    /// `{"uid","native","servedAs","mediaType"}` of one transfer syntax (WADO-RS negotiation).
+    fn Java_org_dicomfhir_bridge_DicomNative_transferSyntax(env, uid: JString<'l>) -> JString<'l> {
+        let uid = required_string(env, &uid, "uid")?;
+        let info = serde_json::to_value(dicom_fhir_core::transfer_syntax_info(&uid))
+            .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
+        to_jstring(env, &info)
+    }
 }
 
-/// `static native String constants()`: the core's constants a binding must not declare again
-/// (`dicom_fhir_core::constants`).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_constants<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> { to_jstring(env, &dicom_fhir_core::constants()) })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String constants()`: the core's constants a binding must not declare again
+    /// (`dicom_fhir_core::constants`).
+    fn Java_org_dicomfhir_bridge_DicomNative_constants(env) -> JString<'l> {
+        to_jstring(env, &dicom_fhir_core::constants())
+    }
 }
 
-/// `static native String stowResponse(String outcomeJson)`: `{"status":..,"body":{DICOM JSON}}`
-/// of a STOW-RS request (`dicom_fhir_core::stow_response_json`).
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_stowResponse<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    outcome: JString<'l>,
-) -> JString<'l> {
-    unowned
-        .with_env(|env| -> Res<JString<'l>> {
-            let outcome = json_value(&required_string(env, &outcome, "outcome")?, "outcome")?;
-            let response = dicom_fhir_core::stow_response_json(&outcome)?;
-            to_jstring(env, &response)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native String stowResponse(String outcomeJson)`: `{"status":..,"body":{DICOM JSON}}`
+    /// of a STOW-RS request (`dicom_fhir_core::stow_response_json`).
+    fn Java_org_dicomfhir_bridge_DicomNative_stowResponse(
+        env,
+        outcome: JString<'l>,
+    ) -> JString<'l> {
+        let outcome = json_value(&required_string(env, &outcome, "outcome")?, "outcome")?;
+        let response = dicom_fhir_core::stow_response_json(&outcome)?;
+        to_jstring(env, &response)
+    }
 }

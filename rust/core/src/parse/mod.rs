@@ -27,13 +27,12 @@ mod tests;
 mod validate;
 mod view;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use dicom_core::VR;
 use dicom_object::{FileMetaTable, InMemDicomObject};
 
 use crate::charset::Charset;
 use crate::parse::read::parse_inner;
+use crate::part10::catch_parser_panic;
 use crate::DicomError;
 
 pub use classify::{classify, Rejected, Rejection};
@@ -85,19 +84,7 @@ pub struct ItemView<'a> {
 
 /// Parses and validates a DICOM Part-10 instance. Never panics.
 pub fn parse(bytes: &[u8]) -> Result<ParsedInstance, DicomError> {
-    match catch_unwind(AssertUnwindSafe(|| parse_inner(bytes))) {
-        Ok(r) => r,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(err(format!(
-                "malformed DICOM data: the parser failed ({msg})"
-            )))
-        }
-    }
+    catch_parser_panic(|| parse_inner(bytes))
 }
 
 /// The input is not a valid instance (the default error of parsing).

@@ -36,6 +36,13 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
         total += 1;
     };
 
+    // A series the request's path names (all series when it names none).
+    let requested_series = |se: &SeriesRecord| {
+        q.series_uid.as_ref().is_none_or(|u| {
+            *u == values_of(se.attrs.get(&0x0020_000E)).pop().unwrap_or_default()
+        })
+    };
+
     for c in candidates {
         let Some(study_json) = c.get("imagingStudy") else {
             continue;
@@ -73,26 +80,14 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
                 }
             }
             Level::Series => {
-                for se in &rec.series {
-                    let uid = values_of(se.attrs.get(&0x0020_000E))
-                        .pop()
-                        .unwrap_or_default();
-                    if q.series_uid.as_ref().is_some_and(|u| *u != uid) {
-                        continue;
-                    }
+                for se in rec.series.iter().filter(|se| requested_series(se)) {
                     if lower(se, true) {
                         emit(&|| build(&q, &rec.study, Some(&se.attrs), None), &mut rows);
                     }
                 }
             }
             Level::Instance => {
-                for se in &rec.series {
-                    let uid = values_of(se.attrs.get(&0x0020_000E))
-                        .pop()
-                        .unwrap_or_default();
-                    if q.series_uid.as_ref().is_some_and(|u| *u != uid) {
-                        continue;
-                    }
+                for se in rec.series.iter().filter(|se| requested_series(se)) {
                     if !fse.iter().all(|f| matches(f, se.attrs.get(&f.attr.tag))) {
                         continue;
                     }

@@ -28,7 +28,11 @@ import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Base class for integration tests against the real example server (HAPI FHIR JPA + the plugin),
@@ -114,6 +118,22 @@ public abstract class AbstractServerTest {
 		return DATA_DIR.resolve("binstore");
 	}
 
+	/** The one file of the filesystem binary store that holds exactly these bytes (asserted: one). */
+	protected static Path blobFileHolding(byte[] theBytes) {
+		List<Path> found = new ArrayList<>();
+		try (Stream<Path> files = Files.walk(binstoreDir())) {
+			for (Path p : files.filter(Files::isRegularFile).toList()) {
+				if (Files.size(p) == theBytes.length && Arrays.equals(Files.readAllBytes(p), theBytes)) {
+					found.add(p);
+				}
+			}
+		} catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
+		assertThat(found).as("blob files holding the instance").hasSize(1);
+		return found.get(0);
+	}
+
 	/** The server's Spring context (DAOs, DaoRegistry, IInterceptorService, the plugin's beans, ...). */
 	protected ApplicationContext applicationContext() {
 		return applicationContext;
@@ -174,18 +194,19 @@ public abstract class AbstractServerTest {
 	}
 
 	protected HttpResponse<byte[]> post(String pathOrUrl, String contentType, byte[] body) {
-		return send(request(pathOrUrl)
-				.header("Content-Type", contentType)
-				.header("Accept", FHIR_JSON)
-				.POST(HttpRequest.BodyPublishers.ofByteArray(body))
-				.build());
+		return sendBody("POST", pathOrUrl, contentType, body);
 	}
 
 	protected HttpResponse<byte[]> put(String pathOrUrl, String contentType, byte[] body) {
+		return sendBody("PUT", pathOrUrl, contentType, body);
+	}
+
+	/** A request with a body, answered as FHIR JSON. */
+	private HttpResponse<byte[]> sendBody(String method, String pathOrUrl, String contentType, byte[] body) {
 		return send(request(pathOrUrl)
 				.header("Content-Type", contentType)
 				.header("Accept", FHIR_JSON)
-				.PUT(HttpRequest.BodyPublishers.ofByteArray(body))
+				.method(method, HttpRequest.BodyPublishers.ofByteArray(body))
 				.build());
 	}
 

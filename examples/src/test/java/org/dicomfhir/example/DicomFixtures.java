@@ -91,10 +91,15 @@ final class DicomFixtures {
 
 	/** CT_small as a new instance of the given study and series, with a new SOP Instance UID. */
 	static byte[] ctInstance(String theStudyUid, String theSeriesUid) {
+		return ctInstance(theStudyUid, theSeriesUid, newSopUid());
+	}
+
+	/** CT_small as the given instance (UIDs of the lengths of CT_small's: {@link #newStudyUid()} ...). */
+	static byte[] ctInstance(String theStudyUid, String theSeriesUid, String theSopUid) {
 		return replace(ctSmall(), Map.of(
 				CT_SMALL_STUDY, theStudyUid,
 				CT_SMALL_SERIES, theSeriesUid,
-				CT_SMALL_SOP, newUid(CT_SMALL_SOP.length())));
+				CT_SMALL_SOP, theSopUid));
 	}
 
 	static String newStudyUid() {
@@ -103,6 +108,10 @@ final class DicomFixtures {
 
 	static String newSeriesUid() {
 		return newUid(CT_SMALL_SERIES.length());
+	}
+
+	static String newSopUid() {
+		return newUid(CT_SMALL_SOP.length());
 	}
 
 	static String sha256(byte[] theBytes) {

@@ -3,15 +3,9 @@ package org.dicomfhir.example;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -26,37 +20,20 @@ class DicomWebCorruptStoredTest extends AbstractServerTest {
 	void aCorruptStoredInstanceIsA5xxAndABadRequestStaysA4xx() throws IOException {
 		String study = DicomFixtures.newStudyUid();
 		String series = DicomFixtures.newSeriesUid();
-		String sop = DicomFixtures.newUid(DicomFixtures.CT_SMALL_SOP.length());
-		byte[] file = DicomFixtures.replace(DicomFixtures.ctSmall(), Map.of(DicomFixtures.CT_SMALL_STUDY, study,
-				DicomFixtures.CT_SMALL_SERIES, series, DicomFixtures.CT_SMALL_SOP, sop));
+		String sop = DicomFixtures.newSopUid();
+		byte[] file = DicomFixtures.ctInstance(study, series, sop);
 		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(file)).build());
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		// the study write is deferred: this QIDO waits for it (read-your-writes)
 		assertThat(json(get("dicomweb/studies/" + study + "/instances", "application/dicom+json"))).hasSize(1);
 		String instance = "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
 
-		overwriteBlobFile(file, "this is not a DICOM Part-10 file any more".repeat(10).getBytes());
+		Files.write(blobFileHolding(file), "this is not a DICOM Part-10 file any more".repeat(10).getBytes());
 
 		HttpResponse<byte[]> frames = get(instance + "/frames/1", "*/*");
 		assertThat(frames.statusCode()).as(bodyText(frames)).isEqualTo(500);
 		assertThat(bodyText(frames)).contains("Stored data cannot be read");
 		HttpResponse<byte[]> bad = get(instance + "/frames/0", "*/*");
 		assertThat(bad.statusCode()).as(bodyText(bad)).isBetween(400, 499);
-	}
-
-	/** Replaces the content of the one file of the filesystem binary store that holds exactly these bytes. */
-	private static void overwriteBlobFile(byte[] theBytes, byte[] theNewContent) {
-		List<Path> found = new ArrayList<>();
-		try (Stream<Path> files = Files.walk(binstoreDir())) {
-			for (Path p : files.filter(Files::isRegularFile).toList()) {
-				if (Files.size(p) == theBytes.length && Arrays.equals(Files.readAllBytes(p), theBytes)) {
-					found.add(p);
-				}
-			}
-			assertThat(found).as("blob files holding the instance").hasSize(1);
-			Files.write(found.get(0), theNewContent);
-		} catch (IOException e) {
-			throw new UncheckedIOException(e);
-		}
 	}
 }

@@ -24,7 +24,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.zip.Deflater;
 import java.util.zip.DeflaterOutputStream;
 
@@ -56,9 +55,8 @@ class DicomWebLimitsTest extends AbstractServerTest {
 	private String storeCt() {
 		String study = DicomFixtures.newStudyUid();
 		String series = DicomFixtures.newSeriesUid();
-		String sop = DicomFixtures.newUid(DicomFixtures.CT_SMALL_SOP.length());
-		byte[] ct = DicomFixtures.replace(DicomFixtures.ctSmall(), Map.of(DicomFixtures.CT_SMALL_STUDY, study,
-				DicomFixtures.CT_SMALL_SERIES, series, DicomFixtures.CT_SMALL_SOP, sop));
+		String sop = DicomFixtures.newSopUid();
+		byte[] ct = DicomFixtures.ctInstance(study, series, sop);
 		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(ct)).build());
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		return "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;

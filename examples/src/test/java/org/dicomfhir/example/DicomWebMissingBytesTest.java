@@ -9,12 +9,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -39,9 +35,8 @@ class DicomWebMissingBytesTest extends AbstractServerTest {
 		String[] sops = new String[3];
 		byte[][] files = new byte[3][];
 		for (int i = 0; i < 3; i++) {
-			sops[i] = DicomFixtures.newUid(DicomFixtures.CT_SMALL_SOP.length());
-			files[i] = DicomFixtures.replace(DicomFixtures.ctSmall(), Map.of(DicomFixtures.CT_SMALL_STUDY, study,
-					DicomFixtures.CT_SMALL_SERIES, series, DicomFixtures.CT_SMALL_SOP, sops[i]));
+			sops[i] = DicomFixtures.newSopUid();
+			files[i] = DicomFixtures.ctInstance(study, series, sops[i]);
 		}
 		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(files)).build());
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
@@ -62,22 +57,6 @@ class DicomWebMissingBytesTest extends AbstractServerTest {
 		// the Binary delete hook cannot read b's bytes: its entry stays listed
 		assertThat(json(get("dicomweb/studies/" + study + "/instances", "application/dicom+json"))).hasSize(3);
 		return new Broken(study, series, sops[0], sops[1], sops[2], files[2]);
-	}
-
-	/** Deletes the one file of the filesystem binary store that holds exactly these bytes. */
-	private static void deleteBlobFile(byte[] theBytes) {
-		List<Path> found = new ArrayList<>();
-		try (Stream<Path> files = Files.walk(binstoreDir())) {
-			for (Path p : files.filter(Files::isRegularFile).toList()) {
-				if (Files.size(p) == theBytes.length && Arrays.equals(Files.readAllBytes(p), theBytes)) {
-					found.add(p);
-				}
-			}
-			assertThat(found).as("blob files holding the instance").hasSize(1);
-			Files.delete(found.get(0));
-		} catch (IOException e) {
-			throw new UncheckedIOException(e);
-		}
 	}
 
 	private String studyUrl(Broken theStudy) {
@@ -183,5 +162,14 @@ class DicomWebMissingBytesTest extends AbstractServerTest {
 		HttpResponse<byte[]> d = send(request(studyUrl(s) + "/series/" + s.series()).DELETE().build());
 		assertThat(d.statusCode()).as(bodyText(d)).isEqualTo(204);
 		assertThat(getJson("ImagingStudy/" + s.study()).statusCode()).isIn(404, 410);
+	}
+
+	/** Deletes the one file of the filesystem binary store that holds exactly these bytes. */
+	private static void deleteBlobFile(byte[] theBytes) {
+		try {
+			Files.delete(blobFileHolding(theBytes));
+		} catch (IOException e) {
+			throw new UncheckedIOException(e);
+		}
 	}
 }

@@ -24,21 +24,12 @@ class ReconciliationTest extends AbstractServerTest {
 	void reconciliationListsAStoredBinaryTheStudyLost() {
 		Instant before = Instant.now().minusSeconds(1);
 		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] kept = DicomFixtures.ctInstance(study, series);
-		byte[] lost = DicomFixtures.ctInstance(study, series);
-		assertThat(post("Binary", "application/dicom", kept).statusCode()).isEqualTo(201);
-		assertThat(post("Binary", "application/dicom", lost).statusCode()).isEqualTo(201);
+		List<byte[]> uploaded = uploadTwo(study);
+		byte[] kept = uploaded.get(0);
+		String lostSha = DicomFixtures.sha256(uploaded.get(1));
 
 		// Make the gap: the study forgets one instance, the Binary stays.
-		ImagingStudy imagingStudy = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
-		String lostSha = DicomFixtures.sha256(lost);
-		imagingStudy.getSeriesFirstRep().getInstance().removeIf(i -> DicomIngestTest.binaryIds(single(i)).contains(lostSha));
-		imagingStudy.setNumberOfInstances(1);
-		imagingStudy.getSeriesFirstRep().setNumberOfInstances(1);
-		HttpResponse<byte[]> edited = put("ImagingStudy/" + study, FHIR_JSON, encode(imagingStudy).getBytes(StandardCharsets.UTF_8));
-		assertThat(edited.statusCode()).as(bodyText(edited)).isEqualTo(200);
-		assertThat(DicomIngestTest.binaryIds(parse(ImagingStudy.class, getJson("ImagingStudy/" + study)))).doesNotContain(lostSha);
+		forgetInStudy(study, lostSha);
 
 		int reindexed = bean(StudyIndexReconciler.class).reconcileSince(before);
 
@@ -56,20 +47,14 @@ class ReconciliationTest extends AbstractServerTest {
 	@Test
 	void aPendingLedgerRowIsListedByTheReconciler() {
 		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] kept = DicomFixtures.ctInstance(study, series);
-		byte[] lost = DicomFixtures.ctInstance(study, series);
-		assertThat(post("Binary", "application/dicom", kept).statusCode()).isEqualTo(201);
-		assertThat(post("Binary", "application/dicom", lost).statusCode()).isEqualTo(201);
-		String lostSha = DicomFixtures.sha256(lost);
+		List<byte[]> uploaded = uploadTwo(study);
+		byte[] kept = uploaded.get(0);
+		String lostSha = DicomFixtures.sha256(uploaded.get(1));
 		forgetInStudy(study, lostSha);
 		InstanceLedger ledger = bean(InstanceLedger.class);
 		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(lostSha));
 		String lostSop = row.sopInstanceUid();
-		inTransaction(() -> {
-			ledger.repoint(lostSop, study, lostSha, row.patientSystem(), row.patientValue());
-			return null;
-		});
+		inTransactionDo(() -> ledger.repoint(lostSop, study, lostSha, row.patientSystem(), row.patientValue()));
 		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.PENDING);
 
 		int handed = bean(StudyIndexReconciler.class).reconcileUnfinished(
@@ -86,18 +71,12 @@ class ReconciliationTest extends AbstractServerTest {
 	@Test
 	void aRemovingLedgerRowIsDroppedFromItsStudy() {
 		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] kept = DicomFixtures.ctInstance(study, series);
-		byte[] gone = DicomFixtures.ctInstance(study, series);
-		assertThat(post("Binary", "application/dicom", kept).statusCode()).isEqualTo(201);
-		assertThat(post("Binary", "application/dicom", gone).statusCode()).isEqualTo(201);
-		String goneSha = DicomFixtures.sha256(gone);
+		List<byte[]> uploaded = uploadTwo(study);
+		byte[] kept = uploaded.get(0);
+		String goneSha = DicomFixtures.sha256(uploaded.get(1));
 		InstanceLedger ledger = bean(InstanceLedger.class);
 		String goneSop = inTransaction(() -> ledger.findByBinary(goneSha)).sopInstanceUid();
-		inTransaction(() -> {
-			ledger.markRemoving(goneSop, goneSha);
-			return null;
-		});
+		inTransactionDo(() -> ledger.markRemoving(goneSop, goneSha));
 
 		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.REMOVING), System.currentTimeMillis() + 1);
 
@@ -143,6 +122,17 @@ class ReconciliationTest extends AbstractServerTest {
 		assertThat(healed.getSubject().getReference()).isEqualTo(duplicates.get(0));
 	}
 
+	/** Two new CT instances of one new series of {@code theStudy}, both uploaded as Binary (201). */
+	private List<byte[]> uploadTwo(String theStudy) {
+		String series = DicomFixtures.newSeriesUid();
+		List<byte[]> out = List.of(DicomFixtures.ctInstance(theStudy, series), DicomFixtures.ctInstance(theStudy, series));
+		for (byte[] instance : out) {
+			assertThat(post("Binary", "application/dicom", instance).statusCode()).isEqualTo(201);
+		}
+		return out;
+	}
+
+	/** Makes the gap a crash leaves: the study forgets the instance of Binary {@code theSha}, the Binary stays. */
 	private void forgetInStudy(String theStudy, String theSha) {
 		ImagingStudy imagingStudy = parse(ImagingStudy.class, getJson("ImagingStudy/" + theStudy));
 		imagingStudy.getSeriesFirstRep().getInstance().removeIf(i -> DicomIngestTest.binaryIds(single(i)).contains(theSha));
@@ -155,6 +145,13 @@ class ReconciliationTest extends AbstractServerTest {
 
 	private <T> T inTransaction(java.util.function.Supplier<T> theWork) {
 		return bean(IHapiTransactionService.class).withSystemRequest().execute(theWork::get);
+	}
+
+	private void inTransactionDo(Runnable theWork) {
+		inTransaction(() -> {
+			theWork.run();
+			return null;
+		});
 	}
 
 	private static ImagingStudy single(ImagingStudy.ImagingStudySeriesInstanceComponent theInstance) {

@@ -23,13 +23,19 @@ import org.junit.jupiter.api.Test;
 class ParseContractTest {
     static final DeriveOptions OPTIONS = DeriveOptions.DEFAULTS.withPatientIdentifierSystem("urn:dicom:patient-id");
 
+    /** Parses a test file, checking what every parse gives: the bytes' SHA-256 and size, the SOP Instance UID. */
+    private static DicomInstance parsed(String theFile, String theSopInstanceUid) throws Exception {
+        byte[] data = TestData.bytes(theFile);
+        DicomInstance i = DicomInstance.parse(data, OPTIONS);
+        assertEquals(DicomNativeTest.javaSha256(data), i.sha256());
+        assertEquals(data.length, i.size());
+        assertEquals(theSopInstanceUid, i.sopInstanceUid());
+        return i;
+    }
+
     @Test
     void parseCtSmall() throws Exception {
-        byte[] ct = TestData.bytes(TestData.CT_SMALL);
-        DicomInstance i = DicomInstance.parse(ct, OPTIONS);
-        assertEquals(DicomNativeTest.javaSha256(ct), i.sha256());
-        assertEquals(ct.length, i.size());
-        assertEquals(TestData.CT_SMALL_SOP_UID, i.sopInstanceUid());
+        DicomInstance i = parsed(TestData.CT_SMALL, TestData.CT_SMALL_SOP_UID);
         assertEquals("1.3.6.1.4.1.5962.1.2.1.20040119072730.12322", i.studyInstanceUid());
         assertEquals("1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322", i.seriesInstanceUid());
         assertEquals("1.2.840.10008.5.1.4.1.1.2", i.sopClassUid());
@@ -70,11 +76,7 @@ class ParseContractTest {
 
     @Test
     void parseRg1Uncr() throws Exception {
-        byte[] data = TestData.bytes(TestData.RG1_UNCR);
-        DicomInstance i = DicomInstance.parse(data, OPTIONS);
-        assertEquals(DicomNativeTest.javaSha256(data), i.sha256());
-        assertEquals(data.length, i.size());
-        assertEquals("1.3.6.1.4.1.5962.1.1.9.1.1.20040826185059.5457", i.sopInstanceUid());
+        DicomInstance i = parsed(TestData.RG1_UNCR, "1.3.6.1.4.1.5962.1.1.9.1.1.20040826185059.5457");
         assertEquals("9RG1", i.patientIdentifierValue());
     }
 

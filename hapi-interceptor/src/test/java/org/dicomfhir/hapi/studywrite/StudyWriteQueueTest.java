@@ -57,6 +57,11 @@ class StudyWriteQueueTest {
 			failures.add(new Batch(theStudyUid, theChanges.stream().map(Change::sopInstanceUid).toList(), theError.getMessage()));
 		}
 
+		/** Returns once the blocked study's write has begun (it then waits for {@link #release}). */
+		void awaitBlockedWrite() throws InterruptedException {
+			assertThat(blockedStarted.await(WAIT_SECONDS, TimeUnit.SECONDS)).as("the blocked write started").isTrue();
+		}
+
 		List<Batch> of(String theStudyUid) {
 			synchronized (batches) {
 				return batches.stream().filter(b -> b.studyUid().equals(theStudyUid)).toList();
@@ -72,6 +77,11 @@ class StudyWriteQueueTest {
 		return properties;
 	}
 
+	/** A queue over {@code theWriter} with two writer threads. */
+	private static StudyWriteQueue queue(DicomFhirProperties.StudyWriteMode theMode, int theLingerMillis, FakeWriter theWriter) {
+		return new StudyWriteQueue(properties(theMode, theLingerMillis), theWriter);
+	}
+
 	private static Change add(String theStudy, String theSop) {
 		return new Change(theStudy, theSop, "sha-" + theSop, "{}", "{}", "urn:system", "patient");
 	}
@@ -83,7 +93,7 @@ class StudyWriteQueueTest {
 	@Test
 	void aBurstOfUploadsToOneStudyIsWrittenOnceAfterTheLinger() throws Exception {
 		FakeWriter writer = new FakeWriter();
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.DEFERRED, 2_000), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.DEFERRED, 2_000, writer);
 
 		List<CompletableFuture<Void>> futures = new ArrayList<>();
 		for (int i = 0; i < 20; i++) {
@@ -111,10 +121,10 @@ class StudyWriteQueueTest {
 	void whatArrivesDuringAWriteGoesIntoTheNextWriteTogether() throws Exception {
 		FakeWriter writer = new FakeWriter();
 		writer.blockedStudy = "1.2.3";
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
 
 		CompletableFuture<Void> first = queue.submit(List.of(add("1.2.3", "a")));
-		assertThat(writer.blockedStarted.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+		writer.awaitBlockedWrite();
 		List<CompletableFuture<Void>> later = new ArrayList<>();
 		for (String sop : List.of("b", "c", "d")) {
 			later.add(queue.submit(List.of(add("1.2.3", sop))));
@@ -135,10 +145,10 @@ class StudyWriteQueueTest {
 	void studiesAreWrittenIndependently() throws Exception {
 		FakeWriter writer = new FakeWriter();
 		writer.blockedStudy = "1.1";
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
 
 		CompletableFuture<Void> blocked = queue.submit(List.of(add("1.1", "a")));
-		assertThat(writer.blockedStarted.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+		writer.awaitBlockedWrite();
 		await(queue.submit(List.of(add("2.2", "b"))));
 		assertThat(blocked).as("the other study's write is still running").isNotDone();
 
@@ -150,7 +160,7 @@ class StudyWriteQueueTest {
 	@Test
 	void oneSubmissionSpanningStudiesCompletesWhenEveryStudyIsWritten() throws Exception {
 		FakeWriter writer = new FakeWriter();
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
 
 		await(queue.submit(List.of(add("1.1", "a"), add("2.2", "b"), add("1.1", "c"))));
 
@@ -162,7 +172,7 @@ class StudyWriteQueueTest {
 	void aFailedWriteIsReportedToTheWriterAndItsSubmitters_andTheStudyIsWrittenAgainLater() throws Exception {
 		FakeWriter writer = new FakeWriter();
 		writer.failingStudy = "1.1";
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
 
 		CompletableFuture<Void> failed = queue.submit(List.of(add("1.1", "a")));
 		assertThatThrownBy(() -> failed.get(WAIT_SECONDS, TimeUnit.SECONDS))
@@ -178,7 +188,7 @@ class StudyWriteQueueTest {
 	@Test
 	void aWaitingReaderCutsTheLingerShort() throws Exception {
 		FakeWriter writer = new FakeWriter();
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.DEFERRED, 60_000), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.DEFERRED, 60_000, writer);
 
 		CompletableFuture<Void> write = queue.submit(List.of(add("1.1", "a")));
 		long start = System.nanoTime();
@@ -193,11 +203,11 @@ class StudyWriteQueueTest {
 	void theReadBarrierReportsATimeoutAndReturnsAtOnceWhenNothingIsOutstanding() throws Exception {
 		FakeWriter writer = new FakeWriter();
 		writer.blockedStudy = "1.1";
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.DEFERRED, 0), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.DEFERRED, 0, writer);
 		assertThat(queue.awaitSubmitted(Duration.ofMillis(1))).isTrue();
 
 		CompletableFuture<Void> write = queue.submit(List.of(add("1.1", "a")));
-		assertThat(writer.blockedStarted.await(WAIT_SECONDS, TimeUnit.SECONDS)).isTrue();
+		writer.awaitBlockedWrite();
 		assertThat(queue.awaitSubmitted(Duration.ofMillis(100))).isFalse();
 
 		writer.release.countDown();
@@ -208,7 +218,7 @@ class StudyWriteQueueTest {
 	@Test
 	void synchronousWritesDoNotLinger() throws Exception {
 		FakeWriter writer = new FakeWriter();
-		StudyWriteQueue queue = new StudyWriteQueue(properties(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 60_000), writer);
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 60_000, writer);
 
 		long start = System.nanoTime();
 		await(queue.submit(List.of(add("1.1", "a"))));
