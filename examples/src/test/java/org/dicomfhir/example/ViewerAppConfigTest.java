@@ -13,7 +13,6 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -70,10 +69,5 @@ class ViewerAppConfigTest {
 		assertEquals("a\"b\\c", entry.get("client_id").asText());
 		// The generated statement is one JSON literal: nothing of the values outside it.
 		assertFalse(script.substring(committed().length()).replace(m.group(1), "").contains("alert"));
-	}
-
-	@Test
-	void smartWithoutIssuerRefusesToStart() {
-		assertThrows(IllegalStateException.class, () -> script(true, " ", "dicom-viewer", "openid"));
 	}
 }

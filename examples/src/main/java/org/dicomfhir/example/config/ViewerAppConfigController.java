@@ -48,10 +48,8 @@ public class ViewerAppConfigController {
 			@Value("${example.viewer-scope:openid launch/patient patient/*.rs}") String scope) {
 		this.viewer = viewer;
 		String base = readBaseConfig();
-		if (smartEnabled) {
-			if (issuer.isBlank()) {
-				throw new IllegalStateException("dicomfhir.smart.enabled without dicomfhir.smart.issuer: the viewer has no identity provider to log in at");
-			}
+		// Without an issuer the SMART configuration refuses to start the server, with its own message.
+		if (smartEnabled && !issuer.isBlank()) {
 			base = base + oidcBlock(issuer.strip(), clientId.strip(), scope.strip());
 		}
 		this.script = base;
