@@ -10,7 +10,10 @@
 
 Prints a JSON manifest (also written to OUT/manifest.json).
 
-    python3 make_study.py DATA_DIR OUT [SLICES]
+    python3 make_study.py DATA_DIR OUT [SLICES [PATIENT_ID]]
+
+PATIENT_ID (default OHIF<timestamp>) names the patient, e.g. SMART-PATIENT-A for the login test
+(scripts/browser-smart-test.sh): the studies then belong to the identity provider's patient A.
 """
 import json
 import sys
@@ -32,9 +35,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     run = time.strftime("%Y%m%d%H%M%S")
     study_uid, series_uid = generate_uid(UID_PREFIX), generate_uid(UID_PREFIX)
-    patient_id = f"OHIF{run}"
-    patient_name = f"BROWSERTEST^OHIF{run}"
-    study_description = f"OHIF browser test {run}"
+    patient_id = sys.argv[4] if len(sys.argv) > 4 else f"OHIF{run}"
+    patient_name = f"BROWSERTEST^{patient_id}"
+    study_description = f"OHIF browser test {run}" if len(sys.argv) <= 4 else f"OHIF login test {patient_id} {run}"
     files = []
     for i in range(slices):
         ds = pydicom.dcmread(template)

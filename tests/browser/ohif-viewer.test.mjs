@@ -19,6 +19,7 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { centreStats, dismissOverlays, looksLikeAnImage } from './viewport.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const manifest = JSON.parse(fs.readFileSync(required('STUDY_MANIFEST'), 'utf8'));
@@ -54,48 +55,6 @@ async function upload() {
   }
   step(`uploaded ${slices} instances of study ${manifest.studyInstanceUID} and a `
     + `${manifest.multiframe.frames}-frame JPEG 2000 instance of study ${manifest.multiframe.studyInstanceUID}`);
-}
-
-/**
- * Mean and standard deviation of the grey level of a PNG, computed by the browser itself
- * (createImageBitmap + canvas), over the central half of the picture: the corners hold OHIF's
- * text overlays, which are there even when no image is.
- */
-async function centreStats(page, png) {
-  return page.evaluate(async (base64) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
-    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-    const context = canvas.getContext('2d');
-    context.drawImage(bitmap, 0, 0);
-    const x0 = Math.floor(bitmap.width / 4), y0 = Math.floor(bitmap.height / 4);
-    const { data } = context.getImageData(x0, y0, Math.floor(bitmap.width / 2), Math.floor(bitmap.height / 2));
-    let sum = 0, sumSq = 0, n = 0;
-    const levels = new Set();
-    for (let i = 0; i < data.length; i += 4) {
-      const grey = (data[i] + data[i + 1] + data[i + 2]) / 3;
-      sum += grey; sumSq += grey * grey; n++;
-      levels.add(Math.round(grey));
-    }
-    const mean = sum / n;
-    return { mean, std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), levels: levels.size, pixels: n };
-  }, png.toString('base64'));
-}
-
-function looksLikeAnImage(stats) {
-  // A blank (black or uniform) viewport has std ~0 and a handful of levels; CT_small has
-  // a std of about 50 grey levels and well over 100 levels once windowed.
-  return stats.std > 20 && stats.levels > 64;
-}
-
-/** Clicks away OHIF's first-visit overlays (tour, "investigational use" banner) when they show. */
-async function dismissOverlays(page) {
-  for (const name of ['Skip all', 'Confirm and hide']) {
-    const button = page.getByRole('button', { name }).or(page.getByText(name, { exact: true })).first();
-    if (await button.isVisible().catch(() => false)) {
-      await button.click().catch(() => {});
-    }
-  }
 }
 
 /**
@@ -149,7 +108,10 @@ async function checkServing() {
   }
   const config = await fetch(`${server}/app-config.js`);
   assert.equal(config.status, 200);
-  assert.match(await config.text(), /window\.location\.origin \+ '\/fhir\/dicomweb'/, "/app-config.js is not the server's own");
+  const configText = await config.text();
+  assert.match(configText, /window\.location\.origin \+ '\/fhir\/dicomweb'/, "/app-config.js is not the server's own");
+  // Login only with the smart profile (ohif-login.test.mjs); this server runs without it.
+  assert.doesNotMatch(configText, /oidc/, '/app-config.js asks for a login although SMART is off');
   const missing = await fetch(`${server}/no-such-bundle.js`);
   assert.equal(missing.status, 404, 'a missing file must stay a 404, not become index.html');
   const fhir = await fetch(`${server}/fhir/metadata`, { headers: { Accept: 'application/fhir+json' } });

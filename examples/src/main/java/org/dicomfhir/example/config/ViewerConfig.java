@@ -29,8 +29,9 @@ import java.nio.file.Path;
  * it is served there rather than below a prefix.
  *
  * <ul>
- *   <li>{@code /app-config.js} is this server's own (classpath {@code viewer/app-config.js}): one
- *       data source, the DICOMweb facade on the same origin.
+ *   <li>{@code /app-config.js} is this server's own ({@link ViewerAppConfigController}): one
+ *       data source, the DICOMweb facade on the same origin; with SMART on, a login at the
+ *       tokens' issuer.
  *   <li>Client-side routes ({@code /viewer?StudyInstanceUIDs=…}, {@code /?…}) fall back to
  *       {@code index.html}; a missing file (a path with an extension) stays a 404.
  *   <li>COOP/COEP headers make the page cross-origin isolated (OHIF uses SharedArrayBuffer for
@@ -50,7 +51,7 @@ public class ViewerConfig implements WebMvcConfigurer {
 		this.viewerDir = viewerDir.isBlank() ? null : Path.of(viewerDir).toAbsolutePath().normalize();
 	}
 
-	private boolean viewerInstalled() {
+	boolean viewerInstalled() {
 		return viewerDir != null && Files.isRegularFile(viewerDir.resolve("index.html"));
 	}
 
@@ -59,11 +60,9 @@ public class ViewerConfig implements WebMvcConfigurer {
 		if (!viewerInstalled()) {
 			return;
 		}
-		// Revalidate every time (ETag / Last-Modified): index.html and app-config.js must never be
-		// stale, and a local server gains nothing from long-lived caching.
-		registry.addResourceHandler("/app-config.js")
-				.addResourceLocations("classpath:/viewer/")
-				.setCacheControl(CacheControl.noCache());
+		// Revalidate every time (ETag / Last-Modified): index.html must never be stale, and a local
+		// server gains nothing from long-lived caching. (/app-config.js is a controller's, which
+		// takes precedence over this catch-all.)
 		registry.addResourceHandler("/**")
 				.addResourceLocations(viewerDir.toUri().toString())
 				.setCacheControl(CacheControl.noCache())

@@ -1,0 +1,45 @@
+// What the browser tests check on OHIF's page, shared by ohif-viewer.test.mjs and
+// ohif-login.test.mjs: whether the viewport shows an image, and clicking away first-visit overlays.
+
+/**
+ * Mean and standard deviation of the grey level of a PNG, computed by the browser itself
+ * (createImageBitmap + canvas), over the central half of the picture: the corners hold OHIF's
+ * text overlays, which are there even when no image is.
+ */
+export async function centreStats(page, png) {
+  return page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    const x0 = Math.floor(bitmap.width / 4), y0 = Math.floor(bitmap.height / 4);
+    const { data } = context.getImageData(x0, y0, Math.floor(bitmap.width / 2), Math.floor(bitmap.height / 2));
+    let sum = 0, sumSq = 0, n = 0;
+    const levels = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      const grey = (data[i] + data[i + 1] + data[i + 2]) / 3;
+      sum += grey; sumSq += grey * grey; n++;
+      levels.add(Math.round(grey));
+    }
+    const mean = sum / n;
+    return { mean, std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), levels: levels.size, pixels: n };
+  }, png.toString('base64'));
+}
+
+export function looksLikeAnImage(stats) {
+  // A blank (black or uniform) viewport has std ~0 and a handful of levels; CT_small has
+  // a std of about 50 grey levels and well over 100 levels once windowed.
+  return stats.std > 20 && stats.levels > 64;
+}
+
+/** Clicks away OHIF's first-visit overlays (tour, "investigational use" banner) when they show. */
+export async function dismissOverlays(page) {
+  for (const name of ['Skip all', 'Confirm and hide']) {
+    const button = page.getByRole('button', { name }).or(page.getByText(name, { exact: true })).first();
+    if (await button.isVisible().catch(() => false)) {
+      await button.click().catch(() => {});
+    }
+  }
+}
+
