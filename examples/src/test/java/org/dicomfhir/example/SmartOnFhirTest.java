@@ -259,13 +259,19 @@ class SmartOnFhirTest extends AbstractServerTest {
 			HttpResponse<byte[]> r = as(a, request(path).header("Accept", FHIR_JSON).GET());
 			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(403);
 		}
+		// the studies' Endpoint (no compartment, no patient data): a patient app follows it
+		HttpResponse<byte[]> withEndpoint = as(a, request("ImagingStudy?_include=ImagingStudy:endpoint").header("Accept", FHIR_JSON).GET());
+		assertThat(withEndpoint.statusCode()).as(bodyText(withEndpoint)).isEqualTo(200);
+		List<String> types = new ArrayList<>();
+		json(withEndpoint).path("entry").forEach(en -> types.add(en.at("/resource/resourceType").asText()));
+		assertThat(types).contains("ImagingStudy", "Endpoint");
 		// QIDO: A's studies only
 		JsonNode studies = json(as(a, request("dicomweb/studies?StudyInstanceUID=" + studyA + "," + studyB).GET()));
 		assertThat(values(studies, "0020000D")).containsExactly(studyA);
 		assertThat(values(json(as(a, request("dicomweb/studies?limit=1000").GET())), "00100020")).containsOnly(patientIdA);
 		// WADO: A's yes, B's no
 		assertThat(as(a, request("dicomweb/studies/" + studyA + "/metadata").GET()).statusCode()).isEqualTo(200);
-		for (String path : List.of("studies/" + studyB, "studies/" + studyB + "/metadata",
+		for (String path : List.of("studies/" + studyB, "studies/" + studyB + "/metadata", "studies/" + studyB + "/rendered",
 				"studies/" + studyB + "/series/" + seriesB + "/instances/" + sopB + "/frames/1",
 				"?requestType=WADO&studyUID=" + studyB + "&seriesUID=" + seriesB + "&objectUID=" + sopB + "&contentType=application/dicom")) {
 			HttpResponse<byte[]> r = as(a, request("dicomweb/" + path).GET());

@@ -346,8 +346,7 @@ public class DicomWebInterceptor {
 		} else if ("metadata".equals(tail) && i + 1 == n) {
 			myWado.metadata(theRequest, study, series, instance);
 		} else if ("rendered".equals(tail) || "thumbnail".equals(tail)) {
-			throw new DicomWebException(406, "Rendered and thumbnail resources are not available yet on this server;"
-					+ " retrieve the instance (application/dicom) instead");
+			myWado.notRendered(theRequest, study, series, instance);
 		} else if ("frames".equals(tail) && i + 2 == n) {
 			myWado.frames(theRequest, study, series, instance, theSeg.get(i + 1));
 		} else if ("frames".equals(tail)) {

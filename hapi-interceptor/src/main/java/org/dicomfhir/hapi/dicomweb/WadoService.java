@@ -460,6 +460,18 @@ public class WadoService {
 		sendParts(theRequest, choice, tsForNegotiation, theStored, parts, locations, "\"" + theRef.binaryId() + "/bulkdata/" + theTagPath + "\"");
 	}
 
+	/**
+	 * Rendered and thumbnail resources are not implemented: 406, but only after the study is read
+	 * as the caller, so that a caller who may not read it gets the authorization answer (403), as
+	 * for every other WADO resource, and an unknown one 404.
+	 */
+	void notRendered(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
+		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		StudyStore.instances(study, theStudy, theSeries, theInstance);
+		throw new DicomWebException(406, "Rendered and thumbnail resources are not available yet on this server;"
+				+ " retrieve the instance (application/dicom) instead");
+	}
+
 	private StudyStore.InstanceRef instanceRef(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
 		if (theSeries == null || theInstance == null) {
 			throw DicomWebException.notFound("Frames and bulk data are resources of an instance: /studies/{s}/series/{se}/instances/{i}/…");

@@ -29,7 +29,9 @@ import java.util.function.Function;
  * per-user policy); {@code patient/} grants the same inside the token's Patient compartment only,
  * and nothing when the token's patient cannot be resolved. {@code Binary} (no compartment) gets the
  * letters granted on ImagingStudy (or {@code *}) at type level: which Binary a caller may touch is
- * decided by the DICOM Binary access layer from the owning ImagingStudy. Metadata is always
+ * decided by the DICOM Binary access layer from the owning ImagingStudy. {@code Endpoint} (no
+ * compartment, no patient data) is readable at type level with a {@code patient/} read of
+ * ImagingStudy (or {@code *}): the studies name it. Metadata is always
  * allowed; transactions and batches apply these rules to each entry. Anything else: 403.
  *
  * <p>Requests that do not come from the servlet (the plugin's own DAO calls, with a
@@ -80,6 +82,17 @@ public class SmartAuthorizationInterceptor extends AuthorizationInterceptor {
 					&& (g.level() != Level.PATIENT || thePatientId != null)) {
 				// Binary: the study's letters, at type level (the access layer checks the owning study)
 				usable.add(new Grant(Level.SYSTEM, "Binary", g.permissions()));
+			}
+			if (g.level() == Level.PATIENT && thePatientId != null
+					&& ("ImagingStudy".equals(g.resourceType()) || "*".equals(g.resourceType()))) {
+				// Endpoint (no compartment): the server's DICOMweb address that a study names; a patient
+				// app reading its studies needs it (Argonaut imaging, _include=ImagingStudy:endpoint).
+				// Read letters only, at type level: an Endpoint holds no patient data.
+				Set<Permission> read = java.util.EnumSet.noneOf(Permission.class);
+				g.permissions().stream().filter(p -> p == Permission.READ || p == Permission.SEARCH).forEach(read::add);
+				if (!read.isEmpty()) {
+					usable.add(new Grant(Level.SYSTEM, "Endpoint", read));
+				}
 			}
 		}
 		IdType patient = thePatientId == null ? null : new IdType("Patient", thePatientId);
