@@ -2,8 +2,8 @@
 # Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
 # with its JUnit integration tests against a real HAPI JPA server, the end-to-end Python tests
 # against the example server started from the built JAR, the OHIF viewer in headless Chromium
-# (also with a Keycloak login in the smart profile), a
-# differential QIDO test against Orthanc, two such servers on one PostgreSQL, and the integrity
+# (also with a Keycloak login in the smart profile), SMART on FHIR tokens from a real Keycloak on
+# every path, a differential QIDO test against Orthanc, two such servers on one PostgreSQL, and the integrity
 # tests: hostile input, SIGKILL during ingest, requests larger than the heap.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +36,9 @@ echo "== Memory: a 1 GiB heap against a 3 GiB Binary POST and a 2 x 1.5 GiB STOW
 
 echo "== Browser: the OHIF viewer in headless Chromium (Debian chromium + playwright-core)"
 ./scripts/browser-test.sh
+
+echo "== SMART on FHIR: every FHIR and DICOMweb path x every kind of token, against a real Keycloak (scripts/idp.sh)"
+./scripts/smart-test.sh
 
 echo "== Browser with login: OHIF in the smart profile, Keycloak login as patient A (scripts/idp.sh)"
 ./scripts/browser-smart-test.sh
