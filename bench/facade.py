@@ -49,6 +49,17 @@ MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7.3"  # Multi-frame Grayscale Wo
 
 http = common.session
 
+# Bearer tokens per server: a request to a URL under one of these bases carries
+# `Authorization: Bearer <fn()>` (the smart phase of bench/run.py, bench/smart.py).
+AUTH: dict = {}
+
+
+def auth(url: str) -> dict:
+    for base, token in AUTH.items():
+        if url.startswith(base):
+            return {"Authorization": f"Bearer {token()}"}
+    return {}
+
 
 def log(msg: str):
     common.log(msg, "facade: ")
@@ -102,7 +113,7 @@ def multipart(parts: list[bytes]) -> bytes:
 
 def stow_once(base: str, parts: list[bytes]) -> tuple[int, str]:
     r = http().post(f"{base}/studies", data=multipart(parts), timeout=1800,
-                    headers={"Content-Type": STOW_TYPE, "Accept": JSON})
+                    headers={"Content-Type": STOW_TYPE, "Accept": JSON, **auth(base)})
     failed = ""
     if r.status_code == 200:
         try:
@@ -141,7 +152,7 @@ def stow(base: str, items: list[bytes], clients: int) -> dict:
 
 
 def get(url: str, accept: str = JSON, headers: dict | None = None, stream: bool = False):
-    h = {"Accept": accept, **(headers or {})}
+    h = {"Accept": accept, **auth(url), **(headers or {})}
     return http().get(url, headers=h, timeout=1800, stream=stream)
 
 
@@ -196,7 +207,9 @@ def alternate(k: int, peers: list):
     return peers if k % 2 == 0 else list(reversed(peers))
 
 
-def figure_stow(peers: dict, warm: list[bytes], items: list[bytes], clients: int, rounds: int) -> dict:
+def figure_stow(peers: dict, warm: list[bytes], items: list[bytes], clients: int, rounds: int,
+                a: str = "ours", b: str = "orthanc") -> dict:
+    """Ratios are peers[a] over peers[b]."""
     names = list(peers)
     for n in names:
         w = stow(peers[n], warm, clients)
@@ -217,7 +230,7 @@ def figure_stow(peers: dict, warm: list[bytes], items: list[bytes], clients: int
         out[n] = {"instances": sum(r["n"] for r in rs), "seconds": round(wall, 1),
                   "inst_per_s": round(sum(r["n"] for r in rs) / wall, 1), **ms(lat),
                   "errors": sum(len(r["errors"]) for r in rs) + sum(s != 200 for r in rs for s in r["status"])}
-    out["ratio_inst_per_s"] = ratio(out["ours"]["inst_per_s"], out["orthanc"]["inst_per_s"])
+    out["ratio_inst_per_s"] = ratio(out[a]["inst_per_s"], out[b]["inst_per_s"])
     out["clients"], out["per_request"] = clients, BATCH
     return out
 
@@ -257,7 +270,8 @@ def qido_queries(studies: list, n: int, seed: int) -> dict[str, list[str]]:
 QIDO_WARMUP = 20  # untimed queries per type and server before any is timed
 
 
-def figure_qido(peers: dict, queries: dict[str, list[str]], warmup: dict[str, list[str]]) -> dict:
+def figure_qido(peers: dict, queries: dict[str, list[str]], warmup: dict[str, list[str]],
+                a: str = "ours", b: str = "orthanc") -> dict:
     """Every type's queries interleaved (query k of each type, then k + 1, ...), each against both
     servers in alternating order, after an untimed warm-up drawn apart from the timed queries (no
     answer cached by either server). Timed type after type, the type timed first was the slow one:
@@ -295,15 +309,15 @@ def figure_qido(peers: dict, queries: dict[str, list[str]], warmup: dict[str, li
     out = {}
     for kind in kinds:
         c = counts[kind]
-        mismatch = sum(1 for a, b in zip(c["ours"], c["orthanc"]) if a != b)
+        mismatch = sum(1 for x, y in zip(c[a], c[b]) if x != y)
         res = {n: {**ms(lat[kind][n]), "results_total": sum(x for x in c[n] if x > 0), "errors": bad[kind][n]}
                for n in names}
-        res["ratio_p95"] = ratio(res["ours"]["p95_ms"], res["orthanc"]["p95_ms"])
-        res["ratio_median"] = ratio(res["ours"]["median_ms"], res["orthanc"]["median_ms"])
+        res["ratio_p95"] = ratio(res[a]["p95_ms"], res[b]["p95_ms"])
+        res["ratio_median"] = ratio(res[a]["median_ms"], res[b]["median_ms"])
         res["count_mismatches"] = mismatch
         res["example"] = queries[kind][0]
         out[kind] = res
-        log(f"QIDO {kind}: ours p95 {res['ours']['p95_ms']} ms, Orthanc p95 {res['orthanc']['p95_ms']} ms, "
+        log(f"QIDO {kind}: {a} p95 {res[a]['p95_ms']} ms, {b} p95 {res[b]['p95_ms']} ms, "
             f"ratio {res['ratio_p95']}, result-count mismatches {mismatch}/{len(queries[kind])}")
     return out
 

@@ -4,7 +4,7 @@
     python3 bench/run.py                      # default: about 10,000 instances
     python3 bench/run.py --instances 2000     # smaller (say so when you quote the numbers)
     python3 bench/run.py --large              # about 100,000 instances
-    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres, facade
+    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres, facade, smart
 
 Needs the built server (`mvn -B -DskipTests install` → examples/target/dicom-fhir-example-server-*.jar),
 cargo (for bench/core-bench), the test corpus (scripts/fetch-test-data.sh) and, for the PostgreSQL
@@ -29,6 +29,10 @@ Phases
              listens on every interface, so when this phase is selected the whole run re-executes
              itself in a loopback-only network namespace (scripts/orthanc.sh ns; root only, installs
              the Debian packages orthanc and orthanc-dicomweb when missing).
+  smart      The cost of tokens (bench/smart.py): the facade's STOW-RS and QIDO-RS figures against two
+             servers of the same jar at once, one with the `smart` profile (bearer tokens of a
+             Keycloak started with scripts/idp.sh on a free port) and one without. Not in the default
+             --phases (it needs Keycloak: downloaded and built once by scripts/idp.sh).
 """
 
 from __future__ import annotations
@@ -108,8 +112,9 @@ class Server:
     """The example server (from a private copy of the jar) on a free loopback port."""
 
     def __init__(self, name: str, app: Path, work: Path, plugin: bool, java_opts: str,
-                 pg: dict | None = None):
+                 pg: dict | None = None, extra: list[str] | None = None):
         self.name, self.app, self.plugin, self.pg = name, app, plugin, pg
+        self.extra = list(extra or [])
         self.java_opts = java_opts.split()
         self.dir = work / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +133,7 @@ class Server:
             args += ["--spring.profiles.active=postgres", f"--spring.datasource.url={self.pg['url']}",
                      f"--spring.datasource.username={self.pg['user']}",
                      f"--spring.datasource.password={self.pg['password']}"]
+        args += self.extra
         self.logf = open(self.dir / "server.log", "wb")
         self.t0 = time.time()
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT, cwd=self.dir)
@@ -524,6 +530,9 @@ def markdown(res: dict) -> str:
     if res.get("facade"):
         import facade
         L.extend(facade.markdown_rows(res["facade"]))
+    if res.get("smart"):
+        import smart
+        L.extend(smart.markdown_rows(res["smart"]))
     L.append("")
     return "\n".join(L)
 
@@ -610,7 +619,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres", "facade"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -645,6 +654,12 @@ def main():
             plain.stop()
         if "facade" in phases:
             res["facade"] = phase_facade(app, work, warm, items, studies, a)
+            save(res, a.out)
+        if "smart" in phases:
+            import smart
+            make = lambda name, extra: Server(name, app, work, True, a.java_opts, extra=extra)  # noqa: E731
+            res["smart"] = smart.run(ROOT, work, make, warm, items, studies, a.clients, a.seed, a.qido_n, free_port())
+            log(f"smart: tokens fetched {res['smart']['tokens_fetched']}, bar met: {res['smart']['met']}")
             save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start

@@ -8,8 +8,10 @@
 #     introspection {endpoint, client_id, client_secret}  the FHIR server's own credentials
 #     system      {client_id, client_secret}   client_credentials, scope system/*.cruds
 #     system_read {client_id, client_secret}   client_credentials, scope system/*.rs
-#     backend     {client_id, private_key_pem (absolute path), alg "RS384"}   SMART Backend
-#                 Services: client_credentials + private_key_jwt, scope system/*.cruds
+#     backend     {client_id, private_key_pem (absolute path), alg "RS384", kid}   SMART Backend
+#                 Services: client_credentials + private_key_jwt, scope system/*.cruds; the public
+#                 key is registered as a JWKS under kid = its RFC 7638 thumbprint, so
+#                 `dicom-fhir --smart-client-id dicom-backend --smart-key <pem>` needs nothing else
 #     viewer      {client_id "dicom-viewer"}    public, code + PKCE S256, loopback redirect URIs
 #     patients    {A|B: {client_id, client_secret, username, password, patient_identifier}}
 #                 password grant (tests only) and viewer login; scope launch/patient patient/*.rs,
@@ -176,12 +178,29 @@ new_run_dir() {
   echo "$admin_password" > "$run_dir/admin-password"
   mkdir "$run_dir/db"
   cp "$db_template/keycloakdb.mv.db" "$run_dir/db/"
-  # Backend Services key: Keycloak's client-jwt authenticator verifies the assertion with the
-  # certificate registered on the client (jwt.credential.certificate = base64 DER).
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$run_dir/backend-key.pem" 2>/dev/null
-  openssl req -new -x509 -key "$run_dir/backend-key.pem" -subj "/CN=dicom-backend" -days 2 \
-    -outform DER -out "$run_dir/backend-cert.der" 2>/dev/null
+  # Backend Services key. SMART Backend Services registers the client's public key as a JWK Set
+  # and the assertion names its key by the JWS `kid`; Keycloak looks the key up by that kid and
+  # answers "Unable to load public key" when none matches. So the key is registered as a JWKS
+  # (use.jwks.string) under kid = the RFC 7638 thumbprint, the default of `dicom-fhir
+  # --smart-key` and of `dicom-fhir smart-jwk`, rather than as a certificate (whose kid Keycloak
+  # derives itself, in a way no SMART client knows).
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -pkeyopt rsa_keygen_pubexp:65537 \
+    -out "$run_dir/backend-key.pem" 2>/dev/null
   chmod 600 "$run_dir/backend-key.pem"
+  backend_jwks > "$run_dir/backend-jwks.json"
+}
+
+b64url() { basenc --base64url -w0 | tr -d '='; }
+
+# The public JWK Set of the backend key: {"keys": [{kty, n, e, alg RS384, use sig, kid}]}, kid =
+# base64url(SHA-256('{"e":…,"kty":"RSA","n":…}')) (RFC 7638: required members, sorted, no spaces).
+backend_jwks() {
+  local n e kid
+  n=$(openssl rsa -in "$run_dir/backend-key.pem" -noout -modulus 2>/dev/null | cut -d= -f2 | xxd -r -p | b64url)
+  e=AQAB  # 65537, fixed at generation above
+  kid=$(printf '{"e":"%s","kty":"RSA","n":"%s"}' "$e" "$n" | openssl dgst -sha256 -binary | b64url)
+  jq -cn --arg n "$n" --arg e "$e" --arg kid "$kid" \
+    '{keys: [{kty: "RSA", n: $n, e: $e, alg: "RS384", use: "sig", kid: $kid}]}'
 }
 
 # Fills @NAME@ strings of the template; an unknown placeholder is an error, not a silent literal.
@@ -195,7 +214,7 @@ fill_template() {
     --arg PATIENT_APP_SECRET "$(random_hex)" \
     --arg PATIENT_A_PASSWORD "$(random_hex)" \
     --arg PATIENT_B_PASSWORD "$(random_hex)" \
-    --arg BACKEND_CERT_B64 "$(base64 -w0 "$run_dir/backend-cert.der")" \
+    --arg BACKEND_JWKS "$(cat "$run_dir/backend-jwks.json")" \
     '$ARGS.named')
   jq --argjson v "$values" 'del(._comment) | walk(
       if type == "string" and test("^@[A-Z0-9_]+@$")
@@ -277,7 +296,8 @@ setup_realm() {
 
 contract_json() {
   local f="$run_dir/realm-filled.json"
-  jq -c --arg issuer "$issuer" --arg key "$run_dir/backend-key.pem" '
+  jq -c --arg issuer "$issuer" --arg key "$run_dir/backend-key.pem" \
+    --arg kid "$(jq -r '.keys[0].kid' "$run_dir/backend-jwks.json")" '
     def secret($id): (.clients[] | select(.clientId == $id) | .secret);
     def user($name): (.users[] | select(.username == $name));
     def patient($name): {client_id: "dicom-patient-app", client_secret: secret("dicom-patient-app"),
@@ -291,7 +311,7 @@ contract_json() {
                      client_id: "dicom-fhir", client_secret: secret("dicom-fhir")},
      system: {client_id: "dicom-system", client_secret: secret("dicom-system")},
      system_read: {client_id: "dicom-system-read", client_secret: secret("dicom-system-read")},
-     backend: {client_id: "dicom-backend", private_key_pem: $key, alg: "RS384"},
+     backend: {client_id: "dicom-backend", private_key_pem: $key, alg: "RS384", kid: $kid},
      viewer: {client_id: "dicom-viewer"},
      patients: {A: patient("patient-a"), B: patient("patient-b")}}' "$f"
 }

@@ -69,7 +69,8 @@ def client_assertion(idp: dict, *, key_pem: bytes | None = None, jti: str | None
                "aud": audience or idp["token_endpoint"], "jti": jti or str(uuid.uuid4()),
                "iat": now, "exp": now + lifetime_s}
     key = key_pem if key_pem is not None else Path(backend["private_key_pem"]).read_bytes()
-    return jwt.encode(payload, key, algorithm=backend["alg"])
+    # SMART requires the header's kid: the registered key's, also when signing with another key.
+    return jwt.encode(payload, key, algorithm=backend["alg"], headers={"kid": backend["kid"]})
 
 
 def backend_form(idp: dict, assertion: str) -> dict:
