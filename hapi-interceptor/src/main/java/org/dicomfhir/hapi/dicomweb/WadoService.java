@@ -39,6 +39,7 @@ public class WadoService {
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
 	private final DicomJsonCache myMetadata;
+	private final RenderedService myRendering;
 	/** Reads and parses instances for metadata requests (one thread per core, idle ones exit). */
 	private final ExecutorService myParsers;
 	/** How many instances a metadata request parses ahead of the one it writes. */
@@ -48,6 +49,7 @@ public class WadoService {
 		myStore = theStore;
 		myProperties = theProperties;
 		myMetadata = new DicomJsonCache(theMetadataCacheChars);
+		myRendering = new RenderedService(theStore);
 		int cores = Runtime.getRuntime().availableProcessors();
 		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
 			Thread t = new Thread(r, "dicomweb-metadata");
@@ -56,6 +58,11 @@ public class WadoService {
 		});
 		parsers.allowCoreThreadTimeOut(true);
 		myParsers = parsers;
+	}
+
+	/** Rendered images and thumbnails of the instances this service retrieves. */
+	RenderedService rendering() {
+		return myRendering;
 	}
 
 	/** The result of a metadata task, with its own exception. */
