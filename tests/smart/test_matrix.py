@@ -73,8 +73,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "wado-study-metadata":                    {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
     "wado-frames/1":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
     "wado-bulkdata":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    # rendered is not implemented: the authorization first, then today's 406
-    "wado-rendered":                          {"patient-A": 403, "patient-B": 406, "system-read": 406, "system-write": 406},
+    # a JPEG of B's instance: the authorization first (A: 403), then the picture
+    "wado-rendered":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
     "wado-uri":                               {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
     "HEAD-wado-instance":                     {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
     # STOW-RS, DICOMweb DELETE

@@ -16,6 +16,7 @@ mod json;
 mod number;
 mod parse;
 mod qido;
+mod render;
 mod stow;
 mod study_ext;
 mod transfer_syntax;
@@ -25,6 +26,10 @@ pub use error::{DicomError, ErrorKind};
 pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_limited, parse_frame_list, Frames};
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
 pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
+pub use render::{
+    render_frame, thumbnail, MediaType, RenderOptions, RenderQuery, Rendered, Window, WindowFunction, MAX_FRAME_BYTES, MAX_VIEWPORT,
+    THUMBNAIL_SIZE,
+};
 pub use stow::{stow_response, FailureReason, StowFailure, StowOutcome, StowStored};
 pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
 pub use transfer_syntax::{

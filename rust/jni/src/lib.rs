@@ -712,3 +712,62 @@ native! {
         to_jstring(env, &response)
     }
 }
+
+/// `static native byte[] render(byte[] data, int frameNumber, String queryJson)`: frame
+/// `frameNumber` (1-based) of a stored instance as an encoded image. `queryJson` holds the PS3.18
+/// parameters as text (`{"mediaType","window","viewport","quality"}`, each optional; see
+/// `dicom_fhir_core::RenderQuery`). A bad parameter or frame number is a DicomException of kind
+/// INVALID_INPUT, an image the core cannot decode (or a media type it does not produce) one of
+/// kind UNSUPPORTED. The bytes are copied (not pinned): decoding can take long.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_render<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    frame_number: jint,
+    query_json: JString<'l>,
+) -> JByteArray<'l> {
+    unowned
+        .with_env(|env| -> Res<JByteArray<'l>> {
+            if data.is_null() {
+                return Err(Failure::NullArgument("data"));
+            }
+            let query: dicom_fhir_core::RenderQuery = match optional_string(env, &query_json)? {
+                None => Default::default(),
+                Some(s) => serde_json::from_str(&s)
+                    .map_err(|e| Failure::IllegalArgument(format!("invalid queryJson: {e}")))?,
+            };
+            let options = dicom_fhir_core::RenderOptions::from_query(&query)?;
+            let frame = u32::try_from(frame_number)
+                .map_err(|_| DicomError::invalid_input(format!("frame number {frame_number} is not positive")))?;
+            let bytes = env.convert_byte_array(&data)?;
+            let rendered = dicom_fhir_core::render_frame(&bytes, frame, &options)?;
+            drop(bytes);
+            Ok(env.byte_array_from_slice(&rendered.bytes)?)
+        })
+        .resolve::<ThrowJava>()
+}
+
+/// `static native byte[] thumbnail(byte[] data, String mediaType)`: frame 1, longest side
+/// `dicom_fhir_core::THUMBNAIL_SIZE` pixels, the instance's default window, no annotation.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_thumbnail<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    data: JByteArray<'l>,
+    media_type: JString<'l>,
+) -> JByteArray<'l> {
+    unowned
+        .with_env(|env| -> Res<JByteArray<'l>> {
+            if data.is_null() {
+                return Err(Failure::NullArgument("data"));
+            }
+            let query = dicom_fhir_core::RenderQuery { media_type: optional_string(env, &media_type)?, ..Default::default() };
+            let media_type = dicom_fhir_core::RenderOptions::from_query(&query)?.media_type;
+            let bytes = env.convert_byte_array(&data)?;
+            let rendered = dicom_fhir_core::thumbnail(&bytes, media_type)?;
+            drop(bytes);
+            Ok(env.byte_array_from_slice(&rendered.bytes)?)
+        })
+        .resolve::<ThrowJava>()
+}

@@ -197,7 +197,8 @@ class DicomWebTest extends AbstractServerTest {
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("transfer-syntax");
 		assertThat(dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=1.2.840.10008.1.2.1").statusCode()).isEqualTo(200);
-		assertThat(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(0) + "/rendered", null).statusCode()).isEqualTo(406);
+		// rendered images: DicomWebRenderedTest
+		assertThat(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(0) + "/rendered", "image/gif").statusCode()).isEqualTo(406);
 		// CT_small has one frame (frames and bulk data: DicomWebFramesTest)
 		assertThat(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(0) + "/frames/1", null).statusCode()).isEqualTo(200);
 		assertThat(dwGet("dw/studies/" + study + "/series/" + series + "/instances/" + sopUids.get(0) + "/frames/2", null).statusCode()).isEqualTo(404);

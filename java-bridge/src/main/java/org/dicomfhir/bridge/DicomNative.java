@@ -147,6 +147,22 @@ public final class DicomNative {
     public static native String stowResponse(String outcomeJson);
 
     /**
+     * Frame {@code frameNumber} (1-based) of a stored instance rendered as an image (PS3.18
+     * rendered resource). {@code queryJson}: the PS3.18 parameters as text, each optional,
+     * {@code {"mediaType":"image/jpeg"|"image/png","window":"center,width[,function]",
+     * "viewport":"vw,vh","quality":"1..100"}}. A bad parameter or frame number is a
+     * {@link DicomException} of kind INVALID_INPUT; pixel data the core cannot decode, or a media
+     * type it does not produce, one of kind UNSUPPORTED (the message says why).
+     */
+    public static native byte[] render(byte[] data, int frameNumber, String queryJson);
+
+    /**
+     * A thumbnail of frame 1 (longest side 128 px, never enlarged; default window; no
+     * annotation) in {@code mediaType} ({@code image/jpeg} when null). Errors as {@link #render}.
+     */
+    public static native byte[] thumbnail(byte[] data, String mediaType);
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

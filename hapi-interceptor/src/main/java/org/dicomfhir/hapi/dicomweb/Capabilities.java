@@ -39,16 +39,20 @@ final class Capabilities {
 		b.append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
 				.append("<application xmlns=\"http://wadl.dev.java.net/2009/02\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\">\n")
 				.append("  <doc title=\"dicom-fhir DICOMweb Studies Service\">QIDO-RS, WADO-RS, STOW-RS and DELETE over a HAPI FHIR store."
-						+ " Instances are served as stored (transfer-syntax=*); no transcoding, rendered or thumbnail yet.</doc>\n")
+						+ " Instances are served as stored (transfer-syntax=*; no transcoding); rendered images and thumbnails as image/jpeg or image/png.</doc>\n")
 				.append("  <resources base=\"").append(xml(theBase)).append("/\">\n");
-		// WADO-URI (PS3.18 §9) at the service root: the stored instance only
+		// WADO-URI (PS3.18 §9) at the service root: the stored instance or a rendered image
 		b.append("    <resource path=\"\">\n")
 				.append("      <method name=\"GET\" id=\"WADO-URI\">\n        <request>\n");
-		for (String p : new String[] {"requestType", "studyUID", "seriesUID", "objectUID", "contentType"}) {
+		for (String p : new String[] {"requestType", "studyUID", "seriesUID", "objectUID"}) {
 			b.append("          <param name=\"").append(p).append("\" style=\"query\" type=\"xs:string\" required=\"true\"/>\n");
 		}
-		b.append("          <param name=\"transferSyntax\" style=\"query\" type=\"xs:string\"/>\n")
-				.append("        </request>\n        <response status=\"200\"><representation mediaType=\"application/dicom\"/></response>\n")
+		for (String p : new String[] {"contentType", "transferSyntax", "frameNumber", "windowCenter", "windowWidth", "rows", "columns",
+				"imageQuality"}) {
+			b.append("          <param name=\"").append(p).append("\" style=\"query\" type=\"xs:string\"/>\n");
+		}
+		b.append("        </request>\n        <response status=\"200\"><representation mediaType=\"application/dicom\"/>"
+						+ "<representation mediaType=\"image/jpeg\"/><representation mediaType=\"image/png\"/></response>\n")
 				.append("      </method>\n    </resource>\n");
 		// QIDO at the three roots
 		for (String level : new String[] {"studies", "series", "instances"}) {
@@ -69,6 +73,9 @@ final class Capabilities {
 		b.append("        <param name=\"StudyInstanceUID\" style=\"template\" type=\"xs:string\"/>\n");
 		retrieve(b, "        ", true);
 		stow(b, "        ");
+		b.append("        <resource path=\"thumbnail\">\n");
+		method(b, "          ", "GET", "image/jpeg", "image/png");
+		b.append("        </resource>\n");
 		b.append("        <resource path=\"metadata\">\n");
 		method(b, "          ", "GET", DICOM_JSON);
 		b.append("        </resource>\n");
@@ -81,6 +88,9 @@ final class Capabilities {
 		b.append("        <resource path=\"series/{SeriesInstanceUID}\">\n");
 		b.append("          <param name=\"SeriesInstanceUID\" style=\"template\" type=\"xs:string\"/>\n");
 		retrieve(b, "          ", true);
+		b.append("          <resource path=\"thumbnail\">\n");
+		method(b, "            ", "GET", "image/jpeg", "image/png");
+		b.append("          </resource>\n");
 		b.append("          <resource path=\"metadata\">\n");
 		method(b, "            ", "GET", DICOM_JSON);
 		b.append("          </resource>\n");
@@ -104,6 +114,11 @@ final class Capabilities {
 		b.append("            <resource path=\"pixeldata\">\n");
 		method(b, "              ", "GET", MULTIPART_OCTET, "application/octet-stream");
 		b.append("            </resource>\n");
+		for (String r : new String[] {"rendered", "thumbnail", "frames/{FrameNumber}/rendered", "frames/{FrameNumber}/thumbnail"}) {
+			b.append("            <resource path=\"").append(xml(r)).append("\">\n");
+			method(b, "              ", "GET", "image/jpeg", "image/png");
+			b.append("            </resource>\n");
+		}
 		b.append("          </resource>\n");
 		b.append("        </resource>\n");
 		b.append("      </resource>\n");

@@ -264,7 +264,11 @@ public class DicomWebInterceptor {
 			// WADO-URI (PS3.18 §9): GET <service root>?requestType=WADO&studyUID=..&seriesUID=..&objectUID=..
 			WadoUri uri = WadoUri.parse(theRequest.servletRequest());
 			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
-			myWado.retrieveUri(theRequest, uri);
+			if (uri.renderedMediaType() != null) {
+				myWado.rendering().renderedUri(theRequest, uri, uri.renderedMediaType());
+			} else {
+				myWado.retrieveUri(theRequest, uri);
+			}
 			return;
 		}
 		if (n == 0) {
@@ -321,7 +325,7 @@ public class DicomWebInterceptor {
 			myQido.search(theRequest, "instance", study, theSeg.get(3));
 			return;
 		}
-		// WADO-RS: /studies/{s}[/series/{se}[/instances/{i}]][/metadata|/rendered|/thumbnail|/frames/..|/bulkdata/..]
+		// WADO-RS: /studies/{s}[/series/{se}[/instances/{i}]][/metadata|/rendered|/thumbnail|/frames/..[/rendered|/thumbnail]|/bulkdata/..]
 		String series = null;
 		String instance = null;
 		int i = 2;
@@ -345,8 +349,14 @@ public class DicomWebInterceptor {
 			myWado.retrieve(theRequest, study, series, instance);
 		} else if ("metadata".equals(tail) && i + 1 == n) {
 			myWado.metadata(theRequest, study, series, instance);
-		} else if ("rendered".equals(tail) || "thumbnail".equals(tail)) {
-			myWado.notRendered(theRequest, study, series, instance);
+		} else if ("rendered".equals(tail) && i + 1 == n) {
+			myWado.rendering().rendered(theRequest, study, series, instance, null);
+		} else if ("thumbnail".equals(tail) && i + 1 == n) {
+			myWado.rendering().thumbnail(theRequest, study, series, instance, null);
+		} else if ("frames".equals(tail) && i + 3 == n && instance != null && "rendered".equals(theSeg.get(i + 2))) {
+			myWado.rendering().rendered(theRequest, study, series, instance, theSeg.get(i + 1));
+		} else if ("frames".equals(tail) && i + 3 == n && instance != null && "thumbnail".equals(theSeg.get(i + 2))) {
+			myWado.rendering().thumbnail(theRequest, study, series, instance, theSeg.get(i + 1));
 		} else if ("frames".equals(tail) && i + 2 == n) {
 			myWado.frames(theRequest, study, series, instance, theSeg.get(i + 1));
 		} else if ("frames".equals(tail)) {

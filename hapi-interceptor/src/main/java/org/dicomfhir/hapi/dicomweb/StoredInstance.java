@@ -27,6 +27,12 @@ abstract sealed class StoredInstance implements AutoCloseable {
 	/** The core's {@code bulkdata} answer (see {@link DicomNative#bulkdata(byte[], String, long)}); null when absent. */
 	abstract String bulkdata(String theTagPath, long theMaxInflated) throws IOException;
 
+	/**
+	 * The whole instance, for rendering: the core decodes from memory (a file store's file is read
+	 * once; the size is bounded by what was accepted at STOW/ingest).
+	 */
+	abstract byte[] bytes() throws IOException;
+
 	/** Writes bytes {@code [offset, offset+length)} of the instance. */
 	abstract void copy(OutputStream theOut, long theOffset, long theLength) throws IOException;
 
@@ -59,6 +65,11 @@ abstract sealed class StoredInstance implements AutoCloseable {
 		}
 
 		@Override
+		byte[] bytes() {
+			return myBytes;
+		}
+
+		@Override
 		void copy(OutputStream theOut, long theOffset, long theLength) throws IOException {
 			theOut.write(myBytes, Math.toIntExact(theOffset), Math.toIntExact(theLength));
 		}
@@ -81,6 +92,11 @@ abstract sealed class StoredInstance implements AutoCloseable {
 		@Override
 		String bulkdata(String theTagPath, long theMaxInflated) throws IOException {
 			return DicomNative.bulkdataOfFile(myFile.toString(), theTagPath, theMaxInflated);
+		}
+
+		@Override
+		byte[] bytes() throws IOException {
+			return java.nio.file.Files.readAllBytes(myFile);
 		}
 
 		@Override

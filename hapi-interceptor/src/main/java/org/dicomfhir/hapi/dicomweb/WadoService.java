@@ -39,6 +39,7 @@ public class WadoService {
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
 	private final DicomJsonCache myMetadata;
+	private final RenderedService myRendering;
 	/** Reads and parses instances for metadata requests (one thread per core, idle ones exit). */
 	private final ExecutorService myParsers;
 	/** How many instances a metadata request parses ahead of the one it writes. */
@@ -48,6 +49,7 @@ public class WadoService {
 		myStore = theStore;
 		myProperties = theProperties;
 		myMetadata = new DicomJsonCache(theMetadataCacheChars);
+		myRendering = new RenderedService(theStore);
 		int cores = Runtime.getRuntime().availableProcessors();
 		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
 			Thread t = new Thread(r, "dicomweb-metadata");
@@ -56,6 +58,11 @@ public class WadoService {
 		});
 		parsers.allowCoreThreadTimeOut(true);
 		myParsers = parsers;
+	}
+
+	/** Rendered images and thumbnails of the instances this service retrieves. */
+	RenderedService rendering() {
+		return myRendering;
 	}
 
 	/** The result of a metadata task, with its own exception. */
@@ -458,18 +465,6 @@ public class WadoService {
 			locations.add(url);
 		}
 		sendParts(theRequest, choice, tsForNegotiation, theStored, parts, locations, "\"" + theRef.binaryId() + "/bulkdata/" + theTagPath + "\"");
-	}
-
-	/**
-	 * Rendered and thumbnail resources are not implemented: 406, but only after the study is read
-	 * as the caller, so that a caller who may not read it gets the authorization answer (403), as
-	 * for every other WADO resource, and an unknown one 404.
-	 */
-	void notRendered(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
-		StudyStore.instances(study, theStudy, theSeries, theInstance);
-		throw new DicomWebException(406, "Rendered and thumbnail resources are not available yet on this server;"
-				+ " retrieve the instance (application/dicom) instead");
 	}
 
 	private StudyStore.InstanceRef instanceRef(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {

@@ -8,11 +8,13 @@ import java.util.Locale;
 
 /**
  * A WADO-URI request (PS3.18 §9): {@code ?requestType=WADO&studyUID=..&seriesUID=..&objectUID=..}
- * with optional {@code contentType} and {@code transferSyntax}. This server returns the stored
- * instance ({@code application/dicom}); it does not render images, so a request that needs a
- * rendered image (the default contentType is image/jpeg) is answered 406 with the reason.
+ * with optional {@code contentType} and {@code transferSyntax}. {@code contentType} is a list in
+ * order of preference: the first of {@code application/dicom} (also {@code *}{@code /*},
+ * {@code application/*}: the stored instance), {@code image/jpeg} (the default when absent) and
+ * {@code image/png} (a rendered image, see {@link RenderedService}) wins; anything else is 406.
+ * {@code renderedMediaType} is null for the stored instance.
  */
-record WadoUri(String studyUid, String seriesUid, String objectUid, String transferSyntax) {
+record WadoUri(String studyUid, String seriesUid, String objectUid, String transferSyntax, String renderedMediaType) {
 
 	/** Rendering parameters (PS3.18 §9.1.2.1-2): meaningful only for rendered media types. */
 	private static final List<String> RENDERING = List.of("annotation", "rows", "columns", "region", "windowCenter",
@@ -36,40 +38,53 @@ record WadoUri(String studyUid, String seriesUid, String objectUid, String trans
 			}
 		}
 		String contentType = single(theRequest, "contentType");
-		if (!acceptsDicom(contentType)) {
-			throw DicomWebException.notAcceptable("WADO-URI: this server returns the stored DICOM instance only and does not"
-					+ " render images; " + (contentType == null
-							? "without contentType PS3.18 asks for image/jpeg. Add contentType=application/dicom"
-							: "contentType=" + contentType + " is not available. Use contentType=application/dicom"));
-		}
+		String rendered = renderedMediaType(contentType);
 		String anonymize = single(theRequest, "anonymize");
 		if (anonymize != null && !anonymize.isBlank()) {
 			throw new DicomWebException(501, "WADO-URI: anonymize is not supported by this server");
 		}
-		for (String p : RENDERING) {
-			if (theRequest.getParameter(p) != null) {
-				throw DicomWebException.badRequest("WADO-URI: " + p + " applies to rendered images only, not to contentType=application/dicom");
+		if (rendered == null) {
+			for (String p : RENDERING) {
+				if (theRequest.getParameter(p) != null) {
+					throw DicomWebException.badRequest("WADO-URI: " + p + " applies to rendered images only, not to contentType=application/dicom");
+				}
 			}
+		} else if (theRequest.getParameter("transferSyntax") != null) {
+			throw DicomWebException.badRequest("WADO-URI: transferSyntax applies to contentType=application/dicom only");
 		}
 		String ts = single(theRequest, "transferSyntax");
 		if (ts != null && !ts.isBlank() && !"*".equals(ts.trim()) && !DicomWebInterceptor.isUid(ts.trim())) {
 			throw DicomWebException.badRequest("WADO-URI: transferSyntax \"" + ts + "\" is not a UID");
 		}
-		return new WadoUri(study, series, object, ts == null || ts.isBlank() ? null : ts.trim());
+		return new WadoUri(study, series, object, ts == null || ts.isBlank() ? null : ts.trim(), rendered);
 	}
 
-	/** contentType is a comma-separated list of media types (with optional q values). */
-	private static boolean acceptsDicom(String theContentType) {
+	/**
+	 * contentType is a comma-separated list of media types (with optional q values), in order of
+	 * preference: null for the stored instance, else the rendered media type.
+	 */
+	private static String renderedMediaType(String theContentType) {
 		if (theContentType == null || theContentType.isBlank()) {
-			return false;
+			return "image/jpeg";
 		}
 		for (String range : theContentType.split(",")) {
 			String mime = range.split(";")[0].trim().toLowerCase(Locale.ROOT);
-			if ("application/dicom".equals(mime) || "*/*".equals(mime) || "application/*".equals(mime)) {
-				return true;
+			switch (mime) {
+				case "application/dicom", "*/*", "application/*" -> {
+					return null;
+				}
+				case "image/jpeg", "image/*" -> {
+					return "image/jpeg";
+				}
+				case "image/png" -> {
+					return "image/png";
+				}
+				default -> {
+				}
 			}
 		}
-		return false;
+		throw DicomWebException.notAcceptable("WADO-URI: contentType=" + theContentType + " is not available; this server returns"
+				+ " application/dicom (the stored instance), image/jpeg or image/png");
 	}
 
 	private static String required(HttpServletRequest theRequest, String theName, List<String> theMissing) {

@@ -1,0 +1,196 @@
+package org.dicomfhir.example;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * PS3.18 rendered and thumbnail resources and WADO-URI rendering over real HTTP (see
+ * docs/dicomweb.md): the images are decoded here with javax.imageio.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DicomWebRenderedTest extends AbstractServerTest {
+
+	private static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
+	private static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
+	private static final String EMRI_SOP = "1.2.826.0.1.3680043.2.1143.6455556726214900995651753669640998622";
+	private static final String EXT_STUDY = "1.3.6.1.4.1.5962.1.2.8.20040826185059.5457";
+	private static final String EXT_SERIES = "1.3.6.1.4.1.5962.1.3.8.1.20040826185059.5457";
+	private static final String EXT_SOP = "1.3.6.1.4.1.5962.1.1.8.1.5.20040826185059.5457";
+
+	private String ctStudy;
+	private String ctSeries;
+	private String ctSop;
+	private String mfStudy;
+	private String mfSeries;
+	private String mfSop;
+	private String extStudy;
+	private String extSeries;
+	private String extSop;
+
+	@BeforeAll
+	void store() {
+		ctStudy = DicomFixtures.newStudyUid();
+		ctSeries = DicomFixtures.newSeriesUid();
+		HttpResponse<byte[]> r = stow(DicomFixtures.ctInstance(ctStudy, ctSeries));
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		ctSop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
+
+		// emri_small: 10 frames of 64 × 64, 16-bit MR, J2K lossless
+		mfStudy = DicomFixtures.newUid(EMRI_STUDY.length());
+		mfSeries = DicomFixtures.newUid(EMRI_SERIES.length());
+		mfSop = DicomFixtures.newUid(EMRI_SOP.length());
+		r = stow(DicomFixtures.replace(DicomFixtures.read("pydicom-data/emri_small_jpeg_2k_lossless.dcm"),
+				Map.of(EMRI_STUDY, mfStudy, EMRI_SERIES, mfSeries, EMRI_SOP, mfSop)));
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+
+		// JPGExtended: 12-bit lossy JPEG, which no decoder of the core reads
+		extStudy = DicomFixtures.newUid(EXT_STUDY.length());
+		extSeries = DicomFixtures.newUid(EXT_SERIES.length());
+		extSop = DicomFixtures.newUid(EXT_SOP.length());
+		r = stow(DicomFixtures.replace(DicomFixtures.read("pydicom/JPGExtended.dcm"),
+				Map.of(EXT_STUDY, extStudy, EXT_SERIES, extSeries, EXT_SOP, extSop)));
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+	}
+
+	private String ct() {
+		return "dicomweb/studies/" + ctStudy + "/series/" + ctSeries + "/instances/" + ctSop;
+	}
+
+	private String mf() {
+		return "dicomweb/studies/" + mfStudy + "/series/" + mfSeries + "/instances/" + mfSop;
+	}
+
+	@Test
+	void renderedCtIsAJpegByDefaultAndAPngOnRequest() throws IOException {
+		HttpResponse<byte[]> r = get(ct() + "/rendered", null);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/jpeg");
+		BufferedImage jpeg = image(r);
+		assertThat(jpeg.getWidth()).isEqualTo(128);
+		assertThat(jpeg.getHeight()).isEqualTo(128);
+
+		r = get(ct() + "/rendered", "image/png");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/png");
+		BufferedImage png = image(r);
+		assertThat(png.getWidth()).isEqualTo(128);
+		assertThat(png.getHeight()).isEqualTo(128);
+		// the accept query parameter wins over the header (PS3.18 §8.3.3.1)
+		r = get(ct() + "/rendered?accept=image/png", "image/jpeg");
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/png");
+		// a media type we do not produce
+		r = get(ct() + "/rendered", "image/gif");
+		assertThat(r.statusCode()).isEqualTo(406);
+		assertThat(bodyText(r)).contains("image/jpeg").contains("image/png");
+	}
+
+	@Test
+	void windowAndViewportChangeTheImage() throws IOException {
+		BufferedImage plain = image(get(ct() + "/rendered", "image/png"));
+		BufferedImage narrow = image(get(ct() + "/rendered?window=40,80,linear", "image/png"));
+		assertThat(mean(narrow)).isNotCloseTo(mean(plain), org.assertj.core.data.Offset.offset(2.0));
+		HttpResponse<byte[]> r = get(ct() + "/rendered?viewport=64,32", "image/png");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(image(r).getWidth()).isEqualTo(32);
+		assertThat(image(r).getHeight()).isEqualTo(32);
+		// hostile or malformed values: 400 with the reason, never a 500
+		for (String q : List.of("window=40", "window=a,b", "window=40,0", "window=40,400,cubic", "viewport=0,10",
+				"viewport=100000,100000", "viewport=-1,5", "quality=0", "quality=abc", "window=NaN,5")) {
+			r = get(ct() + "/rendered?" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		// annotation is not applied: the image comes with a Warning
+		r = get(ct() + "/rendered?annotation=patient", null);
+		assertThat(r.statusCode()).isEqualTo(200);
+		assertThat(r.headers().firstValue("Warning").orElse("")).contains("annotation");
+	}
+
+	@Test
+	void frameNOfAMultiFrameInstanceIsFrameN() throws IOException {
+		HttpResponse<byte[]> one = get(mf() + "/frames/1/rendered", "image/png");
+		HttpResponse<byte[]> two = get(mf() + "/frames/2/rendered", "image/png");
+		assertThat(one.statusCode()).as(bodyText(one)).isEqualTo(200);
+		assertThat(two.statusCode()).as(bodyText(two)).isEqualTo(200);
+		assertThat(image(two).getWidth()).isEqualTo(64);
+		assertThat(pixels(image(one))).isNotEqualTo(pixels(image(two)));
+		assertThat(pixels(image(get(mf() + "/rendered", "image/png")))).isEqualTo(pixels(image(one)));
+		assertThat(get(mf() + "/frames/11/rendered", null).statusCode()).isEqualTo(400);
+		assertThat(get(mf() + "/frames/0/rendered", null).statusCode()).isEqualTo(400);
+		assertThat(get(mf() + "/frames/1,2/rendered", null).statusCode()).isEqualTo(400);
+	}
+
+	@Test
+	void anUndecodableInstanceIs406WithTheReason() {
+		HttpResponse<byte[]> r = get("dicomweb/studies/" + extStudy + "/series/" + extSeries + "/instances/" + extSop + "/rendered", null);
+		assertThat(r.statusCode()).isEqualTo(406);
+		assertThat(bodyText(r)).contains("1.2.840.10008.1.2.4.51").contains("12-bit");
+	}
+
+	@Test
+	void thumbnailsAreSmallAtEveryLevel() throws IOException {
+		for (String path : List.of(ct() + "/thumbnail", "dicomweb/studies/" + ctStudy + "/thumbnail",
+				"dicomweb/studies/" + ctStudy + "/series/" + ctSeries + "/thumbnail", mf() + "/thumbnail")) {
+			HttpResponse<byte[]> r = get(path, null);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(200);
+			assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/jpeg");
+			BufferedImage t = image(r);
+			assertThat(Math.max(t.getWidth(), t.getHeight())).as(path).isLessThanOrEqualTo(128);
+		}
+		// the second request is the cached image
+		assertThat(get(ct() + "/thumbnail", null).body()).isEqualTo(get(ct() + "/thumbnail", null).body());
+		HttpResponse<byte[]> r = get(ct() + "/thumbnail?viewport=32,32", "image/png");
+		assertThat(image(r).getWidth()).isEqualTo(32);
+	}
+
+	@Test
+	void wadoUriRendersJpegByDefault() throws IOException {
+		String ids = "requestType=WADO&studyUID=" + ctStudy + "&seriesUID=" + ctSeries + "&objectUID=" + ctSop;
+		HttpResponse<byte[]> r = get("dicomweb?" + ids, null);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/jpeg");
+		assertThat(image(r).getWidth()).isEqualTo(128);
+		r = get("dicomweb?" + ids + "&contentType=image/png&rows=64&columns=64&windowCenter=40&windowWidth=400", null);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/png");
+		assertThat(image(r).getWidth()).isEqualTo(64);
+		assertThat(get("dicomweb?" + ids + "&windowCenter=40", null).statusCode()).isEqualTo(400);
+		assertThat(get("dicomweb?" + ids + "&contentType=image/gif", null).statusCode()).isEqualTo(406);
+		String mfIds = "requestType=WADO&studyUID=" + mfStudy + "&seriesUID=" + mfSeries + "&objectUID=" + mfSop;
+		assertThat(pixels(image(get("dicomweb?" + mfIds + "&contentType=image/png&frameNumber=2", null))))
+				.isEqualTo(pixels(image(get(mf() + "/frames/2/rendered", "image/png"))));
+	}
+
+	private HttpResponse<byte[]> stow(byte[] theInstance) {
+		return send(stowRequest("dicomweb/studies", List.of(theInstance)).build());
+	}
+
+	private static BufferedImage image(HttpResponse<byte[]> theResponse) throws IOException {
+		assertThat(theResponse.statusCode()).as(bodyText(theResponse)).isEqualTo(200);
+		BufferedImage img = ImageIO.read(new ByteArrayInputStream(theResponse.body()));
+		assertThat(img).as("decodable image").isNotNull();
+		return img;
+	}
+
+	private static int[] pixels(BufferedImage theImage) {
+		return theImage.getRGB(0, 0, theImage.getWidth(), theImage.getHeight(), null, 0, theImage.getWidth());
+	}
+
+	private static double mean(BufferedImage theImage) {
+		double sum = 0;
+		for (int p : pixels(theImage)) {
+			sum += p & 0xFF;
+		}
+		return sum / (theImage.getWidth() * theImage.getHeight());
+	}
+}

@@ -1,0 +1,282 @@
+package org.dicomfhir.hapi.dicomweb;
+
+import jakarta.servlet.http.HttpServletResponse;
+import org.dicomfhir.bridge.DicomException;
+import org.dicomfhir.bridge.DicomNative;
+import org.hl7.fhir.r4.model.Binary;
+import org.hl7.fhir.r4.model.ImagingStudy;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * PS3.18 rendered and thumbnail resources (§10.4.1.1, instance and frame level; thumbnails also
+ * at study and series level) and WADO-URI rendering (§9.5). The Rust core decodes and renders
+ * ({@link DicomNative#render}, {@link DicomNative#thumbnail}); this class picks the instance
+ * through the same {@link StudyStore} read path as retrieve (the caller's RequestDetails, so
+ * access rules apply), negotiates the media type and maps the core's errors: UNSUPPORTED → 406
+ * with the reason, INVALID_INPUT → 400, LIMIT_EXCEEDED → 413.
+ *
+ * <p>A study or series thumbnail is the thumbnail of a representative instance: the middle
+ * instance of the first series (of the series asked for). Thumbnails (longest side 128 px) are
+ * cached in memory by Binary id (the SHA-256 of the instance) and media type, up to
+ * {@link #THUMBNAIL_CACHE_BYTES} bytes, least recently used first out.
+ */
+final class RenderedService {
+
+	static final long THUMBNAIL_CACHE_BYTES = 16L << 20;
+	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+	private final StudyStore myStore;
+	private final Map<String, byte[]> myThumbnails = new LinkedHashMap<>(64, 0.75f, true);
+	private long myThumbnailBytes;
+
+	RenderedService(StudyStore theStore) {
+		myStore = theStore;
+	}
+
+	/** {@code …/instances/{i}/rendered} (theFrame null: frame 1) and {@code …/frames/{n}/rendered}. */
+	void rendered(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
+		// read as the caller first: a study the caller may not read is 403 (unknown: 404), whatever is asked of it
+		StudyStore.InstanceRef ref = instance(theRequest, theStudy, theSeries, theInstance);
+		if (theInstance == null) {
+			throw DicomWebException.notAcceptable("Rendered study and series resources (a multipart of every instance) are not"
+					+ " offered by this server; ask for …/instances/{uid}/rendered, or /thumbnail of the study or series");
+		}
+		String mediaType = negotiate(theRequest);
+		Map<String, String> query = new LinkedHashMap<>();
+		query.put("mediaType", mediaType);
+		copyParameter(theRequest, "window", query);
+		copyParameter(theRequest, "viewport", query);
+		copyParameter(theRequest, "quality", query);
+		List<String> warnings = unsupportedParameters(theRequest);
+		int frame = theFrame == null ? 1 : frameNumber(theFrame);
+		byte[] image = render(theRequest, ref, frame, query);
+		send(theRequest, mediaType, image, warnings);
+	}
+
+	/** {@code …/thumbnail} at study, series, instance or frame level. */
+	void thumbnail(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
+		String mediaType = negotiate(theRequest);
+		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		StudyStore.InstanceRef ref;
+		if (theInstance != null) {
+			ref = StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
+		} else {
+			ref = representative(StudyStore.instances(study, theStudy, theSeries, null));
+		}
+		String viewport = single(theRequest, "viewport");
+		if (theFrame != null || viewport != null) {
+			// a frame other than the first, or a size of the client's choosing: rendered, not cached
+			Map<String, String> query = new LinkedHashMap<>();
+			query.put("mediaType", mediaType);
+			query.put("viewport", viewport == null ? "128,128" : viewport);
+			send(theRequest, mediaType, render(theRequest, ref, theFrame == null ? 1 : frameNumber(theFrame), query), List.of());
+			return;
+		}
+		String key = ref.binaryId() + " " + mediaType;
+		byte[] cached = cached(key);
+		if (cached == null) {
+			Binary binary = readable(theRequest, ref);
+			try (StoredInstance stored = myStore.open(binary)) {
+				cached = core(ref, () -> DicomNative.thumbnail(stored.bytes(), mediaType));
+			}
+			cache(key, cached);
+		}
+		send(theRequest, mediaType, cached, List.of());
+	}
+
+	/** WADO-URI with a rendered contentType (image/jpeg, the default, or image/png). */
+	void renderedUri(DicomWebRequest theRequest, WadoUri theUri, String theMediaType) throws IOException {
+		Map<String, String> query = new LinkedHashMap<>();
+		query.put("mediaType", theMediaType);
+		String center = single(theRequest, "windowCenter");
+		String width = single(theRequest, "windowWidth");
+		if ((center == null) != (width == null)) {
+			throw DicomWebException.badRequest("WADO-URI: windowCenter and windowWidth go together");
+		}
+		if (center != null) {
+			query.put("window", center.trim() + "," + width.trim());
+		}
+		String rows = single(theRequest, "rows");
+		String columns = single(theRequest, "columns");
+		if (rows != null || columns != null) {
+			// PS3.18 §9.5.1.2.1: maximums keeping the aspect ratio; one alone bounds that side only
+			query.put("viewport", (columns == null ? "4096" : columns.trim()) + "," + (rows == null ? "4096" : rows.trim()));
+		}
+		String quality = single(theRequest, "imageQuality");
+		if (quality != null) {
+			query.put("quality", quality.trim());
+		}
+		for (String p : List.of("region", "presentationUID", "presentationSeriesUID")) {
+			if (single(theRequest, p) != null) {
+				throw DicomWebException.badRequest("WADO-URI: " + p + " is not supported by this server");
+			}
+		}
+		List<String> warnings = new ArrayList<>();
+		if (single(theRequest, "annotation") != null) {
+			warnings.add("annotation is not supported; the image is rendered without annotation");
+		}
+		String frame = single(theRequest, "frameNumber");
+		ImagingStudy study = myStore.study(theUri.studyUid(), theRequest.details());
+		StudyStore.InstanceRef ref = StudyStore.instances(study, theUri.studyUid(), theUri.seriesUid(), theUri.objectUid()).get(0);
+		send(theRequest, theMediaType, render(theRequest, ref, frame == null ? 1 : frameNumber(frame), query), warnings);
+	}
+
+	/** The middle instance of the first series (dcm4chee does the same). */
+	static StudyStore.InstanceRef representative(List<StudyStore.InstanceRef> theRefs) {
+		String firstSeries = theRefs.get(0).seriesUid();
+		List<StudyStore.InstanceRef> series = theRefs.stream().filter(r -> r.seriesUid().equals(firstSeries)).toList();
+		return series.get(series.size() / 2);
+	}
+
+	private byte[] render(DicomWebRequest theRequest, StudyStore.InstanceRef theRef, int theFrame, Map<String, String> theQuery)
+			throws IOException {
+		String queryJson = JSON.writeValueAsString(theQuery);
+		Binary binary = readable(theRequest, theRef);
+		try (StoredInstance stored = myStore.open(binary)) {
+			return core(theRef, () -> DicomNative.render(stored.bytes(), theFrame, queryJson));
+		}
+	}
+
+	private interface CoreCall {
+		byte[] call() throws IOException;
+	}
+
+	private static byte[] core(StudyStore.InstanceRef theRef, CoreCall theCall) throws IOException {
+		try {
+			return theCall.call();
+		} catch (DicomException e) {
+			String what = "Instance " + theRef.sopInstanceUid() + ": " + e.getMessage();
+			switch (e.kind()) {
+				case UNSUPPORTED -> throw DicomWebException.notAcceptable(what);
+				case INVALID_INPUT -> throw DicomWebException.badRequest(what);
+				case LIMIT_EXCEEDED -> throw new DicomWebException(413, what);
+				default -> throw e;
+			}
+		}
+	}
+
+	private Binary readable(DicomWebRequest theRequest, StudyStore.InstanceRef theRef) {
+		Binary binary = myStore.binariesOrNull(List.of(theRef), theRequest.details()).get(0);
+		if (binary == null || !myStore.readable(binary)) {
+			throw DicomWebException.notFound("Instance " + theRef.sopInstanceUid() + " is listed in its study but its stored bytes (Binary/"
+					+ theRef.binaryId() + ") are missing");
+		}
+		return binary;
+	}
+
+	private StudyStore.InstanceRef instance(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
+		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		return StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
+	}
+
+	private static int frameNumber(String theFrame) {
+		String f = theFrame.trim();
+		if (!f.matches("[0-9]{1,9}") || Integer.parseInt(f) < 1) {
+			throw DicomWebException.badRequest("A rendered frame is one frame number from 1, not \"" + theFrame + "\"");
+		}
+		return Integer.parseInt(f);
+	}
+
+	/**
+	 * The rendered media type: the {@code accept} query parameter, else the Accept header; the
+	 * first of image/jpeg, image/png, image/*, *&#47;* named (the latter two: image/jpeg, the PS3.18
+	 * default); none of them → 406.
+	 */
+	static String negotiate(DicomWebRequest theRequest) {
+		String accept = theRequest.servletRequest().getParameter("accept");
+		if (accept == null || accept.isBlank()) {
+			accept = theRequest.header("Accept");
+		}
+		if (accept == null || accept.isBlank()) {
+			return "image/jpeg";
+		}
+		for (WadoService.MediaRange range : WadoService.MediaRange.parseAll(accept)) {
+			switch (range.mime()) {
+				case "image/jpeg", "image/*", "*/*" -> {
+					return "image/jpeg";
+				}
+				case "image/png" -> {
+					return "image/png";
+				}
+				default -> {
+				}
+			}
+		}
+		throw DicomWebException.notAcceptable("Rendered images are available as image/jpeg and image/png, not " + accept);
+	}
+
+	/** PS3.18 parameters this server does not apply: the image is sent without them, with a Warning. */
+	private static List<String> unsupportedParameters(DicomWebRequest theRequest) {
+		List<String> out = new ArrayList<>();
+		if (single(theRequest, "annotation") != null) {
+			out.add("annotation is not supported; the image is rendered without annotation");
+		}
+		String icc = single(theRequest, "iccprofile");
+		if (icc != null && !"no".equalsIgnoreCase(icc.trim())) {
+			out.add("iccprofile is not supported; no ICC profile is embedded");
+		}
+		return out;
+	}
+
+	private static void copyParameter(DicomWebRequest theRequest, String theName, Map<String, String> theQuery) {
+		String v = single(theRequest, theName);
+		if (v != null) {
+			theQuery.put(theName, v);
+		}
+	}
+
+	private static String single(DicomWebRequest theRequest, String theName) {
+		String[] values = theRequest.servletRequest().getParameterValues(theName);
+		if (values == null || values.length == 0) {
+			return null;
+		}
+		if (values.length > 1) {
+			throw DicomWebException.badRequest(theName + " given " + values.length + " times");
+		}
+		return values[0];
+	}
+
+	private static void send(DicomWebRequest theRequest, String theMediaType, byte[] theImage, List<String> theWarnings) throws IOException {
+		HttpServletResponse response = theRequest.servletResponse();
+		response.setStatus(200);
+		response.setContentType(theMediaType);
+		response.setContentLength(theImage.length);
+		for (String w : theWarnings) {
+			response.addHeader("Warning", theRequest.warning(w));
+		}
+		if ("HEAD".equals(theRequest.servletRequest().getMethod())) {
+			return;
+		}
+		try (OutputStream out = response.getOutputStream()) {
+			out.write(theImage);
+		}
+	}
+
+	private synchronized byte[] cached(String theKey) {
+		return myThumbnails.get(theKey);
+	}
+
+	private synchronized void cache(String theKey, byte[] theImage) {
+		if (theImage.length > THUMBNAIL_CACHE_BYTES / 4 || myThumbnails.containsKey(theKey)) {
+			return;
+		}
+		myThumbnails.put(theKey, theImage);
+		myThumbnailBytes += theImage.length;
+		var it = myThumbnails.entrySet().iterator();
+		while (myThumbnailBytes > THUMBNAIL_CACHE_BYTES && it.hasNext()) {
+			myThumbnailBytes -= it.next().getValue().length;
+			it.remove();
+		}
+	}
+
+	/** For tests: how many thumbnails are cached. */
+	synchronized int cachedThumbnails() {
+		return myThumbnails.size();
+	}
+}
