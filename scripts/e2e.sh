@@ -9,10 +9,7 @@ cd "$root"
 . scripts/lib/venv.sh
 venv_init
 
-# The integrator tools under test: the CLI binary and the Python module, built from this tree
-# (sharing the workspace's target directory, so nothing is compiled twice).
-cargo build --release --locked -p dicom-fhir-cli
-CARGO_TARGET_DIR="$root/target" "$venv/bin/pip" install --quiet --disable-pip-version-check ./rust/python
+venv_integrator_tools
 
 . scripts/lib/server.sh
 server_init e2e

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# SMART on FHIR tests: sets up ./.venv (tests/requirements.txt) and runs pytest tests/smart.
+# SMART on FHIR tests: sets up ./.venv (tests/requirements.txt, the CLI and the dicom_fhir module)
+# and runs pytest tests/smart (the server jar must be built: mvn install, or DICOMFHIR_JAR).
 # The session fixture `idp` (tests/smart/conftest.py) starts Keycloak with scripts/idp.sh start and
 # stops it at the end; the first run of a machine also downloads and builds Keycloak (~1-2 min).
 # Extra arguments go to pytest (e.g. -k backend, -rA). Exit status = pytest's.
@@ -7,10 +8,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-venv="$root/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+. scripts/lib/venv.sh
+venv_init
+venv_test_data
+# test_backend_services.py drives the CLI and the Python module
+venv_integrator_tools
 
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/smart "$@"
