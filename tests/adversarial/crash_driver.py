@@ -274,9 +274,9 @@ def check(base: str, studies: list[str], acked: list[Acked], cli: str | None) ->
         verify = f"verify NOT RUN (no CLI binary at {cli})"
         problems.append(f"no CLI binary at {cli}: the verify audit is part of this test")
     rounds = sorted({a.round for a in acked})
-    summary = (f"{len(acked)} acknowledged (round{'s' if len(rounds) > 1 else ''} {'+'.join(map(str, rounds))}), {listed_count} listed, {len(missing)} missing, {len(dupes)} duplicated, "
+    figures = (f"{len(acked)} acknowledged (round{'s' if len(rounds) > 1 else ''} {'+'.join(map(str, rounds))}), {listed_count} listed, {len(missing)} missing, {len(dupes)} duplicated, "
                f"{len(wrong)} wrong binary, {bad_bytes} acknowledged Binaries unreadable or wrong, {dangling} dangling refs, {verify}")
-    return summary, problems
+    return figures, problems
 
 
 def main() -> int:
@@ -310,7 +310,7 @@ def main() -> int:
             server.start(restart_as)
             settled = wait_settled(server.base, studies, args.settle_seconds)
             log(f"round {rnd}: restarted as {restart_as}; settled in {time.monotonic() - t0:.0f}s: {settled}")
-            summary, problems = check(server.base, studies, acked, args.cli)
+            figures, problems = check(server.base, studies, acked, args.cli)
             if problems and settled.startswith("$dicom-status"):
                 # Diagnosis only (the round has failed already): does the store converge later,
                 # i.e. did $dicom-status say pending 0 too early?
@@ -328,7 +328,7 @@ def main() -> int:
                 problems.append(f"{len(up.refused)} uploads refused before the kill, e.g. {up.refused[0]}")
             if settled.startswith("NOT SETTLED"):
                 problems.append(settled)
-            line = f"round {rnd}: {summary}"
+            line = f"round {rnd}: {figures}"
             summaries.append(line)
             print(line, flush=True)
             for p in problems[:40]:
