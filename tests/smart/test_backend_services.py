@@ -194,9 +194,9 @@ def token_logins(admin: KeycloakAdmin, client_id: str) -> list[dict]:
 
 def test_cli_renews_tokens_that_expire_mid_upload(idp, smart_fhir, copies, short_lived_backend):
     admin, client_id = short_lived_backend
-    # One request at a time: 400 small instances take over 10 s even on an idle machine (each is
-    # a HAPI transaction); the duration is checked below, not assumed.
-    folder, study = copies(400)
+    # One request at a time, three token lifetimes' worth: 400 small instances took 9.1 s on an
+    # idle CI machine (each is a HAPI transaction); the duration is checked below, not assumed.
+    folder, study = copies(1200)
     t0 = time.monotonic()
     done = run_cli("upload", folder, "--server", smart_fhir, "--quiet", "--jobs", "1",
                    *smart_args(client_id, idp["backend"]["private_key_pem"]))
@@ -206,7 +206,7 @@ def test_cli_renews_tokens_that_expire_mid_upload(idp, smart_fhir, copies, short
     logins = token_logins(admin, client_id)
     # Renewed when a quarter of the 10 s is left: a new token every 7.5 s of upload.
     assert len(logins) >= 2, f"{len(logins)} token(s) in {elapsed:.1f} s of upload"
-    assert listed_instances(smart_fhir, tokens.system_token(idp), study) == 400
+    assert listed_instances(smart_fhir, tokens.system_token(idp), study) == 1200
 
 
 # --- refusals ----------------------------------------------------------------------------------
