@@ -52,7 +52,7 @@ class ReconciliationTest extends AbstractServerTest {
 		String lostSha = DicomFixtures.sha256(uploaded.get(1));
 		forgetInStudy(study, lostSha);
 		InstanceLedger ledger = bean(InstanceLedger.class);
-		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(lostSha));
+		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(lostSha, study));
 		String lostSop = row.sopInstanceUid();
 		inTransactionDo(() -> ledger.repoint(lostSop, study, lostSha, row.patientSystem(), row.patientValue()));
 		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.PENDING);
@@ -75,7 +75,7 @@ class ReconciliationTest extends AbstractServerTest {
 		byte[] kept = uploaded.get(0);
 		String goneSha = DicomFixtures.sha256(uploaded.get(1));
 		InstanceLedger ledger = bean(InstanceLedger.class);
-		String goneSop = inTransaction(() -> ledger.findByBinary(goneSha)).sopInstanceUid();
+		String goneSop = inTransaction(() -> ledger.findByBinary(goneSha, null)).sopInstanceUid();
 		inTransactionDo(() -> ledger.markRemoving(goneSop, goneSha));
 
 		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.REMOVING), System.currentTimeMillis() + 1);
@@ -130,6 +130,36 @@ class ReconciliationTest extends AbstractServerTest {
 			assertThat(post("Binary", "application/dicom", instance).statusCode()).isEqualTo(201);
 		}
 		return out;
+	}
+
+	/**
+	 * On H2 the ledger keeps two B-trees besides its rows (key and study): each more is one more
+	 * page every upload's commit writes. A store made by an earlier version, with indexes by Binary
+	 * and by state, loses them at start-up, and a Binary's row is still found.
+	 */
+	@Test
+	void theLedgerIndexesOnlyWhatAnUploadLooksUpAndDropsOlderIndexes() throws Exception {
+		javax.sql.DataSource dataSource = bean(javax.sql.DataSource.class);
+		try (java.sql.Connection c = dataSource.getConnection(); java.sql.Statement s = c.createStatement()) {
+			s.execute("CREATE INDEX IF NOT EXISTS DFH_INSTANCE_BINARY ON DFH_INSTANCE (BINARY_ID)");
+			s.execute("CREATE INDEX IF NOT EXISTS DFH_INSTANCE_STATE ON DFH_INSTANCE (STATE, CHANGED_MILLIS)");
+		}
+		bean(InstanceLedger.class).createTableIfMissing();
+		java.util.Set<String> indexes = new java.util.TreeSet<>();
+		try (java.sql.Connection c = dataSource.getConnection();
+				java.sql.ResultSet r = c.getMetaData().getIndexInfo(null, null, "DFH_INSTANCE", false, false)) {
+			while (r.next()) {
+				indexes.add(r.getString("INDEX_NAME"));
+			}
+		}
+		assertThat(indexes).hasSize(2).contains("DFH_INSTANCE_STUDY").noneMatch(i -> i.contains("BINARY") || i.contains("STATE"));
+
+		String study = DicomFixtures.newStudyUid();
+		String sha = DicomFixtures.sha256(uploadTwo(study).get(0));
+		InstanceLedger ledger = bean(InstanceLedger.class);
+		assertThat(inTransaction(() -> ledger.findByBinary(sha, study)).studyInstanceUid()).isEqualTo(study);
+		assertThat(inTransaction(() -> ledger.findByBinary(sha, null)).studyInstanceUid()).isEqualTo(study);
+		assertThat(inTransaction(() -> ledger.findByBinary(sha, DicomFixtures.newStudyUid()))).isNull();
 	}
 
 	/** Makes the gap a crash leaves: the study forgets the instance of Binary {@code theSha}, the Binary stays. */

@@ -153,12 +153,24 @@ public class StudyAccess {
 
 	/** The Study Instance UID of a DICOM Binary's owner: its securityContext, else the ledger; null when unknown. */
 	public String ownerStudy(org.hl7.fhir.r4.model.Binary theBinary) {
+		String study = securityContextStudy(theBinary);
+		if (study != null) {
+			return study;
+		}
+		InstanceLedger.Row row = myLedger.findByBinary(theBinary.getIdElement().getIdPart(), null);
+		return row == null ? null : row.studyInstanceUid();
+	}
+
+	/**
+	 * The Study Instance UID a stored DICOM Binary's securityContext names (the ingest sets it and
+	 * never trusts a client's); null when it names none.
+	 */
+	public static String securityContextStudy(org.hl7.fhir.r4.model.Binary theBinary) {
 		Reference context = theBinary.getSecurityContext();
 		if (context != null && context.getReferenceElement().hasIdPart() && STUDY.equals(context.getReferenceElement().getResourceType())) {
 			return context.getReferenceElement().getIdPart();
 		}
-		InstanceLedger.Row row = myLedger.findByBinary(theBinary.getIdElement().getIdPart());
-		return row == null ? null : row.studyInstanceUid();
+		return null;
 	}
 
 	// ------------------------------------------------------------------ evaluation

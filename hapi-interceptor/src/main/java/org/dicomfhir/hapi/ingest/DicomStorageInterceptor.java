@@ -171,7 +171,7 @@ public class DicomStorageInterceptor {
 			return;
 		}
 		String binaryId = binary.getIdElement().getIdPart();
-		InstanceLedger.Row row = myLedger.findByBinary(binaryId);
+		InstanceLedger.Row row = myLedger.findByBinary(binaryId, StudyAccess.securityContextStudy(binary));
 		if (row != null) {
 			// The ledger knows the instance: no need to read (possibly missing) bytes.
 			myLedger.markRemoving(row.sopInstanceUid(), binaryId);

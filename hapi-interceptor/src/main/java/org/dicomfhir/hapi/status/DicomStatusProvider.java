@@ -35,10 +35,10 @@ public class DicomStatusProvider {
 	public Parameters status() {
 		return myTransactions.withSystemRequest().execute(() -> {
 			Parameters out = new Parameters();
-			out.addParameter("listed", new IntegerType((int) myLedger.count(InstanceLedger.State.LISTED)));
-			out.addParameter("pending", new IntegerType((int) myLedger.count(InstanceLedger.State.PENDING)));
-			out.addParameter("removing", new IntegerType((int) myLedger.count(InstanceLedger.State.REMOVING)));
-			out.addParameter("failed", new IntegerType((int) myLedger.count(InstanceLedger.State.FAILED)));
+			java.util.Map<InstanceLedger.State, Long> counts = myLedger.counts();
+			for (InstanceLedger.State state : InstanceLedger.State.values()) {
+				out.addParameter(state.name().toLowerCase(java.util.Locale.ROOT), new IntegerType(counts.getOrDefault(state, 0L).intValue()));
+			}
 			out.addParameter("failedStudyWritesSinceStart", new IntegerType(myWriter.failedWriteCount()));
 			List<InstanceLedger.Row> failed = myLedger.inStates(EnumSet.of(InstanceLedger.State.FAILED), Long.MAX_VALUE, null, FAILURES_SHOWN);
 			for (InstanceLedger.Row row : failed) {
