@@ -27,36 +27,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-chromium=${CHROMIUM:-/usr/bin/chromium}
-if [ ! -x "$chromium" ]; then
-  echo "== installing Debian's chromium (apt-get)"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-fi
-for tool in node npm python3 java jq curl; do
-  command -v "$tool" >/dev/null || { echo "browser-smart-test.sh: missing $tool (see README)"; exit 1; }
-done
-
-echo "== npm ci (tests/browser: playwright-core, no browser download)"
-(cd tests/browser && npm ci --silent --no-audit --no-fund)
-
-echo "== OHIF viewer"
-./scripts/fetch-viewer.sh
-
-. scripts/lib/server.sh
-if ! server_find_jar >/dev/null; then
-  echo "== building the server JAR (mvn package -DskipTests)"
-  mvn -B -ntp -q package -DskipTests
-fi
-
-venv="$root/.venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
-
-[ -f .data/pydicom/CT_small.dcm ] && [ -f .data/pydicom-data/emri_small_jpeg_2k_lossless.dcm ] || ./scripts/fetch-test-data.sh
+. scripts/lib/browser.sh
+browser_prepare browser-smart-test.sh jq curl
 
 artifacts=${ARTIFACTS:-$root/target/browser-smart-test}
 rm -rf "$artifacts"

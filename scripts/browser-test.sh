@@ -15,34 +15,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-chromium=${CHROMIUM:-/usr/bin/chromium}
-if [ ! -x "$chromium" ]; then
-  echo "== installing Debian's chromium (apt-get)"
-  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-fi
-for tool in node npm python3 java; do
-  command -v "$tool" >/dev/null || { echo "browser-test.sh: missing $tool (see README)"; exit 1; }
-done
-
-echo "== npm ci (tests/browser: playwright-core, no browser download)"
-(cd tests/browser && npm ci --silent --no-audit --no-fund)
-
-echo "== OHIF viewer"
-./scripts/fetch-viewer.sh
-
-. scripts/lib/server.sh
-if ! server_find_jar >/dev/null; then
-  echo "== building the server JAR (mvn package -DskipTests)"
-  mvn -B -ntp -q package -DskipTests
-fi
-
-# pydicom (and numpy) for the test study: the same virtualenv and pins as scripts/e2e.sh.
-. scripts/lib/venv.sh
-venv_init
-
-[ -f .data/pydicom/CT_small.dcm ] && [ -f .data/pydicom-data/emri_small_jpeg_2k_lossless.dcm ] || ./scripts/fetch-test-data.sh
+. scripts/lib/browser.sh
+browser_prepare browser-test.sh
 
 artifacts=${ARTIFACTS:-$root/target/browser-test}
 rm -rf "$artifacts"
