@@ -36,7 +36,8 @@ public class DicomStatusProvider {
 		return myTransactions.withSystemRequest().execute(() -> {
 			Parameters out = new Parameters();
 			java.util.Map<InstanceLedger.State, Long> counts = myLedger.counts();
-			for (InstanceLedger.State state : InstanceLedger.State.values()) {
+			for (InstanceLedger.State state : List.of(InstanceLedger.State.LISTED, InstanceLedger.State.PENDING,
+					InstanceLedger.State.REMOVING, InstanceLedger.State.FAILED)) {
 				out.addParameter(state.name().toLowerCase(java.util.Locale.ROOT), new IntegerType(counts.getOrDefault(state, 0L).intValue()));
 			}
 			out.addParameter("failedStudyWritesSinceStart", new IntegerType(myWriter.failedWriteCount()));
