@@ -1,0 +1,88 @@
+"""What real clients send and read, against the default example server (DICOMFHIR_BASE_URL,
+started by scripts/e2e.sh with no extra settings): OHIF 3.13's study list on a study without
+Modality, query strings as curl, a browser address bar or a shell script send them (raw `^ | [ ] { }`),
+and CORS as a viewer on another origin needs it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from io import BytesIO
+from urllib.parse import urlsplit
+
+import pydicom
+import pytest
+import requests
+from pydicom.uid import generate_uid
+
+VIEWER_ORIGIN = "https://viewer.example.org"
+
+
+def upload(base_url: str, ds: pydicom.Dataset) -> None:
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    r = requests.post(f"{base_url}/Binary", data=buffer.getvalue(), headers={"Content-Type": "application/dicom"},
+                      timeout=120)
+    assert r.status_code in (200, 201), f"upload: {r.status_code} {r.text[:500]}"
+
+
+def ohif_modalities(study: dict) -> str:
+    """OHIF 3.13.2's study list reading of a QIDO study (platform/core DICOMWeb.getModalities then
+    getString, as in its app bundle): the same steps, so an answer OHIF cannot read raises here too."""
+    modality, in_study = study.get("00080060"), study.get("00080061")
+    if not modality and not in_study:
+        return ""
+    modalities = modality or {"vr": "CS", "Value": []}
+    modalities["Value"] = modalities.get("Value") or []
+    if in_study:
+        if modalities.get("vr") and modalities["vr"] == in_study.get("vr"):
+            for value in in_study["Value"]:  # OHIF: ModalitiesInStudy.Value.length (TypeError when absent)
+                if value not in modalities["Value"]:
+                    modalities["Value"].append(value)
+        else:
+            modalities = in_study
+    return "\\".join(modalities.get("Value") or [])
+
+
+@pytest.fixture(scope="module")
+def study_without_modality(base_url, ct_small) -> dict:
+    ds = pydicom.dcmread(ct_small)
+    del ds.Modality
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    run = ds.StudyInstanceUID[-8:]
+    ds.PatientID, ds.PatientName = f"NOMOD{run}", f"NOMODALITY{run}^ANN"
+    upload(base_url, ds)
+    return {"study": ds.StudyInstanceUID, "patient_id": ds.PatientID, "family": f"NOMODALITY{run}"}
+
+
+def test_ohif_study_list_reads_a_study_without_modality(base_url, study_without_modality):
+    # The study list query OHIF 3.13 sends (tests/e2e/test_ohif_replay.py has the whole sequence).
+    query = (f"studies?PatientName=*{study_without_modality['family']}*&limit=101&offset=0&fuzzymatching=true"
+             "&includefield=00081030%2C00080060%2C00080090%2C00100030")
+    r = requests.get(f"{base_url}/dicomweb/{query}", headers={"Accept": "application/dicom+json"}, timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    studies = r.json()
+    assert [s["0020000D"]["Value"][0] for s in studies] == [study_without_modality["study"]]
+    for attr in studies[0].values():  # PS3.18 F.2.2: an attribute with no value has no "Value"; never []
+        assert attr.get("Value", ["x"]) != [], studies[0]
+    assert ohif_modalities(studies[0]) == ""
+    # the series query still says the series has no Modality (the form of PS3.18 F.2.2)
+    r = requests.get(f"{base_url}/dicomweb/studies/{study_without_modality['study']}/series",
+                     headers={"Accept": "application/dicom+json"}, timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    assert r.json()[0].get("00080060", {"vr": "CS"}) == {"vr": "CS"}
+
+
+def test_ohif_study_list_reads_studies_with_modality_as_before(base_url, ct_small):
+    ds = pydicom.dcmread(ct_small)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    upload(base_url, ds)
+    r = requests.get(f"{base_url}/dicomweb/studies?StudyInstanceUID={ds.StudyInstanceUID}"
+                     "&includefield=00081030%2C00080060", headers={"Accept": "application/dicom+json"}, timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    assert r.json()[0]["00080061"] == {"vr": "CS", "Value": ["CT"]}
+    assert ohif_modalities(r.json()[0]) == "CT"
