@@ -86,3 +86,48 @@ def test_ohif_study_list_reads_studies_with_modality_as_before(base_url, ct_smal
     assert r.status_code == 200, r.text[:500]
     assert r.json()[0]["00080061"] == {"vr": "CS", "Value": ["CT"]}
     assert ohif_modalities(r.json()[0]) == "CT"
+
+
+def raw_get(base_url: str, path_and_query: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """GET with the request line exactly as given: http.client sends the bytes unencoded, as curl,
+    a browser address bar or a shell script does (requests would %-encode them)."""
+    url = urlsplit(base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+    try:
+        conn.putrequest("GET", f"{url.path}/{path_and_query}", skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("query", [
+    "PatientName=doe^john",
+    "PatientName=doe^john&AccessionNumber=A|B",
+    "PatientID=[x]",
+    "PatientID={x}",
+    "StudyInstanceUID=1.2.3\\1.2.4",
+])
+def test_raw_query_characters_reach_the_facade(base_url, query):
+    status, headers, body = raw_get(base_url, f"dicomweb/studies?{query}", {"Accept": "application/dicom+json"})
+    assert status == 200, body[:500]
+    assert headers["content-type"].startswith("application/dicom+json")
+    assert isinstance(json.loads(body), list)
+
+
+def test_raw_caret_matches_a_person_name(base_url, study_without_modality):
+    family = study_without_modality["family"]
+    status, _, body = raw_get(base_url, f"dicomweb/studies?PatientName={family}^ANN",
+                              {"Accept": "application/dicom+json"})
+    assert status == 200, body[:500]
+    assert [s["0020000D"]["Value"][0] for s in json.loads(body)] == [study_without_modality["study"]]
+
+
+def test_raw_query_characters_reach_fhir_search(base_url):
+    status, _, body = raw_get(base_url, "Patient?identifier=urn:dicom:patient-id|NOSUCH^[1]{2}",
+                              {"Accept": "application/fhir+json"})
+    assert status == 200, body[:500]
+    assert json.loads(body)["resourceType"] == "Bundle"
