@@ -131,3 +131,42 @@ def test_raw_query_characters_reach_fhir_search(base_url):
                               {"Accept": "application/fhir+json"})
     assert status == 200, body[:500]
     assert json.loads(body)["resourceType"] == "Bundle"
+
+
+# ---------------------------------------------------------------------- CORS, on by default
+
+
+@pytest.mark.parametrize("path", ["dicomweb/studies", "Patient", "ImagingStudy", "Binary"])
+def test_cors_preflight_is_answered_by_default(base_url, path):
+    r = requests.options(f"{base_url}/{path}", headers={
+        "Origin": VIEWER_ORIGIN, "Access-Control-Request-Method": "POST" if path == "Binary" else "GET",
+        "Access-Control-Request-Headers": "authorization, content-type"}, timeout=60)
+    assert r.status_code in (200, 204), r.text[:300]
+    assert r.headers.get("Access-Control-Allow-Origin") == VIEWER_ORIGIN
+    allowed_headers = r.headers.get("Access-Control-Allow-Headers", "").lower()
+    assert "authorization" in allowed_headers and "content-type" in allowed_headers
+    assert "GET" in r.headers.get("Access-Control-Allow-Methods", "")
+
+
+@pytest.mark.parametrize("path", ["dicomweb/studies?limit=1", "Patient?_count=1", "metadata"])
+def test_cross_origin_get_exposes_what_a_viewer_reads(base_url, path):
+    r = requests.get(f"{base_url}/{path}", headers={"Origin": VIEWER_ORIGIN}, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers.get("Access-Control-Allow-Origin") == VIEWER_ORIGIN
+    exposed = {h.strip().lower() for h in r.headers.get("Access-Control-Expose-Headers", "").split(",")}
+    assert {"location", "etag", "content-type"} <= exposed, exposed
+
+
+def test_cross_origin_upload_exposes_location(base_url, ct_small):
+    ds = pydicom.dcmread(ct_small)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    r = requests.post(f"{base_url}/Binary", data=buffer.getvalue(), timeout=120,
+                      headers={"Content-Type": "application/dicom", "Origin": VIEWER_ORIGIN})
+    assert r.status_code == 201, r.text[:300]
+    assert r.headers.get("Access-Control-Allow-Origin") == VIEWER_ORIGIN
+    assert "location" in r.headers.get("Access-Control-Expose-Headers", "").lower()
+    assert "/Binary/" in r.headers["Location"]
