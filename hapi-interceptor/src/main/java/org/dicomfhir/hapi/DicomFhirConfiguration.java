@@ -146,6 +146,10 @@ public class DicomFhirConfiguration {
 			InstanceLedger theLedger,
 			PatientDirectory thePatients,
 			org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		// a refused upload logs one line, not HAPI's stack trace of the hook's exception
+		if (org.springframework.util.ClassUtils.isPresent("ch.qos.logback.classic.LoggerContext", getClass().getClassLoader())) {
+			org.dicomfhir.hapi.ingest.RefusalLogFilter.install();
+		}
 		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
 				theLedger, thePatients, theAccess);
 	}
