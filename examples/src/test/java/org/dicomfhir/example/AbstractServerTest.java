@@ -78,8 +78,12 @@ public abstract class AbstractServerTest {
 		registry.add("example.data-dir", DATA_DIR::toString);
 		// Keep test output readable; failures still log.
 		registry.add("hapi.fhir.response-highlighter-enabled", () -> "false");
-		// DICOMweb CORS (DicomWebFramesTest): one allowed origin
+		// CORS (DicomWebFramesTest, SmartOnFhirTest): one allowed origin, for the server's
+		// CorsInterceptor (hapi.fhir.cors; any origin by default: tests/python/test_real_clients.py)
+		// and the facade's own. Not overridable in a subclass: Spring registers a superclass's
+		// @DynamicPropertySource after the subclass's, so the value set here wins.
 		registry.add("dicomfhir.dicomweb.cors-allowed-origins", () -> "https://viewer.test");
+		registry.add("hapi.fhir.cors.allowed_origin", () -> "https://viewer.test");
 		// Deferred study writes linger longer than any upload takes to answer, so a test can tell
 		// that reads wait for them (DicomIngestTest); readers cut the linger short.
 		registry.add("dicomfhir.study-write-linger-millis", () -> "10000");

@@ -199,9 +199,11 @@ class DicomWebFramesTest extends AbstractServerTest {
 		HttpResponse<byte[]> preflight = send(request("dicomweb/studies").method("OPTIONS", HttpRequest.BodyPublishers.noBody())
 				.header("Origin", "https://viewer.test").header("Access-Control-Request-Method", "GET")
 				.header("Access-Control-Request-Headers", "accept, authorization").build());
-		assertThat(preflight.statusCode()).isEqualTo(204);
+		// answered by HAPI's CorsInterceptor (hapi.fhir.cors), which runs before the facade: 200
+		assertThat(preflight.statusCode()).isIn(200, 204);
 		assertThat(preflight.headers().firstValue("Access-Control-Allow-Origin")).contains("https://viewer.test");
-		assertThat(preflight.headers().firstValue("Access-Control-Allow-Headers").orElseThrow()).contains("Accept", "Authorization");
+		assertThat(preflight.headers().firstValue("Access-Control-Allow-Headers").orElseThrow().toLowerCase())
+				.contains("accept", "authorization");
 		assertThat(preflight.headers().firstValue("Access-Control-Allow-Methods").orElseThrow()).contains("GET", "POST", "DELETE");
 
 		HttpResponse<byte[]> qido = send(request("dicomweb/studies?StudyInstanceUID=" + study).header("Origin", "https://viewer.test").GET().build());

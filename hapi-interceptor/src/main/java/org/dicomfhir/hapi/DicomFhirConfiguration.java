@@ -92,10 +92,26 @@ public class DicomFhirConfiguration {
 		};
 	}
 
-	/** SMART: a 401 carries the DICOMweb facade's CORS headers. */
+	/**
+	 * SMART: a 401 (answered before any CORS interceptor runs) carries the CORS headers for the
+	 * origins the facade allows and those of the host server's CorsInterceptor (the starter's
+	 * {@code hapi.fhir.cors.allowed_origin}: exact origins and {@code *}).
+	 */
 	@Bean
-	public SmartCors dicomFhirSmartCors(DicomWebProperties theWebProperties) {
-		return theWebProperties::getCorsAllowedOrigins;
+	public SmartCors dicomFhirSmartCors(DicomWebProperties theWebProperties, ObjectProvider<RestfulServer> theServer) {
+		return () -> {
+			java.util.List<String> origins = new java.util.ArrayList<>(theWebProperties.getCorsAllowedOrigins());
+			RestfulServer server = theServer.getIfAvailable();
+			if (server != null) {
+				for (Object interceptor : server.getInterceptorService().getAllRegisteredInterceptors()) {
+					if (interceptor instanceof ca.uhn.fhir.rest.server.interceptor.CorsInterceptor cors && cors.getConfig() != null) {
+						java.util.Optional.ofNullable(cors.getConfig().getAllowedOrigins()).ifPresent(origins::addAll);
+						java.util.Optional.ofNullable(cors.getConfig().getAllowedOriginPatterns()).ifPresent(origins::addAll);
+					}
+				}
+			}
+			return origins;
+		};
 	}
 
 	@Bean
@@ -130,6 +146,10 @@ public class DicomFhirConfiguration {
 			InstanceLedger theLedger,
 			PatientDirectory thePatients,
 			org.dicomfhir.hapi.access.StudyAccess theAccess) {
+		// a refused upload logs one line, not HAPI's stack trace of the hook's exception
+		if (org.springframework.util.ClassUtils.isPresent("ch.qos.logback.classic.LoggerContext", getClass().getClassLoader())) {
+			org.dicomfhir.hapi.ingest.RefusalLogFilter.install();
+		}
 		return new DicomStorageInterceptor(theFhirContext, theHandoff, theOptions, theBinaryBytes, theProperties,
 				theLedger, thePatients, theAccess);
 	}

@@ -47,6 +47,45 @@ public class ExampleServerProperties {
 	private String serverAddress;
 	private boolean responseHighlighterEnabled = true;
 	private boolean requestLoggingEnabled = true;
+	private Cors cors = new Cors();
+
+	/**
+	 * {@code hapi.fhir.cors.*}, the starter's keys ({@code allowed_origin}, {@code allow_Credentials})
+	 * and defaults: any origin, with credentials. An empty {@code allowed_origin} turns CORS off.
+	 */
+	public static class Cors {
+		private List<String> allowedOrigin = new ArrayList<>(List.of("*"));
+		private boolean allowCredentials = true;
+
+		public List<String> getAllowedOrigin() {
+			return allowedOrigin;
+		}
+
+		public void setAllowedOrigin(List<String> theAllowedOrigin) {
+			allowedOrigin = theAllowedOrigin == null ? new ArrayList<>() : theAllowedOrigin;
+		}
+
+		public boolean isAllowCredentials() {
+			return allowCredentials;
+		}
+
+		public void setAllowCredentials(boolean theAllowCredentials) {
+			allowCredentials = theAllowCredentials;
+		}
+
+		/** The origins given, without blanks ({@code --hapi.fhir.cors.allowed_origin=} gives one empty string). */
+		public List<String> origins() {
+			return allowedOrigin.stream().filter(o -> o != null && !o.isBlank()).map(String::trim).toList();
+		}
+	}
+
+	public Cors getCors() {
+		return cors;
+	}
+
+	public void setCors(Cors theCors) {
+		cors = theCors == null ? new Cors() : theCors;
+	}
 
 	public String getCustomBeanPackages() {
 		return customBeanPackages;

@@ -12,6 +12,7 @@ import ca.uhn.fhir.narrative2.NullNarrativeGenerator;
 import ca.uhn.fhir.rest.server.HardcodedServerAddressStrategy;
 import ca.uhn.fhir.rest.server.IncomingRequestAddressStrategy;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.interceptor.CorsInterceptor;
 import ca.uhn.fhir.rest.server.interceptor.LoggingInterceptor;
 import ca.uhn.fhir.rest.server.interceptor.ResponseHighlighterInterceptor;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
@@ -23,6 +24,10 @@ import org.springframework.boot.web.servlet.ServletRegistrationBean;
 import org.springframework.context.ApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.http.HttpHeaders;
+import org.springframework.web.cors.CorsConfiguration;
+
+import java.util.List;
 
 /**
  * The FHIR REST layer: one {@link RestfulServer} <b>Spring bean</b> (plugins autowire it and register
@@ -76,6 +81,12 @@ public class FhirRestfulServerConfig {
 			server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
 		}
 
+		// First of the server's own interceptors, as in the starter: it answers CORS preflights for
+		// every path of the servlet, the DICOMweb facade's too (registered later, by the plugin).
+		CorsInterceptor cors = corsInterceptor(props.getCors());
+		if (cors != null) {
+			server.registerInterceptor(cors);
+		}
 		if (props.isResponseHighlighterEnabled()) {
 			server.registerInterceptor(new ResponseHighlighterInterceptor());
 		}
@@ -90,6 +101,32 @@ public class FhirRestfulServerConfig {
 
 		registerCustomInterceptors(server, appContext, props);
 		return server;
+	}
+
+	/**
+	 * HAPI's CorsInterceptor configured as the starter configures it ({@code hapi.fhir.cors.*}),
+	 * plus what a DICOMweb viewer reads: ETag, Content-Type, Warning (QIDO paging) and
+	 * WWW-Authenticate (SMART) are exposed, If-None-Match/If-Match allowed. Null when no origin is
+	 * allowed (CORS off).
+	 */
+	static CorsInterceptor corsInterceptor(ExampleServerProperties.Cors theCors) {
+		List<String> origins = theCors.origins();
+		if (origins.isEmpty()) {
+			return null;
+		}
+		CorsConfiguration config = new CorsConfiguration();
+		for (String header : List.of(HttpHeaders.ORIGIN, HttpHeaders.ACCEPT, HttpHeaders.CONTENT_TYPE, HttpHeaders.AUTHORIZATION,
+				HttpHeaders.CACHE_CONTROL, "X-Requested-With", "Prefer", HttpHeaders.IF_NONE_MATCH, HttpHeaders.IF_MATCH)) {
+			config.addAllowedHeader(header);
+		}
+		origins.forEach(config::addAllowedOriginPattern);
+		for (String header : List.of(HttpHeaders.LOCATION, HttpHeaders.CONTENT_LOCATION, HttpHeaders.ETAG, HttpHeaders.CONTENT_TYPE,
+				HttpHeaders.LAST_MODIFIED, "Warning", HttpHeaders.WWW_AUTHENTICATE)) {
+			config.addExposedHeader(header);
+		}
+		config.setAllowedMethods(List.of("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"));
+		config.setAllowCredentials(theCors.isAllowCredentials());
+		return new CorsInterceptor(config);
 	}
 
 	/** Same contract as the starter's {@code hapi.fhir.custom-interceptor-classes}. */

@@ -88,6 +88,16 @@ public class DicomWebInterceptor {
 		if (server == null || !onFacade(pathInfo)) {
 			return true;
 		}
+		long start = System.nanoTime();
+		try {
+			return handleOnFacade(server, theRequest, theResponse, pathInfo);
+		} finally {
+			DicomWebAccessLog.log(theRequest, theResponse, start);
+		}
+	}
+
+	private boolean handleOnFacade(RestfulServer server, HttpServletRequest theRequest, HttpServletResponse theResponse, String pathInfo)
+			throws IOException {
 		String prefix = prefix();
 		List<String> segments = Arrays.stream(pathInfo.substring(prefix.length()).split("/"))
 				.filter(s -> !s.isEmpty())

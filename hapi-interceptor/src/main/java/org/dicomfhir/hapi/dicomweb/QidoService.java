@@ -139,10 +139,31 @@ public class QidoService {
 		response.setStatus(200);
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
-		byte[] body = JSON.writeValueAsBytes(result.path("matches"));
+		JsonNode matches = result.path("matches");
+		omitEmptyModalitiesInStudy(matches);
+		byte[] body = JSON.writeValueAsBytes(matches);
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
+		}
+	}
+
+	/** ModalitiesInStudy (0008,0061). */
+	static final String MODALITIES_IN_STUDY = "00080061";
+
+	/**
+	 * A study none of whose series has a Modality: ModalitiesInStudy is left out rather than sent
+	 * empty. {@code {"vr":"CS"}} is the DICOM JSON form of an empty attribute (PS3.18 F.2.2), but
+	 * OHIF 3.13's study list reads {@code ModalitiesInStudy.Value.length} whenever the attribute is
+	 * there, and one such study stops the whole list ("Cannot read properties of undefined");
+	 * {@code "Value": []} is no DICOM JSON form of anything. docs/dicomweb.md, "Answers shaped for viewers".
+	 */
+	static void omitEmptyModalitiesInStudy(JsonNode theMatches) {
+		for (JsonNode match : theMatches) {
+			if (match instanceof ObjectNode object && object.path(MODALITIES_IN_STUDY).isObject()
+					&& !object.path(MODALITIES_IN_STUDY).has("Value")) {
+				object.remove(MODALITIES_IN_STUDY);
+			}
 		}
 	}
 
