@@ -195,6 +195,9 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         return palette(obj, data, decoded.bits_allocated(), cols, rows);
     }
     let voi = match window {
+        None if spp == 1 && decoded.window().ok().flatten().is_none() && decoded.voi_lut_sequence().ok().flatten().is_none() => {
+            min_max_window(&decoded)?
+        }
         None => VoiLutOption::Default,
         Some(w) => VoiLutOption::CustomWithFunction(
             WindowLevel { center: w.center, width: w.width },
@@ -215,6 +218,46 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         }
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     })
+}
+
+/// The default VOI of a grey image with neither window nor VOI LUT: a linear window from the
+/// smallest to the largest rescaled sample of the frame. Ours, not dicom-pixeldata's
+/// `VoiLutOption::Normalize`: that one takes min and max of the raw unsigned words, so signed
+/// samples (-30..245 read as 0..245 and 65506..65535) gave a window over the whole unsigned range
+/// and a flat image. Samples are masked to Bits Stored and sign-extended as the LUT reads them.
+fn min_max_window(decoded: &dicom_pixeldata::DecodedPixelData<'_>) -> Result<VoiLutOption, DicomError> {
+    let bits = u32::from(decoded.bits_stored()).clamp(1, 16);
+    let mask = if bits == 16 { 0xFFFF } else { (1u32 << bits) - 1 };
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let value = |raw: u32| -> i64 {
+        let v = raw & mask;
+        if signed && v & (1 << (bits - 1)) != 0 {
+            v as i64 - (1i64 << bits)
+        } else {
+            v as i64
+        }
+    };
+    let data = decoded.frame_data(0).map_err(|e| DicomError::unsupported(format!("the decoded frame: {e}")))?;
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    let mut see = |v: i64| {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    };
+    match decoded.bits_allocated() {
+        16 => data.chunks_exact(2).for_each(|w| see(value(u32::from(u16::from_ne_bytes([w[0], w[1]]))))),
+        8 => data.iter().for_each(|b| see(value(u32::from(*b)))),
+        // 1-bit samples are 0 or 1: dicom-pixeldata's own default is right
+        _ => return Ok(VoiLutOption::Default),
+    }
+    if lo > hi {
+        return Ok(VoiLutOption::Default);
+    }
+    let rescale = decoded.rescale().ok().and_then(|r| r.first().copied()).unwrap_or(dicom_pixeldata::Rescale { slope: 1.0, intercept: 0.0 });
+    let (a, b) = (rescale.apply(lo as f64), rescale.apply(hi as f64));
+    let (lo, hi) = (a.min(b), a.max(b));
+    // a flat frame still needs a width: any positive one maps it to one value
+    let width = (hi - lo).max(1.0);
+    Ok(VoiLutOption::CustomWithFunction(WindowLevel { center: (lo + hi) / 2.0, width }, VoiLutFunction::Linear))
 }
 
 /// One palette LUT (C.7.6.3.1.5): descriptor (entries, first mapped value, bits) and data,

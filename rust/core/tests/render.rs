@@ -86,14 +86,9 @@ const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Files whose rendering is one flat value, pinned so a change shows.
 const EXPECTED_FLAT: &[&str] = &[
-    // KNOWN DEFECT: signed 16-bit (-30..245) without a window renders flat; min–max should not
-    // (checked with pydicom). To fix in render.rs.
-    "pydicom/JPEG2000.dcm",
     // correct: values 991..1489 HU under their own window 30/100 are all white (pydicom agrees)
     "pydicom/dicomdirtests/77654033/CT2/17166",
     "pydicom/dicomdirtests/77654033/CT2/17196",
-    // KNOWN DEFECT, as JPEG2000.dcm
-    "pydicom-data/JPEG2000_UNC.dcm",
 ];
 
 /// Renders one file; `Err` is a problem of the test (a wrong size, an undecodable output).
@@ -187,6 +182,29 @@ fn ct_small_matches_a_pydicom_reference() {
     let w = Window { center: 40.0, width: 400.0, function: WindowFunction::Linear };
     let m = mean(&png(&ct, 1, Some(w)));
     assert!((m - 101.52).abs() < 1.5, "window 40/400 mean {m}");
+}
+
+fn std_dev(img: &image::RgbImage) -> f64 {
+    let m = mean(img);
+    (img.as_raw().iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>() / img.as_raw().len() as f64).sqrt()
+}
+
+/// Signed 16-bit samples (-30..245) with neither window nor VOI LUT: the min–max default must
+/// use the signed values. Reference from pydicom + numpy: round((x - min) / (max - min) × 255)
+/// has mean 40.37 and standard deviation 19.51 for both files, which hold the same pixels
+/// (JPEG 2000 lossless and Explicit VR Little Endian).
+#[test]
+fn signed_16_bit_without_a_window_renders_min_max_of_the_signed_values() {
+    let j2k = png(&file("JPEG2000.dcm"), 1, None);
+    let unc = png(&file("JPEG2000_UNC.dcm"), 1, None);
+    for (name, img) in [("JPEG2000.dcm", &j2k), ("JPEG2000_UNC.dcm", &unc)] {
+        let (m, s) = (mean(img), std_dev(img));
+        assert!((m - 40.37).abs() < 1.0, "{name}: mean {m}, pydicom 40.37");
+        assert!((s - 19.51).abs() < 1.0, "{name}: standard deviation {s}, pydicom 19.51");
+        assert!(img.as_raw().iter().any(|v| *v == 0) && img.as_raw().iter().any(|v| *v == 255), "{name}: min–max spans 0..255");
+    }
+    let worst = j2k.as_raw().iter().zip(unc.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1, "the JPEG 2000 rendering differs from the uncompressed one by up to {worst}");
 }
 
 #[test]
