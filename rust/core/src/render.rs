@@ -26,7 +26,8 @@ pub const THUMBNAIL_SIZE: u32 = 128;
 /// Largest viewport side we scale to: bounds the memory of one request.
 pub const MAX_VIEWPORT: u32 = 4096;
 
-/// Largest decoded frame (rows × columns × samples × bytes) we decode: 256 MiB.
+/// Default largest decoded frame (rows × columns × samples × bytes) we decode: 256 MiB. Checked
+/// on the declared header before anything is decoded, so a hostile Rows/Columns costs nothing.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 
 /// The rendered media types.
@@ -71,11 +72,14 @@ pub struct RenderOptions {
     pub viewport: Option<(u32, u32)>,
     /// JPEG quality 1–100 (default 90); ignored for PNG.
     pub quality: Option<u8>,
+    /// Largest decoded frame to render, in bytes (default [`MAX_FRAME_BYTES`]); a larger one is
+    /// [`ErrorKind::LimitExceeded`]. The server's setting, never a query parameter.
+    pub max_frame_bytes: u64,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { media_type: MediaType::Jpeg, window: None, viewport: None, quality: None }
+        RenderOptions { media_type: MediaType::Jpeg, window: None, viewport: None, quality: None, max_frame_bytes: MAX_FRAME_BYTES }
     }
 }
 
@@ -94,7 +98,7 @@ const DEFAULT_QUALITY: u8 = 90;
 pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
     options.validate()?;
     let obj = open(bytes)?;
-    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(&obj, frame_number, options.window))) {
+    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(&obj, frame_number, options))) {
         Ok(r) => r?,
         Err(p) => {
             let why = p
@@ -145,7 +149,8 @@ fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned())
 }
 
-fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Window>) -> Result<DynamicImage, DicomError> {
+fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
+    let (window, max_frame_bytes) = (options.window, options.max_frame_bytes);
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return Err(DicomError::unsupported("the instance has no Pixel Data (7FE0,0010) to render"));
     }
@@ -171,9 +176,9 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         )));
     }
     let frame_bytes = rows as u64 * cols as u64 * spp as u64 * allocated.div_ceil(8) as u64;
-    if frame_bytes > MAX_FRAME_BYTES {
+    if frame_bytes > max_frame_bytes {
         return Err(DicomError::limit_exceeded(format!(
-            "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits exceeds the {MAX_FRAME_BYTES}-byte render limit"
+            "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits ({frame_bytes} bytes decoded) exceeds the {max_frame_bytes}-byte render limit"
         )));
     }
     if ts == "1.2.840.10008.1.2.4.51" && stored > 8 {
@@ -435,7 +440,7 @@ impl RenderOptions {
             None => None,
             Some(v) => Some(v.trim().parse::<u8>().map_err(|_| bad("quality (1-100)", v))?),
         };
-        let options = RenderOptions { media_type, window, viewport, quality };
+        let options = RenderOptions { media_type, window, viewport, quality, ..RenderOptions::default() };
         options.validate()?;
         Ok(options)
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dicom_fhir_core::{
-    parse, render_frame, thumbnail, ErrorKind, MediaType, RenderOptions, Window, WindowFunction, THUMBNAIL_SIZE,
+    parse, render_frame, thumbnail, ErrorKind, MediaType, RenderOptions, Window, WindowFunction, MAX_FRAME_BYTES, THUMBNAIL_SIZE,
 };
 
 fn data_root() -> PathBuf {
@@ -239,4 +239,46 @@ fn viewport_keeps_the_aspect_ratio_and_bad_parameters_are_invalid_input() {
     }
     let e = render_frame(b"not dicom", 1, &RenderOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CorruptStored);
+}
+
+/// `bytes` with the US value of `(0028,element)` (Explicit VR Little Endian) set to `value`.
+fn with_us(bytes: &[u8], element: u16, value: u16) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut header = vec![0x28, 0x00];
+    header.extend_from_slice(&element.to_le_bytes());
+    header.extend_from_slice(b"US\x02\x00");
+    let at = out.windows(header.len()).position(|w| w == header.as_slice()).expect("the element is in the file");
+    out[at + 8..at + 10].copy_from_slice(&value.to_le_bytes());
+    out
+}
+
+/// A hostile header: Rows = Columns = 65535 and 3 samples of 16 bits (25 GB a frame) over a few
+/// kilobytes of pixel data, native and JPEG 2000. Refused as a limit before anything is decoded
+/// (decoding would fail differently: the data is far too short), in the frame and the thumbnail.
+#[test]
+fn a_frame_larger_than_the_render_limit_is_refused_before_decoding() {
+    for name in ["CT_small.dcm", "MR_small_jp2klossless.dcm"] {
+        let huge = with_us(&with_us(&with_us(&file(name), 0x0010, 65535), 0x0011, 65535), 0x0002, 3);
+        assert!(parse(&huge).is_ok(), "{name}: the header alone is valid DICOM");
+        let started = std::time::Instant::now();
+        let e = render_frame(&huge, 1, &RenderOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{name}: {e}");
+        assert!(e.message().contains("65535×65535") && e.message().contains("limit"), "{name}: {e}");
+        let e = thumbnail(&huge, MediaType::Png).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{name} thumbnail: {e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{name}: refused in {:?}", started.elapsed());
+    }
+}
+
+/// The limit is the caller's to configure: CT_small (128 × 128 × 16 bits = 32 KiB) renders under
+/// the default and is refused under a 16 KiB limit.
+#[test]
+fn the_render_limit_is_configurable() {
+    let ct = file("CT_small.dcm");
+    assert_eq!(RenderOptions::default().max_frame_bytes, MAX_FRAME_BYTES);
+    let small = RenderOptions { max_frame_bytes: 16 << 10, ..Default::default() };
+    let e = render_frame(&ct, 1, &small).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(e.message().contains("16384"), "{e}");
+    render_frame(&ct, 1, &RenderOptions { max_frame_bytes: 32 << 10, ..Default::default() }).expect("exactly at the limit");
 }

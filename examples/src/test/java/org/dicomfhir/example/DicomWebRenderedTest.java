@@ -28,6 +28,10 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	private static final String EXT_SERIES = "1.3.6.1.4.1.5962.1.3.8.1.20040826185059.5457";
 	private static final String EXT_SOP = "1.3.6.1.4.1.5962.1.1.8.1.5.20040826185059.5457";
 
+	private static final String MR_J2K_STUDY = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
+	private static final String MR_J2K_SERIES = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";
+	private static final String MR_J2K_SOP = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457";
+
 	private String ctStudy;
 	private String ctSeries;
 	private String ctSop;
@@ -135,6 +139,45 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		HttpResponse<byte[]> r = get("dicomweb/studies/" + extStudy + "/series/" + extSeries + "/instances/" + extSop + "/rendered", null);
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("1.2.840.10008.1.2.4.51").contains("12-bit");
+	}
+
+	/**
+	 * A hostile header: Rows = Columns = 65535, 3 samples of 16 bits (25 GB a frame) over the few
+	 * kilobytes of JPEG 2000 of MR_small. Stored as sent (the header is valid DICOM), but rendering
+	 * it is refused with 413 and the reason, at every resource that would decode it.
+	 */
+	@Test
+	void aFrameBeyondTheRenderLimitIs413() {
+		String study = DicomFixtures.newUid(MR_J2K_STUDY.length());
+		String series = DicomFixtures.newUid(MR_J2K_SERIES.length());
+		String sop = DicomFixtures.newUid(MR_J2K_SOP.length());
+		byte[] huge = DicomFixtures.replace(DicomFixtures.read("pydicom/MR_small_jp2klossless.dcm"),
+				Map.of(MR_J2K_STUDY, study, MR_J2K_SERIES, series, MR_J2K_SOP, sop));
+		huge = withUs(withUs(withUs(huge, 0x0010, 65535), 0x0011, 65535), 0x0002, 3);
+		HttpResponse<byte[]> r = stow(huge);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		String instance = "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
+		for (String path : List.of(instance + "/rendered", instance + "/frames/1/rendered", instance + "/thumbnail",
+				"dicomweb/studies/" + study + "/thumbnail", instance + "/rendered?viewport=64,64",
+				"dicomweb?requestType=WADO&studyUID=" + study + "&seriesUID=" + series + "&objectUID=" + sop)) {
+			r = get(path, null);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).as(path).contains("65535×65535").contains("render limit");
+		}
+	}
+
+	/** {@code theDicom} with the US value of (0028,theElement) (Explicit VR Little Endian) set to theValue. */
+	private static byte[] withUs(byte[] theDicom, int theElement, int theValue) {
+		byte[] out = theDicom.clone();
+		byte[] header = {0x28, 0x00, (byte) theElement, (byte) (theElement >> 8), 'U', 'S', 0x02, 0x00};
+		for (int i = 0; i + header.length + 2 <= out.length; i++) {
+			if (java.util.Arrays.equals(out, i, i + header.length, header, 0, header.length)) {
+				out[i + 8] = (byte) theValue;
+				out[i + 9] = (byte) (theValue >> 8);
+				return out;
+			}
+		}
+		throw new AssertionError("(0028," + Integer.toHexString(theElement) + ") not found");
 	}
 
 	@Test
