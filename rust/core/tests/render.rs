@@ -3,38 +3,19 @@
 //! regression or an improvement shows.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use dicom_fhir_core::{
     parse, render_frame, thumbnail, ErrorKind, MediaType, RenderOptions, Window, WindowFunction, MAX_FRAME_BYTES, THUMBNAIL_SIZE,
 };
 
-fn data_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data");
-    assert!(root.join("pydicom").is_dir(), "test corpus missing under {}: run scripts/fetch-test-data.sh", root.display());
-    root
-}
+mod common;
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
-    }
-}
+use common::{data_root, read_named as file, wheel_files};
 
 /// Files with Pixel Data that `parse` accepts, by name relative to `.data/`.
 fn images() -> Vec<(String, Vec<u8>)> {
     let root = data_root();
-    let mut files = Vec::new();
-    for d in ["pydicom", "pydicom-data"] {
-        walk(&root.join(d), &mut files);
-    }
-    files.sort();
-    files
+    wheel_files()
         .into_iter()
         .filter_map(|p| {
             let bytes = std::fs::read(&p).ok()?;
@@ -43,16 +24,6 @@ fn images() -> Vec<(String, Vec<u8>)> {
             Some((p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), bytes))
         })
         .collect()
-}
-
-fn file(name: &str) -> Vec<u8> {
-    let root = data_root();
-    let mut files = Vec::new();
-    for d in ["pydicom", "pydicom-data"] {
-        walk(&root.join(d), &mut files);
-    }
-    let p = files.into_iter().find(|p| p.file_name().unwrap() == name).unwrap_or_else(|| panic!("{name} not in corpus"));
-    std::fs::read(p).unwrap()
 }
 
 /// Files refused, with a word the reason must contain.
