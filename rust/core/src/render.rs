@@ -97,8 +97,21 @@ const DEFAULT_QUALITY: u8 = 90;
 /// Renders frame `frame_number` (1-based) of a stored Part-10 instance.
 pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
     options.validate()?;
+    render_object(&open(bytes)?, frame_number, options)
+}
+
+/// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
+/// the instance's default VOI, no annotation. The instance is parsed once, for its size and its
+/// pixels (parsing is most of the cost of a large multi-frame instance).
+pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomError> {
     let obj = open(bytes)?;
-    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(&obj, frame_number, options))) {
+    let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
+    let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
+    render_object(&obj, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
+}
+
+fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
+    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(obj, frame_number, options))) {
         Ok(r) => r?,
         Err(p) => {
             let why = p
@@ -114,16 +127,6 @@ pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) ->
         None => image,
     };
     encode(&image, options.media_type, options.quality.unwrap_or(DEFAULT_QUALITY))
-}
-
-/// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
-/// the instance's default VOI, no annotation.
-pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomError> {
-    let obj = open(bytes)?;
-    let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
-    let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
-    drop(obj);
-    render_frame(bytes, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
 }
 
 fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
