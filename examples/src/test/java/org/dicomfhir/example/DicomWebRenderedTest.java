@@ -163,6 +163,53 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		}
 	}
 
+	/**
+	 * A rendering is a pure function of the stored bytes and the parameters: a strong ETag, and
+	 * If-None-Match answered 304 without a body; other parameters, another ETag. Revalidation
+	 * still checks the request: a study the caller cannot see stays 404.
+	 */
+	@Test
+	void renderedImagesHaveAStrongEtagAndAnswer304() {
+		List<String> paths = List.of(ct() + "/rendered", ct() + "/rendered?window=40,80", ct() + "/rendered?viewport=64,64",
+				ct() + "/rendered?quality=50", mf() + "/frames/2/rendered", mf() + "/frames/3/rendered", ct() + "/thumbnail",
+				mf() + "/thumbnail", "dicomweb/studies/" + ctStudy + "/thumbnail", ct() + "/thumbnail?viewport=32,32",
+				"dicomweb?requestType=WADO&studyUID=" + ctStudy + "&seriesUID=" + ctSeries + "&objectUID=" + ctSop);
+		java.util.Set<String> etags = new java.util.HashSet<>();
+		for (String path : paths) {
+			HttpResponse<byte[]> r = get(path, null);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(200);
+			String etag = r.headers().firstValue("ETag").orElse("");
+			assertThat(etag).as(path).matches("\"[^\"]+\"");
+			assertThat(r.headers().firstValue("Cache-Control").orElse("")).as(path).contains("private").contains("no-cache");
+			etags.add(path);
+			etags.add(etag);
+			for (String inm : List.of(etag, "W/" + etag, "\"other\", " + etag, "*")) {
+				HttpResponse<byte[]> again = send(request(path).header("If-None-Match", inm).GET().build());
+				assertThat(again.statusCode()).as(path + " If-None-Match " + inm).isEqualTo(304);
+				assertThat(again.body()).as(path).isEmpty();
+				assertThat(again.headers().firstValue("ETag").orElse("")).as(path).isEqualTo(etag);
+			}
+			HttpResponse<byte[]> other = send(request(path).header("If-None-Match", "\"other\"").GET().build());
+			assertThat(other.statusCode()).as(path).isEqualTo(200);
+			assertThat(other.body()).as(path).isEqualTo(r.body());
+		}
+		// the same image, the same tag: the study thumbnail is its only instance's, WADO-URI's default
+		// is /rendered's; every other parameter set has its own
+		assertThat(etags).hasSize(paths.size() * 2 - 2);
+		assertThat(get(paths.get(paths.size() - 1), null).headers().firstValue("ETag"))
+				.isEqualTo(get(ct() + "/rendered", null).headers().firstValue("ETag"));
+		assertThat(get("dicomweb/studies/" + ctStudy + "/thumbnail", null).headers().firstValue("ETag"))
+				.isEqualTo(get(ct() + "/thumbnail", null).headers().firstValue("ETag"));
+		// PNG is another representation than JPEG
+		assertThat(get(ct() + "/rendered", "image/png").headers().firstValue("ETag"))
+				.isNotEqualTo(get(ct() + "/rendered", "image/jpeg").headers().firstValue("ETag"));
+		// a tag does not open a study that does not exist
+		String etag = get(ct() + "/rendered", null).headers().firstValue("ETag").orElseThrow();
+		HttpResponse<byte[]> r = send(request("dicomweb/studies/" + DicomFixtures.newStudyUid() + "/series/" + ctSeries + "/instances/"
+				+ ctSop + "/rendered").header("If-None-Match", etag).GET().build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(404);
+	}
+
 	/** {@code theDicom} with the US value of (0028,theElement) (Explicit VR Little Endian) set to theValue. */
 	private static byte[] withUs(byte[] theDicom, int theElement, int theValue) {
 		byte[] out = theDicom.clone();
