@@ -26,7 +26,8 @@ pub const THUMBNAIL_SIZE: u32 = 128;
 /// Largest viewport side we scale to: bounds the memory of one request.
 pub const MAX_VIEWPORT: u32 = 4096;
 
-/// Largest decoded frame (rows × columns × samples × bytes) we decode: 256 MiB.
+/// Default largest decoded frame (rows × columns × samples × bytes) we decode: 256 MiB. Checked
+/// on the declared header before anything is decoded, so a hostile Rows/Columns costs nothing.
 pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 
 /// The rendered media types.
@@ -71,11 +72,14 @@ pub struct RenderOptions {
     pub viewport: Option<(u32, u32)>,
     /// JPEG quality 1–100 (default 90); ignored for PNG.
     pub quality: Option<u8>,
+    /// Largest decoded frame to render, in bytes (default [`MAX_FRAME_BYTES`]); a larger one is
+    /// [`ErrorKind::LimitExceeded`]. The server's setting, never a query parameter.
+    pub max_frame_bytes: u64,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { media_type: MediaType::Jpeg, window: None, viewport: None, quality: None }
+        RenderOptions { media_type: MediaType::Jpeg, window: None, viewport: None, quality: None, max_frame_bytes: MAX_FRAME_BYTES }
     }
 }
 
@@ -93,8 +97,21 @@ const DEFAULT_QUALITY: u8 = 90;
 /// Renders frame `frame_number` (1-based) of a stored Part-10 instance.
 pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
     options.validate()?;
+    render_object(&open(bytes)?, frame_number, options)
+}
+
+/// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
+/// the instance's default VOI, no annotation. The instance is parsed once, for its size and its
+/// pixels (parsing is most of the cost of a large multi-frame instance).
+pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomError> {
     let obj = open(bytes)?;
-    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(&obj, frame_number, options.window))) {
+    let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
+    let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
+    render_object(&obj, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
+}
+
+fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
+    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(obj, frame_number, options))) {
         Ok(r) => r?,
         Err(p) => {
             let why = p
@@ -110,16 +127,6 @@ pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) ->
         None => image,
     };
     encode(&image, options.media_type, options.quality.unwrap_or(DEFAULT_QUALITY))
-}
-
-/// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
-/// the instance's default VOI, no annotation.
-pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomError> {
-    let obj = open(bytes)?;
-    let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
-    let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
-    drop(obj);
-    render_frame(bytes, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
 }
 
 fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
@@ -145,7 +152,8 @@ fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned())
 }
 
-fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Window>) -> Result<DynamicImage, DicomError> {
+fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
+    let (window, max_frame_bytes) = (options.window, options.max_frame_bytes);
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return Err(DicomError::unsupported("the instance has no Pixel Data (7FE0,0010) to render"));
     }
@@ -171,9 +179,9 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         )));
     }
     let frame_bytes = rows as u64 * cols as u64 * spp as u64 * allocated.div_ceil(8) as u64;
-    if frame_bytes > MAX_FRAME_BYTES {
+    if frame_bytes > max_frame_bytes {
         return Err(DicomError::limit_exceeded(format!(
-            "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits exceeds the {MAX_FRAME_BYTES}-byte render limit"
+            "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits ({frame_bytes} bytes decoded) exceeds the {max_frame_bytes}-byte render limit"
         )));
     }
     if ts == "1.2.840.10008.1.2.4.51" && stored > 8 {
@@ -195,6 +203,9 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         return palette(obj, data, decoded.bits_allocated(), cols, rows);
     }
     let voi = match window {
+        None if spp == 1 && decoded.window().ok().flatten().is_none() && decoded.voi_lut_sequence().ok().flatten().is_none() => {
+            min_max_window(&decoded)?
+        }
         None => VoiLutOption::Default,
         Some(w) => VoiLutOption::CustomWithFunction(
             WindowLevel { center: w.center, width: w.width },
@@ -215,6 +226,46 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, window: Option<Windo
         }
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     })
+}
+
+/// The default VOI of a grey image with neither window nor VOI LUT: a linear window from the
+/// smallest to the largest rescaled sample of the frame. Ours, not dicom-pixeldata's
+/// `VoiLutOption::Normalize`: that one takes min and max of the raw unsigned words, so signed
+/// samples (-30..245 read as 0..245 and 65506..65535) gave a window over the whole unsigned range
+/// and a flat image. Samples are masked to Bits Stored and sign-extended as the LUT reads them.
+fn min_max_window(decoded: &dicom_pixeldata::DecodedPixelData<'_>) -> Result<VoiLutOption, DicomError> {
+    let bits = u32::from(decoded.bits_stored()).clamp(1, 16);
+    let mask = if bits == 16 { 0xFFFF } else { (1u32 << bits) - 1 };
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let value = |raw: u32| -> i64 {
+        let v = raw & mask;
+        if signed && v & (1 << (bits - 1)) != 0 {
+            v as i64 - (1i64 << bits)
+        } else {
+            v as i64
+        }
+    };
+    let data = decoded.frame_data(0).map_err(|e| DicomError::unsupported(format!("the decoded frame: {e}")))?;
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    let mut see = |v: i64| {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    };
+    match decoded.bits_allocated() {
+        16 => data.chunks_exact(2).for_each(|w| see(value(u32::from(u16::from_ne_bytes([w[0], w[1]]))))),
+        8 => data.iter().for_each(|b| see(value(u32::from(*b)))),
+        // 1-bit samples are 0 or 1: dicom-pixeldata's own default is right
+        _ => return Ok(VoiLutOption::Default),
+    }
+    if lo > hi {
+        return Ok(VoiLutOption::Default);
+    }
+    let rescale = decoded.rescale().ok().and_then(|r| r.first().copied()).unwrap_or(dicom_pixeldata::Rescale { slope: 1.0, intercept: 0.0 });
+    let (a, b) = (rescale.apply(lo as f64), rescale.apply(hi as f64));
+    let (lo, hi) = (a.min(b), a.max(b));
+    // a flat frame still needs a width: any positive one maps it to one value
+    let width = (hi - lo).max(1.0);
+    Ok(VoiLutOption::CustomWithFunction(WindowLevel { center: (lo + hi) / 2.0, width }, VoiLutFunction::Linear))
 }
 
 /// One palette LUT (C.7.6.3.1.5): descriptor (entries, first mapped value, bits) and data,
@@ -292,38 +343,30 @@ fn palette(obj: &InMemDicomObject, data: &[u8], allocated: u16, cols: u32, rows:
 }
 
 fn encode(image: &DynamicImage, media_type: MediaType, quality: u8) -> Result<Rendered, DicomError> {
-    let (width, height) = (image.width(), image.height());
     let mut bytes = Vec::new();
-    let failed = |e: image::ImageError| DicomError::new(ErrorKind::Internal, format!("encoding {}: {e}", media_type.as_str()));
-    match media_type {
-        MediaType::Jpeg => {
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality);
-            match image {
-                DynamicImage::ImageLuma8(g) => enc.write_image(g.as_raw(), width, height, image::ExtendedColorType::L8),
-                other => {
-                    let rgb = other.to_rgb8();
-                    enc.write_image(rgb.as_raw(), width, height, image::ExtendedColorType::Rgb8)
-                }
-            }
-            .map_err(failed)?;
-        }
-        MediaType::Png => {
-            let enc = image::codecs::png::PngEncoder::new_with_quality(
+    let written = match media_type {
+        MediaType::Jpeg => write_with(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality), image),
+        MediaType::Png => write_with(
+            image::codecs::png::PngEncoder::new_with_quality(
                 &mut bytes,
                 image::codecs::png::CompressionType::Fast,
                 image::codecs::png::FilterType::Adaptive,
-            );
-            match image {
-                DynamicImage::ImageLuma8(g) => enc.write_image(g.as_raw(), width, height, image::ExtendedColorType::L8),
-                other => {
-                    let rgb = other.to_rgb8();
-                    enc.write_image(rgb.as_raw(), width, height, image::ExtendedColorType::Rgb8)
-                }
-            }
-            .map_err(failed)?;
-        }
+            ),
+            image,
+        ),
+    };
+    written.map_err(|e| DicomError::new(ErrorKind::Internal, format!("encoding {}: {e}", media_type.as_str())))?;
+    Ok(Rendered { media_type, width: image.width(), height: image.height(), bytes })
+}
+
+/// Writes grey images as one 8-bit channel (a third of the work of RGB), anything else as RGB.
+fn write_with(encoder: impl ImageEncoder, image: &DynamicImage) -> image::ImageResult<()> {
+    let (width, height) = (image.width(), image.height());
+    match image {
+        DynamicImage::ImageLuma8(g) => encoder.write_image(g.as_raw(), width, height, image::ExtendedColorType::L8),
+        DynamicImage::ImageRgb8(rgb) => encoder.write_image(rgb.as_raw(), width, height, image::ExtendedColorType::Rgb8),
+        other => encoder.write_image(other.to_rgb8().as_raw(), width, height, image::ExtendedColorType::Rgb8),
     }
-    Ok(Rendered { media_type, width, height, bytes })
 }
 
 /// The rendering query parameters of PS3.18 as text, as a binding received them (all optional):
@@ -392,7 +435,7 @@ impl RenderOptions {
             None => None,
             Some(v) => Some(v.trim().parse::<u8>().map_err(|_| bad("quality (1-100)", v))?),
         };
-        let options = RenderOptions { media_type, window, viewport, quality };
+        let options = RenderOptions { media_type, window, viewport, quality, ..RenderOptions::default() };
         options.validate()?;
         Ok(options)
     }

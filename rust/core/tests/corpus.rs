@@ -3,21 +3,15 @@
 //! set of rejected files is pinned so a regression in either direction shows.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dicom_dictionary_std::tags;
 use dicom_fhir_core::{classify, parse, ParsedInstance, PersonName, Rejection};
 use serde_json::Value;
 
-fn data_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data");
-    assert!(
-        root.join("pydicom").is_dir() && root.join("pydicom-data").is_dir(),
-        "test corpus missing under {}: run scripts/fetch-test-data.sh",
-        root.display()
-    );
-    root
-}
+mod common;
+
+use common::{data_root, walk, wheel_files};
 
 /// pydicom's charset_files, wherever the fetch script put them.
 fn charset_dir() -> PathBuf {
@@ -33,23 +27,9 @@ fn charset_dir() -> PathBuf {
     );
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
-    }
-}
-
 fn corpus() -> Vec<(String, PathBuf)> {
     let root = data_root();
-    let mut files = Vec::new();
-    for d in ["pydicom", "pydicom-data"] {
-        walk(&root.join(d), &mut files);
-    }
+    let mut files = wheel_files();
     let cs = charset_dir();
     if !cs.starts_with(root.join("pydicom")) {
         walk(&cs, &mut files);

@@ -3,38 +3,19 @@
 //! regression or an improvement shows.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use dicom_fhir_core::{
-    parse, render_frame, thumbnail, ErrorKind, MediaType, RenderOptions, Window, WindowFunction, THUMBNAIL_SIZE,
+    parse, render_frame, thumbnail, ErrorKind, MediaType, RenderOptions, Window, WindowFunction, MAX_FRAME_BYTES, THUMBNAIL_SIZE,
 };
 
-fn data_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data");
-    assert!(root.join("pydicom").is_dir(), "test corpus missing under {}: run scripts/fetch-test-data.sh", root.display());
-    root
-}
+mod common;
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
-    }
-}
+use common::{data_root, read_named as file, wheel_files};
 
 /// Files with Pixel Data that `parse` accepts, by name relative to `.data/`.
 fn images() -> Vec<(String, Vec<u8>)> {
     let root = data_root();
-    let mut files = Vec::new();
-    for d in ["pydicom", "pydicom-data"] {
-        walk(&root.join(d), &mut files);
-    }
-    files.sort();
-    files
+    wheel_files()
         .into_iter()
         .filter_map(|p| {
             let bytes = std::fs::read(&p).ok()?;
@@ -43,16 +24,6 @@ fn images() -> Vec<(String, Vec<u8>)> {
             Some((p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), bytes))
         })
         .collect()
-}
-
-fn file(name: &str) -> Vec<u8> {
-    let root = data_root();
-    let mut files = Vec::new();
-    for d in ["pydicom", "pydicom-data"] {
-        walk(&root.join(d), &mut files);
-    }
-    let p = files.into_iter().find(|p| p.file_name().unwrap() == name).unwrap_or_else(|| panic!("{name} not in corpus"));
-    std::fs::read(p).unwrap()
 }
 
 /// Files refused, with a word the reason must contain.
@@ -86,14 +57,9 @@ const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Files whose rendering is one flat value, pinned so a change shows.
 const EXPECTED_FLAT: &[&str] = &[
-    // KNOWN DEFECT: signed 16-bit (-30..245) without a window renders flat; min–max should not
-    // (checked with pydicom). To fix in render.rs.
-    "pydicom/JPEG2000.dcm",
     // correct: values 991..1489 HU under their own window 30/100 are all white (pydicom agrees)
     "pydicom/dicomdirtests/77654033/CT2/17166",
     "pydicom/dicomdirtests/77654033/CT2/17196",
-    // KNOWN DEFECT, as JPEG2000.dcm
-    "pydicom-data/JPEG2000_UNC.dcm",
 ];
 
 /// Renders one file; `Err` is a problem of the test (a wrong size, an undecodable output).
@@ -189,6 +155,29 @@ fn ct_small_matches_a_pydicom_reference() {
     assert!((m - 101.52).abs() < 1.5, "window 40/400 mean {m}");
 }
 
+fn std_dev(img: &image::RgbImage) -> f64 {
+    let m = mean(img);
+    (img.as_raw().iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>() / img.as_raw().len() as f64).sqrt()
+}
+
+/// Signed 16-bit samples (-30..245) with neither window nor VOI LUT: the min–max default must
+/// use the signed values. Reference from pydicom + numpy: round((x - min) / (max - min) × 255)
+/// has mean 40.37 and standard deviation 19.51 for both files, which hold the same pixels
+/// (JPEG 2000 lossless and Explicit VR Little Endian).
+#[test]
+fn signed_16_bit_without_a_window_renders_min_max_of_the_signed_values() {
+    let j2k = png(&file("JPEG2000.dcm"), 1, None);
+    let unc = png(&file("JPEG2000_UNC.dcm"), 1, None);
+    for (name, img) in [("JPEG2000.dcm", &j2k), ("JPEG2000_UNC.dcm", &unc)] {
+        let (m, s) = (mean(img), std_dev(img));
+        assert!((m - 40.37).abs() < 1.0, "{name}: mean {m}, pydicom 40.37");
+        assert!((s - 19.51).abs() < 1.0, "{name}: standard deviation {s}, pydicom 19.51");
+        assert!(img.as_raw().contains(&0) && img.as_raw().contains(&255), "{name}: min–max spans 0..255");
+    }
+    let worst = j2k.as_raw().iter().zip(unc.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1, "the JPEG 2000 rendering differs from the uncompressed one by up to {worst}");
+}
+
 #[test]
 fn palette_color_is_applied() {
     let img = png(&file("OBXXXX1A_rle.dcm"), 1, None);
@@ -221,4 +210,46 @@ fn viewport_keeps_the_aspect_ratio_and_bad_parameters_are_invalid_input() {
     }
     let e = render_frame(b"not dicom", 1, &RenderOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CorruptStored);
+}
+
+/// `bytes` with the US value of `(0028,element)` (Explicit VR Little Endian) set to `value`.
+fn with_us(bytes: &[u8], element: u16, value: u16) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut header = vec![0x28, 0x00];
+    header.extend_from_slice(&element.to_le_bytes());
+    header.extend_from_slice(b"US\x02\x00");
+    let at = out.windows(header.len()).position(|w| w == header.as_slice()).expect("the element is in the file");
+    out[at + 8..at + 10].copy_from_slice(&value.to_le_bytes());
+    out
+}
+
+/// A hostile header: Rows = Columns = 65535 and 3 samples of 16 bits (25 GB a frame) over a few
+/// kilobytes of pixel data, native and JPEG 2000. Refused as a limit before anything is decoded
+/// (decoding would fail differently: the data is far too short), in the frame and the thumbnail.
+#[test]
+fn a_frame_larger_than_the_render_limit_is_refused_before_decoding() {
+    for name in ["CT_small.dcm", "MR_small_jp2klossless.dcm"] {
+        let huge = with_us(&with_us(&with_us(&file(name), 0x0010, 65535), 0x0011, 65535), 0x0002, 3);
+        assert!(parse(&huge).is_ok(), "{name}: the header alone is valid DICOM");
+        let started = std::time::Instant::now();
+        let e = render_frame(&huge, 1, &RenderOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{name}: {e}");
+        assert!(e.message().contains("65535×65535") && e.message().contains("limit"), "{name}: {e}");
+        let e = thumbnail(&huge, MediaType::Png).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{name} thumbnail: {e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{name}: refused in {:?}", started.elapsed());
+    }
+}
+
+/// The limit is the caller's to configure: CT_small (128 × 128 × 16 bits = 32 KiB) renders under
+/// the default and is refused under a 16 KiB limit.
+#[test]
+fn the_render_limit_is_configurable() {
+    let ct = file("CT_small.dcm");
+    assert_eq!(RenderOptions::default().max_frame_bytes, MAX_FRAME_BYTES);
+    let small = RenderOptions { max_frame_bytes: 16 << 10, ..Default::default() };
+    let e = render_frame(&ct, 1, &small).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(e.message().contains("16384"), "{e}");
+    render_frame(&ct, 1, &RenderOptions { max_frame_bytes: 32 << 10, ..Default::default() }).expect("exactly at the limit");
 }

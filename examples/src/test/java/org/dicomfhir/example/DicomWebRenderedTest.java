@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -28,15 +29,26 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	private static final String EXT_SERIES = "1.3.6.1.4.1.5962.1.3.8.1.20040826185059.5457";
 	private static final String EXT_SOP = "1.3.6.1.4.1.5962.1.1.8.1.5.20040826185059.5457";
 
+	private static final String MR_J2K_STUDY = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
+	private static final String MR_J2K_SERIES = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";
+	private static final String MR_J2K_SOP = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457";
+
 	private String ctStudy;
 	private String ctSeries;
 	private String ctSop;
-	private String mfStudy;
-	private String mfSeries;
-	private String mfSop;
-	private String extStudy;
-	private String extSeries;
-	private String extSop;
+	private Stored mf;
+	private Stored ext;
+
+	/** A corpus instance stored under new UIDs (of the same lengths). */
+	private record Stored(String study, String series, String sop) {
+		String instance() {
+			return "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
+		}
+
+		String uriIds() {
+			return "requestType=WADO&studyUID=" + study + "&seriesUID=" + series + "&objectUID=" + sop;
+		}
+	}
 
 	@BeforeAll
 	void store() {
@@ -45,22 +57,21 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		HttpResponse<byte[]> r = stow(DicomFixtures.ctInstance(ctStudy, ctSeries));
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		ctSop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
-
 		// emri_small: 10 frames of 64 × 64, 16-bit MR, J2K lossless
-		mfStudy = DicomFixtures.newUid(EMRI_STUDY.length());
-		mfSeries = DicomFixtures.newUid(EMRI_SERIES.length());
-		mfSop = DicomFixtures.newUid(EMRI_SOP.length());
-		r = stow(DicomFixtures.replace(DicomFixtures.read("pydicom-data/emri_small_jpeg_2k_lossless.dcm"),
-				Map.of(EMRI_STUDY, mfStudy, EMRI_SERIES, mfSeries, EMRI_SOP, mfSop)));
-		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-
+		mf = storeCopy("pydicom-data/emri_small_jpeg_2k_lossless.dcm", EMRI_STUDY, EMRI_SERIES, EMRI_SOP, UnaryOperator.identity());
 		// JPGExtended: 12-bit lossy JPEG, which no decoder of the core reads
-		extStudy = DicomFixtures.newUid(EXT_STUDY.length());
-		extSeries = DicomFixtures.newUid(EXT_SERIES.length());
-		extSop = DicomFixtures.newUid(EXT_SOP.length());
-		r = stow(DicomFixtures.replace(DicomFixtures.read("pydicom/JPGExtended.dcm"),
-				Map.of(EXT_STUDY, extStudy, EXT_SERIES, extSeries, EXT_SOP, extSop)));
+		ext = storeCopy("pydicom/JPGExtended.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
+	}
+
+	/** Stores {@code theFile} of the corpus, its UIDs replaced by new ones and then {@code theEdit} applied. */
+	private Stored storeCopy(String theFile, String theStudy, String theSeries, String theSop, UnaryOperator<byte[]> theEdit) {
+		Stored copy = new Stored(DicomFixtures.newUid(theStudy.length()), DicomFixtures.newUid(theSeries.length()),
+				DicomFixtures.newUid(theSop.length()));
+		byte[] bytes = DicomFixtures.replace(DicomFixtures.read(theFile),
+				Map.of(theStudy, copy.study(), theSeries, copy.series(), theSop, copy.sop()));
+		HttpResponse<byte[]> r = stow(theEdit.apply(bytes));
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		return copy;
 	}
 
 	private String ct() {
@@ -68,26 +79,22 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	}
 
 	private String mf() {
-		return "dicomweb/studies/" + mfStudy + "/series/" + mfSeries + "/instances/" + mfSop;
+		return mf.instance();
 	}
 
 	@Test
 	void renderedCtIsAJpegByDefaultAndAPngOnRequest() throws IOException {
-		HttpResponse<byte[]> r = get(ct() + "/rendered", null);
-		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/jpeg");
-		BufferedImage jpeg = image(r);
-		assertThat(jpeg.getWidth()).isEqualTo(128);
-		assertThat(jpeg.getHeight()).isEqualTo(128);
-
-		r = get(ct() + "/rendered", "image/png");
-		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/png");
-		BufferedImage png = image(r);
-		assertThat(png.getWidth()).isEqualTo(128);
-		assertThat(png.getHeight()).isEqualTo(128);
+		// no Accept: JPEG, the PS3.18 default
+		for (String[] asked : new String[][] {{null, "image/jpeg"}, {"image/png", "image/png"}}) {
+			HttpResponse<byte[]> r = get(ct() + "/rendered", asked[0]);
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+			assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo(asked[1]);
+			BufferedImage img = image(r);
+			assertThat(img.getWidth()).isEqualTo(128);
+			assertThat(img.getHeight()).isEqualTo(128);
+		}
 		// the accept query parameter wins over the header (PS3.18 §8.3.3.1)
-		r = get(ct() + "/rendered?accept=image/png", "image/jpeg");
+		HttpResponse<byte[]> r = get(ct() + "/rendered?accept=image/png", "image/jpeg");
 		assertThat(r.headers().firstValue("Content-Type").orElse("")).isEqualTo("image/png");
 		// a media type we do not produce
 		r = get(ct() + "/rendered", "image/gif");
@@ -132,9 +139,89 @@ class DicomWebRenderedTest extends AbstractServerTest {
 
 	@Test
 	void anUndecodableInstanceIs406WithTheReason() {
-		HttpResponse<byte[]> r = get("dicomweb/studies/" + extStudy + "/series/" + extSeries + "/instances/" + extSop + "/rendered", null);
+		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", null);
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("1.2.840.10008.1.2.4.51").contains("12-bit");
+	}
+
+	/**
+	 * A hostile header: Rows = Columns = 65535, 3 samples of 16 bits (25 GB a frame) over the few
+	 * kilobytes of JPEG 2000 of MR_small. Stored as sent (the header is valid DICOM), but rendering
+	 * it is refused with 413 and the reason, at every resource that would decode it.
+	 */
+	@Test
+	void aFrameBeyondTheRenderLimitIs413() {
+		Stored huge = storeCopy("pydicom/MR_small_jp2klossless.dcm", MR_J2K_STUDY, MR_J2K_SERIES, MR_J2K_SOP,
+				b -> withUs(withUs(withUs(b, 0x0010, 65535), 0x0011, 65535), 0x0002, 3));
+		String instance = huge.instance();
+		for (String path : List.of(instance + "/rendered", instance + "/frames/1/rendered", instance + "/thumbnail",
+				"dicomweb/studies/" + huge.study() + "/thumbnail", instance + "/rendered?viewport=64,64",
+				"dicomweb?" + huge.uriIds())) {
+			HttpResponse<byte[]> r = get(path, null);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).as(path).contains("65535×65535").contains("render limit");
+		}
+	}
+
+	/**
+	 * A rendering is a pure function of the stored bytes and the parameters: a strong ETag, and
+	 * If-None-Match answered 304 without a body; other parameters, another ETag. Revalidation
+	 * still checks the request: a study the caller cannot see stays 404.
+	 */
+	@Test
+	void renderedImagesHaveAStrongEtagAndAnswer304() {
+		List<String> paths = List.of(ct() + "/rendered", ct() + "/rendered?window=40,80", ct() + "/rendered?viewport=64,64",
+				ct() + "/rendered?quality=50", mf() + "/frames/2/rendered", mf() + "/frames/3/rendered", ct() + "/thumbnail",
+				mf() + "/thumbnail", "dicomweb/studies/" + ctStudy + "/thumbnail", ct() + "/thumbnail?viewport=32,32",
+				"dicomweb?requestType=WADO&studyUID=" + ctStudy + "&seriesUID=" + ctSeries + "&objectUID=" + ctSop);
+		java.util.Set<String> etags = new java.util.HashSet<>();
+		for (String path : paths) {
+			HttpResponse<byte[]> r = get(path, null);
+			assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(200);
+			String etag = r.headers().firstValue("ETag").orElse("");
+			assertThat(etag).as(path).matches("\"[^\"]+\"");
+			assertThat(r.headers().firstValue("Cache-Control").orElse("")).as(path).contains("private").contains("no-cache");
+			etags.add(path);
+			etags.add(etag);
+			for (String inm : List.of(etag, "W/" + etag, "\"other\", " + etag, "*")) {
+				HttpResponse<byte[]> again = send(request(path).header("If-None-Match", inm).GET().build());
+				assertThat(again.statusCode()).as(path + " If-None-Match " + inm).isEqualTo(304);
+				assertThat(again.body()).as(path).isEmpty();
+				assertThat(again.headers().firstValue("ETag").orElse("")).as(path).isEqualTo(etag);
+			}
+			HttpResponse<byte[]> other = send(request(path).header("If-None-Match", "\"other\"").GET().build());
+			assertThat(other.statusCode()).as(path).isEqualTo(200);
+			assertThat(other.body()).as(path).isEqualTo(r.body());
+		}
+		// the same image, the same tag: the study thumbnail is its only instance's, WADO-URI's default
+		// is /rendered's; every other parameter set has its own
+		assertThat(etags).hasSize(paths.size() * 2 - 2);
+		assertThat(get(paths.get(paths.size() - 1), null).headers().firstValue("ETag"))
+				.isEqualTo(get(ct() + "/rendered", null).headers().firstValue("ETag"));
+		assertThat(get("dicomweb/studies/" + ctStudy + "/thumbnail", null).headers().firstValue("ETag"))
+				.isEqualTo(get(ct() + "/thumbnail", null).headers().firstValue("ETag"));
+		// PNG is another representation than JPEG
+		assertThat(get(ct() + "/rendered", "image/png").headers().firstValue("ETag"))
+				.isNotEqualTo(get(ct() + "/rendered", "image/jpeg").headers().firstValue("ETag"));
+		// a tag does not open a study that does not exist
+		String etag = get(ct() + "/rendered", null).headers().firstValue("ETag").orElseThrow();
+		HttpResponse<byte[]> r = send(request("dicomweb/studies/" + DicomFixtures.newStudyUid() + "/series/" + ctSeries + "/instances/"
+				+ ctSop + "/rendered").header("If-None-Match", etag).GET().build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(404);
+	}
+
+	/** {@code theDicom} with the US value of (0028,theElement) (Explicit VR Little Endian) set to theValue. */
+	private static byte[] withUs(byte[] theDicom, int theElement, int theValue) {
+		byte[] out = theDicom.clone();
+		byte[] header = {0x28, 0x00, (byte) theElement, (byte) (theElement >> 8), 'U', 'S', 0x02, 0x00};
+		for (int i = 0; i + header.length + 2 <= out.length; i++) {
+			if (java.util.Arrays.equals(out, i, i + header.length, header, 0, header.length)) {
+				out[i + 8] = (byte) theValue;
+				out[i + 9] = (byte) (theValue >> 8);
+				return out;
+			}
+		}
+		throw new AssertionError("(0028," + Integer.toHexString(theElement) + ") not found");
 	}
 
 	@Test
@@ -166,8 +253,7 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		assertThat(image(r).getWidth()).isEqualTo(64);
 		assertThat(get("dicomweb?" + ids + "&windowCenter=40", null).statusCode()).isEqualTo(400);
 		assertThat(get("dicomweb?" + ids + "&contentType=image/gif", null).statusCode()).isEqualTo(406);
-		String mfIds = "requestType=WADO&studyUID=" + mfStudy + "&seriesUID=" + mfSeries + "&objectUID=" + mfSop;
-		assertThat(pixels(image(get("dicomweb?" + mfIds + "&contentType=image/png&frameNumber=2", null))))
+		assertThat(pixels(image(get("dicomweb?" + mf.uriIds() + "&contentType=image/png&frameNumber=2", null))))
 				.isEqualTo(pixels(image(get(mf() + "/frames/2/rendered", "image/png"))));
 	}
 

@@ -25,10 +25,19 @@ import java.util.Map;
  * instance of the first series (of the series asked for). Thumbnails (longest side 128 px) are
  * cached in memory by Binary id (the SHA-256 of the instance) and media type, up to
  * {@link #THUMBNAIL_CACHE_BYTES} bytes, least recently used first out.
+ *
+ * <p>Every image has a strong ETag (the instance's SHA-256, the parameters, the core's version)
+ * and {@link #CACHE_CONTROL}; If-None-Match with it is 304 without decoding.
  */
 final class RenderedService {
 
 	static final long THUMBNAIL_CACHE_BYTES = 16L << 20;
+	/**
+	 * Kept by the browser only, and revalidated before each use: access rules and DELETE apply to
+	 * every request; a revalidation (304) costs no decoding.
+	 */
+	static final String CACHE_CONTROL = "private, no-cache";
+	private static final String CORE_VERSION = DicomNative.version();
 	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
 	private final StudyStore myStore;
@@ -55,8 +64,7 @@ final class RenderedService {
 		copyParameter(theRequest, "quality", query);
 		List<String> warnings = unsupportedParameters(theRequest);
 		int frame = theFrame == null ? 1 : frameNumber(theFrame);
-		byte[] image = render(theRequest, ref, frame, query);
-		send(theRequest, mediaType, image, warnings);
+		renderAndSend(theRequest, ref, frame, query, warnings);
 	}
 
 	/** {@code …/thumbnail} at study, series, instance or frame level. */
@@ -75,7 +83,11 @@ final class RenderedService {
 			Map<String, String> query = new LinkedHashMap<>();
 			query.put("mediaType", mediaType);
 			query.put("viewport", viewport == null ? "128,128" : viewport);
-			send(theRequest, mediaType, render(theRequest, ref, theFrame == null ? 1 : frameNumber(theFrame), query), List.of());
+			renderAndSend(theRequest, ref, theFrame == null ? 1 : frameNumber(theFrame), query, List.of());
+			return;
+		}
+		String etag = etag(ref, "thumbnail " + mediaType);
+		if (notModified(theRequest, etag)) {
 			return;
 		}
 		String key = ref.binaryId() + " " + mediaType;
@@ -87,7 +99,7 @@ final class RenderedService {
 			}
 			cache(key, cached);
 		}
-		send(theRequest, mediaType, cached, List.of());
+		send(theRequest, mediaType, cached, List.of(), etag);
 	}
 
 	/** WADO-URI with a rendered contentType (image/jpeg, the default, or image/png). */
@@ -124,7 +136,7 @@ final class RenderedService {
 		String frame = single(theRequest, "frameNumber");
 		ImagingStudy study = myStore.study(theUri.studyUid(), theRequest.details());
 		StudyStore.InstanceRef ref = StudyStore.instances(study, theUri.studyUid(), theUri.seriesUid(), theUri.objectUid()).get(0);
-		send(theRequest, theMediaType, render(theRequest, ref, frame == null ? 1 : frameNumber(frame), query), warnings);
+		renderAndSend(theRequest, ref, frame == null ? 1 : frameNumber(frame), query, warnings);
 	}
 
 	/** The middle instance of the first series (dcm4chee does the same). */
@@ -134,13 +146,40 @@ final class RenderedService {
 		return series.get(series.size() / 2);
 	}
 
-	private byte[] render(DicomWebRequest theRequest, StudyStore.InstanceRef theRef, int theFrame, Map<String, String> theQuery)
-			throws IOException {
+	/**
+	 * Renders frame theFrame of the instance with theQuery (mediaType first) and sends it, or 304
+	 * when If-None-Match names its ETag: the caller's access to the Binary is checked first,
+	 * decoding is skipped.
+	 */
+	private void renderAndSend(DicomWebRequest theRequest, StudyStore.InstanceRef theRef, int theFrame, Map<String, String> theQuery,
+			List<String> theWarnings) throws IOException {
 		String queryJson = JSON.writeValueAsString(theQuery);
 		Binary binary = readable(theRequest, theRef);
-		try (StoredInstance stored = myStore.open(binary)) {
-			return core(theRef, () -> DicomNative.render(stored.bytes(), theFrame, queryJson));
+		String etag = etag(theRef, "rendered " + theFrame + " " + queryJson);
+		if (notModified(theRequest, etag)) {
+			return;
 		}
+		byte[] image;
+		try (StoredInstance stored = myStore.open(binary)) {
+			image = core(theRef, () -> DicomNative.render(stored.bytes(), theFrame, queryJson));
+		}
+		send(theRequest, theQuery.get("mediaType"), image, theWarnings, etag);
+	}
+
+	/**
+	 * A strong ETag: the instance is immutable (its Binary id is its SHA-256) and its rendering a
+	 * function of those bytes, the parameters and the core that renders them (its version).
+	 */
+	private static String etag(StudyStore.InstanceRef theRef, String theParameters) {
+		return WadoService.etag(List.of(theRef), theParameters + " core " + CORE_VERSION);
+	}
+
+	private static boolean notModified(DicomWebRequest theRequest, String theEtag) {
+		if (!WadoService.notModified(theRequest, theRequest.servletResponse(), theEtag)) {
+			return false;
+		}
+		theRequest.servletResponse().setHeader("Cache-Control", CACHE_CONTROL);
+		return true;
 	}
 
 	private interface CoreCall {
@@ -242,9 +281,12 @@ final class RenderedService {
 		return values[0];
 	}
 
-	private static void send(DicomWebRequest theRequest, String theMediaType, byte[] theImage, List<String> theWarnings) throws IOException {
+	private static void send(DicomWebRequest theRequest, String theMediaType, byte[] theImage, List<String> theWarnings, String theEtag)
+			throws IOException {
 		HttpServletResponse response = theRequest.servletResponse();
 		response.setStatus(200);
+		response.setHeader("ETag", theEtag);
+		response.setHeader("Cache-Control", CACHE_CONTROL);
 		response.setContentType(theMediaType);
 		response.setContentLength(theImage.length);
 		for (String w : theWarnings) {

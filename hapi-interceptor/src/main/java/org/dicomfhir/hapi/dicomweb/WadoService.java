@@ -618,7 +618,7 @@ public class WadoService {
 		}
 	}
 
-	private static boolean notModified(DicomWebRequest theRequest, HttpServletResponse theResponse, String theEtag) {
+	static boolean notModified(DicomWebRequest theRequest, HttpServletResponse theResponse, String theEtag) {
 		String inm = theRequest.header("If-None-Match");
 		if (inm == null) {
 			return false;
