@@ -52,73 +52,73 @@ pub mod status {
 /// "Storage", less Storage Commitment and Media Storage Directory): the abstract syntaxes the
 /// listener accepts besides Verification. Anything else is refused at association time.
 pub const STORAGE_SOP_CLASSES: &[&str] = &[
-    "1.2.840.10008.5.1.1.27", // Stored Print Storage SOP Class (Retired)
-    "1.2.840.10008.5.1.1.29", // Hardcopy Grayscale Image Storage SOP Class (Retired)
-    "1.2.840.10008.5.1.1.30", // Hardcopy Color Image Storage SOP Class (Retired)
-    "1.2.840.10008.5.1.4.1.1.1", // Computed Radiography Image Storage
-    "1.2.840.10008.5.1.4.1.1.1.1", // Digital X-Ray Image Storage - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.1.1", // Digital X-Ray Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.1.2", // Digital Mammography X-Ray Image Storage - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.2.1", // Digital Mammography X-Ray Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.1.3", // Digital Intra-Oral X-Ray Image Storage - For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.3.1", // Digital Intra-Oral X-Ray Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.10", // Standalone Modality LUT Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.104.1", // Encapsulated PDF Storage
-    "1.2.840.10008.5.1.4.1.1.104.2", // Encapsulated CDA Storage
-    "1.2.840.10008.5.1.4.1.1.104.3", // Encapsulated STL Storage
-    "1.2.840.10008.5.1.4.1.1.104.4", // Encapsulated OBJ Storage
-    "1.2.840.10008.5.1.4.1.1.104.5", // Encapsulated MTL Storage
-    "1.2.840.10008.5.1.4.1.1.11", // Standalone VOI LUT Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.11.1", // Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.1.27",         // Stored Print Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.1.29",         // Hardcopy Grayscale Image Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.1.30",         // Hardcopy Color Image Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.4.1.1.1",      // Computed Radiography Image Storage
+    "1.2.840.10008.5.1.4.1.1.1.1",    // Digital X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  // Digital X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.2",    // Digital Mammography X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1",  // Digital Mammography X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.3",    // Digital Intra-Oral X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.3.1",  // Digital Intra-Oral X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.10",     // Standalone Modality LUT Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.104.1",  // Encapsulated PDF Storage
+    "1.2.840.10008.5.1.4.1.1.104.2",  // Encapsulated CDA Storage
+    "1.2.840.10008.5.1.4.1.1.104.3",  // Encapsulated STL Storage
+    "1.2.840.10008.5.1.4.1.1.104.4",  // Encapsulated OBJ Storage
+    "1.2.840.10008.5.1.4.1.1.104.5",  // Encapsulated MTL Storage
+    "1.2.840.10008.5.1.4.1.1.11",     // Standalone VOI LUT Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.11.1",   // Grayscale Softcopy Presentation State Storage
     "1.2.840.10008.5.1.4.1.1.11.10", // Segmented Volume Rendering Volumetric Presentation State Storage
     "1.2.840.10008.5.1.4.1.1.11.11", // Multiple Volume Rendering Volumetric Presentation State Storage
     "1.2.840.10008.5.1.4.1.1.11.12", // Variable Modality LUT Softcopy Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.2", // Color Softcopy Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.3", // Pseudo-Color Softcopy Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.4", // Blending Softcopy Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.5", // XA/XRF Grayscale Softcopy Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.6", // Grayscale Planar MPR Volumetric Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.7", // Compositing Planar MPR Volumetric Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.8", // Advanced Blending Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.11.9", // Volume Rendering Volumetric Presentation State Storage
-    "1.2.840.10008.5.1.4.1.1.12.1", // X-Ray Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.11.2",  // Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.3",  // Pseudo-Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.4",  // Blending Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.5",  // XA/XRF Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.6",  // Grayscale Planar MPR Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.7",  // Compositing Planar MPR Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.8",  // Advanced Blending Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.9",  // Volume Rendering Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.12.1",  // X-Ray Angiographic Image Storage
     "1.2.840.10008.5.1.4.1.1.12.1.1", // Enhanced XA Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.2", // X-Ray Radiofluoroscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2",  // X-Ray Radiofluoroscopic Image Storage
     "1.2.840.10008.5.1.4.1.1.12.2.1", // Enhanced XRF Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.3", // X-Ray Angiographic Bi-Plane Image Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.128", // Positron Emission Tomography Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.3",  // X-Ray Angiographic Bi-Plane Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.128",   // Positron Emission Tomography Image Storage
     "1.2.840.10008.5.1.4.1.1.128.1", // Legacy Converted Enhanced PET Image Storage
-    "1.2.840.10008.5.1.4.1.1.129", // Standalone PET Curve Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.129",   // Standalone PET Curve Storage (Retired)
     "1.2.840.10008.5.1.4.1.1.13.1.1", // X-Ray 3D Angiographic Image Storage
     "1.2.840.10008.5.1.4.1.1.13.1.2", // X-Ray 3D Craniofacial Image Storage
     "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis Image Storage
     "1.2.840.10008.5.1.4.1.1.13.1.4", // Breast Projection X-Ray Image Storage - For Presentation
     "1.2.840.10008.5.1.4.1.1.13.1.5", // Breast Projection X-Ray Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.130", // Enhanced PET Image Storage
-    "1.2.840.10008.5.1.4.1.1.131", // Basic Structured Display Storage
+    "1.2.840.10008.5.1.4.1.1.130",   // Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.131",   // Basic Structured Display Storage
     "1.2.840.10008.5.1.4.1.1.14.1", // Intravascular Optical Coherence Tomography Image Storage - For Presentation
     "1.2.840.10008.5.1.4.1.1.14.2", // Intravascular Optical Coherence Tomography Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.2", // CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.1", // Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.2", // Legacy Converted Enhanced CT Image Storage
-    "1.2.840.10008.5.1.4.1.1.2.3", // CT Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.2.4", // Enhanced CT Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.2.5", // Legacy Converted Enhanced CT Image Storage - For Processing
-    "1.2.840.10008.5.1.4.1.1.20", // Nuclear Medicine Image Storage
+    "1.2.840.10008.5.1.4.1.1.2",    // CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",  // Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",  // Legacy Converted Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.3",  // CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2.4",  // Enhanced CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2.5",  // Legacy Converted Enhanced CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.20",   // Nuclear Medicine Image Storage
     "1.2.840.10008.5.1.4.1.1.200.1", // CT Defined Procedure Protocol Storage
     "1.2.840.10008.5.1.4.1.1.200.2", // CT Performed Procedure Protocol Storage
     "1.2.840.10008.5.1.4.1.1.200.3", // Protocol Approval Storage
     "1.2.840.10008.5.1.4.1.1.200.7", // XA Defined Procedure Protocol Storage
     "1.2.840.10008.5.1.4.1.1.200.8", // XA Performed Procedure Protocol Storage
     "1.2.840.10008.5.1.4.1.1.201.1", // Inventory Storage
-    "1.2.840.10008.5.1.4.1.1.3", // Ultrasound Multi-frame Image Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.3.1", // Ultrasound Multi-frame Image Storage
-    "1.2.840.10008.5.1.4.1.1.30", // Parametric Map Storage
-    "1.2.840.10008.5.1.4.1.1.4", // MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.1", // Enhanced MR Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.2", // MR Spectroscopy Storage
-    "1.2.840.10008.5.1.4.1.1.4.3", // Enhanced MR Color Image Storage
-    "1.2.840.10008.5.1.4.1.1.4.4", // Legacy Converted Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.3",    // Ultrasound Multi-frame Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.3.1",  // Ultrasound Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.30",   // Parametric Map Storage
+    "1.2.840.10008.5.1.4.1.1.4",    // MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.1",  // Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.2",  // MR Spectroscopy Storage
+    "1.2.840.10008.5.1.4.1.1.4.3",  // Enhanced MR Color Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.4",  // Legacy Converted Enhanced MR Image Storage
     "1.2.840.10008.5.1.4.1.1.481.1", // RT Image Storage
     "1.2.840.10008.5.1.4.1.1.481.10", // RT Physician Intent Storage
     "1.2.840.10008.5.1.4.1.1.481.11", // RT Segment Annotation Storage
@@ -144,7 +144,7 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.481.7", // RT Treatment Summary Record Storage
     "1.2.840.10008.5.1.4.1.1.481.8", // RT Ion Plan Storage
     "1.2.840.10008.5.1.4.1.1.481.9", // RT Ion Beams Treatment Record Storage
-    "1.2.840.10008.5.1.4.1.1.5", // Nuclear Medicine Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.5",    // Nuclear Medicine Image Storage (Retired)
     "1.2.840.10008.5.1.4.1.1.501.1", // DICOS CT Image Storage
     "1.2.840.10008.5.1.4.1.1.501.2.1", // DICOS Digital X-Ray Image Storage - For Presentation
     "1.2.840.10008.5.1.4.1.1.501.2.2", // DICOS Digital X-Ray Image Storage - For Processing
@@ -152,16 +152,16 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.501.4", // DICOS 2D AIT Storage
     "1.2.840.10008.5.1.4.1.1.501.5", // DICOS 3D AIT Storage
     "1.2.840.10008.5.1.4.1.1.501.6", // DICOS Quadrupole Resonance (QR) Storage
-    "1.2.840.10008.5.1.4.1.1.6", // Ultrasound Image Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.6.1", // Ultrasound Image Storage
-    "1.2.840.10008.5.1.4.1.1.6.2", // Enhanced US Volume Storage
-    "1.2.840.10008.5.1.4.1.1.6.3", // Photoacoustic Image Storage
+    "1.2.840.10008.5.1.4.1.1.6",    // Ultrasound Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.6.1",  // Ultrasound Image Storage
+    "1.2.840.10008.5.1.4.1.1.6.2",  // Enhanced US Volume Storage
+    "1.2.840.10008.5.1.4.1.1.6.3",  // Photoacoustic Image Storage
     "1.2.840.10008.5.1.4.1.1.601.1", // Eddy Current Image Storage
     "1.2.840.10008.5.1.4.1.1.601.2", // Eddy Current Multi-frame Image Storage
     "1.2.840.10008.5.1.4.1.1.601.3", // Thermography Image Storage
     "1.2.840.10008.5.1.4.1.1.601.4", // Thermography Multi-frame Image Storage
     "1.2.840.10008.5.1.4.1.1.601.5", // Ultrasound Waveform Storage
-    "1.2.840.10008.5.1.4.1.1.66", // Raw Data Storage
+    "1.2.840.10008.5.1.4.1.1.66",   // Raw Data Storage
     "1.2.840.10008.5.1.4.1.1.66.1", // Spatial Registration Storage
     "1.2.840.10008.5.1.4.1.1.66.2", // Spatial Fiducials Storage
     "1.2.840.10008.5.1.4.1.1.66.3", // Deformable Spatial Registration Storage
@@ -170,14 +170,14 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.66.6", // Tractography Results Storage
     "1.2.840.10008.5.1.4.1.1.66.7", // Label Map Segmentation Storage
     "1.2.840.10008.5.1.4.1.1.66.8", // Height Map Segmentation Storage
-    "1.2.840.10008.5.1.4.1.1.67", // Real World Value Mapping Storage
+    "1.2.840.10008.5.1.4.1.1.67",   // Real World Value Mapping Storage
     "1.2.840.10008.5.1.4.1.1.68.1", // Surface Scan Mesh Storage
     "1.2.840.10008.5.1.4.1.1.68.2", // Surface Scan Point Cloud Storage
-    "1.2.840.10008.5.1.4.1.1.7", // Secondary Capture Image Storage
-    "1.2.840.10008.5.1.4.1.1.7.1", // Multi-frame Single Bit Secondary Capture Image Storage
-    "1.2.840.10008.5.1.4.1.1.7.2", // Multi-frame Grayscale Byte Secondary Capture Image Storage
-    "1.2.840.10008.5.1.4.1.1.7.3", // Multi-frame Grayscale Word Secondary Capture Image Storage
-    "1.2.840.10008.5.1.4.1.1.7.4", // Multi-frame True Color Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7",    // Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.1",  // Multi-frame Single Bit Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.2",  // Multi-frame Grayscale Byte Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.3",  // Multi-frame Grayscale Word Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.4",  // Multi-frame True Color Secondary Capture Image Storage
     "1.2.840.10008.5.1.4.1.1.77.1", // VL Image Storage - Trial (Retired)
     "1.2.840.10008.5.1.4.1.1.77.1.1", // VL Endoscopic Image Storage
     "1.2.840.10008.5.1.4.1.1.77.1.1.1", // Video Endoscopic Image Storage
@@ -194,21 +194,21 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.77.1.5.6", // Wide Field Ophthalmic Photography 3D Coordinates Image Storage
     "1.2.840.10008.5.1.4.1.1.77.1.5.7", // Ophthalmic Optical Coherence Tomography En Face Image Storage
     "1.2.840.10008.5.1.4.1.1.77.1.5.8", // Ophthalmic Optical Coherence Tomography B-scan Volume Analysis Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.6", // VL Whole Slide Microscopy Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.7", // Dermoscopic Photography Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.8", // Confocal Microscopy Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.1.9", // Confocal Microscopy Tiled Pyramidal Image Storage
-    "1.2.840.10008.5.1.4.1.1.77.2", // VL Multi-frame Image Storage - Trial (Retired)
-    "1.2.840.10008.5.1.4.1.1.78.1", // Lensometry Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.2", // Autorefraction Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.3", // Keratometry Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.4", // Subjective Refraction Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.5", // Visual Acuity Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.6", // Spectacle Prescription Report Storage
-    "1.2.840.10008.5.1.4.1.1.78.7", // Ophthalmic Axial Measurements Storage
-    "1.2.840.10008.5.1.4.1.1.78.8", // Intraocular Lens Calculations Storage
-    "1.2.840.10008.5.1.4.1.1.79.1", // Macular Grid Thickness and Volume Report Storage
-    "1.2.840.10008.5.1.4.1.1.8", // Standalone Overlay Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.77.1.6",   // VL Whole Slide Microscopy Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.7",   // Dermoscopic Photography Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.8",   // Confocal Microscopy Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.9",   // Confocal Microscopy Tiled Pyramidal Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.2",     // VL Multi-frame Image Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.78.1",     // Lensometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.2",     // Autorefraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.3",     // Keratometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.4",     // Subjective Refraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.5",     // Visual Acuity Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.6",     // Spectacle Prescription Report Storage
+    "1.2.840.10008.5.1.4.1.1.78.7",     // Ophthalmic Axial Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.8",     // Intraocular Lens Calculations Storage
+    "1.2.840.10008.5.1.4.1.1.79.1",     // Macular Grid Thickness and Volume Report Storage
+    "1.2.840.10008.5.1.4.1.1.8",        // Standalone Overlay Storage (Retired)
     "1.2.840.10008.5.1.4.1.1.80.1", // Ophthalmic Visual Field Static Perimetry Measurements Storage
     "1.2.840.10008.5.1.4.1.1.81.1", // Ophthalmic Thickness Map Storage
     "1.2.840.10008.5.1.4.1.1.82.1", // Corneal Topography Map Storage
@@ -236,8 +236,8 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.88.75", // Performed Imaging Agent Administration SR Storage
     "1.2.840.10008.5.1.4.1.1.88.76", // Enhanced X-Ray Radiation Dose SR Storage
     "1.2.840.10008.5.1.4.1.1.88.77", // Waveform Annotation SR Storage
-    "1.2.840.10008.5.1.4.1.1.9", // Standalone Curve Storage (Retired)
-    "1.2.840.10008.5.1.4.1.1.9.1", // Waveform Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.9",    // Standalone Curve Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.9.1",  // Waveform Storage - Trial (Retired)
     "1.2.840.10008.5.1.4.1.1.9.1.1", // 12-lead ECG Waveform Storage
     "1.2.840.10008.5.1.4.1.1.9.1.2", // General ECG Waveform Storage
     "1.2.840.10008.5.1.4.1.1.9.1.3", // Ambulatory ECG Waveform Storage
@@ -258,14 +258,14 @@ pub const STORAGE_SOP_CLASSES: &[&str] = &[
     "1.2.840.10008.5.1.4.1.1.9.8.1", // Body Position Waveform Storage
     "1.2.840.10008.5.1.4.1.1.90.1", // Content Assessment Results Storage
     "1.2.840.10008.5.1.4.1.1.91.1", // Microscopy Bulk Simple Annotations Storage
-    "1.2.840.10008.5.1.4.34.1", // RT Beams Delivery Instruction Storage - Trial (Retired)
-    "1.2.840.10008.5.1.4.34.10", // RT Brachy Application Setup Delivery Instruction Storage
-    "1.2.840.10008.5.1.4.34.7", // RT Beams Delivery Instruction Storage
-    "1.2.840.10008.5.1.4.38.1", // Hanging Protocol Storage
-    "1.2.840.10008.5.1.4.39.1", // Color Palette Storage
-    "1.2.840.10008.5.1.4.43.1", // Generic Implant Template Storage
-    "1.2.840.10008.5.1.4.44.1", // Implant Assembly Template Storage
-    "1.2.840.10008.5.1.4.45.1", // Implant Template Group Storage
+    "1.2.840.10008.5.1.4.34.1",     // RT Beams Delivery Instruction Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.34.10",    // RT Brachy Application Setup Delivery Instruction Storage
+    "1.2.840.10008.5.1.4.34.7",     // RT Beams Delivery Instruction Storage
+    "1.2.840.10008.5.1.4.38.1",     // Hanging Protocol Storage
+    "1.2.840.10008.5.1.4.39.1",     // Color Palette Storage
+    "1.2.840.10008.5.1.4.43.1",     // Generic Implant Template Storage
+    "1.2.840.10008.5.1.4.44.1",     // Implant Assembly Template Storage
+    "1.2.840.10008.5.1.4.45.1",     // Implant Template Group Storage
 ];
 
 /// Whether `uid` is a storage SOP class the listener accepts.
@@ -300,9 +300,12 @@ fn implicit_le() -> dicom_encoding::TransferSyntax {
 
 /// Reads a command set (Implicit VR Little Endian, PS3.7 6.3.1).
 pub fn read_command(bytes: &[u8]) -> Result<Command, DicomError> {
-    let obj = std::panic::catch_unwind(|| InMemDicomObject::read_dataset_with_ts(bytes, &implicit_le()))
-        .map_err(|_| DicomError::invalid_input("the command set cannot be read"))?
-        .map_err(|e| DicomError::invalid_input(format!("the command set cannot be read: {e}")))?;
+    let obj =
+        std::panic::catch_unwind(|| InMemDicomObject::read_dataset_with_ts(bytes, &implicit_le()))
+            .map_err(|_| DicomError::invalid_input("the command set cannot be read"))?
+            .map_err(|e| {
+                DicomError::invalid_input(format!("the command set cannot be read: {e}"))
+            })?;
     let int = |tag: Tag| -> Option<u16> { obj.element(tag).ok()?.to_int::<u16>().ok() };
     let uid = |tag: Tag| -> String {
         obj.element(tag)
@@ -311,8 +314,9 @@ pub fn read_command(bytes: &[u8]) -> Result<Command, DicomError> {
             .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
             .unwrap_or_default()
     };
-    let field = int(tags::COMMAND_FIELD)
-        .ok_or_else(|| DicomError::invalid_input("the command set has no Command Field (0000,0100)"))?;
+    let field = int(tags::COMMAND_FIELD).ok_or_else(|| {
+        DicomError::invalid_input("the command set has no Command Field (0000,0100)")
+    })?;
     Ok(Command {
         field,
         message_id: int(tags::MESSAGE_ID).unwrap_or(0),
@@ -371,7 +375,10 @@ pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u
         us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
         us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
         us(tags::STATUS, status),
-        ui(tags::AFFECTED_SOP_INSTANCE_UID, &rq.affected_sop_instance_uid),
+        ui(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            &rq.affected_sop_instance_uid,
+        ),
     ];
     if let Some(comment) = comment.filter(|c| !c.is_empty()) {
         elements.push(DataElement::new(
@@ -387,7 +394,13 @@ pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u
 /// backslash (the value separator).
 pub fn error_comment(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '\\' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(ERROR_COMMENT_MAX)
         .collect::<String>()
         .trim_end()
@@ -431,8 +444,12 @@ pub fn part10_from_c_store(
     meta.write(&mut out)
         .map_err(|e| refuse(status::CANNOT_UNDERSTAND, format!("no file meta: {e}")))?;
     out.extend_from_slice(data_set);
-    let parsed = crate::parse::parse(&out)
-        .map_err(|e| refuse(status::CANNOT_UNDERSTAND, format!("not valid DICOM: {}", e.message())))?;
+    let parsed = crate::parse::parse(&out).map_err(|e| {
+        refuse(
+            status::CANNOT_UNDERSTAND,
+            format!("not valid DICOM: {}", e.message()),
+        )
+    })?;
     if parsed.sop_instance_uid() != rq.affected_sop_instance_uid {
         return Err(refuse(
             status::DATA_SET_DOES_NOT_MATCH,
@@ -477,7 +494,9 @@ mod tests {
         use dicom_core::dictionary::UidDictionary;
         let dict = dicom_dictionary_std::StandardSopClassDictionary;
         for uid in STORAGE_SOP_CLASSES {
-            let entry = dict.by_uid(uid).unwrap_or_else(|| panic!("{uid} not a SOP class"));
+            let entry = dict
+                .by_uid(uid)
+                .unwrap_or_else(|| panic!("{uid} not a SOP class"));
             assert!(entry.name.contains("Storage"), "{uid}: {}", entry.name);
             assert!(!entry.name.contains("Commitment"), "{uid}");
         }
@@ -504,10 +523,27 @@ mod tests {
         assert!(!back.has_data_set);
         assert_eq!(back.affected_sop_instance_uid, "1.2.3.4");
         let obj = InMemDicomObject::read_dataset_with_ts(&rsp[..], &implicit_le()).unwrap();
-        assert_eq!(obj.element(tags::STATUS).unwrap().to_int::<u16>().unwrap(), 0xC409);
-        assert_eq!(obj.element(tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap().to_int::<u16>().unwrap(), 7);
-        let comment = obj.element(tags::ERROR_COMMENT).unwrap().to_str().unwrap().to_string();
-        assert!(comment.len() <= 64 && comment.is_ascii() && !comment.contains('\\'), "{comment}");
+        assert_eq!(
+            obj.element(tags::STATUS).unwrap().to_int::<u16>().unwrap(),
+            0xC409
+        );
+        assert_eq!(
+            obj.element(tags::MESSAGE_ID_BEING_RESPONDED_TO)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            7
+        );
+        let comment = obj
+            .element(tags::ERROR_COMMENT)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            comment.len() <= 64 && comment.is_ascii() && !comment.contains('\\'),
+            "{comment}"
+        );
     }
 
     #[test]
@@ -530,7 +566,13 @@ mod tests {
 
     #[test]
     fn transfer_syntaxes_kept_as_is() {
-        for ts in ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.5"] {
+        for ts in [
+            "1.2.840.10008.1.2",
+            "1.2.840.10008.1.2.1",
+            "1.2.840.10008.1.2.4.50",
+            "1.2.840.10008.1.2.1.99",
+            "1.2.840.10008.1.2.5",
+        ] {
             assert!(can_store_transfer_syntax(ts), "{ts}");
         }
         assert!(!can_store_transfer_syntax("1.2.3.4.5"));
