@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DIMSE tests of `dicom-fhir listen` (tests/dimse) with real clients: dcmtk's echoscu/storescu and
 # pynetdicom, against the example server (tests/server_harness.py starts it from the jar).
-# Builds what it needs: dcmtk (Debian package, installed when missing; root), ./.venv with
+# Builds what it needs: dcmtk and systemd-analyze (Debian packages, installed when missing; root), ./.venv with
 # tests/requirements.txt (pynetdicom), the test corpus, the CLI (release) and, when there is no
 # jar (and DICOMFHIR_JAR is not set), the example server with `mvn package` (never install).
 # Extra arguments go to pytest (e.g. -k conflict, -rA). Exit status = pytest's.
@@ -19,6 +19,11 @@ if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
   apt-get install -y -qq --no-install-recommends dcmtk >/dev/null
 fi
 command -v storescu >/dev/null || die "dcmtk installed but storescu not found"
+# the documented systemd unit is checked with systemd-analyze verify
+if ! command -v systemd-analyze >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "systemd-analyze is not installed; as root: apt-get install -y systemd"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
 
 . scripts/lib/venv.sh
 venv_init

@@ -6,7 +6,6 @@ listener's teardown checks both."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,16 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from server_harness import ROOT, ServerPool  # noqa: E402
+from server_harness import ServerPool  # noqa: E402
 
-from dimse_util import AE, ALLOWED  # noqa: E402
-
-
-def cli() -> str:
-    path = os.environ.get("DICOMFHIR_CLI", str(ROOT / "target" / "release" / "dicom-fhir"))
-    if not Path(path).is_file():
-        pytest.fail(f"{path} missing: build it (scripts/dimse-test.sh does)")
-    return path
+from dimse_util import AE, ALLOWED, cli  # noqa: E402
 
 
 class Listener:

@@ -4,11 +4,16 @@ instance on the example server's DICOMweb facade."""
 from __future__ import annotations
 
 import io
+import os
 import random
 import struct
+from pathlib import Path
 
 import pydicom
+import pytest
 import requests
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The listener's AE title, and the calling AE titles the session's listener allows.
 AE = "DICOMFHIR"
@@ -30,6 +35,14 @@ CORPUS = [
     ("pydicom/SC_rgb_gdcm_KY.dcm", "1.2.840.10008.1.2.4.91", ["-xw"]),
     ("pydicom/SC_rgb_rle.dcm", "1.2.840.10008.1.2.5", ["-xr"]),
 ]
+
+def cli() -> str:
+    """The CLI under test: $DICOMFHIR_CLI, else target/release/dicom-fhir."""
+    path = os.environ.get("DICOMFHIR_CLI", str(ROOT / "target" / "release" / "dicom-fhir"))
+    if not Path(path).is_file():
+        pytest.fail(f"{path} missing: build it (scripts/dimse-test.sh does)")
+    return path
+
 
 DICOM_JSON = "application/dicom+json"
 WADO_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
