@@ -22,7 +22,7 @@ command -v storescu >/dev/null || die "dcmtk installed but storescu not found"
 # the documented systemd unit is checked with systemd-analyze verify
 if ! command -v systemd-analyze >/dev/null; then
   [ "$(id -u)" = 0 ] || die "systemd-analyze is not installed; as root: apt-get install -y systemd"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
 . scripts/lib/venv.sh

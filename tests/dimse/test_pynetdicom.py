@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import socket
+import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -292,3 +293,86 @@ def test_unreachable_server_is_out_of_resources(fake_fhir, start_listener, tmp_p
     code, comment = failure(store_path(listener.port, write(tmp_path, "x.dcm", make_instance().data)))
     assert code == 0xA700, hex(code)
     assert comment
+
+
+def test_instance_over_the_size_limit_is_refused_without_reaching_the_server(
+        fake_fhir, start_listener, tmp_path):
+    listener = start_listener(fake_fhir.base, "--max-instance-mib", "1")
+    big = make_instance().data + b"\0" * (1024 * 1024)  # data set past 1 MiB
+    code, comment = failure(store_path(listener.port, write(tmp_path, "big.dcm", big)))
+    assert code == 0xA700, hex(code)
+    assert "larger than" in comment
+    assert not fake_fhir.posted.is_set(), "the listener uploaded it anyway"
+    assert echo_ok(listener.port)
+
+
+# --- raw PDUs: what no well-behaved client library sends ------------------------------------------
+
+def _item(kind: int, body: bytes) -> bytes:
+    return struct.pack(">BBH", kind, 0, len(body)) + body
+
+
+def associate_rq(calling: str = "HOSTILE", max_pdu: int = 16384) -> bytes:
+    """A-ASSOCIATE-RQ proposing CT Image Storage (context 1, Explicit VR Little Endian)."""
+    context = _item(0x20, bytes([1, 0, 0, 0]) + _item(0x30, str(CTImageStorage).encode())
+                    + _item(0x40, b"1.2.840.10008.1.2.1"))
+    user = _item(0x50, _item(0x51, struct.pack(">I", max_pdu)) + _item(0x52, b"1.2.3.4"))
+    body = (struct.pack(">HH", 1, 0) + AE.ljust(16).encode() + calling.ljust(16).encode() + b"\0" * 32
+            + _item(0x10, b"1.2.840.10008.3.1.1.1") + context + user)
+    return struct.pack(">BBI", 0x01, 0, len(body)) + body
+
+
+def p_data(data: bytes, command: bool, last: bool, pc: int = 1) -> bytes:
+    pdv = struct.pack(">IB", len(data) + 2, pc) + bytes([(1 if command else 0) | (2 if last else 0)]) + data
+    return struct.pack(">BBI", 0x04, 0, len(pdv)) + pdv
+
+
+def read_pdu(s: socket.socket) -> tuple[int, bytes] | None:
+    head = b""
+    while len(head) < 6:
+        chunk = s.recv(6 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    kind, _, length = struct.unpack(">BBI", head)
+    body = b""
+    while len(body) < length:
+        chunk = s.recv(length - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return kind, body
+
+
+def ends_with_abort(s: socket.socket) -> bool:
+    """Reads until the listener closes; whether it sent an A-ABORT (0x07) before."""
+    kinds = []
+    while (pdu := read_pdu(s)) is not None:
+        kinds.append(pdu[0])
+    return kinds[-1:] == [0x07]
+
+
+@pytest.mark.parametrize("after_association", [
+    p_data(b"\x08\x00" * 50, command=False, last=True),                       # a data set, no command
+    b"".join(p_data(b"\0" * 16000, command=True, last=False) for _ in range(6)),  # a 96 KB command
+    p_data(b"\xff" * 40, command=True, last=True),                             # a command set that is not one
+    p_data(b"\0" * 200000, command=True, last=True),                           # a PDU over --max-pdu
+    struct.pack(">BBI", 0x01, 0, 10) + b"\0" * 10,                             # a second A-ASSOCIATE-RQ
+], ids=["data-without-command", "endless-command", "garbage-command", "pdu-too-large", "associate-again"])
+def test_protocol_violations_abort_only_that_association(listener, after_association):
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=TIMEOUT) as bystander_sock:
+        bystander_sock.sendall(associate_rq())
+        assert read_pdu(bystander_sock)[0] == 0x02, "bystander association not accepted"
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=TIMEOUT) as s:
+            s.sendall(associate_rq(max_pdu=16384))
+            kind, _ = read_pdu(s)
+            assert kind == 0x02, "A-ASSOCIATE-AC expected"
+            try:
+                s.sendall(after_association)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            assert ends_with_abort(s)
+        # the bystander's association still works: release it properly
+        bystander_sock.sendall(struct.pack(">BBI", 0x05, 0, 4) + b"\0" * 4)
+        assert read_pdu(bystander_sock)[0] == 0x06, "A-RELEASE-RP expected"
+    assert echo_ok(listener.port)

@@ -198,7 +198,10 @@ async fn serve(
         let pdu = match association.receive().await {
             Ok(pdu) => pdu,
             Err(e) => {
+                // a PDU that cannot be read (too large, malformed), a silent peer, or a closed
+                // connection: an A-ABORT is the last word where the connection still stands
                 eprintln!("dicom-fhir listen: {peer} {calling}: association ended: {e}");
+                let _ = association.abort().await;
                 return;
             }
         };
