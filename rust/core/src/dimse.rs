@@ -393,7 +393,8 @@ pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u
 /// An Error Comment value: LO in the default character set, at most 64 characters, no
 /// backslash (the value separator).
 pub fn error_comment(text: &str) -> String {
-    text.chars()
+    without_server_message_codes(text)
+        .chars()
         .map(|c| {
             if c.is_ascii() && !c.is_ascii_control() && c != '\\' {
                 c
@@ -405,6 +406,26 @@ pub fn error_comment(text: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+/// The text without HAPI's message codes (`HAPI-0550: `): 64 characters are few, the reason
+/// matters more.
+fn without_server_message_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("HAPI-") {
+        let after = &rest[at + 5..];
+        let digits = after.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && after[digits..].starts_with(": ") {
+            out.push_str(&rest[..at]);
+            rest = &after[digits + 2..];
+        } else {
+            out.push_str(&rest[..at + 5]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A C-STORE data set that cannot be stored: the status and the Error Comment to send back.
@@ -544,6 +565,15 @@ mod tests {
             comment.len() <= 64 && comment.is_ascii() && !comment.contains('\\'),
             "{comment}"
         );
+    }
+
+    #[test]
+    fn error_comment_drops_server_message_codes() {
+        assert_eq!(
+            error_comment("HTTP 409 Conflict: HAPI-0550: SOP Instance 1.2.3 is already stored"),
+            "HTTP 409 Conflict: SOP Instance 1.2.3 is already stored"
+        );
+        assert_eq!(error_comment("HAPI-x HAPI-12 no colon"), "HAPI-x HAPI-12 no colon");
     }
 
     #[test]
