@@ -4,6 +4,9 @@
 //! This crate is the command line only (arguments, progress bar, printing); uploading and
 //! auditing are done by `dicom-fhir-client` (`rust/client`), which the Python module shares.
 
+mod listen;
+
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +40,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Audit the store: Binary hashes, ImagingStudy entries, unlisted Binaries.
     Verify(VerifyArgs),
+    /// Serve DICOM (C-ECHO, C-STORE SCP) in front of the FHIR server: every received instance
+    /// is stored as with `upload` before its C-STORE response is sent.
+    Listen(ListenArgs),
     /// Print the public JWK Set of a SMART Backend Services key, to register the client
     /// (its `kid` is the one the tool sends).
     SmartJwk(SmartJwkArgs),
@@ -178,6 +184,39 @@ struct UploadArgs {
 }
 
 #[derive(Args)]
+struct ListenArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// AE title of this listener: associations calling another AE title are rejected
+    #[arg(long, default_value = "DICOMFHIR", env = "DICOMFHIR_AE_TITLE")]
+    ae_title: String,
+    /// TCP port (0: any free port, printed at start)
+    #[arg(long, default_value_t = 11112, env = "DICOMFHIR_PORT")]
+    port: u16,
+    /// Address to listen on (default loopback only; 0.0.0.0 or :: for every interface)
+    #[arg(long, default_value = "127.0.0.1", env = "DICOMFHIR_BIND")]
+    bind: IpAddr,
+    /// Calling AE titles allowed to associate, comma-separated or repeated (default: any)
+    #[arg(long, value_delimiter = ',', env = "DICOMFHIR_ALLOWED_CALLING_AE")]
+    allowed_calling_ae: Vec<String>,
+    /// Associations served at once; more wait for a free slot
+    #[arg(long, default_value_t = 8)]
+    max_associations: usize,
+    /// Largest PDU this listener receives, in bytes
+    #[arg(long, default_value_t = 116_794)]
+    max_pdu: u32,
+    /// Largest instance (data set) accepted, in MiB; one is held in memory while it is stored
+    #[arg(long, default_value_t = 256)]
+    max_instance_mib: usize,
+    /// Seconds an association may stay silent before it is dropped
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Retries of an upload after a 5xx answer or a timeout (exponential backoff from 0.5 s)
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+}
+
+#[derive(Args)]
 struct InspectArgs {
     file: PathBuf,
     /// One JSON object: the parse result of the native contract plus `dicomJson`
@@ -216,7 +255,38 @@ fn main() -> ExitCode {
         Command::Upload(args) => run(|rt| rt.block_on(upload(args))),
         Command::Verify(args) => run(|rt| rt.block_on(verify(args))),
         Command::SmartJwk(args) => smart_jwk(args),
+        Command::Listen(args) => run(|rt| rt.block_on(listen(args))),
     }
+}
+
+async fn listen(args: ListenArgs) -> Result<ExitCode, ClientError> {
+    let fhir = args.server.client()?;
+    // Fail at start, not at the first C-STORE, when the server is not a FHIR server with the plugin.
+    fhir.preflight().await?;
+    let ae_title = args.ae_title.trim().to_string();
+    if ae_title.is_empty() || ae_title.len() > 16 {
+        return Err(ClientError::Config(
+            "--ae-title must have 1 to 16 characters".into(),
+        ));
+    }
+    let config = listen::ListenConfig {
+        ae_title,
+        bind: args.bind,
+        port: args.port,
+        allowed_calling_ae: args
+            .allowed_calling_ae
+            .iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        max_associations: args.max_associations.max(1),
+        max_pdu: args.max_pdu.clamp(4096, 16 * 1024 * 1024),
+        max_instance_bytes: args.max_instance_mib.max(1) * 1024 * 1024,
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        retries: args.retries,
+    };
+    listen::listen(fhir, config).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn smart_jwk(args: SmartJwkArgs) -> ExitCode {

@@ -9,6 +9,7 @@ mod attributes;
 mod bulkdata;
 mod part10;
 mod charset;
+pub mod dimse;
 mod error;
 mod fhir;
 mod frames;

@@ -36,6 +36,66 @@ async fn send_binary(
         Ok(b) => b,
         Err(reason) => return Ok(Outcome::Failed(reason)),
     };
+    let what = file.path.display().to_string();
+    let pacing = Pacing {
+        stop: &|| shared.stop(),
+        note: &|message: &str| shared.progress.note(message),
+    };
+    Ok(
+        match post_binary(fhir, bytes, &file.sha256, &what, options, &pacing).await? {
+            StoreOutcome::Created => Outcome::Created,
+            StoreOutcome::Unchanged => Outcome::Unchanged,
+            StoreOutcome::Refused { reason, .. } => Outcome::Failed(reason),
+        },
+    )
+}
+
+/// What became of one instance sent as `POST Binary`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// 201: stored now.
+    Created,
+    /// 200: the server had these bytes already.
+    Unchanged,
+    /// Not stored: `http` is the server's last answer (`None`: no answer, e.g. unreachable or
+    /// timed out), after the retries of a 5xx/408/429 answer; `reason` says why, with the
+    /// server's diagnostics.
+    Refused { http: Option<u16>, reason: String },
+}
+
+/// How a sender waits between retries: whether to give up, and where to tell about a retry.
+struct Pacing<'a> {
+    stop: &'a (dyn Fn() -> bool + Sync),
+    note: &'a (dyn Fn(&str) + Sync),
+}
+
+/// Stores one instance (its Part-10 bytes) the way `upload` stores each file: `POST Binary`,
+/// retried with backoff after a 5xx/408/429 answer or a timeout, the answer checked to name the
+/// Binary by the SHA-256 of the bytes. `note` hears about each retry. `Err` for what stops a
+/// run (401/403, a token that cannot be had, a server without the plugin).
+pub async fn store_instance(
+    fhir: &Fhir,
+    bytes: Vec<u8>,
+    what: &str,
+    options: &UploadOptions,
+    note: &(dyn Fn(&str) + Sync),
+) -> Result<StoreOutcome, ClientError> {
+    let sha256 = dicom_fhir_core::sha256_hex(&bytes);
+    let pacing = Pacing {
+        stop: &|| false,
+        note,
+    };
+    post_binary(fhir, bytes, &sha256, what, options, &pacing).await
+}
+
+async fn post_binary(
+    fhir: &Fhir,
+    bytes: Vec<u8>,
+    sha256: &str,
+    what: &str,
+    options: &UploadOptions,
+    pacing: &Pacing<'_>,
+) -> Result<StoreOutcome, ClientError> {
     let headers = [
         (header::CONTENT_TYPE, DICOM.to_string()),
         (header::ACCEPT, FHIR_JSON.to_string()),
@@ -46,7 +106,7 @@ async fn send_binary(
     ];
     let mut attempt = 0u32;
     loop {
-        let failure = match fhir
+        let (http, failure) = match fhir
             .send(Method::POST, "Binary", &headers, Some(bytes.clone()))
             .await
         {
@@ -54,7 +114,7 @@ async fn send_binary(
                 fhir.check_auth(&answer)?;
                 if answer.status == StatusCode::OK || answer.status == StatusCode::CREATED {
                     let id = stored_id(&answer).unwrap_or_default();
-                    if id != file.sha256 {
+                    if id != sha256 {
                         let shown = if id.is_empty() {
                             "an unknown id".to_string()
                         } else {
@@ -66,41 +126,49 @@ async fn send_binary(
                             " (you may want to delete it)"
                         };
                         return Err(ClientError::PluginMissing(format!(
-                            "the server stored {} as {shown}{hint}, not as Binary/{} (the SHA-256 of its bytes)",
-                            file.path.display(),
-                            file.sha256
+                            "the server stored {what} as {shown}{hint}, not as Binary/{sha256} (the SHA-256 of its bytes)"
                         )));
                     }
                     return Ok(if answer.status == StatusCode::CREATED {
-                        Outcome::Created
+                        StoreOutcome::Created
                     } else {
-                        Outcome::Unchanged
+                        StoreOutcome::Unchanged
                     });
                 }
+                let http = Some(answer.status.as_u16());
                 if !retryable(answer.status) {
                     let mut reason = answer.reason();
                     if answer.status == StatusCode::CONFLICT {
                         reason.push_str(" (an instance with this SOP Instance UID is already stored with other bytes)");
                     }
-                    return Ok(Outcome::Failed(reason));
+                    return Ok(StoreOutcome::Refused { http, reason });
                 }
-                answer.reason()
+                (http, answer.reason())
             }
-            Err(e) if e.transient => e.message,
+            Err(e) if e.transient => (None, e.message),
             Err(e) => match e.stops_run() {
                 Some(stop) => return Err(stop),
-                None => return Ok(Outcome::Failed(e.message)),
+                None => {
+                    return Ok(StoreOutcome::Refused {
+                        http: None,
+                        reason: e.message,
+                    })
+                }
             },
         };
-        if attempt >= options.retries || shared.stop() {
+        if attempt >= options.retries || (pacing.stop)() {
             let tries = attempt + 1;
-            return Ok(Outcome::Failed(format!(
-                "{failure} (after {tries} attempts)"
-            )));
+            return Ok(StoreOutcome::Refused {
+                http,
+                reason: format!("{failure} (after {tries} attempts)"),
+            });
         }
-        shared
-            .back_off(options, attempt, &file.path.display().to_string(), &failure)
-            .await;
+        let delay = options.backoff * 2u32.pow(attempt.min(6));
+        (pacing.note)(&format!(
+            "retrying {what} in {:.1}s: {failure}",
+            delay.as_secs_f64()
+        ));
+        tokio::time::sleep(delay).await;
         attempt += 1;
     }
 }

@@ -29,6 +29,7 @@ mod binary;
 mod progress;
 mod stow;
 
+pub use binary::{store_instance, StoreOutcome};
 pub use progress::{Phase, Progress, ProgressEvent, Silent};
 pub use stow::STOW_MAX_BATCH_BYTES;
 

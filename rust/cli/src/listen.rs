@@ -1,0 +1,425 @@
+//! `dicom-fhir listen`: a DICOM upper-layer service (C-ECHO, C-STORE SCP) in front of a FHIR
+//! server. Each association runs in its own tokio task, at most `max_associations` at once;
+//! each received instance is stored with the client library's `store_instance` (the `POST
+//! Binary` of `dicom-fhir upload`) before its C-STORE-RSP is sent, so the status is the
+//! server's answer and a slow server slows the sender down (the association reads nothing more
+//! until the upload is answered). The DIMSE rules (command sets, statuses, the Part-10 file) are
+//! `dicom_fhir_core::dimse`; here are only the network and the bookkeeping.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dicom_fhir_client::upload::{store_instance, StoreOutcome};
+use dicom_fhir_client::{ClientError, Fhir, UploadOptions};
+use dicom_fhir_core::dimse::{self, status, Command};
+use dicom_ul::association::server::{AccessControl, AsyncServerAssociation, DefaultNegotiation};
+use dicom_ul::association::Association;
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PDataValue, PDataValueType, PresentationContextNegotiated,
+    PresentationContextResultReason, UserIdentity,
+};
+use dicom_ul::{Pdu, ServerAssociationOptions};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// Longest command set accepted: real ones are a few hundred bytes.
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    pub ae_title: String,
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Calling AE titles allowed to associate; empty: any.
+    pub allowed_calling_ae: Vec<String>,
+    pub max_associations: usize,
+    pub max_pdu: u32,
+    /// Largest data set of one instance held in memory; a larger one is refused (0xA700).
+    pub max_instance_bytes: usize,
+    /// An association that sends nothing for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Retries of an upload after a 5xx/408/429 answer or a timeout.
+    pub retries: u32,
+}
+
+/// Who may associate: the called AE title must be ours; the calling one, when a list is given,
+/// in it.
+#[derive(Debug, Clone)]
+struct AllowList {
+    called: String,
+    calling: Vec<String>,
+}
+
+impl AccessControl for AllowList {
+    fn check_access(
+        &self,
+        _this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != self.called {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.calling.is_empty() && !self.calling.iter().any(|a| a == calling_ae_title.trim()) {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+type Options = ServerAssociationOptions<'static, AllowList, DefaultNegotiation>;
+
+fn association_options(config: &ListenConfig) -> Options {
+    let mut options = ServerAssociationOptions::new()
+        .ae_access_control(AllowList {
+            called: config.ae_title.clone(),
+            calling: config.allowed_calling_ae.clone(),
+        })
+        .ae_title(config.ae_title.clone())
+        .max_pdu_length(config.max_pdu)
+        .strict(true)
+        .read_timeout(config.idle_timeout)
+        .write_timeout(config.idle_timeout)
+        .with_abstract_syntax(dimse::VERIFICATION);
+    for uid in dimse::STORAGE_SOP_CLASSES {
+        options = options.with_abstract_syntax(*uid);
+    }
+    // No transfer syntax list: the first proposed one whose data set can be read is accepted,
+    // and the instance is stored in it.
+    options
+}
+
+/// Binds, prints `listening on <addr>` (the real port when `--port 0`), and serves until
+/// SIGINT/SIGTERM; then stops accepting and lets running associations finish.
+pub async fn listen(fhir: Fhir, config: ListenConfig) -> Result<(), ClientError> {
+    let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port))
+        .await
+        .map_err(|e| {
+            ClientError::Config(format!(
+                "cannot listen on {}:{}: {e}",
+                config.bind, config.port
+            ))
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ClientError::Config(e.to_string()))?;
+    println!(
+        "dicom-fhir listen: {} listening on {local}, storing into {}",
+        config.ae_title,
+        fhir.base()
+    );
+    let options = Arc::new(association_options(&config));
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.max_associations.max(1)));
+    let mut stop = Box::pin(shutdown_signal());
+    loop {
+        // A slot first: when all are busy, new connections wait in the kernel's backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("never closed"),
+            _ = &mut stop => break,
+        };
+        let (socket, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("dicom-fhir listen: accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let (fhir, options, config) = (fhir.clone(), options.clone(), config.clone());
+        tokio::spawn(async move {
+            serve(socket, peer, &fhir, &options, &config).await;
+            drop(permit);
+        });
+    }
+    eprintln!("dicom-fhir listen: stopping; waiting for running associations");
+    let all = config.max_associations.max(1) as u32;
+    let _ = tokio::time::timeout(config.idle_timeout, slots.acquire_many(all)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The C-STORE in progress on an association: its command and the data set received so far.
+struct Incoming {
+    command: Command,
+    pc_id: u8,
+    data: Vec<u8>,
+    /// The data set grew past `max_instance_bytes`: the rest is read and dropped.
+    too_large: bool,
+}
+
+/// One association, start to end; every problem ends only this association.
+async fn serve(
+    socket: TcpStream,
+    peer: SocketAddr,
+    fhir: &Fhir,
+    options: &Options,
+    config: &ListenConfig,
+) {
+    let mut association = match options.establish_async(socket).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("dicom-fhir listen: {peer}: association not established: {e}");
+            return;
+        }
+    };
+    let calling = association.peer_ae_title().trim().to_string();
+    let contexts: Vec<PresentationContextNegotiated> = association.presentation_contexts().to_vec();
+    let mut command_bytes: Vec<u8> = Vec::new();
+    let mut incoming: Option<Incoming> = None;
+    let mut stored = 0u64;
+    let mut failed = 0u64;
+    loop {
+        let pdu = match association.receive().await {
+            Ok(pdu) => pdu,
+            Err(e) => {
+                // a PDU that cannot be read (too large, malformed), a silent peer, or a closed
+                // connection: an A-ABORT is the last word where the connection still stands
+                eprintln!("dicom-fhir listen: {peer} {calling}: association ended: {e}");
+                let _ = association.abort().await;
+                return;
+            }
+        };
+        let values = match pdu {
+            Pdu::PData { data } => data,
+            Pdu::ReleaseRQ => {
+                let _ = association.send(&Pdu::ReleaseRP).await;
+                eprintln!("dicom-fhir listen: {peer} {calling}: released ({stored} stored, {failed} failed)");
+                return;
+            }
+            Pdu::AbortRQ { .. } => {
+                eprintln!("dicom-fhir listen: {peer} {calling}: aborted by the peer ({stored} stored, {failed} failed)");
+                return;
+            }
+            other => {
+                eprintln!(
+                    "dicom-fhir listen: {peer} {calling}: unexpected {}, aborting",
+                    other.short_description()
+                );
+                let _ = association.abort().await;
+                return;
+            }
+        };
+        for value in values {
+            let step = match value.value_type {
+                PDataValueType::Command => {
+                    if incoming.is_some() {
+                        Err("a command before the data set of the previous C-STORE".to_string())
+                    } else if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
+                        Err("a command set larger than 64 KiB".to_string())
+                    } else {
+                        command_bytes.extend_from_slice(&value.data);
+                        if value.is_last {
+                            let bytes = std::mem::take(&mut command_bytes);
+                            on_command(
+                                &mut association,
+                                &contexts,
+                                value.presentation_context_id,
+                                &bytes,
+                            )
+                            .await
+                            .map(|next| incoming = next)
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+                PDataValueType::Data => match incoming.as_mut() {
+                    None => Err("a data set without a C-STORE command".to_string()),
+                    Some(i) if i.pc_id != value.presentation_context_id => Err(
+                        "a data set on another presentation context than its command".to_string(),
+                    ),
+                    Some(i) => {
+                        if !i.too_large {
+                            if i.data.len() + value.data.len() > config.max_instance_bytes {
+                                i.too_large = true;
+                                i.data = Vec::new();
+                            } else {
+                                i.data.extend_from_slice(&value.data);
+                            }
+                        }
+                        if value.is_last {
+                            let done = incoming.take().expect("matched above");
+                            store(
+                                &mut association,
+                                fhir,
+                                config,
+                                &contexts,
+                                &calling,
+                                peer,
+                                done,
+                            )
+                            .await
+                            .map(|ok| {
+                                if ok {
+                                    stored += 1
+                                } else {
+                                    failed += 1
+                                }
+                            })
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+            };
+            if let Err(problem) = step {
+                eprintln!("dicom-fhir listen: {peer} {calling}: {problem}, aborting");
+                let _ = association.abort().await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send_command(
+    association: &mut AsyncServerAssociation<TcpStream>,
+    pc_id: u8,
+    data: Vec<u8>,
+) -> Result<(), String> {
+    association
+        .send(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: pc_id,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data,
+            }],
+        })
+        .await
+        .map_err(|e| format!("cannot send a response: {e}"))
+}
+
+/// Answers a complete command set; returns the C-STORE whose data set comes next, if any.
+async fn on_command(
+    association: &mut AsyncServerAssociation<TcpStream>,
+    contexts: &[PresentationContextNegotiated],
+    pc_id: u8,
+    bytes: &[u8],
+) -> Result<Option<Incoming>, String> {
+    let command = dimse::read_command(bytes).map_err(|e| e.message().to_string())?;
+    let accepted = contexts
+        .iter()
+        .any(|pc| pc.id == pc_id && pc.reason == PresentationContextResultReason::Acceptance);
+    if !accepted {
+        return Err(format!(
+            "a command on presentation context {pc_id}, which was not accepted"
+        ));
+    }
+    match command.field {
+        dimse::C_ECHO_RQ => {
+            send_command(association, pc_id, dimse::echo_response(&command)).await?;
+            Ok(None)
+        }
+        dimse::C_STORE_RQ if command.has_data_set => Ok(Some(Incoming {
+            command,
+            pc_id,
+            data: Vec::new(),
+            too_large: false,
+        })),
+        _ if command.has_data_set => Err(format!(
+            "command 0x{:04X} with a data set, which this listener does not provide",
+            command.field
+        )),
+        _ => {
+            send_command(association, pc_id, dimse::unrecognized_response(&command)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Stores one received instance and sends its C-STORE-RSP; `Ok(true)` when stored.
+async fn store(
+    association: &mut AsyncServerAssociation<TcpStream>,
+    fhir: &Fhir,
+    config: &ListenConfig,
+    contexts: &[PresentationContextNegotiated],
+    calling: &str,
+    peer: SocketAddr,
+    incoming: Incoming,
+) -> Result<bool, String> {
+    let Incoming {
+        command,
+        pc_id,
+        data,
+        too_large,
+    } = incoming;
+    let ts = contexts
+        .iter()
+        .find(|pc| pc.id == pc_id)
+        .map(|pc| pc.transfer_syntax.clone())
+        .unwrap_or_default();
+    let what = format!("{} from {calling}", command.affected_sop_instance_uid);
+    let (code, comment) = if too_large {
+        (
+            status::OUT_OF_RESOURCES,
+            Some(format!(
+                "instance larger than {} bytes",
+                config.max_instance_bytes
+            )),
+        )
+    } else {
+        // Parsing a large data set is CPU work: off the async workers.
+        let (command_copy, calling_copy) = (command.clone(), calling.to_string());
+        let checked = tokio::task::spawn_blocking(move || {
+            dimse::part10_from_c_store(&command_copy, &ts, &calling_copy, &data)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(dimse::StoreRefusal {
+                status: status::CANNOT_UNDERSTAND,
+                comment: "the data set could not be read".into(),
+            })
+        });
+        match checked {
+            Err(refusal) => (refusal.status, Some(refusal.comment)),
+            Ok(part10) => {
+                let options = UploadOptions {
+                    retries: config.retries,
+                    ..Default::default()
+                };
+                let note = |m: &str| eprintln!("dicom-fhir listen: {m}");
+                match store_instance(fhir, part10, &what, &options, &note).await {
+                    Ok(StoreOutcome::Created | StoreOutcome::Unchanged) => (status::SUCCESS, None),
+                    Ok(StoreOutcome::Refused { http, reason }) => {
+                        (dimse::store_status_for_http(http), Some(reason))
+                    }
+                    Err(ClientError::Unauthorized(m)) => (status::NOT_AUTHORIZED, Some(m)),
+                    Err(e) => (status::OUT_OF_RESOURCES, Some(e.to_string())),
+                }
+            }
+        }
+    };
+    match &comment {
+        None => eprintln!("dicom-fhir listen: {peer} {what}: stored"),
+        Some(c) => eprintln!("dicom-fhir listen: {peer} {what}: status 0x{code:04X}: {c}"),
+    }
+    let response = dimse::store_response(&command, code, comment.as_deref());
+    send_command(association, pc_id, response).await?;
+    Ok(code == status::SUCCESS)
+}

@@ -1,0 +1,610 @@
+//! DICOM message service (DIMSE) rules for the C-STORE SCP of `dicom-fhir listen`: which
+//! abstract syntaxes are storage SOP classes, the command sets (PS3.7 9.3, always Implicit VR
+//! Little Endian), the Part-10 file an instance received over the network is stored as, the
+//! checks of the data set against its command, and the C-STORE status that tells the sender
+//! what the FHIR server answered. The network (associations, PDUs) is the CLI's; every DICOM
+//! decision is here.
+
+use dicom_core::{dicom_value, DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::error::DicomError;
+
+/// Verification SOP Class (C-ECHO).
+pub const VERIFICATION: &str = "1.2.840.10008.1.1";
+
+/// C-STORE-RQ, C-STORE-RSP, C-ECHO-RQ, C-ECHO-RSP command fields (PS3.7 E.1).
+pub const C_STORE_RQ: u16 = 0x0001;
+pub const C_STORE_RSP: u16 = 0x8001;
+pub const C_ECHO_RQ: u16 = 0x0030;
+pub const C_ECHO_RSP: u16 = 0x8030;
+
+/// Command Data Set Type (0000,0800) value meaning "no data set follows".
+const NO_DATA_SET: u16 = 0x0101;
+
+/// Longest Error Comment (0000,0902): it is LO, 64 characters.
+const ERROR_COMMENT_MAX: usize = 64;
+
+/// C-STORE statuses (PS3.4 Table B.2-1, PS3.7 C).
+pub mod status {
+    pub const SUCCESS: u16 = 0x0000;
+    /// Refused: out of resources (the sender may try again later).
+    pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    /// Error: data set does not match SOP class (also: does not match the command's UIDs).
+    pub const DATA_SET_DOES_NOT_MATCH: u16 = 0xA900;
+    /// Error: cannot understand.
+    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    /// The instance conflicts with one stored already (same SOP Instance UID, other bytes; or
+    /// its patient conflicts with its study's): the code the server's STOW-RS uses too.
+    pub const CONFLICT: u16 = 0xC409;
+    /// Refused: not authorized (PS3.7 C.5.?; the FHIR server answered 401/403).
+    pub const NOT_AUTHORIZED: u16 = 0x0124;
+    /// SOP class not supported.
+    pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+    /// Unrecognized operation.
+    pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
+}
+
+/// The storage SOP classes of the standard dictionary (every SOP class whose name says
+/// "Storage", less Storage Commitment and Media Storage Directory): the abstract syntaxes the
+/// listener accepts besides Verification. Anything else is refused at association time.
+pub const STORAGE_SOP_CLASSES: &[&str] = &[
+    "1.2.840.10008.5.1.1.27",         // Stored Print Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.1.29",         // Hardcopy Grayscale Image Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.1.30",         // Hardcopy Color Image Storage SOP Class (Retired)
+    "1.2.840.10008.5.1.4.1.1.1",      // Computed Radiography Image Storage
+    "1.2.840.10008.5.1.4.1.1.1.1",    // Digital X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  // Digital X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.2",    // Digital Mammography X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1",  // Digital Mammography X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.3",    // Digital Intra-Oral X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.3.1",  // Digital Intra-Oral X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.10",     // Standalone Modality LUT Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.104.1",  // Encapsulated PDF Storage
+    "1.2.840.10008.5.1.4.1.1.104.2",  // Encapsulated CDA Storage
+    "1.2.840.10008.5.1.4.1.1.104.3",  // Encapsulated STL Storage
+    "1.2.840.10008.5.1.4.1.1.104.4",  // Encapsulated OBJ Storage
+    "1.2.840.10008.5.1.4.1.1.104.5",  // Encapsulated MTL Storage
+    "1.2.840.10008.5.1.4.1.1.11",     // Standalone VOI LUT Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.11.1",   // Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.10", // Segmented Volume Rendering Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.11", // Multiple Volume Rendering Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.12", // Variable Modality LUT Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.2",  // Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.3",  // Pseudo-Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.4",  // Blending Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.5",  // XA/XRF Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.6",  // Grayscale Planar MPR Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.7",  // Compositing Planar MPR Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.8",  // Advanced Blending Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.9",  // Volume Rendering Volumetric Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.12.1",  // X-Ray Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.1.1", // Enhanced XA Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2",  // X-Ray Radiofluoroscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2.1", // Enhanced XRF Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.3",  // X-Ray Angiographic Bi-Plane Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.128",   // Positron Emission Tomography Image Storage
+    "1.2.840.10008.5.1.4.1.1.128.1", // Legacy Converted Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.129",   // Standalone PET Curve Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.13.1.1", // X-Ray 3D Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.2", // X-Ray 3D Craniofacial Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis Image Storage
+    "1.2.840.10008.5.1.4.1.1.13.1.4", // Breast Projection X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.13.1.5", // Breast Projection X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.130",   // Enhanced PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.131",   // Basic Structured Display Storage
+    "1.2.840.10008.5.1.4.1.1.14.1", // Intravascular Optical Coherence Tomography Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.14.2", // Intravascular Optical Coherence Tomography Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2",    // CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.1",  // Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.2",  // Legacy Converted Enhanced CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.2.3",  // CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2.4",  // Enhanced CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.2.5",  // Legacy Converted Enhanced CT Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.20",   // Nuclear Medicine Image Storage
+    "1.2.840.10008.5.1.4.1.1.200.1", // CT Defined Procedure Protocol Storage
+    "1.2.840.10008.5.1.4.1.1.200.2", // CT Performed Procedure Protocol Storage
+    "1.2.840.10008.5.1.4.1.1.200.3", // Protocol Approval Storage
+    "1.2.840.10008.5.1.4.1.1.200.7", // XA Defined Procedure Protocol Storage
+    "1.2.840.10008.5.1.4.1.1.200.8", // XA Performed Procedure Protocol Storage
+    "1.2.840.10008.5.1.4.1.1.201.1", // Inventory Storage
+    "1.2.840.10008.5.1.4.1.1.3",    // Ultrasound Multi-frame Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.3.1",  // Ultrasound Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.30",   // Parametric Map Storage
+    "1.2.840.10008.5.1.4.1.1.4",    // MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.1",  // Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.2",  // MR Spectroscopy Storage
+    "1.2.840.10008.5.1.4.1.1.4.3",  // Enhanced MR Color Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.4",  // Legacy Converted Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.1", // RT Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.10", // RT Physician Intent Storage
+    "1.2.840.10008.5.1.4.1.1.481.11", // RT Segment Annotation Storage
+    "1.2.840.10008.5.1.4.1.1.481.12", // RT Radiation Set Storage
+    "1.2.840.10008.5.1.4.1.1.481.13", // C-Arm Photon-Electron Radiation Storage
+    "1.2.840.10008.5.1.4.1.1.481.14", // Tomotherapeutic Radiation Storage
+    "1.2.840.10008.5.1.4.1.1.481.15", // Robotic-Arm Radiation Storage
+    "1.2.840.10008.5.1.4.1.1.481.16", // RT Radiation Record Set Storage
+    "1.2.840.10008.5.1.4.1.1.481.17", // RT Radiation Salvage Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.18", // Tomotherapeutic Radiation Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.19", // C-Arm Photon-Electron Radiation Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.2", // RT Dose Storage
+    "1.2.840.10008.5.1.4.1.1.481.20", // Robotic Radiation Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.21", // RT Radiation Set Delivery Instruction Storage
+    "1.2.840.10008.5.1.4.1.1.481.22", // RT Treatment Preparation Storage
+    "1.2.840.10008.5.1.4.1.1.481.23", // Enhanced RT Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.24", // Enhanced Continuous RT Image Storage
+    "1.2.840.10008.5.1.4.1.1.481.25", // RT Patient Position Acquisition Instruction Storage
+    "1.2.840.10008.5.1.4.1.1.481.3", // RT Structure Set Storage
+    "1.2.840.10008.5.1.4.1.1.481.4", // RT Beams Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.5", // RT Plan Storage
+    "1.2.840.10008.5.1.4.1.1.481.6", // RT Brachy Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.7", // RT Treatment Summary Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.8", // RT Ion Plan Storage
+    "1.2.840.10008.5.1.4.1.1.481.9", // RT Ion Beams Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.5",    // Nuclear Medicine Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.501.1", // DICOS CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.501.2.1", // DICOS Digital X-Ray Image Storage - For Presentation
+    "1.2.840.10008.5.1.4.1.1.501.2.2", // DICOS Digital X-Ray Image Storage - For Processing
+    "1.2.840.10008.5.1.4.1.1.501.3", // DICOS Threat Detection Report Storage
+    "1.2.840.10008.5.1.4.1.1.501.4", // DICOS 2D AIT Storage
+    "1.2.840.10008.5.1.4.1.1.501.5", // DICOS 3D AIT Storage
+    "1.2.840.10008.5.1.4.1.1.501.6", // DICOS Quadrupole Resonance (QR) Storage
+    "1.2.840.10008.5.1.4.1.1.6",    // Ultrasound Image Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.6.1",  // Ultrasound Image Storage
+    "1.2.840.10008.5.1.4.1.1.6.2",  // Enhanced US Volume Storage
+    "1.2.840.10008.5.1.4.1.1.6.3",  // Photoacoustic Image Storage
+    "1.2.840.10008.5.1.4.1.1.601.1", // Eddy Current Image Storage
+    "1.2.840.10008.5.1.4.1.1.601.2", // Eddy Current Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.601.3", // Thermography Image Storage
+    "1.2.840.10008.5.1.4.1.1.601.4", // Thermography Multi-frame Image Storage
+    "1.2.840.10008.5.1.4.1.1.601.5", // Ultrasound Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.66",   // Raw Data Storage
+    "1.2.840.10008.5.1.4.1.1.66.1", // Spatial Registration Storage
+    "1.2.840.10008.5.1.4.1.1.66.2", // Spatial Fiducials Storage
+    "1.2.840.10008.5.1.4.1.1.66.3", // Deformable Spatial Registration Storage
+    "1.2.840.10008.5.1.4.1.1.66.4", // Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.66.5", // Surface Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.66.6", // Tractography Results Storage
+    "1.2.840.10008.5.1.4.1.1.66.7", // Label Map Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.66.8", // Height Map Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.67",   // Real World Value Mapping Storage
+    "1.2.840.10008.5.1.4.1.1.68.1", // Surface Scan Mesh Storage
+    "1.2.840.10008.5.1.4.1.1.68.2", // Surface Scan Point Cloud Storage
+    "1.2.840.10008.5.1.4.1.1.7",    // Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.1",  // Multi-frame Single Bit Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.2",  // Multi-frame Grayscale Byte Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.3",  // Multi-frame Grayscale Word Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.7.4",  // Multi-frame True Color Secondary Capture Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1", // VL Image Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.77.1.1", // VL Endoscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1", // Video Endoscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.2", // VL Microscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.2.1", // Video Microscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.3", // VL Slide-Coordinates Microscopic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.4", // VL Photographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1", // Video Photographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.1", // Ophthalmic Photography 8 Bit Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.2", // Ophthalmic Photography 16 Bit Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.3", // Stereometric Relationship Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.4", // Ophthalmic Tomography Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.5", // Wide Field Ophthalmic Photography Stereographic Projection Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.6", // Wide Field Ophthalmic Photography 3D Coordinates Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.7", // Ophthalmic Optical Coherence Tomography En Face Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.8", // Ophthalmic Optical Coherence Tomography B-scan Volume Analysis Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.6",   // VL Whole Slide Microscopy Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.7",   // Dermoscopic Photography Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.8",   // Confocal Microscopy Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.9",   // Confocal Microscopy Tiled Pyramidal Image Storage
+    "1.2.840.10008.5.1.4.1.1.77.2",     // VL Multi-frame Image Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.78.1",     // Lensometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.2",     // Autorefraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.3",     // Keratometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.4",     // Subjective Refraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.5",     // Visual Acuity Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.6",     // Spectacle Prescription Report Storage
+    "1.2.840.10008.5.1.4.1.1.78.7",     // Ophthalmic Axial Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.8",     // Intraocular Lens Calculations Storage
+    "1.2.840.10008.5.1.4.1.1.79.1",     // Macular Grid Thickness and Volume Report Storage
+    "1.2.840.10008.5.1.4.1.1.8",        // Standalone Overlay Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.80.1", // Ophthalmic Visual Field Static Perimetry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.81.1", // Ophthalmic Thickness Map Storage
+    "1.2.840.10008.5.1.4.1.1.82.1", // Corneal Topography Map Storage
+    "1.2.840.10008.5.1.4.1.1.88.1", // Text SR Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.88.11", // Basic Text SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.2", // Audio SR Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.88.22", // Enhanced SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.3", // Detail SR Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.88.33", // Comprehensive SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.34", // Comprehensive 3D SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.35", // Extensible SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.4", // Comprehensive SR Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.88.40", // Procedure Log Storage
+    "1.2.840.10008.5.1.4.1.1.88.50", // Mammography CAD SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.59", // Key Object Selection Document Storage
+    "1.2.840.10008.5.1.4.1.1.88.65", // Chest CAD SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.67", // X-Ray Radiation Dose SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.68", // Radiopharmaceutical Radiation Dose SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.69", // Colon CAD SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.70", // Implantation Plan SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.71", // Acquisition Context SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.72", // Simplified Adult Echo SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.73", // Patient Radiation Dose SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.74", // Planned Imaging Agent Administration SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.75", // Performed Imaging Agent Administration SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.76", // Enhanced X-Ray Radiation Dose SR Storage
+    "1.2.840.10008.5.1.4.1.1.88.77", // Waveform Annotation SR Storage
+    "1.2.840.10008.5.1.4.1.1.9",    // Standalone Curve Storage (Retired)
+    "1.2.840.10008.5.1.4.1.1.9.1",  // Waveform Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.1.1.9.1.1", // 12-lead ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.2", // General ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.3", // Ambulatory ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.4", // General 32-bit ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.100.1", // Waveform Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.9.100.2", // Waveform Acquisition Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.9.2.1", // Hemodynamic Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.3.1", // Cardiac Electrophysiology Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.4.1", // Basic Voice Audio Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.4.2", // General Audio Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.5.1", // Arterial Pulse Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.6.1", // Respiratory Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.6.2", // Multi-channel Respiratory Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.1", // Routine Scalp Electroencephalogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.2", // Electromyogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.3", // Electrooculogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.4", // Sleep Electroencephalogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.8.1", // Body Position Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.90.1", // Content Assessment Results Storage
+    "1.2.840.10008.5.1.4.1.1.91.1", // Microscopy Bulk Simple Annotations Storage
+    "1.2.840.10008.5.1.4.34.1",     // RT Beams Delivery Instruction Storage - Trial (Retired)
+    "1.2.840.10008.5.1.4.34.10",    // RT Brachy Application Setup Delivery Instruction Storage
+    "1.2.840.10008.5.1.4.34.7",     // RT Beams Delivery Instruction Storage
+    "1.2.840.10008.5.1.4.38.1",     // Hanging Protocol Storage
+    "1.2.840.10008.5.1.4.39.1",     // Color Palette Storage
+    "1.2.840.10008.5.1.4.43.1",     // Generic Implant Template Storage
+    "1.2.840.10008.5.1.4.44.1",     // Implant Assembly Template Storage
+    "1.2.840.10008.5.1.4.45.1",     // Implant Template Group Storage
+];
+
+/// Whether `uid` is a storage SOP class the listener accepts.
+pub fn is_storage_sop_class(uid: &str) -> bool {
+    STORAGE_SOP_CLASSES.contains(&uid)
+}
+
+/// Whether the listener can keep a data set received in this transfer syntax as it is: the
+/// registry knows how to read its data set (the pixel data codec does not matter: no
+/// transcoding is done).
+pub fn can_store_transfer_syntax(uid: &str) -> bool {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| !ts.is_unsupported())
+        .unwrap_or(false)
+}
+
+/// The fields of a DIMSE command set the listener acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub field: u16,
+    pub message_id: u16,
+    pub affected_sop_class_uid: String,
+    pub affected_sop_instance_uid: String,
+    /// Whether a data set follows (Command Data Set Type ≠ 0x0101).
+    pub has_data_set: bool,
+}
+
+fn implicit_le() -> dicom_encoding::TransferSyntax {
+    dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased()
+}
+
+/// Reads a command set (Implicit VR Little Endian, PS3.7 6.3.1).
+pub fn read_command(bytes: &[u8]) -> Result<Command, DicomError> {
+    let obj =
+        std::panic::catch_unwind(|| InMemDicomObject::read_dataset_with_ts(bytes, &implicit_le()))
+            .map_err(|_| DicomError::invalid_input("the command set cannot be read"))?
+            .map_err(|e| {
+                DicomError::invalid_input(format!("the command set cannot be read: {e}"))
+            })?;
+    let int = |tag: Tag| -> Option<u16> { obj.element(tag).ok()?.to_int::<u16>().ok() };
+    let uid = |tag: Tag| -> String {
+        obj.element(tag)
+            .ok()
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            .unwrap_or_default()
+    };
+    let field = int(tags::COMMAND_FIELD).ok_or_else(|| {
+        DicomError::invalid_input("the command set has no Command Field (0000,0100)")
+    })?;
+    Ok(Command {
+        field,
+        message_id: int(tags::MESSAGE_ID).unwrap_or(0),
+        affected_sop_class_uid: uid(tags::AFFECTED_SOP_CLASS_UID),
+        affected_sop_instance_uid: uid(tags::AFFECTED_SOP_INSTANCE_UID),
+        has_data_set: int(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
+    })
+}
+
+fn write_command(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
+    let obj = InMemDicomObject::command_from_element_iter(elements);
+    let mut out = Vec::new();
+    obj.write_dataset_with_ts(&mut out, &implicit_le())
+        .expect("a command set of short values always encodes");
+    out
+}
+
+fn us(tag: Tag, v: u16) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::US, dicom_value!(U16, [v]))
+}
+
+fn ui(tag: Tag, v: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::UI, PrimitiveValue::from(v))
+}
+
+/// C-ECHO-RSP (Success) to a C-ECHO-RQ.
+pub fn echo_response(rq: &Command) -> Vec<u8> {
+    write_command(vec![
+        ui(tags::AFFECTED_SOP_CLASS_UID, VERIFICATION),
+        us(tags::COMMAND_FIELD, C_ECHO_RSP),
+        us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
+        us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
+        us(tags::STATUS, status::SUCCESS),
+    ])
+}
+
+/// A response to a command the listener does not provide (C-FIND, N-…): 0x0211.
+pub fn unrecognized_response(rq: &Command) -> Vec<u8> {
+    let mut elements = vec![
+        us(tags::COMMAND_FIELD, rq.field | 0x8000),
+        us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
+        us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
+        us(tags::STATUS, status::UNRECOGNIZED_OPERATION),
+    ];
+    if !rq.affected_sop_class_uid.is_empty() {
+        elements.push(ui(tags::AFFECTED_SOP_CLASS_UID, &rq.affected_sop_class_uid));
+    }
+    write_command(elements)
+}
+
+/// C-STORE-RSP with `status` and, for a failure, the Error Comment (0000,0902) saying why.
+pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u8> {
+    let mut elements = vec![
+        ui(tags::AFFECTED_SOP_CLASS_UID, &rq.affected_sop_class_uid),
+        us(tags::COMMAND_FIELD, C_STORE_RSP),
+        us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
+        us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
+        us(tags::STATUS, status),
+        ui(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            &rq.affected_sop_instance_uid,
+        ),
+    ];
+    if let Some(comment) = comment.filter(|c| !c.is_empty()) {
+        elements.push(DataElement::new(
+            tags::ERROR_COMMENT,
+            VR::LO,
+            PrimitiveValue::from(error_comment(comment)),
+        ));
+    }
+    write_command(elements)
+}
+
+/// An Error Comment value: LO in the default character set, at most 64 characters, no
+/// backslash (the value separator).
+pub fn error_comment(text: &str) -> String {
+    without_server_message_codes(text)
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(ERROR_COMMENT_MAX)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+/// The text without HAPI's message codes (`HAPI-0550: `): 64 characters are few, the reason
+/// matters more.
+fn without_server_message_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("HAPI-") {
+        let after = &rest[at + 5..];
+        let digits = after.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && after[digits..].starts_with(": ") {
+            out.push_str(&rest[..at]);
+            rest = &after[digits + 2..];
+        } else {
+            out.push_str(&rest[..at + 5]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A C-STORE data set that cannot be stored: the status and the Error Comment to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRefusal {
+    pub status: u16,
+    pub comment: String,
+}
+
+/// The Part-10 file (preamble, "DICM", File Meta Information, the data set bytes unchanged) of
+/// an instance received with C-STORE in `transfer_syntax`, checked the way the server checks an
+/// upload plus the DIMSE rules: the data set must parse and its SOP Class and SOP Instance UIDs
+/// must be the command's (as dcmtk's storescp, 0xA900 otherwise).
+pub fn part10_from_c_store(
+    rq: &Command,
+    transfer_syntax: &str,
+    calling_ae_title: &str,
+    data_set: &[u8],
+) -> Result<Vec<u8>, StoreRefusal> {
+    let refuse = |status: u16, comment: String| StoreRefusal { status, comment };
+    let mut meta = FileMetaTableBuilder::new()
+        .transfer_syntax(transfer_syntax)
+        .media_storage_sop_class_uid(rq.affected_sop_class_uid.as_str())
+        .media_storage_sop_instance_uid(rq.affected_sop_instance_uid.as_str())
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION_NAME);
+    let ae = calling_ae_title.trim();
+    if !ae.is_empty() {
+        meta = meta.source_application_entity_title(ae);
+    }
+    let meta = meta
+        .build()
+        .map_err(|e| refuse(status::CANNOT_UNDERSTAND, format!("no file meta: {e}")))?;
+    let mut out = Vec::with_capacity(data_set.len() + 512);
+    out.extend_from_slice(&[0u8; 128]);
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out)
+        .map_err(|e| refuse(status::CANNOT_UNDERSTAND, format!("no file meta: {e}")))?;
+    out.extend_from_slice(data_set);
+    let parsed = crate::parse::parse(&out).map_err(|e| {
+        refuse(
+            status::CANNOT_UNDERSTAND,
+            format!("not valid DICOM: {}", e.message()),
+        )
+    })?;
+    if parsed.sop_instance_uid() != rq.affected_sop_instance_uid {
+        return Err(refuse(
+            status::DATA_SET_DOES_NOT_MATCH,
+            "SOP Instance UID differs from Affected SOP Instance UID".into(),
+        ));
+    }
+    if parsed.sop_class_uid() != rq.affected_sop_class_uid {
+        return Err(refuse(
+            status::DATA_SET_DOES_NOT_MATCH,
+            "SOP Class UID differs from Affected SOP Class UID".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The Implementation Class UID written in the File Meta Information of received instances
+/// (a UUID-derived UID, PS3.5 B.2).
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.236617187338229381370926545178931461381";
+/// Implementation Version Name (16 characters at most).
+pub const IMPLEMENTATION_VERSION_NAME: &str = "DICOMFHIR_LISTEN";
+
+/// The C-STORE status for the FHIR server's answer to the upload of the instance (an HTTP
+/// status); `None` (no answer: unreachable, timeout) is out of resources, so the sender tries
+/// again later.
+pub fn store_status_for_http(http: Option<u16>) -> u16 {
+    match http {
+        Some(200 | 201) => status::SUCCESS,
+        Some(401 | 403) => status::NOT_AUTHORIZED,
+        Some(409) => status::CONFLICT,
+        Some(413 | 429 | 503 | 507) => status::OUT_OF_RESOURCES,
+        Some(400..=499) => status::CANNOT_UNDERSTAND,
+        _ => status::OUT_OF_RESOURCES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_classes_are_dictionary_storage_classes() {
+        use dicom_core::dictionary::UidDictionary;
+        let dict = dicom_dictionary_std::StandardSopClassDictionary;
+        for uid in STORAGE_SOP_CLASSES {
+            let entry = dict
+                .by_uid(uid)
+                .unwrap_or_else(|| panic!("{uid} not a SOP class"));
+            assert!(entry.name.contains("Storage"), "{uid}: {}", entry.name);
+            assert!(!entry.name.contains("Commitment"), "{uid}");
+        }
+        assert!(is_storage_sop_class("1.2.840.10008.5.1.4.1.1.2"));
+        assert!(!is_storage_sop_class(VERIFICATION));
+        assert!(!is_storage_sop_class("1.2.840.10008.5.1.4.1.2.2.1")); // Study Root Q/R FIND
+        assert!(!is_storage_sop_class("1.2.840.10008.1.20.1")); // Storage Commitment
+        assert!(!is_storage_sop_class("1.2.840.10008.1.3.10")); // DICOMDIR
+    }
+
+    #[test]
+    fn store_response_round_trips_and_cuts_the_comment() {
+        let rq = Command {
+            field: C_STORE_RQ,
+            message_id: 7,
+            affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            affected_sop_instance_uid: "1.2.3.4".into(),
+            has_data_set: true,
+        };
+        let long = "HTTP 409 Conflict: ".to_string() + &"é\\x".repeat(40);
+        let rsp = store_response(&rq, status::CONFLICT, Some(&long));
+        let back = read_command(&rsp).unwrap();
+        assert_eq!(back.field, C_STORE_RSP);
+        assert!(!back.has_data_set);
+        assert_eq!(back.affected_sop_instance_uid, "1.2.3.4");
+        let obj = InMemDicomObject::read_dataset_with_ts(&rsp[..], &implicit_le()).unwrap();
+        assert_eq!(
+            obj.element(tags::STATUS).unwrap().to_int::<u16>().unwrap(),
+            0xC409
+        );
+        assert_eq!(
+            obj.element(tags::MESSAGE_ID_BEING_RESPONDED_TO)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            7
+        );
+        let comment = obj
+            .element(tags::ERROR_COMMENT)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            comment.len() <= 64 && comment.is_ascii() && !comment.contains('\\'),
+            "{comment}"
+        );
+    }
+
+    #[test]
+    fn error_comment_drops_server_message_codes() {
+        assert_eq!(
+            error_comment("HTTP 409 Conflict: HAPI-0550: SOP Instance 1.2.3 is already stored"),
+            "HTTP 409 Conflict: SOP Instance 1.2.3 is already stored"
+        );
+        assert_eq!(error_comment("HAPI-x HAPI-12 no colon"), "HAPI-x HAPI-12 no colon");
+    }
+
+    #[test]
+    fn garbage_command_is_an_error_not_a_panic() {
+        assert!(read_command(b"").is_err());
+        assert!(read_command(&[0xff; 37]).is_err());
+        assert!(read_command(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0x7f]).is_err());
+    }
+
+    #[test]
+    fn http_answers_map_to_c_store_statuses() {
+        assert_eq!(store_status_for_http(Some(201)), 0);
+        assert_eq!(store_status_for_http(Some(200)), 0);
+        assert_eq!(store_status_for_http(Some(409)), 0xC409);
+        assert_eq!(store_status_for_http(Some(422)), 0xC000);
+        assert_eq!(store_status_for_http(Some(403)), 0x0124);
+        assert_eq!(store_status_for_http(Some(500)), 0xA700);
+        assert_eq!(store_status_for_http(None), 0xA700);
+    }
+
+    #[test]
+    fn transfer_syntaxes_kept_as_is() {
+        for ts in [
+            "1.2.840.10008.1.2",
+            "1.2.840.10008.1.2.1",
+            "1.2.840.10008.1.2.4.50",
+            "1.2.840.10008.1.2.1.99",
+            "1.2.840.10008.1.2.5",
+        ] {
+            assert!(can_store_transfer_syntax(ts), "{ts}");
+        }
+        assert!(!can_store_transfer_syntax("1.2.3.4.5"));
+    }
+}
