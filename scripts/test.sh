@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: Rust unit and corpus tests, the Maven build
 # with its JUnit integration tests against a real HAPI JPA server, the end-to-end Python tests
-# against the example server started from the built JAR, the OHIF viewer in headless Chromium
+# against the example server started from the built JAR, the DIMSE gateway (`dicom-fhir listen`)
+# with dcmtk and pynetdicom, the OHIF viewer in headless Chromium
 # (also with a Keycloak login in the smart profile), SMART on FHIR tokens from a real Keycloak on
 # every path, a differential QIDO test against Orthanc, two such servers on one PostgreSQL, and the integrity
 # tests: hostile input, SIGKILL during ingest, requests larger than the heap.
@@ -24,6 +25,9 @@ mvn -B -ntp install
 
 echo "== End-to-end: Python clients against the example server"
 ./scripts/e2e.sh
+
+echo "== DIMSE: dicom-fhir listen (C-ECHO, C-STORE) with dcmtk and pynetdicom against the example server"
+./scripts/dimse-test.sh
 
 echo "== Adversarial: what a careless modality, a broken file and an attacker send (docs/security.md)"
 ./scripts/adversarial.sh
