@@ -3,7 +3,8 @@
  * ({@link org.dicomfhir.hapi.config.DicomFhirProperties}), the derivation options handed to the
  * Rust core with every parse ({@link org.dicomfhir.hapi.config.NativeOptions}), and the public
  * DICOMweb address written into every study's Endpoint
- * ({@link org.dicomfhir.hapi.config.EndpointAddress}).
+ * ({@link org.dicomfhir.hapi.config.EndpointAddress}); and the one contract between an
+ * authorization interceptor and the access layer ({@link org.dicomfhir.hapi.config.TypeWideAuthorization}).
  *
  * <p>Dependencies: none in the plugin (the bottom of the order config → lookup → studywrite →
  * ingest → dicomweb → status → org.dicomfhir.hapi).

@@ -1,5 +1,6 @@
 package org.dicomfhir.hapi.smart;
 
+import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
 import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
@@ -11,6 +12,7 @@ import ca.uhn.fhir.rest.server.interceptor.auth.PolicyEnum;
 import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import jakarta.servlet.http.HttpServletRequest;
+import org.dicomfhir.hapi.config.TypeWideAuthorization;
 import org.dicomfhir.hapi.smart.SmartScopes.Grant;
 import org.dicomfhir.hapi.smart.SmartScopes.Level;
 import org.dicomfhir.hapi.smart.SmartScopes.Permission;
@@ -37,7 +39,7 @@ import java.util.function.Function;
  * <p>Requests that do not come from the servlet (the plugin's own DAO calls, with a
  * SystemRequestDetails) are not restricted.
  */
-public class SmartAuthorizationInterceptor extends AuthorizationInterceptor {
+public class SmartAuthorizationInterceptor extends AuthorizationInterceptor implements TypeWideAuthorization {
 
 	private static final String RULES = SmartAuthorizationInterceptor.class.getName() + ".rules";
 
@@ -65,6 +67,40 @@ public class SmartAuthorizationInterceptor extends AuthorizationInterceptor {
 				? myPatients.patientId(token, servlet) : null);
 		servlet.setAttribute(RULES, rules);
 		return rules;
+	}
+
+	/**
+	 * Whether the rules of this request allow the operation on every resource of the type, whatever
+	 * its compartment or id: a {@code system/} or {@code user/} grant of the type (or {@code *})
+	 * with the operation's letters. Then a caller asking about one resource (the access layer, about
+	 * a study) need not read it to know the answer. False when only compartment rules could allow.
+	 */
+	@Override
+	public boolean allowsEveryResourceOfType(RequestDetails theRequest, RestOperationTypeEnum theOperation, String theType) {
+		HttpServletRequest servlet = theRequest instanceof ServletRequestDetails s ? s.getServletRequest() : null;
+		if (servlet == null) {
+			return true; // the server's own request: buildRuleList allows all
+		}
+		SmartToken token = SmartToken.of(servlet);
+		return token != null && grantsEveryResourceOfType(token.grants(), theOperation, theType);
+	}
+
+	/** The grants' part of {@link #allowsEveryResourceOfType}: a non-patient grant of the type with the operation's letters. */
+	static boolean grantsEveryResourceOfType(List<Grant> theGrants, RestOperationTypeEnum theOperation, String theType) {
+		Set<Permission> needed = switch (theOperation) {
+			case READ, VREAD -> Set.of(Permission.READ, Permission.SEARCH); // both map to HAPI's read rule
+			case CREATE -> Set.of(Permission.CREATE);
+			case UPDATE -> Set.of(Permission.UPDATE);
+			case DELETE -> Set.of(Permission.DELETE);
+			default -> Set.of();
+		};
+		for (Grant g : theGrants) {
+			if (g.level() != Level.PATIENT && (theType.equals(g.resourceType()) || "*".equals(g.resourceType()))
+					&& g.permissions().stream().anyMatch(needed::contains)) {
+				return true;
+			}
+		}
+		return false;
 	}
 
 	private static List<IAuthRule> publicOnly() {
