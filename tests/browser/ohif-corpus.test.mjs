@@ -7,12 +7,17 @@
 //   2. The study list without filters: no "Data Source Connection Error", no error notification,
 //      and OHIF's own study query answered every stored study (the QIDO answer the browser got
 //      holds the same StudyInstanceUIDs as the facade's full list), shown as "1-50 of N".
-//   3. Every study that has images, opened by /viewer?StudyInstanceUIDs= in the same page: no
-//      error notification, and every series with pixel data (an instance with Rows) got at least
-//      one frame request answered 200 (its thumbnail or the viewport). Series without pixel data
-//      (SR, RT Structure Set, RT Plan, …) are listed with their SOP class: OHIF shows them through
-//      other panels or not at all, and we do not ask for frames there.
-//   4. No DICOMweb request of the browser failed (status >= 400 or a network failure).
+//   3. Every study that has images, opened by /viewer?StudyInstanceUIDs= in the same page (one
+//      browser, one page, about 2 s a study): every image display set OHIF makes (its stack
+//      handler, read from its DisplaySetService) of a series it can show got at least one frame
+//      answered 200 (thumbnail or viewport), no error notification shows, no DICOMweb request
+//      failed (status >= 400 or a network failure; a request cut off because the page moved on
+//      to the next study is not one). The series OHIF cannot show are named with their reason
+//      (no Pixel Data in an image SOP class: its frames are rightly 404; a segmented palette
+//      colour LUT; a SOP class OHIF marks unsupported), as in docs/dicomweb.md, "Answers shaped
+//      for viewers"; only in their studies may an error show.
+//   4. Series without pixel data (SR, RT Plan, ECG, …) are listed with their SOP class; the
+//      studies that have only those are not opened (no image to check).
 //
 // Environment: DICOMFHIR_SERVER (http://127.0.0.1:PORT), UPLOAD_REPORT (`dicom-fhir upload
 // --report` JSON), ARTIFACTS, CHROMIUM (default /usr/bin/chromium). scripts/browser-test.sh sets them.
