@@ -145,12 +145,20 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     }
     out.insert(
         "stored".into(),
-        json!({"tags": tags, "all": all, "unindexed": unindexed,
+        json!({"tags": tags, "all": all, "unindexed": unindexed, "narrowingKeys": NARROWING_KEYS,
                "series": needs(Level::Series), "instances": needs(Level::Instance)}),
     );
     out.insert("warnings".into(), json!(q.warnings));
     Ok(Value::Object(out))
 }
+
+/// The keys the database narrows by (above), for the message of a query that would read too many
+/// instances.
+const NARROWING_KEYS: &[&str] = &[
+    "StudyInstanceUID", "PatientID", "AccessionNumber", "StudyDate", "PatientName",
+    "StudyDescription", "ModalitiesInStudy", "Modality", "SeriesInstanceUID", "SOPInstanceUID",
+    "SOPClassUID",
+];
 
 pub(super) fn intersect(current: Option<Vec<String>>, new: &[String]) -> Vec<String> {
     match current {
