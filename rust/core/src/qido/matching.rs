@@ -76,6 +76,9 @@ pub(super) fn matches(filter: &Filter, elem: Option<&Value>) -> bool {
         Matcher::Numbers(n) => vals
             .iter()
             .any(|v| v.trim().parse::<i64>().is_ok_and(|x| n.contains(&x))),
+        Matcher::Decimals(n) => vals
+            .iter()
+            .any(|v| v.trim().parse::<f64>().is_ok_and(|x| n.contains(&x))),
         Matcher::Range(lo, hi) => vals.iter().any(|v| {
             let v = if filter.attr.vr == "TM" {
                 match norm_time(v, false) {

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::attributes::{stored, tag_key, ATTRS, Level};
-use crate::qido::query::{parse_query, Matcher};
+use crate::attributes::{attr_by_tag, kept_attr, stored, tag_key, ATTRS, Level};
+use crate::qido::query::{parse_query, Includes, Matcher};
 use crate::DicomError;
 
 /// Validates the query and returns what a FHIR ImagingStudy search can use to narrow the
@@ -116,18 +116,49 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     }
     // Which stored values the matching and the response need (see `query`, candidates' "dicom").
     let needs = |lvl: Level| q.level >= lvl || q.filters.iter().any(|f| f.attr.level == lvl);
-    let tags: Vec<String> = ATTRS
+    let mut tags: Vec<String> = ATTRS
         .iter()
         .filter(|a| stored(a))
         .map(|a| tag_key(a.tag))
         .collect();
+    // Attributes the ImagingStudy does not keep: only the stored instances have them, so every
+    // candidate's instances must be read (the caller bounds how many: docs/dicomweb.md).
+    let mut unindexed: Vec<String> = Vec::new();
+    let included: &[u32] = match &q.includes {
+        Includes::Tags(t) => t,
+        Includes::All => &[],
+    };
+    let extra = q
+        .filters
+        .iter()
+        .map(|f| f.attr)
+        .chain(included.iter().filter_map(|t| attr_by_tag(*t)).filter(|a| a.level <= q.level));
+    for attr in extra {
+        if kept_attr(attr.tag).is_none() && !unindexed.iter().any(|k| k == attr.keyword) {
+            unindexed.push(attr.keyword.to_owned());
+            tags.push(tag_key(attr.tag));
+        }
+    }
+    let all = matches!(q.includes, Includes::All);
+    if all {
+        unindexed.push("includefield=all".to_owned());
+    }
     out.insert(
         "stored".into(),
-        json!({"tags": tags, "series": needs(Level::Series), "instances": needs(Level::Instance)}),
+        json!({"tags": tags, "all": all, "unindexed": unindexed, "narrowingKeys": NARROWING_KEYS,
+               "series": needs(Level::Series), "instances": needs(Level::Instance)}),
     );
     out.insert("warnings".into(), json!(q.warnings));
     Ok(Value::Object(out))
 }
+
+/// The keys the database narrows by (above), for the message of a query that would read too many
+/// instances.
+const NARROWING_KEYS: &[&str] = &[
+    "StudyInstanceUID", "PatientID", "AccessionNumber", "StudyDate", "PatientName",
+    "StudyDescription", "ModalitiesInStudy", "Modality", "SeriesInstanceUID", "SOPInstanceUID",
+    "SOPClassUID",
+];
 
 pub(super) fn intersect(current: Option<Vec<String>>, new: &[String]) -> Vec<String> {
     match current {

@@ -1,10 +1,8 @@
 //! QIDO-RS: parsing and validating the request (query parameters, matchers).
 
-use dicom_core::dictionary::DataDictionary;
-use dicom_dictionary_std::StandardDataDictionary;
 use serde_json::Value;
 
-use crate::attributes::{attr_by_tag, ATTRS, Attr, Level, NOT_MATCHABLE};
+use crate::attributes::{attr_by_keyword, attr_by_tag, matchable_vr, Attr, Level, NOT_MATCHABLE};
 use crate::DicomError;
 
 /// A malformed or unsupported query: the client's to fix (400).
@@ -26,8 +24,10 @@ pub(super) enum Matcher {
         ci: bool,
         fuzzy: bool,
     },
-    /// IS/US values: any equal.
+    /// IS/US and other integer values: any equal.
     Numbers(Vec<i64>),
+    /// DS/FL/FD values: any equal as numbers (`70` matches `70.0`).
+    Decimals(Vec<f64>),
 }
 
 #[derive(Debug, Clone)]
@@ -56,20 +56,18 @@ pub(super) struct Query {
     pub(super) warnings: Vec<String>,
 }
 
-pub(super) fn resolve_attribute(key: &str) -> Result<Result<&'static Attr, String>, DicomError> {
-    // Ok(Ok(attr)): supported; Ok(Err(name)): a DICOM attribute we do not support; Err: unknown.
+/// Ok(Some(attr)): a standard attribute; Ok(None): well-formed but no standard attribute of a
+/// level (a sequence path, a private or unknown tag); Err: no keyword, no tag (400).
+pub(super) fn resolve_attribute(key: &str) -> Result<Option<&'static Attr>, DicomError> {
     if key.contains('.') {
-        return Ok(Err(key.to_owned())); // sequence matching (e.g. RequestAttributesSequence.X)
+        return Ok(None); // sequence matching (e.g. RequestAttributesSequence.X)
     }
     if key.len() == 8 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
         let tag = u32::from_str_radix(key, 16).map_err(|_| bad(format!("bad tag {key}")))?;
-        return Ok(attr_by_tag(tag).ok_or_else(|| key.to_uppercase()));
+        return Ok(attr_by_tag(tag));
     }
-    if let Some(attr) = ATTRS.iter().find(|a| a.keyword == key) {
-        return Ok(Ok(attr));
-    }
-    if StandardDataDictionary.by_name(key).is_some() {
-        return Ok(Err(key.to_owned()));
+    if let Some(attr) = attr_by_keyword(key) {
+        return Ok(Some(attr));
     }
     Err(bad(format!(
         "Unknown query parameter or attribute \"{key}\" (PS3.18 §8.3.4: use a DICOM keyword or a tag gggeeee)"
@@ -134,7 +132,6 @@ pub(super) fn parse_query(request: &Value) -> Result<Query, DicomError> {
         retrieve_base,
         warnings: Vec::new(),
     };
-    let mut unsupported: Vec<String> = Vec::new();
     for (key, value) in &params {
         match key.as_str() {
             "limit" => {
@@ -165,46 +162,45 @@ pub(super) fn parse_query(request: &Value) -> Result<Query, DicomError> {
                         q.includes = Includes::All;
                         continue;
                     }
-                    match resolve_attribute(field)? {
-                        Ok(attr) => {
-                            if let Includes::Tags(t) = &mut q.includes {
-                                t.push(attr.tag);
-                            }
+                    // A private tag or sequence path has nothing to return here (WADO-RS metadata has it).
+                    if let Some(attr) = resolve_attribute(field)? {
+                        if let Includes::Tags(t) = &mut q.includes {
+                            t.push(attr.tag);
                         }
-                        Err(_) => {} // a DICOM attribute we do not hold: nothing to return
                     }
                 }
             }
             // Not query keys: media type / charset overrides some clients send.
             "accept" | "charset" | "_" => {}
             _ => match resolve_attribute(key)? {
-                Ok(attr) if NOT_MATCHABLE.contains(&attr.tag) => {
+                // Never ignored (that would answer more than was asked for): what cannot be
+                // matched is refused, unless the key only asks for the attribute (no value).
+                Some(attr) if NOT_MATCHABLE.contains(&attr.tag) || !matchable_vr(attr.vr) => {
                     if !value.is_empty() && value != "*" {
-                        unsupported.push(attr.keyword.to_owned());
+                        return Err(bad(format!(
+                            "{} ({}) cannot be a matching key: sequence and binary values are not matched; send it without a value to have it returned",
+                            attr.keyword, attr.vr
+                        )));
                     }
                     if let Includes::Tags(t) = &mut q.includes {
                         t.push(attr.tag);
                     }
                 }
-                Ok(attr) => {
+                Some(attr) => {
                     // A lower level's key (e.g. Modality on /studies) selects the studies or
                     // series that hold a matching series/instance (relational, as C-FIND).
                     let matcher = matcher(attr, value, fuzzy)?;
                     q.filters.push(Filter { attr, matcher });
                 }
-                Err(name) => {
-                    if !value.is_empty() {
-                        unsupported.push(name);
+                None => {
+                    if !value.is_empty() && value != "*" {
+                        return Err(bad(format!(
+                            "{key} cannot be a matching key: sequence paths and private attributes are not matched"
+                        )));
                     }
                 }
             },
         }
-    }
-    if !unsupported.is_empty() {
-        q.warnings.push(format!(
-            "The following attributes are not supported as query keys and were ignored: {}",
-            unsupported.join(", ")
-        ));
     }
     Ok(q)
 }
@@ -306,7 +302,7 @@ pub(super) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, Di
                 }
             }
         }
-        "IS" | "US" => {
+        "IS" | "US" | "SS" | "UL" | "SL" | "UV" | "SV" => {
             let mut out = Vec::new();
             for v in value
                 .split(['\\', ','])
@@ -319,6 +315,22 @@ pub(super) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, Di
                 );
             }
             Ok(Matcher::Numbers(out))
+        }
+        "DS" | "FL" | "FD" => {
+            let mut out = Vec::new();
+            for v in value
+                .split(['\\', ','])
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                out.push(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| bad(format!("{}: \"{v}\" is not a decimal number", attr.keyword)))?,
+                );
+            }
+            Ok(Matcher::Decimals(out))
         }
         "PN" => {
             // Only the alphabetic group is matched; a PN never contains a backslash.

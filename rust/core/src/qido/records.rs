@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::attributes::{attr_by_tag, stored, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level, RETRIEVE_URL};
+use crate::attributes::{
+    attr_by_tag, kept_attr, level_of, returnable, stored, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level,
+    RETRIEVE_URL,
+};
 use crate::qido::matching::values_of;
 use crate::study_ext::{attributes_from_extension, EXT_INSTANCE_ATTRIBUTES};
 
@@ -168,6 +171,21 @@ pub(super) fn overlay(map: &mut BTreeMap<u32, Value>, level: Level, src: Option<
                 map.insert(attr.tag, e);
             }
         }
+    }
+    // Attributes the table does not have (asked for by a key or `includefield`): the stored
+    // instance's, at their level, as long as they are no bulk data.
+    for (key, e) in obj {
+        let Ok(tag) = u32::from_str_radix(key, 16) else {
+            continue;
+        };
+        if key.len() != 8 || kept_attr(tag).is_some() || level_of(tag) != level || !returnable(tag, e) {
+            continue;
+        }
+        let mut e = e.clone();
+        if e.get("vr").and_then(Value::as_str) == Some("DA") {
+            normalize_acr_nema_dates(&mut e);
+        }
+        map.insert(tag, e);
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::attributes::{attr_by_tag, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level, RETRIEVE_URL};
+use crate::attributes::{attr_by_tag, level_of, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level, RETRIEVE_URL};
 use crate::qido::matching::{matches, values_of};
 use crate::qido::query::{parse_query, Filter, Includes, Query};
 use crate::qido::records::{records, SeriesRecord};
@@ -172,6 +172,16 @@ pub(super) fn build(
             .cloned()
             .unwrap_or_else(|| json!({"vr": attr.vr}));
         out.insert(tag_key(tag), value);
+    }
+    // `includefield=all`: also every other attribute the stored instances have at the levels
+    // this resource returns (records hold only returnable ones: no bulk data).
+    if matches!(q.includes, Includes::All) {
+        let maps = [Some(study), series.filter(|_| q.level >= Level::Series), instance.filter(|_| q.level >= Level::Instance)];
+        for (tag, value) in maps.into_iter().flatten().flatten() {
+            if *tag != RETRIEVE_URL && *tag != INSTANCE_AVAILABILITY && level_of(*tag) <= q.level {
+                out.entry(tag_key(*tag)).or_insert_with(|| value.clone());
+            }
+        }
     }
     // Sorted by tag, as DICOM JSON objects conventionally are.
     let mut keys: Vec<String> = out.keys().cloned().collect();

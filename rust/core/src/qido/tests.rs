@@ -218,8 +218,21 @@ fn errors_and_warnings() {
     assert!(plan(&req(&[("StudyDate", "2020")])).is_err());
     assert!(plan(&req(&[("limit", "-1")])).is_err());
     assert!(plan(&req(&[("StudyInstanceUID", "1.2.x")])).is_err());
+    // A key the ImagingStudy does not keep is matched from the stored instances, never ignored.
     let p = plan(&req(&[("PatientWeight", "70")])).unwrap();
-    assert!(p["warnings"][0].as_str().unwrap().contains("PatientWeight"));
+    assert_eq!(p["warnings"], json!([]));
+    assert_eq!(p["stored"]["unindexed"], json!(["PatientWeight"]));
+    assert!(p["stored"]["tags"].as_array().unwrap().contains(&json!("00101030")));
+    // What cannot be matched is refused, with the reason, instead of being ignored.
+    for (k, v) in [("RequestAttributesSequence", "x"), ("ReferencedImageSequence", "1"),
+                   ("00400275.00321060", "x"), ("00091001", "x"), ("PixelData", "x")] {
+        let e = plan(&req(&[(k, v)])).unwrap_err();
+        assert!(e.to_string().contains("cannot be a matching key"), "{k}: {e}");
+    }
+    // ... but asked for without a value they are only returned (or have nothing to return).
+    assert!(plan(&req(&[("RequestAttributesSequence", "")])).is_ok());
+    assert!(plan(&req(&[("00091001", "")])).is_ok());
+    assert!(plan(&req(&[("SliceLocation", "ten")])).is_err());
     let p = plan(&req(&[
         ("StudyDate", "20200101-20200131"),
         ("PatientName", "Doe^J*"),
@@ -343,4 +356,133 @@ fn wildcard_and_time() {
     assert!(norm_time("1", false).is_none());
     assert_eq!(shift_day("20200301", -1).unwrap(), "2020-02-29");
     assert_eq!(shift_day("20201231", 1).unwrap(), "2021-01-01");
+}
+
+/// Candidates whose stored instances carry attributes the ImagingStudy does not keep.
+fn with_stored_values() -> Value {
+    let mut c = candidates();
+    let inst = |uid: &str, slice: f64, pos: [f64; 3]| {
+        (uid.to_owned(), json!({
+            "00201041": {"vr": "DS", "Value": [slice]},
+            "00200032": {"vr": "DS", "Value": pos},
+            "00080008": {"vr": "CS", "Value": ["ORIGINAL", "PRIMARY"]},
+            "00080070": {"vr": "LO", "Value": ["Philips"]},
+            "00101010": {"vr": "AS", "Value": ["045Y"]},
+            "7FE00010": {"vr": "OW", "BulkDataURI": "x"},
+            "00431028": {"vr": "OB", "BulkDataURI": "y"},
+            "00540016": {"vr": "SQ", "Value": [{"00181072": {"vr": "LO", "Value": ["a".repeat(20_000)]}}]},
+            "00081032": {"vr": "SQ", "Value": [{"00080100": {"vr": "SH", "Value": ["X1"]}}]},
+        }))
+    };
+    let mut instances = serde_json::Map::new();
+    for (u, v) in [inst("1.2.3.1.1", 10.0, [0.0, 0.0, 10.0]), inst("1.2.3.1.2", 12.5, [0.0, 0.0, 12.5])] {
+        instances.insert(u, v);
+    }
+    let first = instances["1.2.3.1.1"].clone();
+    let mut sr = first.clone();
+    sr["00080070"] = json!({"vr": "LO", "Value": ["GE"]});
+    instances.insert("1.2.3.2.1".into(), sr.clone());
+    c[0]["dicom"] = json!({"study": first, "series": {"1.2.3.1": first, "1.2.3.2": sr}, "instances": instances});
+    // The other study's instances were made by another scanner and hold no PatientAge.
+    let mut other = json!({"00080070": {"vr": "LO", "Value": ["Siemens"]}, "00201041": {"vr": "DS", "Value": [10]}});
+    let mut inst2 = serde_json::Map::new();
+    for u in ["1.2.4.1.1", "1.2.4.1.2", "1.2.4.2.1"] {
+        inst2.insert(u.into(), other.clone());
+    }
+    other["00080060"] = json!({"vr": "CS", "Value": ["MR"]});
+    c[1]["dicom"] = json!({"study": other, "series": {"1.2.4.1": other, "1.2.4.2": other}, "instances": inst2});
+    c
+}
+
+fn run_stored(level: &str, params: &[(&str, &str)]) -> Value {
+    let req = json!({"level": level, "params": params.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                     "retrieveBase": "http://h/dw/", "maxResults": 100});
+    query(&req, &with_stored_values()).unwrap()
+}
+
+#[test]
+fn keys_outside_the_kept_set_match_at_their_level() {
+    // Manufacturer is of the series (General Equipment): a study matches when one series does.
+    assert_eq!(uids(&run_stored("study", &[("Manufacturer", "Philips")]), "0020000D"), ["1.2.3"]);
+    assert_eq!(uids(&run_stored("study", &[("Manufacturer", "sie*")]), "0020000D"), Vec::<String>::new());
+    assert_eq!(uids(&run_stored("study", &[("Manufacturer", "Sie*")]), "0020000D"), ["1.2.4"]);
+    let r = run_stored("series", &[("Manufacturer", "GE")]);
+    assert_eq!(uids(&r, "0020000E"), ["1.2.3.2"]);
+    assert_eq!(r["matches"][0]["00080070"]["Value"][0], "GE");
+    // PatientAge is of the study (Patient Study module); a study without it does not match.
+    let r = run_stored("study", &[("PatientAge", "045Y")]);
+    assert_eq!(uids(&r, "0020000D"), ["1.2.3"]);
+    assert_eq!(r["matches"][0]["00101010"]["Value"][0], "045Y");
+    assert_eq!(run_stored("study", &[("00101010", "0*")])["total"], 1);
+    // SliceLocation is of the instance; DS compares as numbers (12.50 = 12.5).
+    let r = run_stored("instance", &[("SliceLocation", "12.50")]);
+    assert_eq!(uids(&r, "00080018"), ["1.2.3.1.2"]);
+    assert_eq!(uids(&run_stored("study", &[("SliceLocation", "10")]), "0020000D"), ["1.2.3", "1.2.4"]);
+    // Multi-valued: any value matches.
+    assert_eq!(run_stored("instance", &[("ImageType", "PRIMARY")])["total"], 3);
+    // A key of the instance on /studies is not returned there.
+    assert!(run_stored("study", &[("SliceLocation", "10")])["matches"][0].get("00201041").is_none());
+}
+
+#[test]
+fn includefield_returns_what_the_instances_have_at_the_level() {
+    let r = run_stored("study", &[("includefield", "all"), ("StudyInstanceUID", "1.2.3")]);
+    let m = &r["matches"][0];
+    assert_eq!(m["00101010"]["Value"][0], "045Y"); // study level
+    assert_eq!(m["00081032"]["Value"][0]["00080100"]["Value"][0], "X1"); // a small sequence
+    assert!(m.get("00080070").is_none(), "series level");
+    assert!(m.get("00201041").is_none(), "instance level");
+    let r = run_stored("instance", &[("includefield", "all"), ("SOPInstanceUID", "1.2.3.1.2")]);
+    let m = &r["matches"][0];
+    assert_eq!(m["00201041"]["Value"][0], 12.5);
+    assert_eq!(m["00200032"]["Value"], json!([0.0, 0.0, 12.5]));
+    assert_eq!(m["00080070"]["Value"][0], "Philips");
+    assert_eq!(m["00101010"]["Value"][0], "045Y");
+    for bulk in ["7FE00010", "00431028", "00540016"] {
+        assert!(m.get(bulk).is_none(), "{bulk} is bulk data or a sequence over the bound");
+    }
+    // By name or tag, at the resource's level or above.
+    let r = run_stored("instance", &[("includefield", "ImagePositionPatient,00080070,PatientAge"), ("SOPInstanceUID", "1.2.3.1.1")]);
+    let m = &r["matches"][0];
+    assert_eq!(m["00200032"]["Value"], json!([0.0, 0.0, 10.0]));
+    assert_eq!(m["00080070"]["Value"][0], "Philips");
+    assert_eq!(m["00101010"]["Value"][0], "045Y");
+    // Asked for and absent: present and empty, with the dictionary's VR.
+    let r = run_stored("instance", &[("includefield", "PatientWeight"), ("SOPInstanceUID", "1.2.3.1.1")]);
+    assert_eq!(r["matches"][0]["00101030"], json!({"vr": "DS"}));
+}
+
+#[test]
+fn the_plan_names_what_must_be_read_from_the_instances() {
+    let p = |level: &str, params: &[(&str, &str)]| {
+        plan(&json!({"level": level, "params": params.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()})).unwrap()
+    };
+    assert_eq!(p("study", &[("PatientID", "P1")])["stored"]["unindexed"], json!([]));
+    assert_eq!(p("study", &[("includefield", "StudyDescription")])["stored"]["unindexed"], json!([]));
+    let s = &p("study", &[("Manufacturer", "Philips")])["stored"];
+    assert_eq!(s["unindexed"], json!(["Manufacturer"]));
+    assert_eq!((s["series"].as_bool(), s["instances"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(p("study", &[("includefield", "all")])["stored"]["unindexed"], json!(["includefield=all"]));
+    // An instance attribute included on /studies is not returned there: nothing to read.
+    assert_eq!(p("study", &[("includefield", "SliceLocation")])["stored"]["unindexed"], json!([]));
+    assert_eq!(p("instance", &[("includefield", "SliceLocation")])["stored"]["unindexed"], json!(["SliceLocation"]));
+}
+
+#[test]
+fn levels_follow_the_information_model() {
+    use crate::attributes::{level_of, Level};
+    for (tag, level) in [
+        (0x0010_1010, Level::Study),    // PatientAge
+        (0x0010_1030, Level::Study),    // PatientWeight
+        (0x0008_1060, Level::Study),    // NameOfPhysiciansReadingStudy
+        (0x0008_0070, Level::Series),   // Manufacturer
+        (0x0008_0080, Level::Series),   // InstitutionName (General Equipment)
+        (0x0018_0015, Level::Series),   // BodyPartExamined
+        (0x0018_1030, Level::Series),   // ProtocolName
+        (0x0020_0032, Level::Instance), // ImagePositionPatient
+        (0x0020_1041, Level::Instance), // SliceLocation
+        (0x0018_0050, Level::Instance), // SliceThickness
+    ] {
+        assert_eq!(level_of(tag), level, "{tag:08X}");
+    }
 }

@@ -238,4 +238,35 @@ class DicomWebStoredValuesTest extends AbstractServerTest {
 		assertThat(cold_ms).isLessThan(30_000);
 		assertThat(warm_ms).isLessThan(5_000);
 	}
+
+	@Test
+	void aKeyOutsideTheIndexReadsTheNarrowedCandidatesOnceThenTheCache() {
+		StoredAttributes stored = bean(StoredAttributes.class);
+		// narrowed by an indexed key first: one instance read
+		stored.clear();
+		assertThat(values(qido("studies?AccessionNumber=" + accessions.get(2) + "&Manufacturer=Mortara*"), "0020000D"))
+				.containsExactly(ecgStudies.get(2));
+		assertThat(stored.size()).as("Binaries read").isEqualTo(1);
+
+		// 103 candidates, one series each: the first instance of each series is read, once
+		List<String> studies = new ArrayList<>(ctStudies);
+		studies.addAll(ecgStudies);
+		String query = "studies?StudyInstanceUID=" + String.join(",", studies) + "&Manufacturer=GE*&limit=1000";
+		stored.clear();
+		long t0 = System.nanoTime();
+		JsonNode cold = qido(query);
+		long cold_ms = (System.nanoTime() - t0) / 1_000_000;
+		assertThat(stored.size()).as("Binaries read").isEqualTo(103);
+		long warm_ms = Long.MAX_VALUE;
+		for (int i = 0; i < 3; i++) {
+			long t1 = System.nanoTime();
+			assertThat(qido(query)).hasSize(100);
+			warm_ms = Math.min(warm_ms, (System.nanoTime() - t1) / 1_000_000);
+		}
+		assertThat(stored.size()).as("nothing read again").isEqualTo(103);
+		System.out.printf("QIDO /studies?Manufacturer=GE* over 103 candidate studies: first %d ms, then %d ms%n", cold_ms, warm_ms);
+		assertThat(values(cold, "0020000D")).containsExactlyInAnyOrderElementsOf(ctStudies);
+		assertThat(cold_ms).isLessThan(30_000);
+		assertThat(warm_ms).isLessThan(5_000);
+	}
 }

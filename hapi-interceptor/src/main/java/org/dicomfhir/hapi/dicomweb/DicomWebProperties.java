@@ -17,6 +17,23 @@ public class DicomWebProperties {
 	private int qidoMaxCandidateStudies = 2000;
 
 	/**
+	 * Most stored instances one QIDO request reads to match a key, or return an
+	 * {@code includefield}, that the ImagingStudy does not keep (e.g. Manufacturer, SliceLocation,
+	 * {@code includefield=all}). Beyond it the answer is 400, naming the attribute and the keys
+	 * that narrow the query: never a partial answer. Counted whether or not the values are cached,
+	 * so the same query gets the same answer.
+	 */
+	private int qidoMaxInstanceReads = 2000;
+
+	public int getQidoMaxInstanceReads() {
+		return qidoMaxInstanceReads;
+	}
+
+	public void setQidoMaxInstanceReads(int theQidoMaxInstanceReads) {
+		qidoMaxInstanceReads = theQidoMaxInstanceReads;
+	}
+
+	/**
 	 * Instances whose QIDO attribute values (read from their stored bytes) are kept in memory, about
 	 * 1 KB each. QIDO reads an instance's Binary once; later queries use the kept values.
 	 */

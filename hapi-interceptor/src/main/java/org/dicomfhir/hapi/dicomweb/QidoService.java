@@ -100,19 +100,27 @@ public class QidoService {
 			studies = new java.util.ArrayList<>(studies);
 			studies.sort(NEWEST_FIRST);
 		}
+		// Attributes the ImagingStudy does not keep are read from the stored instances, of every
+		// candidate: bounded, and refused rather than answered from a part of the candidates.
+		JsonNode stored = plan.path("stored");
+		boolean readInstances = !stored.path("unindexed").isEmpty();
+		if (cut && readInstances) {
+			throw tooManyReads(stored, "more than " + cap + " studies");
+		}
 		// Studies that keep their DICOM values need no Patient: its values would be overridden.
 		Map<String, Patient> patients = studies.stream().allMatch(QidoService::keepsValues)
 				? Map.of() : myStore.patients(studies, theRequest.details());
 
-		prefetchStoredValues(studies, plan.path("stored"), theRequest);
+		StoredAttributes.Selection selection = StoredAttributes.Selection.of(stored);
+		prefetchStoredValues(studies, stored, selection, readInstances, theRequest);
 		IParser parser = myFhirContext.newJsonParser();
 		StringBuilder candidates = new StringBuilder("[");
 		for (ImagingStudy study : studies) {
 			if (candidates.length() > 1) {
 				candidates.append(',');
 			}
-			ObjectNode dicom = storedValues(study, plan.path("stored"), theRequest);
-			boolean omitInstances = !plan.path("stored").path("instances").asBoolean(true) && keepsValues(study);
+			ObjectNode dicom = storedValues(study, stored, selection, readInstances, theRequest);
+			boolean omitInstances = !stored.path("instances").asBoolean(true) && keepsValues(study);
 			candidates.append("{\"imagingStudy\":").append(omitInstances ? encodeWithoutInstances(parser, study) : parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
 			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient));
@@ -187,15 +195,19 @@ public class QidoService {
 		}
 	}
 
-	/** Reads the instances {@link #storedValues} will need in batches (cold cache: 100 Binaries per search). */
-	private void prefetchStoredValues(List<ImagingStudy> theStudies, JsonNode theStored, DicomWebRequest theRequest) {
-		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
-		theStored.path("tags").forEach(t -> tags.add(t.asText()));
+	/**
+	 * Reads the instances {@link #storedValues} will need in batches (cold cache: 100 Binaries per
+	 * search). When the query needs attributes the ImagingStudy does not keep, those are all the
+	 * candidates' (first instance of each study or series, or every instance, by the levels the
+	 * query needs), at most {@code qido-max-instance-reads}.
+	 */
+	private void prefetchStoredValues(List<ImagingStudy> theStudies, JsonNode theStored, StoredAttributes.Selection theSelection,
+			boolean theReadInstances, DicomWebRequest theRequest) {
 		boolean seriesValues = theStored.path("series").asBoolean(true);
 		boolean instanceValues = theStored.path("instances").asBoolean(true);
 		java.util.Set<String> ids = new java.util.LinkedHashSet<>();
 		for (ImagingStudy study : theStudies) {
-			if (keepsValues(study)) {
+			if (keepsValues(study) && !theReadInstances) {
 				continue;
 			}
 			boolean studyDone = false;
@@ -214,7 +226,24 @@ public class QidoService {
 				}
 			}
 		}
-		myStoredAttributes.prefetch(ids, tags, theRequest.details());
+		int bound = myProperties.getQidoMaxInstanceReads();
+		if (theReadInstances && ids.size() > bound) {
+			throw tooManyReads(theStored, ids.size() + " instances");
+		}
+		myStoredAttributes.prefetch(ids, theSelection, theRequest.details());
+	}
+
+	/** 400 for a query on attributes the ImagingStudy does not keep that would read too many instances. */
+	private DicomWebException tooManyReads(JsonNode theStored, String theHowMany) {
+		List<String> unindexed = new java.util.ArrayList<>();
+		theStored.path("unindexed").forEach(u -> unindexed.add(u.asText()));
+		List<String> narrowing = new java.util.ArrayList<>();
+		theStored.path("narrowingKeys").forEach(u -> narrowing.add(u.asText()));
+		return DicomWebException.badRequest("QIDO: " + String.join(", ", unindexed)
+				+ " is not kept in the ImagingStudy index, so it is read from the stored instances, and this query would read "
+				+ theHowMany + " (more than dicomfhir.dicomweb.qido-max-instance-reads = " + myProperties.getQidoMaxInstanceReads()
+				+ "). Narrow the query with " + String.join(", ", narrowing)
+				+ " or a study or series in the path (docs/dicomweb.md, \"Keys outside the index\")");
 	}
 
 	/**
@@ -231,16 +260,16 @@ public class QidoService {
 
 	/**
 	 * The values of the stored instances for the Rust core (see {@code qido::records}), for a
-	 * study written before ingest kept them in the ImagingStudy: the study's from its first
+	 * study written before ingest kept them in the ImagingStudy, or for attributes it does not keep
+	 * (the plan's {@code unindexed}): the study's from its first
 	 * instance, each series' from its first instance (when the query needs series values), each
 	 * instance's own (when it needs instance values).
 	 */
-	private ObjectNode storedValues(ImagingStudy theStudy, JsonNode theStored, DicomWebRequest theRequest) {
-		if (keepsValues(theStudy)) {
+	private ObjectNode storedValues(ImagingStudy theStudy, JsonNode theStored, StoredAttributes.Selection theSelection,
+			boolean theReadInstances, DicomWebRequest theRequest) {
+		if (keepsValues(theStudy) && !theReadInstances) {
 			return JSON.createObjectNode();
 		}
-		java.util.Set<String> tags = new java.util.LinkedHashSet<>();
-		theStored.path("tags").forEach(t -> tags.add(t.asText()));
 		boolean seriesValues = theStored.path("series").asBoolean(true);
 		boolean instanceValues = theStored.path("instances").asBoolean(true);
 		ObjectNode out = JSON.createObjectNode();
@@ -254,7 +283,7 @@ public class QidoService {
 					continue;
 				}
 				if (!out.has("study") || (first && seriesValues) || instanceValues) {
-					ObjectNode values = myStoredAttributes.get(binaryId, tags, theRequest.details());
+					ObjectNode values = myStoredAttributes.get(binaryId, theSelection, theRequest.details());
 					if (values == null && !instanceValues) {
 						return out; // unreadable (e.g. Binary not readable for this caller): FHIR values, no further reads
 					}

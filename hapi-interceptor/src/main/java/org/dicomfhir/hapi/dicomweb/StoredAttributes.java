@@ -45,19 +45,40 @@ public class StoredAttributes {
 	}
 
 	/**
-	 * The stored values (DICOM JSON, only the tags QIDO takes from instances) of the instance in
+	 * Which values of an instance a query needs: these tags, or every attribute ({@code all}, for
+	 * {@code includefield=all}; the Rust core leaves out bulk data and large sequences). The cache
+	 * is keyed by Binary id and selection, so a query never gets another query's subset; the
+	 * whole data sets of {@code all} are not cached (their size is the instance's).
+	 */
+	record Selection(Set<String> tags, boolean all) {
+		static Selection of(JsonNode theStored) {
+			Set<String> tags = new java.util.LinkedHashSet<>();
+			theStored.path("tags").forEach(t -> tags.add(t.asText()));
+			return new Selection(tags, theStored.path("all").asBoolean(false));
+		}
+
+		String cacheKey(String theBinaryId) {
+			return all ? null : theBinaryId + "|" + String.join(",", tags);
+		}
+	}
+
+	/**
+	 * The stored values (DICOM JSON of the selected tags) of the instance in
 	 * Binary/{@code theBinaryId}; null when its bytes cannot be read or parsed (the caller then
 	 * answers with the FHIR values).
 	 */
-	ObjectNode get(String theBinaryId, Set<String> theTags, RequestDetails theRequest) {
-		ObjectNode cached = myCache.get(theBinaryId);
+	ObjectNode get(String theBinaryId, Selection theSelection, RequestDetails theRequest) {
+		String key = theSelection.cacheKey(theBinaryId);
+		ObjectNode cached = key == null ? null : myCache.get(key);
 		if (cached != null) {
 			return cached;
 		}
 		try {
 			Binary binary = myStore.binary(theBinaryId, theRequest);
-			ObjectNode kept = keep(myStore.bytes(binary), theTags);
-			myCache.put(theBinaryId, kept);
+			ObjectNode kept = keep(myStore.bytes(binary), theSelection);
+			if (key != null) {
+				myCache.put(key, kept);
+			}
 			return kept;
 		} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
 			// gone, unreadable for this caller, not parseable: the FHIR values are the fallback
@@ -70,8 +91,11 @@ public class StoredAttributes {
 	 * Reads the Binaries of the given ids not cached yet in a few searches (100 ids each) instead
 	 * of one read each, and caches their values. Failures are left to {@link #get}.
 	 */
-	void prefetch(java.util.Collection<String> theBinaryIds, Set<String> theTags, RequestDetails theRequest) {
-		java.util.List<String> missing = theBinaryIds.stream().filter(id -> !myCache.containsKey(id)).distinct().toList();
+	void prefetch(java.util.Collection<String> theBinaryIds, Selection theSelection, RequestDetails theRequest) {
+		if (theSelection.all()) {
+			return; // not cached: read by get
+		}
+		java.util.List<String> missing = theBinaryIds.stream().filter(id -> !myCache.containsKey(theSelection.cacheKey(id))).distinct().toList();
 		if (missing.isEmpty()) {
 			return;
 		}
@@ -84,17 +108,20 @@ public class StoredAttributes {
 		}
 		for (Binary binary : binaries) {
 			try {
-				myCache.put(binary.getIdElement().getIdPart(), keep(myStore.bytes(binary), theTags));
+				myCache.put(theSelection.cacheKey(binary.getIdElement().getIdPart()), keep(myStore.bytes(binary), theSelection));
 			} catch (DicomWebException | BaseServerResponseException | DicomException | IOException e) {
 				ourLog.debug("QIDO: no stored values for Binary/{}: {}", binary.getIdElement().getIdPart(), e.toString());
 			}
 		}
 	}
 
-	private static ObjectNode keep(byte[] theBytes, Set<String> theTags) throws IOException {
+	private static ObjectNode keep(byte[] theBytes, Selection theSelection) throws IOException {
 		JsonNode all = QidoService.JSON.readTree(DicomNative.dicomJson(theBytes, ""));
+		if (theSelection.all() && all instanceof ObjectNode whole) {
+			return whole;
+		}
 		ObjectNode kept = QidoService.JSON.createObjectNode();
-		for (String tag : theTags) {
+		for (String tag : theSelection.tags()) {
 			JsonNode element = all.get(tag);
 			if (element != null) {
 				kept.set(tag, element);
