@@ -399,6 +399,143 @@ class SmartOnFhirTest extends AbstractServerTest {
 	}
 
 	/**
+	 * SMART App Launch 2.x letters, exactly: {@code r} = read, vread, instance history; {@code s} =
+	 * search and type/system history. A hospital reviewer reads {@code ImagingStudy.r} as "may read by
+	 * id, may not search", and {@code .s} as "may search, may not read by id"; on every path.
+	 */
+	@Test
+	void readWithoutSearchReadsByIdButCannotSearch() {
+		String system = token(c -> c.claim("scope", "system/ImagingStudy.r"));
+		for (String r : List.of(system, patientToken(patientIdA, "launch/patient patient/ImagingStudy.r"))) {
+			// FHIR: read, vread, instance history yes
+			HttpResponse<byte[]> read = as(r, request("ImagingStudy/" + studyA).header("Accept", FHIR_JSON).GET());
+			assertThat(read.statusCode()).as(bodyText(read)).isEqualTo(200);
+			String version = json(read).at("/meta/versionId").asText();
+			assertThat(as(r, request("ImagingStudy/" + studyA + "/_history/" + version).GET()).statusCode()).isEqualTo(200);
+			HttpResponse<byte[]> instanceHistory = as(r, request("ImagingStudy/" + studyA + "/_history").header("Accept", FHIR_JSON).GET());
+			if (r == system) {
+				assertThat(instanceHistory.statusCode()).as(bodyText(instanceHistory)).isEqualTo(200);
+			} else {
+				// HAPI's compartment rules do not answer an instance history: a patient token gets 403
+				// with r, as with rs (not a matter of letters)
+				int withRs = as(patientToken(patientIdA, "patient/ImagingStudy.rs"), request("ImagingStudy/" + studyA + "/_history").GET())
+						.statusCode();
+				assertThat(instanceHistory.statusCode()).as(bodyText(instanceHistory)).isEqualTo(withRs);
+			}
+			// search, type history: no
+			for (String path : List.of("ImagingStudy", "ImagingStudy?_id=" + studyA, "ImagingStudy?identifier=urn:oid:" + studyA,
+					"ImagingStudy/_history", "_history")) {
+				HttpResponse<byte[]> denied = as(r, request(path).header("Accept", FHIR_JSON).GET());
+				assertThat(denied.statusCode()).as(path + ": " + bodyText(denied)).isEqualTo(403);
+				assertThat(bodyText(denied)).doesNotContain(studyA);
+			}
+			HttpResponse<byte[]> postSearch = as(r, request("ImagingStudy/_search").header("Content-Type", "application/x-www-form-urlencoded")
+					.header("Accept", FHIR_JSON).POST(HttpRequest.BodyPublishers.ofString("_id=" + studyA)));
+			assertThat(postSearch.statusCode()).as(bodyText(postSearch)).isEqualTo(403);
+			// a batch is not a way round: its search entry is refused, its read entry served
+			HttpResponse<byte[]> batch = as(r, batch("ImagingStudy?_id=" + studyA, "ImagingStudy/" + studyA));
+			assertThat(batch.statusCode()).as(bodyText(batch)).isEqualTo(200);
+			JsonNode entries = json(batch).path("entry");
+			assertThat(entries.get(0).at("/response/status").asText()).as(bodyText(batch)).startsWith("403");
+			assertThat(entries.get(0).path("resource").toString()).doesNotContain("ImagingStudy/" + studyA).doesNotContain(seriesA);
+			if (r == system) {
+				assertThat(entries.get(1).at("/response/status").asText()).as(bodyText(batch)).startsWith("200");
+				assertThat(entries.get(1).at("/resource/id").asText()).isEqualTo(studyA);
+			} else {
+				// HAPI's SearchNarrowingInterceptor turns a patient token's batch read into a search of
+				// the patient's compartment (ImagingStudy?_id=…&patient=…): s is needed there
+				assertThat(entries.get(1).at("/response/status").asText()).as(bodyText(batch)).startsWith("403");
+				assertThat(entries.get(1).path("resource").toString()).doesNotContain(seriesA);
+			}
+			// DICOMweb: QIDO is a search (403), retrieve by UID a read (200)
+			for (String path : List.of("studies?StudyInstanceUID=" + studyA, "studies", "series?SeriesInstanceUID=" + seriesA,
+					"instances", "studies/" + studyA + "/series", "studies/" + studyA + "/instances",
+					"studies/" + studyA + "/series/" + seriesA + "/instances")) {
+				HttpResponse<byte[]> qido = as(r, request("dicomweb/" + path).GET());
+				assertThat(qido.statusCode()).as(path + ": " + bodyText(qido)).isEqualTo(403);
+				assertThat(bodyText(qido)).doesNotContain(sopA);
+			}
+			for (String path : List.of("studies/" + studyA, "studies/" + studyA + "/metadata",
+					"studies/" + studyA + "/series/" + seriesA, "studies/" + studyA + "/series/" + seriesA + "/metadata",
+					"studies/" + studyA + "/series/" + seriesA + "/instances/" + sopA,
+					"studies/" + studyA + "/series/" + seriesA + "/instances/" + sopA + "/frames/1",
+					"?requestType=WADO&studyUID=" + studyA + "&seriesUID=" + seriesA + "&objectUID=" + sopA + "&contentType=application/dicom")) {
+				HttpResponse<byte[]> wado = as(r, request("dicomweb/" + path).GET());
+				assertThat(wado.statusCode()).as(path + ": " + bodyText(wado)).isEqualTo(200);
+			}
+			// the Binary by id too (ImagingStudy's letters)
+			assertThat(as(r, request("Binary/" + binaryA).GET()).statusCode()).isEqualTo(200);
+			assertThat(as(r, request("Binary?_id=" + binaryA).header("Accept", FHIR_JSON).GET()).statusCode()).isEqualTo(403);
+		}
+	}
+
+	@Test
+	void searchWithoutReadSearchesButCannotReadById() {
+		String system = token(c -> c.claim("scope", "system/ImagingStudy.s"));
+		for (String s : List.of(system, patientToken(patientIdA, "launch/patient patient/ImagingStudy.s"))) {
+			HttpResponse<byte[]> search = as(s, request("ImagingStudy?_id=" + studyA).header("Accept", FHIR_JSON).GET());
+			assertThat(search.statusCode()).as(bodyText(search)).isEqualTo(200);
+			assertThat(json(search).at("/entry/0/resource/id").asText()).isEqualTo(studyA);
+			if (s == system) {
+				// type history is an s operation (a patient token's would show other patients' studies: 403)
+				HttpResponse<byte[]> history = as(s, request("ImagingStudy/_history").header("Accept", FHIR_JSON).GET());
+				assertThat(history.statusCode()).as(bodyText(history)).isEqualTo(200);
+			}
+			HttpResponse<byte[]> read = as(s, request("ImagingStudy/" + studyA).header("Accept", FHIR_JSON).GET());
+			assertThat(read.statusCode()).as(bodyText(read)).isEqualTo(403);
+			assertThat(bodyText(read)).doesNotContain(seriesA);
+			assertThat(as(s, request("ImagingStudy/" + studyA + "/_history/1").GET()).statusCode()).isEqualTo(403);
+			assertThat(as(s, request("ImagingStudy/" + studyA + "/_history").GET()).statusCode()).isEqualTo(403);
+			// in a batch: the search served, the read refused
+			HttpResponse<byte[]> batch = as(s, batch("ImagingStudy?_id=" + studyA, "ImagingStudy/" + studyA));
+			assertThat(batch.statusCode()).as(bodyText(batch)).isEqualTo(200);
+			JsonNode entries = json(batch).path("entry");
+			assertThat(entries.get(0).at("/response/status").asText()).as(bodyText(batch)).startsWith("200");
+			assertThat(entries.get(0).at("/resource/entry/0/resource/id").asText()).isEqualTo(studyA);
+			if (s == system) {
+				assertThat(entries.get(1).at("/response/status").asText()).as(bodyText(batch)).startsWith("403");
+				assertThat(entries.get(1).path("resource").toString()).doesNotContain(seriesA);
+			} else {
+				// a patient token's batch read is run as a search narrowed to its patient (HAPI's
+				// SearchNarrowingInterceptor): what ImagingStudy?_id=… gives the same s token
+				assertThat(entries.get(1).at("/response/status").asText()).as(bodyText(batch)).startsWith("200");
+				assertThat(entries.get(1).at("/resource/type").asText()).isEqualTo("searchset");
+			}
+			// DICOMweb: QIDO yes, retrieve no
+			assertThat(values(json(as(s, request("dicomweb/studies?StudyInstanceUID=" + studyA).GET())), "0020000D"))
+					.containsExactly(studyA);
+			HttpResponse<byte[]> instances = as(s, request("dicomweb/studies/" + studyA + "/series/" + seriesA + "/instances").GET());
+			assertThat(instances.statusCode()).as(bodyText(instances)).isEqualTo(200);
+			for (String path : List.of("studies/" + studyA, "studies/" + studyA + "/metadata",
+					"studies/" + studyA + "/series/" + seriesA + "/instances/" + sopA + "/frames/1",
+					"studies/" + studyA + "/rendered",
+					"?requestType=WADO&studyUID=" + studyA + "&seriesUID=" + seriesA + "&objectUID=" + sopA + "&contentType=application/dicom")) {
+				HttpResponse<byte[]> wado = as(s, request("dicomweb/" + path).GET());
+				assertThat(wado.statusCode()).as(path + ": " + bodyText(wado)).isEqualTo(403);
+				assertThat(wado.body().length).as(path).isLessThan(2000);
+			}
+			assertThat(as(s, request("Binary/" + binaryA).GET()).statusCode()).isEqualTo(403);
+		}
+		// v1 .read is r and s
+		String v1 = token(c -> c.claim("scope", "system/ImagingStudy.read"));
+		assertThat(as(v1, request("ImagingStudy/" + studyA).GET()).statusCode()).isEqualTo(200);
+		assertThat(as(v1, request("ImagingStudy?_id=" + studyA).GET()).statusCode()).isEqualTo(200);
+	}
+
+	@Test
+	void includedResourcesNeedAReadLetterOnTheirType() {
+		// s on the searched type; the included Patient: r (or s) on Patient, as before
+		String s = token(c -> c.claim("scope", "system/ImagingStudy.s system/Patient.r"));
+		HttpResponse<byte[]> r = as(s, request("ImagingStudy?_id=" + studyA + "&_include=ImagingStudy:subject").header("Accept", FHIR_JSON).GET());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		List<String> types = new ArrayList<>();
+		json(r).path("entry").forEach(en -> types.add(en.at("/resource/resourceType").asText()));
+		assertThat(types).containsExactlyInAnyOrder("ImagingStudy", "Patient");
+		// but Patient.r does not search Patients
+		assertThat(as(s, request("Patient?_id=" + fhirPatientA).GET()).statusCode()).isEqualTo(403);
+	}
+
+	/**
 	 * What a token costs on this machine: a first validation (RS256 signature and claims, keys
 	 * cached) and a repeated one (the same token again within a minute), per second on one thread;
 	 * and QIDO latency with a token. Printed for the report; asserted only loosely.
@@ -444,6 +581,17 @@ class SmartOnFhirTest extends AbstractServerTest {
 
 	private HttpResponse<byte[]> as(String theToken, HttpRequest.Builder theRequest) {
 		return send(theRequest.header("Authorization", "Bearer " + theToken).build());
+	}
+
+	/** A FHIR batch of GET entries. */
+	private HttpRequest.Builder batch(String... theUrls) {
+		StringBuilder b = new StringBuilder("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[");
+		for (int i = 0; i < theUrls.length; i++) {
+			b.append(i == 0 ? "" : ",").append("{\"request\":{\"method\":\"GET\",\"url\":\"").append(theUrls[i]).append("\"}}");
+		}
+		b.append("]}");
+		return request("").header("Content-Type", FHIR_JSON).header("Accept", FHIR_JSON)
+				.POST(HttpRequest.BodyPublishers.ofString(b.toString()));
 	}
 
 	private String subjectOf(String theStudy) {

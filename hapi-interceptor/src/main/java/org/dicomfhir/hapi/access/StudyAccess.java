@@ -145,19 +145,31 @@ public class StudyAccess {
 		});
 	}
 
-	/** Whether the caller may read the study (and so its instances); false for an unknown owner. */
+	/**
+	 * Whether the caller may see the study (and so its instances) in this request: a search (or
+	 * history) shows an instance to a caller who may search the study, a read to one who may read it
+	 * (SMART's {@code s} and {@code r} are different rights); false for an unknown owner.
+	 */
 	public boolean mayRead(RequestDetails theRequest, String theStudyUid) {
-		return unchecked(theRequest) || cached(theRequest, "read:" + theStudyUid, () -> {
+		RestOperationTypeEnum operation = isSearch(theRequest.getRestOperationType()) ? theRequest.getRestOperationType()
+				: RestOperationTypeEnum.READ;
+		return unchecked(theRequest) || cached(theRequest, operation + ":" + theStudyUid, () -> {
 			if (theStudyUid == null) {
 				return false;
 			}
-			if (allowedOnEveryStudy(theRequest, RestOperationTypeEnum.READ)) {
+			if (allowedOnEveryStudy(theRequest, operation)) {
 				return true;
 			}
 			ImagingStudy study = storedOrProposed(theStudyUid);
-			return study != null && allowed(theRequest, RestOperationTypeEnum.READ, null, study.getIdElement(), study,
+			return study != null && allowed(theRequest, operation, null, study.getIdElement(), study,
 					Pointcut.STORAGE_PRESHOW_RESOURCES);
 		});
+	}
+
+	private static boolean isSearch(RestOperationTypeEnum theOperation) {
+		return theOperation == RestOperationTypeEnum.SEARCH_TYPE || theOperation == RestOperationTypeEnum.SEARCH_SYSTEM
+				|| theOperation == RestOperationTypeEnum.HISTORY_TYPE || theOperation == RestOperationTypeEnum.HISTORY_SYSTEM
+				|| theOperation == RestOperationTypeEnum.GET_PAGE;
 	}
 
 	/** The Study Instance UID of a DICOM Binary's owner: its securityContext, else the ledger; null when unknown. */

@@ -17,6 +17,8 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
+import org.hl7.fhir.instance.model.api.IIdType;
+import org.hl7.fhir.r4.model.IdType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,8 +38,9 @@ import java.util.List;
  * RequestDetails, so storage-level hooks (AuthorizationInterceptor's resource checks, consent,
  * partitioning) apply. Because HAPI never selects a FHIR handler for these paths, it never fires
  * {@code SERVER_INCOMING_REQUEST_PRE_HANDLED} either; we fire it ourselves, with the resource
- * name and operation the DICOMweb request amounts to (QIDO and WADO: {@code SEARCH_TYPE} on
- * ImagingStudy; STOW: {@code UPDATE} on Binary), so interceptors that decide at that point
+ * name and operation the DICOMweb request amounts to (QIDO: {@code SEARCH_TYPE} on ImagingStudy;
+ * WADO-RS, rendered, thumbnail and WADO-URI, a retrieve by UID: {@code READ} on ImagingStudy;
+ * STOW: {@code UPDATE} on Binary), so interceptors that decide at that point
  * (AuthorizationInterceptor's operation rules, SearchNarrowingInterceptor, audit) see it.
  */
 @Interceptor
@@ -273,7 +276,7 @@ public class DicomWebInterceptor {
 		if (n == 0 && ("GET".equals(theMethod) || "HEAD".equals(theMethod)) && theRequest.servletRequest().getParameter("requestType") != null) {
 			// WADO-URI (PS3.18 §9): GET <service root>?requestType=WADO&studyUID=..&seriesUID=..&objectUID=..
 			WadoUri uri = WadoUri.parse(theRequest.servletRequest());
-			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+			authorizeRead(theRequest, uri.studyUid());
 			if (uri.renderedMediaType() != null) {
 				myWado.rendering().renderedUri(theRequest, uri, uri.renderedMediaType());
 			} else {
@@ -354,7 +357,7 @@ public class DicomWebInterceptor {
 			}
 		}
 		String tail = i < n ? theSeg.get(i) : null;
-		authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.SEARCH_TYPE);
+		authorizeRead(theRequest, study);
 		if (tail == null) {
 			myWado.retrieve(theRequest, study, series, instance);
 		} else if ("metadata".equals(tail) && i + 1 == n) {
@@ -413,6 +416,23 @@ public class DicomWebInterceptor {
 					.add(ServletRequestDetails.class, details)
 					.add(RestOperationTypeEnum.class, theOperation);
 			broadcaster.callHooks(Pointcut.SERVER_INCOMING_REQUEST_PRE_HANDLED, params);
+		}
+	}
+
+	/**
+	 * A retrieve by UID is a read of the study (SMART {@code r}), not a search ({@code s}): authorized
+	 * as HAPI's READ of {@code ImagingStudy/<Study Instance UID>} (the plugin's study id; HAPI's read
+	 * rules need the id a read names). The request stays a READ while it is served, so the lookups
+	 * of the study, its series and its Binaries are checked as reads.
+	 */
+	private void authorizeRead(DicomWebRequest theRequest, String theStudyUid) {
+		ServletRequestDetails details = theRequest.details();
+		IIdType previous = details.getId();
+		details.setId(new IdType("ImagingStudy", theStudyUid));
+		try {
+			authorize(theRequest, "ImagingStudy", RestOperationTypeEnum.READ);
+		} finally {
+			details.setId(previous);
 		}
 	}
 

@@ -131,10 +131,12 @@ public class StudyStore {
 	}
 
 	/**
-	 * Runs a read with the request marked as a search of ImagingStudy. AuthorizationInterceptor
+	 * Runs a lookup with the request marked as a read of ImagingStudy. AuthorizationInterceptor
 	 * checks returned resources only for operations that return resources (not for UPDATE or
 	 * DELETE), so STOW and DELETE look their target study up this way: a study the caller may not
-	 * read is then refused before anything is written or deleted.
+	 * read is then refused before anything is written or deleted. A read, not a search: looking up
+	 * the one study a request names by UID is what a read by id does (SMART {@code r}, not {@code s}).
+	 * QIDO (a search) and WADO (a read) keep their own operation.
 	 */
 	static <T> T asRead(RequestDetails theRequest, java.util.function.Supplier<T> theRead) {
 		RestOperationTypeEnum operation = theRequest.getRestOperationType();
@@ -142,7 +144,7 @@ public class StudyStore {
 		if (operation == RestOperationTypeEnum.SEARCH_TYPE || operation == RestOperationTypeEnum.READ) {
 			return theRead.get();
 		}
-		theRequest.setRestOperationType(RestOperationTypeEnum.SEARCH_TYPE);
+		theRequest.setRestOperationType(RestOperationTypeEnum.READ);
 		theRequest.setResourceName("ImagingStudy");
 		try {
 			return theRead.get();

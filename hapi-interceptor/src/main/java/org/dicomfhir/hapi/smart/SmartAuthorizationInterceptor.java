@@ -1,5 +1,7 @@
 package org.dicomfhir.hapi.smart;
 
+import ca.uhn.fhir.model.api.ResourceMetadataKeyEnum;
+import ca.uhn.fhir.model.valueset.BundleEntrySearchModeEnum;
 import ca.uhn.fhir.rest.api.RestOperationTypeEnum;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
@@ -8,6 +10,7 @@ import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRule;
 import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRuleOp;
 import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleBuilderRuleOpClassifier;
 import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleFinished;
+import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRuleTester;
 import ca.uhn.fhir.rest.server.interceptor.auth.PolicyEnum;
 import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
@@ -16,6 +19,8 @@ import org.dicomfhir.hapi.config.TypeWideAuthorization;
 import org.dicomfhir.hapi.smart.SmartScopes.Grant;
 import org.dicomfhir.hapi.smart.SmartScopes.Level;
 import org.dicomfhir.hapi.smart.SmartScopes.Permission;
+import org.hl7.fhir.instance.model.api.IBaseResource;
+import org.hl7.fhir.r4.model.Bundle;
 import org.hl7.fhir.r4.model.IdType;
 
 import java.util.ArrayList;
@@ -24,8 +29,9 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * HAPI authorization rules from the token's SMART scopes: {@code r}/{@code s} → read (HAPI's read
- * rule covers read and search alike), {@code c} → create, {@code u} → update (HAPI's write rule,
+ * HAPI authorization rules from the token's SMART scopes: {@code r} → read, vread and instance
+ * history; {@code s} → search and type/system history (both HAPI read rules, told apart by the
+ * request's operation, see {@link LetterTester}); {@code c} → create, {@code u} → update (HAPI's write rule,
  * with creates denied unless {@code c} is granted too), {@code d} → delete. {@code system/} and
  * {@code user/} grant per resource type ({@code user/} = {@code system/}: this server has no
  * per-user policy); {@code patient/} grants the same inside the token's Patient compartment only,
@@ -88,7 +94,8 @@ public class SmartAuthorizationInterceptor extends AuthorizationInterceptor impl
 	/** The grants' part of {@link #allowsEveryResourceOfType}: a non-patient grant of the type with the operation's letters. */
 	static boolean grantsEveryResourceOfType(List<Grant> theGrants, RestOperationTypeEnum theOperation, String theType) {
 		Set<Permission> needed = switch (theOperation) {
-			case READ, VREAD -> Set.of(Permission.READ, Permission.SEARCH); // both map to HAPI's read rule
+			case READ, VREAD, HISTORY_INSTANCE -> Set.of(Permission.READ);
+			case SEARCH_TYPE, SEARCH_SYSTEM, HISTORY_TYPE, HISTORY_SYSTEM, GET_PAGE -> Set.of(Permission.SEARCH);
 			case CREATE -> Set.of(Permission.CREATE);
 			case UPDATE -> Set.of(Permission.UPDATE);
 			case DELETE -> Set.of(Permission.DELETE);
@@ -144,9 +151,14 @@ public class SmartAuthorizationInterceptor extends AuthorizationInterceptor impl
 			// a PATCH is let through here; the patched resource then meets the update rules above
 			b.allow("patch, checked as an update").patch().allRequests();
 		}
-		add(b, usable, Permission.READ, "read", patient, r -> r.read());
-		add(b, usable, Permission.SEARCH, "search", patient, r -> r.read());
+		addReads(b, usable, patient);
 		add(b, usable, Permission.DELETE, "delete", patient, r -> r.delete());
+		if (usable.stream().anyMatch(g -> g.permissions().contains(Permission.SEARCH))) {
+			// a batch's search entry answers with a searchset Bundle inside the batch's response; its
+			// entries were checked when the entry ran (a sub-request of its own), the Bundle is a container
+			b.allow("searchset Bundles inside a batch response").read().resourcesOfType("Bundle").withAnyId()
+					.withTester(new BatchSearchResult()).andThen();
+		}
 		if (usable.stream().anyMatch(g -> g.level() != Level.PATIENT && "*".equals(g.resourceType())
 				&& g.permissions().contains(Permission.READ))) {
 			b.allow("$dicom-status").operation().named("$dicom-status").onServer().andAllowAllResponses();
@@ -171,6 +183,99 @@ public class SmartAuthorizationInterceptor extends AuthorizationInterceptor impl
 			IAuthRuleBuilderRuleOpClassifier classifier = "*".equals(g.resourceType()) ? op.allResources() : op.resourcesOfType(g.resourceType());
 			IAuthRuleFinished finished = compartment ? classifier.inCompartment("Patient", thePatient) : classifier.withAnyId();
 			finished.andThen();
+		}
+	}
+
+	/**
+	 * HAPI read rules for {@code r} and {@code s}: one per type and level (compartment or type
+	 * level) with the letters granted there, its {@link LetterTester} keeping it to their operations.
+	 * One rule, not one per letter: HAPI merges a compartment rule into an equal earlier one, and a
+	 * tester added to the merged rule would then apply to both letters.
+	 */
+	private static void addReads(RuleBuilder theBuilder, List<Grant> theGrants, IdType thePatient) {
+		java.util.Map<String, Set<Permission>> letters = new java.util.LinkedHashMap<>();
+		java.util.Map<String, Grant> first = new java.util.HashMap<>();
+		for (Grant g : theGrants) {
+			String key = g.resourceType() + (g.level() == Level.PATIENT ? "@patient" : "");
+			for (Permission p : g.permissions()) {
+				if (p == Permission.READ || p == Permission.SEARCH) {
+					letters.computeIfAbsent(key, k -> java.util.EnumSet.noneOf(Permission.class)).add(p);
+					first.putIfAbsent(key, g);
+				}
+			}
+		}
+		for (java.util.Map.Entry<String, Set<Permission>> e : letters.entrySet()) {
+			Grant g = first.get(e.getKey());
+			String name = g.level().name().toLowerCase(java.util.Locale.ROOT) + "/" + g.resourceType() + " "
+					+ (e.getValue().contains(Permission.READ) ? "r" : "") + (e.getValue().contains(Permission.SEARCH) ? "s" : "");
+			IAuthRuleBuilderRuleOp op = theBuilder.allow(name).read();
+			IAuthRuleBuilderRuleOpClassifier classifier = "*".equals(g.resourceType()) ? op.allResources() : op.resourcesOfType(g.resourceType());
+			IAuthRuleFinished finished = g.level() == Level.PATIENT ? classifier.inCompartment("Patient", thePatient) : classifier.withAnyId();
+			finished.withTester(new LetterTester(e.getValue())).andThen();
+		}
+	}
+
+	/**
+	 * Keeps a read rule to the operations of its SMART letter (App Launch 2.x): {@code r} = read,
+	 * vread, instance history; {@code s} = search (type, system, compartment: HAPI's SEARCH_TYPE and
+	 * SEARCH_SYSTEM), type and system history, and the further pages of these. A batch entry is a
+	 * sub-request of its own operation (HAPI gives it the GET's READ or SEARCH_TYPE), so a batch
+	 * cannot search with {@code r} alone. A resource a search includes ({@code _include},
+	 * {@code _revinclude}) is reached by reference: either letter on its type shows it. Resources
+	 * shown by other operations (the batch's own response, whose entries were checked as
+	 * sub-requests; {@code $dicom-status}) keep HAPI's read rule: either letter.
+	 */
+	record LetterTester(Set<Permission> letters) implements IAuthRuleTester {
+
+		@Override
+		public boolean matches(RuleTestRequest theRequest) {
+			Permission needed = needed(theRequest.operation);
+			return needed == null || letters.contains(needed);
+		}
+
+		@Override
+		public boolean matchesOutput(RuleTestRequest theRequest) {
+			RestOperationTypeEnum operation = theRequest.operation;
+			if (operation == RestOperationTypeEnum.TRANSACTION || operation == RestOperationTypeEnum.BATCH) {
+				// a resource in a batch's response is what an entry read (HAPI checks a GET entry that
+				// reads by id only here, not as its sub-request; a search entry's results were checked
+				// when it ran and sit in a searchset Bundle) or what a write returned: shown by id, r
+				return letters.contains(Permission.READ);
+			}
+			Permission needed = needed(operation);
+			return needed == null || letters.contains(needed) || (needed == Permission.SEARCH && included(theRequest.resource));
+		}
+
+		/** The letter an operation needs; null: either (not a read or a search of its own). */
+		static Permission needed(RestOperationTypeEnum theOperation) {
+			if (theOperation == null) {
+				return null;
+			}
+			return switch (theOperation) {
+				case READ, VREAD, HISTORY_INSTANCE -> Permission.READ;
+				case SEARCH_TYPE, SEARCH_SYSTEM, HISTORY_TYPE, HISTORY_SYSTEM, GET_PAGE -> Permission.SEARCH;
+				default -> null;
+			};
+		}
+
+		private static boolean included(IBaseResource theResource) {
+			return theResource != null && ResourceMetadataKeyEnum.ENTRY_SEARCH_MODE.get(theResource) == BundleEntrySearchModeEnum.INCLUDE;
+		}
+	}
+
+	/** Only a searchset or history Bundle shown in the response of a batch or transaction. */
+	record BatchSearchResult() implements IAuthRuleTester {
+
+		@Override
+		public boolean matches(RuleTestRequest theRequest) {
+			return false;
+		}
+
+		@Override
+		public boolean matchesOutput(RuleTestRequest theRequest) {
+			return (theRequest.operation == RestOperationTypeEnum.TRANSACTION || theRequest.operation == RestOperationTypeEnum.BATCH)
+					&& theRequest.resource instanceof Bundle bundle
+					&& (bundle.getType() == Bundle.BundleType.SEARCHSET || bundle.getType() == Bundle.BundleType.HISTORY);
 		}
 	}
 }

@@ -31,6 +31,10 @@ class TypeWideGrantsTest {
 		assertThat(typeWide(RestOperationTypeEnum.READ, "ImagingStudy", "patient/*.cruds")).isFalse();
 		assertThat(typeWide(RestOperationTypeEnum.READ, "ImagingStudy", "patient/ImagingStudy.rs", "system/Observation.rs")).isFalse();
 		assertThat(typeWide(RestOperationTypeEnum.UPDATE, "ImagingStudy", "system/ImagingStudy.rs")).isFalse();
+		// r and s are different rights: a read needs r, a search s
+		assertThat(typeWide(RestOperationTypeEnum.READ, "ImagingStudy", "system/ImagingStudy.s")).isFalse();
+		assertThat(typeWide(RestOperationTypeEnum.SEARCH_TYPE, "ImagingStudy", "system/ImagingStudy.r")).isFalse();
+		assertThat(typeWide(RestOperationTypeEnum.SEARCH_TYPE, "ImagingStudy", "system/ImagingStudy.s")).isTrue();
 		assertThat(typeWide(RestOperationTypeEnum.CREATE, "ImagingStudy", "system/ImagingStudy.u")).isFalse();
 		assertThat(typeWide(RestOperationTypeEnum.DELETE, "ImagingStudy", "system/ImagingStudy.cru")).isFalse();
 		assertThat(typeWide(RestOperationTypeEnum.READ, "ImagingStudy")).isFalse();
