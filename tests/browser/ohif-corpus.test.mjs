@@ -26,6 +26,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { dismissOverlays } from './viewport.mjs';
+import { required, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const report = JSON.parse(fs.readFileSync(required('UPLOAD_REPORT'), 'utf8'));
@@ -35,18 +36,8 @@ const dicomWeb = `${server}/fhir/dicomweb`;
 // How long one study may take to get a frame for every series with pixel data.
 const STUDY_TIMEOUT_MS = 30_000;
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is not set (scripts/browser-test.sh sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
 
-function step(message) {
-  console.log(`[ohif-corpus] ${message}`);
-}
+const step = stepper('ohif-corpus');
 
 const str = (attrs, tag) => attrs?.[tag]?.Value?.[0];
 

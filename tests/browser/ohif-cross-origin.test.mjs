@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { centreStats, dismissOverlays, looksLikeAnImage } from './viewport.mjs';
+import { dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
+import { required, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const viewerDir = path.resolve(required('VIEWER_DIR'));
@@ -26,18 +27,8 @@ const artifacts = required('ARTIFACTS');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const dicomWeb = `${server}/fhir/dicomweb`;
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is not set (scripts/browser-test.sh sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
 
-function step(message) {
-  console.log(`[ohif-cross-origin] ${message}`);
-}
+const step = stepper('ohif-cross-origin');
 
 const types = {
   '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
@@ -134,15 +125,7 @@ async function main() {
 
     // A study: the viewport shows an image and the frames come from the other origin.
     await page.goto(`${viewer}/viewer?StudyInstanceUIDs=${manifest.studyInstanceUID}`, { waitUntil: 'load' });
-    const viewport = page.locator('.viewport-element').first();
-    await viewport.waitFor({ timeout: 60_000 });
-    let stats = null;
-    for (const until = Date.now() + 90_000; Date.now() < until;) {
-      await dismissOverlays(page);
-      stats = await centreStats(page, await viewport.screenshot());
-      if (looksLikeAnImage(stats)) break;
-      await page.waitForTimeout(500);
-    }
+    const { stats } = await waitForViewportImage(page);
     await page.screenshot({ path: path.join(artifacts, 'cross-origin-viewer.png') });
     assert.ok(looksLikeAnImage(stats), `the viewport stayed blank: ${JSON.stringify(stats)}; failures: ${failures.join(' | ')}`);
     // Let the stack's prefetch finish, so that no request is cut off by closing the page.

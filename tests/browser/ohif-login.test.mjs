@@ -21,7 +21,8 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { centreStats, dismissOverlays, looksLikeAnImage } from './viewport.mjs';
+import { dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
+import { required, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const idp = JSON.parse(fs.readFileSync(required('IDP_CONTRACT'), 'utf8'));
@@ -34,18 +35,8 @@ const dicomWeb = [];   // every DICOMweb request of the page, in order
 const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
 const timings = {};
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is not set (scripts/browser-smart-test.sh sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
 
-function step(message) {
-  console.log(`[ohif-login] ${message}`);
-}
+const step = stepper('ohif-login');
 
 async function timed(name, action) {
   const started = Date.now();
@@ -116,15 +107,7 @@ async function status(url, token, accept) {
 
 /** Polls screenshots of the viewport until it shows an image (as ohif-viewer.test.mjs does). */
 async function waitForImage(page) {
-  const viewport = page.locator('.viewport-element').first();
-  await viewport.waitFor({ timeout: 60_000 });
-  let stats = null;
-  for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
-    await dismissOverlays(page);
-    stats = await centreStats(page, await viewport.screenshot());
-    if (looksLikeAnImage(stats)) break;
-    await page.waitForTimeout(500);
-  }
+  const { stats } = await waitForViewportImage(page);
   await page.screenshot({ path: path.join(artifacts, 'viewer-patient-a.png') });
   assert.ok(looksLikeAnImage(stats),
     `the viewport stayed blank: ${JSON.stringify(stats)}; DICOMweb failures: ${JSON.stringify(failures)}`);

@@ -19,7 +19,8 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { centreStats, dismissOverlays, looksLikeAnImage } from './viewport.mjs';
+import { centreStats, dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
+import { required, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const manifest = JSON.parse(fs.readFileSync(required('STUDY_MANIFEST'), 'utf8'));
@@ -30,18 +31,8 @@ const slices = manifest.files.length;
 const dicomWeb = [];   // every DICOMweb request, in the order the browser issued them
 const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is not set (scripts/browser-test.sh sets it)`);
-    process.exit(2);
-  }
-  return value;
-}
 
-function step(message) {
-  console.log(`[ohif-viewer] ${message}`);
-}
+const step = stepper('ohif-viewer');
 
 async function upload() {
   for (const file of [...manifest.files, manifest.multiframe.file]) {
@@ -63,16 +54,7 @@ async function upload() {
  */
 async function checkViewportShowsImages(page, label) {
   const started = Date.now();
-  const viewport = page.locator('.viewport-element').first();
-  await viewport.waitFor({ timeout: 60_000 });
-  let stats = null;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    await dismissOverlays(page);
-    stats = await centreStats(page, await viewport.screenshot());
-    if (looksLikeAnImage(stats)) break;
-    await page.waitForTimeout(500);
-  }
+  const { viewport, stats } = await waitForViewportImage(page);
   await page.screenshot({ path: path.join(artifacts, `viewer-${label}.png`) });
   step(`${label}: image after ${Date.now() - started} ms; viewport centre: mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels`);
   assert.ok(looksLikeAnImage(stats),

@@ -1,5 +1,5 @@
-// What the browser tests check on OHIF's page, shared by ohif-viewer.test.mjs and
-// ohif-login.test.mjs: whether the viewport shows an image, and clicking away first-visit overlays.
+// What the browser tests check on OHIF's page, shared by the ohif-*.test.mjs files: whether the
+// viewport shows an image, and clicking away first-visit overlays.
 
 /**
  * Mean and standard deviation of the grey level of a PNG, computed by the browser itself
@@ -43,3 +43,21 @@ export async function dismissOverlays(page) {
   }
 }
 
+
+/**
+ * Waits for OHIF's first viewport to show an image: polls screenshots of it (clicking overlays
+ * away) for up to 90 s. Returns the viewport and the centre's last statistics; the caller asserts
+ * with looksLikeAnImage, so its message can name what it knows.
+ */
+export async function waitForViewportImage(page) {
+  const viewport = page.locator('.viewport-element').first();
+  await viewport.waitFor({ timeout: 60_000 });
+  let stats = null;
+  for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
+    await dismissOverlays(page);
+    stats = await centreStats(page, await viewport.screenshot());
+    if (looksLikeAnImage(stats)) break;
+    await page.waitForTimeout(500);
+  }
+  return { viewport, stats };
+}
