@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DIMSE tests of `dicom-fhir listen` (tests/dimse) with real clients: dcmtk's echoscu/storescu and
+# DIMSE tests of `dicom-fhir listen` (tests/dimse) with real clients: dcmtk's echoscu/storescu/findscu and
 # pynetdicom, against the example server (tests/server_harness.py starts it from the jar).
 # Builds what it needs: dcmtk and systemd-analyze (Debian packages, installed when missing; root), ./.venv with
 # tests/requirements.txt (pynetdicom), the test corpus, the CLI (release) and, when there is no
@@ -11,7 +11,7 @@ cd "$root"
 
 die() { echo "dimse-test.sh: $*" >&2; exit 1; }
 
-if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null; then
+if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null || ! command -v findscu >/dev/null; then
   [ "$(id -u)" = 0 ] || die "dcmtk is not installed; as root: apt-get install -y dcmtk"
   echo "dimse-test.sh: installing dcmtk (apt-get)" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -22,7 +22,7 @@ from pynetdicom import AE as PynetAE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.sop_class import (
     CTImageStorage,
-    StudyRootQueryRetrieveInformationModelFind,
+    ModalityWorklistInformationFind,
     Verification,
 )
 
@@ -93,14 +93,14 @@ def test_a_silent_peer_does_not_hold_up_others(listener):
 
 
 def test_non_storage_abstract_syntaxes_are_refused(listener):
-    assoc = associate(listener.port, [(StudyRootQueryRetrieveInformationModelFind, [ExplicitVRLittleEndian]),
+    assoc = associate(listener.port, [(ModalityWorklistInformationFind, [ExplicitVRLittleEndian]),
                                       (Verification, [ExplicitVRLittleEndian])])
     assert assoc.is_established
     try:
         accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
         rejected = {c.abstract_syntax for c in assoc.rejected_contexts}
         assert accepted == {Verification}
-        assert rejected == {StudyRootQueryRetrieveInformationModelFind}
+        assert rejected == {ModalityWorklistInformationFind}
     finally:
         assoc.release()
 

@@ -10,9 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dicom_fhir_client::qido::qido_page;
 use dicom_fhir_client::upload::{store_instance, StoreOutcome};
 use dicom_fhir_client::{ClientError, Fhir, UploadOptions};
 use dicom_fhir_core::dimse::{self, status, Command};
+use dicom_fhir_core::qr::{self, find_status, Level};
 use dicom_ul::association::server::{AccessControl, AsyncServerAssociation, DefaultNegotiation};
 use dicom_ul::association::Association;
 use dicom_ul::pdu::{
@@ -25,6 +27,10 @@ use tokio::sync::Semaphore;
 
 /// Longest command set accepted: real ones are a few hundred bytes.
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
+/// Largest C-FIND identifier accepted (10,000 keys are about 100 KiB).
+const MAX_IDENTIFIER_BYTES: usize = 1024 * 1024;
+/// QIDO page size while answering a C-FIND.
+const QIDO_PAGE: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
@@ -41,6 +47,8 @@ pub struct ListenConfig {
     pub idle_timeout: Duration,
     /// Retries of an upload after a 5xx/408/429 answer or a timeout.
     pub retries: u32,
+    /// Most matches one C-FIND answers (studies read, at PATIENT level); beyond: 0xA700.
+    pub max_find_results: usize,
 }
 
 /// Who may associate: the called AE title must be ours; the calling one, when a list is given,
@@ -83,7 +91,10 @@ fn association_options(config: &ListenConfig) -> Options {
         .read_timeout(config.idle_timeout)
         .write_timeout(config.idle_timeout)
         .with_abstract_syntax(dimse::VERIFICATION);
-    for uid in dimse::STORAGE_SOP_CLASSES {
+    for uid in dimse::STORAGE_SOP_CLASSES
+        .iter()
+        .chain(qr::FIND_SOP_CLASSES)
+    {
         options = options.with_abstract_syntax(*uid);
     }
     // No transfer syntax list: the first proposed one whose data set can be read is accepted,
@@ -164,7 +175,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// The C-STORE in progress on an association: its command and the data set received so far.
+/// The C-STORE or C-FIND in progress on an association: its command and the data set received
+/// so far.
 struct Incoming {
     command: Command,
     pc_id: u8,
@@ -255,15 +267,32 @@ async fn serve(
                         "a data set on another presentation context than its command".to_string(),
                     ),
                     Some(i) => {
+                        let limit = if i.command.field == qr::C_FIND_RQ {
+                            MAX_IDENTIFIER_BYTES
+                        } else {
+                            config.max_instance_bytes
+                        };
                         if !i.too_large {
-                            if i.data.len() + value.data.len() > config.max_instance_bytes {
+                            if i.data.len() + value.data.len() > limit {
                                 i.too_large = true;
                                 i.data = Vec::new();
                             } else {
                                 i.data.extend_from_slice(&value.data);
                             }
                         }
-                        if value.is_last {
+                        if value.is_last && i.command.field == qr::C_FIND_RQ {
+                            let done = incoming.take().expect("matched above");
+                            find(
+                                &mut association,
+                                fhir,
+                                config,
+                                &contexts,
+                                peer,
+                                &calling,
+                                done,
+                            )
+                            .await
+                        } else if value.is_last {
                             let done = incoming.take().expect("matched above");
                             store(
                                 &mut association,
@@ -336,12 +365,14 @@ async fn on_command(
             send_command(association, pc_id, dimse::echo_response(&command)).await?;
             Ok(None)
         }
-        dimse::C_STORE_RQ if command.has_data_set => Ok(Some(Incoming {
+        dimse::C_STORE_RQ | qr::C_FIND_RQ if command.has_data_set => Ok(Some(Incoming {
             command,
             pc_id,
             data: Vec::new(),
             too_large: false,
         })),
+        // a C-CANCEL after its C-FIND has ended: nothing to cancel, no response (PS3.7 9.3.2.3)
+        qr::C_CANCEL_RQ => Ok(None),
         _ if command.has_data_set => Err(format!(
             "command 0x{:04X} with a data set, which this listener does not provide",
             command.field
@@ -422,4 +453,199 @@ async fn store(
     let response = dimse::store_response(&command, code, comment.as_deref());
     send_command(association, pc_id, response).await?;
     Ok(code == status::SUCCESS)
+}
+
+/// Sends a data set on `pc_id` in P-DATA fragments that fit the peer's largest PDU.
+async fn send_data_set(
+    association: &mut AsyncServerAssociation<TcpStream>,
+    pc_id: u8,
+    data: &[u8],
+) -> Result<(), String> {
+    let peer_max = association.requestor_max_pdu_length() as usize;
+    // PDU header (6) + PDV item header (6); 0 means no limit
+    let chunk = if peer_max == 0 {
+        64 * 1024
+    } else {
+        peer_max.max(4096) - 12
+    };
+    let parts: Vec<&[u8]> = if data.is_empty() {
+        vec![&[]]
+    } else {
+        data.chunks(chunk).collect()
+    };
+    let total = parts.len();
+    for (i, part) in parts.into_iter().enumerate() {
+        association
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc_id,
+                    value_type: PDataValueType::Data,
+                    is_last: i + 1 == total,
+                    data: part.to_vec(),
+                }],
+            })
+            .await
+            .map_err(|e| format!("cannot send a response: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What the peer sent while a C-FIND was being answered.
+enum Interruption {
+    Cancel,
+    /// Released or aborted by the peer, or the connection is gone: stop, end the association.
+    Ended(String),
+}
+
+/// Reads what the peer has already sent, without waiting: a C-CANCEL-RQ, or the end of the
+/// association. `receive` keeps a partly read PDU in the association's buffer, so dropping it
+/// when nothing is ready loses nothing.
+async fn peer_interrupts(
+    association: &mut AsyncServerAssociation<TcpStream>,
+) -> Option<Interruption> {
+    let pdu = tokio::select! {
+        biased;
+        pdu = association.receive() => pdu,
+        _ = std::future::ready(()) => return None,
+    };
+    match pdu {
+        Ok(Pdu::PData { data }) => {
+            let cancel = data.iter().any(|v| {
+                v.value_type == PDataValueType::Command
+                    && dimse::read_command(&v.data).is_ok_and(|c| c.field == qr::C_CANCEL_RQ)
+            });
+            if cancel {
+                Some(Interruption::Cancel)
+            } else {
+                Some(Interruption::Ended(
+                    "a command other than C-CANCEL during a C-FIND".into(),
+                ))
+            }
+        }
+        Ok(Pdu::ReleaseRQ) => {
+            let _ = association.send(&Pdu::ReleaseRP).await;
+            Some(Interruption::Ended("released during a C-FIND".into()))
+        }
+        Ok(other) => Some(Interruption::Ended(format!(
+            "{} during a C-FIND",
+            other.short_description()
+        ))),
+        Err(e) => Some(Interruption::Ended(format!(
+            "connection lost during a C-FIND: {e}"
+        ))),
+    }
+}
+
+/// Answers a C-FIND from QIDO-RS: a pending response per match (page after page, at most
+/// `max_find_results`), then the final status; a C-CANCEL ends it with 0xFE00.
+async fn find(
+    association: &mut AsyncServerAssociation<TcpStream>,
+    fhir: &Fhir,
+    config: &ListenConfig,
+    contexts: &[PresentationContextNegotiated],
+    peer: SocketAddr,
+    calling: &str,
+    incoming: Incoming,
+) -> Result<(), String> {
+    let Incoming {
+        command,
+        pc_id,
+        data,
+        too_large,
+    } = incoming;
+    let ts = contexts
+        .iter()
+        .find(|pc| pc.id == pc_id)
+        .map(|pc| pc.transfer_syntax.clone())
+        .unwrap_or_default();
+    let plan = if too_large {
+        Err(qr::FindRefusal {
+            status: find_status::UNABLE_TO_PROCESS,
+            comment: format!("identifier larger than {MAX_IDENTIFIER_BYTES} bytes"),
+        })
+    } else {
+        qr::plan_find(&command.affected_sop_class_uid, &ts, &data)
+    };
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(refusal) => {
+            eprintln!(
+                "dicom-fhir listen: {peer} C-FIND from {calling}: status 0x{:04X}: {}",
+                refusal.status, refusal.comment
+            );
+            let rsp = qr::find_response(&command, refusal.status, Some(&refusal.comment));
+            return send_command(association, pc_id, rsp).await;
+        }
+    };
+    let mut sent = 0usize;
+    let mut read = 0usize;
+    let mut offset = 0usize;
+    let mut patients = std::collections::HashSet::new();
+    let mut keys_ignored = false;
+    let cap = config.max_find_results;
+    let (code, comment): (u16, Option<String>) = 'pages: loop {
+        let limit = QIDO_PAGE.min(cap + 1 - read.min(cap)).max(1);
+        let page = match qido_page(fhir, &plan.path, &plan.params, limit, offset).await {
+            Ok(page) => page,
+            Err(e) => break 'pages (find_status::UNABLE_TO_PROCESS, Some(e.to_string())),
+        };
+        keys_ignored |= page.keys_ignored;
+        let got = page.matches.len();
+        for item in &page.matches {
+            read += 1;
+            if read > cap {
+                let what = if plan.level == Level::Patient {
+                    "studies"
+                } else {
+                    "matches"
+                };
+                break 'pages (
+                    find_status::OUT_OF_RESOURCES,
+                    Some(format!("more than {cap} {what}: narrow the query")),
+                );
+            }
+            if plan.level == Level::Patient && !patients.insert(qr::patient_identity(item)) {
+                continue;
+            }
+            match peer_interrupts(association).await {
+                None => {}
+                Some(Interruption::Cancel) => break 'pages (find_status::CANCELLED, None),
+                Some(Interruption::Ended(why)) => return Err(why),
+            }
+            let pending = if keys_ignored {
+                find_status::PENDING_KEYS_NOT_SUPPORTED
+            } else {
+                plan.pending_status()
+            };
+            let identifier = plan.response_identifier(item, &config.ae_title);
+            send_command(
+                association,
+                pc_id,
+                qr::find_response(&command, pending, None),
+            )
+            .await?;
+            send_data_set(association, pc_id, &identifier).await?;
+            sent += 1;
+        }
+        if !page.more || got == 0 {
+            break 'pages (find_status::SUCCESS, None);
+        }
+        offset += got;
+    };
+    match &comment {
+        None => eprintln!(
+            "dicom-fhir listen: {peer} C-FIND {} from {calling}: {sent} matches, status 0x{code:04X}",
+            plan.level.name()
+        ),
+        Some(c) => eprintln!(
+            "dicom-fhir listen: {peer} C-FIND {} from {calling}: {sent} matches, status 0x{code:04X}: {c}",
+            plan.level.name()
+        ),
+    }
+    send_command(
+        association,
+        pc_id,
+        qr::find_response(&command, code, comment.as_deref()),
+    )
+    .await
 }

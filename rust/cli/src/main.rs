@@ -214,6 +214,9 @@ struct ListenArgs {
     /// Retries of an upload after a 5xx answer or a timeout (exponential backoff from 0.5 s)
     #[arg(long, default_value_t = 4)]
     retries: u32,
+    /// Most matches one C-FIND answers (at PATIENT level: studies read); more: status 0xA700
+    #[arg(long, default_value_t = 1000)]
+    max_find_results: usize,
 }
 
 #[derive(Args)]
@@ -284,6 +287,7 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, ClientError> {
         max_instance_bytes: args.max_instance_mib.max(1) * 1024 * 1024,
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         retries: args.retries,
+        max_find_results: args.max_find_results.max(1),
     };
     listen::listen(fhir, config).await?;
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! from `dicom-fhir-core`.
 
 pub mod client;
+pub mod qido;
 pub mod scan;
 pub mod smart;
 pub mod upload;

@@ -390,6 +390,39 @@ pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u
     write_command(elements)
 }
 
+/// A response command set (C-FIND-RSP, C-GET-RSP, …) to `rq`: `field`, `status`, whether a data
+/// set follows, and the Error Comment (0000,0902) saying why, on failure.
+pub fn response_command(
+    rq: &Command,
+    field: u16,
+    status: u16,
+    data_set_follows: bool,
+    comment: Option<&str>,
+) -> Vec<u8> {
+    let mut elements = vec![
+        ui(tags::AFFECTED_SOP_CLASS_UID, &rq.affected_sop_class_uid),
+        us(tags::COMMAND_FIELD, field),
+        us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
+        us(
+            tags::COMMAND_DATA_SET_TYPE,
+            if data_set_follows {
+                0x0001
+            } else {
+                NO_DATA_SET
+            },
+        ),
+        us(tags::STATUS, status),
+    ];
+    if let Some(comment) = comment.filter(|c| !c.is_empty()) {
+        elements.push(DataElement::new(
+            tags::ERROR_COMMENT,
+            VR::LO,
+            PrimitiveValue::from(error_comment(comment)),
+        ));
+    }
+    write_command(elements)
+}
+
 /// An Error Comment value: LO in the default character set, at most 64 characters, no
 /// backslash (the value separator).
 pub fn error_comment(text: &str) -> String {

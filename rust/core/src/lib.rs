@@ -17,6 +17,7 @@ mod json;
 mod number;
 mod parse;
 mod qido;
+pub mod qr;
 mod render;
 mod stow;
 mod study_ext;
