@@ -699,7 +699,26 @@ fn kept_attributes_answer_qido_like_the_stored_instance() {
             se.as_object_mut().unwrap().remove("extension");
         }
         let series_uid = inst.series_instance_uid().to_owned();
-        let dicom = serde_json::json!({"study": inst.dicom_json(""), "series": {series_uid: inst.dicom_json("")}});
+        // The server reads only the tags a query asks for from the stored instance (QIDO's
+        // default set here: the ones kept), and `records` returns whatever it is given; so the
+        // instance's JSON is cut to those tags, and every value is still compared.
+        let Some(kept_only) = records(with_kept, None, None, "http://x") else {
+            continue;
+        };
+        let asked = |attrs: &std::collections::BTreeMap<u32, serde_json::Value>| -> Vec<String> {
+            attrs.keys().map(|t| format!("{t:08X}")).collect()
+        };
+        let cut = |json: serde_json::Value, keys: &[String]| -> serde_json::Value {
+            let mut json = json;
+            if let Some(obj) = json.as_object_mut() {
+                obj.retain(|k, _| keys.contains(k));
+            }
+            json
+        };
+        let dicom = serde_json::json!({
+            "study": cut(inst.dicom_json(""), &asked(&kept_only.study)),
+            "series": {series_uid: cut(inst.dicom_json(""), &asked(&kept_only.series[0].attrs))},
+        });
         let (Some(kept), Some(read)) = (
             records(with_kept, None, None, "http://x"),
             records(&bare, None, Some(&dicom), "http://x"),
