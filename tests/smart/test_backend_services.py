@@ -90,10 +90,17 @@ def copies(tmp_path):
 
 
 def listed_instances(base: str, token: str, study: str) -> int:
-    r = requests.get(f"{base}/dicomweb/studies/{study}/instances", timeout=60,
-                     headers={"Accept": DICOM_JSON, "Authorization": f"Bearer {token}"})
-    assert r.status_code in (200, 204), f"QIDO {r.status_code}: {r.text[:300]}"
-    return len(r.json()) if r.status_code == 200 else 0
+    """Instances QIDO lists in the study, page by page (a page holds at most qido-max-results)."""
+    listed, page = 0, 500
+    while True:
+        r = requests.get(f"{base}/dicomweb/studies/{study}/instances", timeout=60,
+                         params={"limit": page, "offset": listed},
+                         headers={"Accept": DICOM_JSON, "Authorization": f"Bearer {token}"})
+        assert r.status_code in (200, 204), f"QIDO {r.status_code}: {r.text[:300]}"
+        got = len(r.json()) if r.status_code == 200 else 0
+        listed += got
+        if got < page:
+            return listed
 
 
 def smart_args(client_id: str, key: str | Path):
@@ -194,19 +201,28 @@ def token_logins(admin: KeycloakAdmin, client_id: str) -> list[dict]:
 
 def test_cli_renews_tokens_that_expire_mid_upload(idp, smart_fhir, copies, short_lived_backend):
     admin, client_id = short_lived_backend
-    # One request at a time, three token lifetimes' worth: 400 small instances took 9.1 s on an
-    # idle CI machine (each is a HAPI transaction); the duration is checked below, not assumed.
-    folder, study = copies(1200)
+    # One request at a time, enough for three token lifetimes on this machine: the upload rate
+    # varies from 40 to 170 instances/s between machines and loads (400 took 9.1 s on one CI
+    # run, 1,200 took 7.3 s on the next), so it is measured first, with the long-lived client.
+    probe, _ = copies(200)
+    t0 = time.monotonic()
+    done = run_cli("upload", probe, "--server", smart_fhir, "--quiet", "--jobs", "1",
+                   *smart_args(idp["backend"]["client_id"], idp["backend"]["private_key_pem"]))
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
+    rate = 200 / (time.monotonic() - t0)
+    n = min(50_000, max(400, int(rate * 3 * SHORT_LIFESPAN_S)))
+    folder, study = copies(n)
     t0 = time.monotonic()
     done = run_cli("upload", folder, "--server", smart_fhir, "--quiet", "--jobs", "1",
                    *smart_args(client_id, idp["backend"]["private_key_pem"]))
     elapsed = time.monotonic() - t0
     assert done.returncode == 0, f"exit {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
-    assert elapsed > SHORT_LIFESPAN_S, f"the upload took {elapsed:.1f} s: too short to outlive a token"
+    assert elapsed > SHORT_LIFESPAN_S, (f"the upload of {n} instances took {elapsed:.1f} s (the probe's rate: "
+                                        f"{rate:.0f}/s): too short to outlive a token")
     logins = token_logins(admin, client_id)
     # Renewed when a quarter of the 10 s is left: a new token every 7.5 s of upload.
     assert len(logins) >= 2, f"{len(logins)} token(s) in {elapsed:.1f} s of upload"
-    assert listed_instances(smart_fhir, tokens.system_token(idp), study) == 1200
+    assert listed_instances(smart_fhir, tokens.system_token(idp), study) == n
 
 
 # --- refusals ----------------------------------------------------------------------------------
