@@ -400,11 +400,7 @@ async fn store(
         data,
         too_large,
     } = incoming;
-    let ts = contexts
-        .iter()
-        .find(|pc| pc.id == pc_id)
-        .map(|pc| pc.transfer_syntax.clone())
-        .unwrap_or_default();
+    let ts = transfer_syntax_of(contexts, pc_id);
     let what = format!("{} from {calling}", command.affected_sop_instance_uid);
     let (code, comment) = if too_large {
         (
@@ -553,11 +549,7 @@ async fn find(
         data,
         too_large,
     } = incoming;
-    let ts = contexts
-        .iter()
-        .find(|pc| pc.id == pc_id)
-        .map(|pc| pc.transfer_syntax.clone())
-        .unwrap_or_default();
+    let ts = transfer_syntax_of(contexts, pc_id);
     let plan = if too_large {
         Err(qr::FindRefusal {
             status: find_status::UNABLE_TO_PROCESS,
@@ -648,4 +640,13 @@ async fn find(
         qr::find_response(&command, code, comment.as_deref()),
     )
     .await
+}
+
+/// The transfer syntax negotiated for presentation context `pc_id` ("" when none was).
+fn transfer_syntax_of(contexts: &[PresentationContextNegotiated], pc_id: u8) -> String {
+    contexts
+        .iter()
+        .find(|pc| pc.id == pc_id)
+        .map(|pc| pc.transfer_syntax.clone())
+        .unwrap_or_default()
 }

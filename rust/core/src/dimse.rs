@@ -369,24 +369,11 @@ pub fn unrecognized_response(rq: &Command) -> Vec<u8> {
 
 /// C-STORE-RSP with `status` and, for a failure, the Error Comment (0000,0902) saying why.
 pub fn store_response(rq: &Command, status: u16, comment: Option<&str>) -> Vec<u8> {
-    let mut elements = vec![
-        ui(tags::AFFECTED_SOP_CLASS_UID, &rq.affected_sop_class_uid),
-        us(tags::COMMAND_FIELD, C_STORE_RSP),
-        us(tags::MESSAGE_ID_BEING_RESPONDED_TO, rq.message_id),
-        us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET),
-        us(tags::STATUS, status),
-        ui(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            &rq.affected_sop_instance_uid,
-        ),
-    ];
-    if let Some(comment) = comment.filter(|c| !c.is_empty()) {
-        elements.push(DataElement::new(
-            tags::ERROR_COMMENT,
-            VR::LO,
-            PrimitiveValue::from(error_comment(comment)),
-        ));
-    }
+    let mut elements = response_elements(rq, C_STORE_RSP, status, false, comment);
+    elements.push(ui(
+        tags::AFFECTED_SOP_INSTANCE_UID,
+        &rq.affected_sop_instance_uid,
+    ));
     write_command(elements)
 }
 
@@ -399,6 +386,17 @@ pub fn response_command(
     data_set_follows: bool,
     comment: Option<&str>,
 ) -> Vec<u8> {
+    write_command(response_elements(rq, field, status, data_set_follows, comment))
+}
+
+/// The elements every response to `rq` carries, and the Error Comment when there is one.
+fn response_elements(
+    rq: &Command,
+    field: u16,
+    status: u16,
+    data_set_follows: bool,
+    comment: Option<&str>,
+) -> Vec<DataElement<InMemDicomObject>> {
     let mut elements = vec![
         ui(tags::AFFECTED_SOP_CLASS_UID, &rq.affected_sop_class_uid),
         us(tags::COMMAND_FIELD, field),
@@ -420,7 +418,7 @@ pub fn response_command(
             PrimitiveValue::from(error_comment(comment)),
         ));
     }
-    write_command(elements)
+    elements
 }
 
 /// An Error Comment value: LO in the default character set, at most 64 characters, no
