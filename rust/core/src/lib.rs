@@ -136,7 +136,7 @@ pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomErr
 
 /// The constants a binding reads once instead of declaring them again:
 /// `{"explicitVrLittleEndian": uid, "extensions": {"instanceBinary", "instanceAttributes",
-/// "dicomAttributes"}, "stowFailureReasons": {"<name>": code, ..}}` (the extension URLs of
+/// "dicomAttributes", "otherAttributes"}, "stowFailureReasons": {"<name>": code, ..}}` (the extension URLs of
 /// [`EXT_INSTANCE_BINARY`] etc., and each [`FailureReason`] by its name with its code).
 pub fn constants() -> Value {
     let reasons: serde_json::Map<String, Value> =
@@ -148,6 +148,7 @@ pub fn constants() -> Value {
             "instanceBinary": EXT_INSTANCE_BINARY,
             "instanceAttributes": EXT_INSTANCE_ATTRIBUTES,
             "dicomAttributes": EXT_DICOM_ATTRIBUTES,
+            "otherAttributes": study_ext::OTHER_ATTRIBUTES,
         },
     })
 }

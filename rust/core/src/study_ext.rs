@@ -6,13 +6,17 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::attributes::{stored, tag_key, ATTRS, Attr, Level};
+use crate::attributes::{kept_attr, level_of, returnable, stored, tag_key, ATTRS, Attr, Level};
 use crate::parse::ParsedInstance;
 
 /// On ImagingStudy and on each of its series: the DICOM values of that level's QIDO attributes
 /// as the stored instance has them (see [`attributes_extension`]).
 pub const EXT_DICOM_ATTRIBUTES: &str =
     "http://dicomfhir.org/fhir/StructureDefinition/dicom-attributes";
+/// The sub-extension of `dicom-attributes` holding, as DICOM JSON (PS3.18 F.2) in its
+/// `valueString`, every other attribute of that level the instance has (see
+/// [`attributes_extension`]). Its presence says the level's values are complete.
+pub const OTHER_ATTRIBUTES: &str = "otherAttributes";
 /// On each instance of an ImagingStudy: the Binary holding its bytes.
 pub const EXT_INSTANCE_BINARY: &str =
     "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";
@@ -42,8 +46,14 @@ fn s(v: &Value, k: &str) -> Option<String> {
 /// DICOM text (PN as `Alphabetic=Ideographic=Phonetic`, numbers as written, a sequence as its
 /// DICOM JSON). QIDO answers and matches these, not the FHIR fields a user may edit; FHIR string
 /// SearchParameters on them let the database narrow (PatientName, StudyDescription).
-/// None when the instance has none of them.
-pub fn attributes_extension(p: &ParsedInstance, level: Level) -> Option<Value> {
+///
+/// Every other attribute of that level ([`level_of`]: Patient and Study modules on the study;
+/// General Series, Equipment, Frame of Reference on the series) that QIDO may return
+/// ([`returnable`]: no bulk data, no large sequence) is kept too, as DICOM JSON in one
+/// [`OTHER_ATTRIBUTES`] sub-extension, present even when empty: a study whose study and series
+/// carry it answers `includefield=all` and keys outside the table at those levels without
+/// reading its instances (docs/dicomweb.md, "Keys outside the index").
+pub fn attributes_extension(p: &ParsedInstance, level: Level) -> Value {
     let attrs: Vec<&Attr> = ATTRS
         .iter()
         .filter(|a| a.level == level && stored(a))
@@ -86,7 +96,25 @@ pub fn attributes_extension(p: &ParsedInstance, level: Level) -> Option<Value> {
             subs.push(json!({"url": attr.keyword, "valueString": t}));
         }
     }
-    (!subs.is_empty()).then(|| json!({"url": EXT_DICOM_ATTRIBUTES, "extension": subs}))
+    subs.push(json!({"url": OTHER_ATTRIBUTES, "valueString": Value::Object(other_attributes(p, level)).to_string()}));
+    json!({"url": EXT_DICOM_ATTRIBUTES, "extension": subs})
+}
+
+/// DICOM JSON of the instance's returnable attributes of `level` that the table does not have.
+fn other_attributes(p: &ParsedInstance, level: Level) -> Map<String, Value> {
+    let root = p.root();
+    let tags: Vec<dicom_core::Tag> = root
+        .obj
+        .iter()
+        .map(dicom_core::header::Header::tag)
+        .filter(|t| {
+            let tag = (u32::from(t.group()) << 16) | u32::from(t.element());
+            t.group() % 2 == 0 && kept_attr(tag).is_none() && level_of(tag) == level
+        })
+        .collect();
+    let mut json = crate::json::selected_json(&root, &tags);
+    json.retain(|key, element| u32::from_str_radix(key, 16).is_ok_and(|tag| returnable(tag, element)));
+    json
 }
 
 /// DICOM JSON (as [`overlay`] takes it) from the `dicom-attributes` extension among `exts`;
@@ -101,6 +129,12 @@ pub(crate) fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
         let (Some(keyword), Some(text)) = (s(sub, "url"), s(sub, "valueString")) else {
             continue;
         };
+        if keyword == OTHER_ATTRIBUTES {
+            if let Ok(Value::Object(other)) = serde_json::from_str::<Value>(&text) {
+                out.extend(other); // never a table attribute: no key is written twice
+            }
+            continue;
+        }
         let Some(attr) = ATTRS.iter().find(|a| a.keyword == keyword && stored(a)) else {
             continue;
         };

@@ -679,7 +679,9 @@ fn key_uids_sent_as_un_are_found() {
 
 /// The values kept in the ImagingStudy at ingest (`dicom-attributes` on the study and its
 /// series) give QIDO exactly what reading the stored instance gives, for every corpus file:
-/// character sets, person name groups, numbers as written, sequences, ACR-NEMA dates.
+/// character sets, person name groups, numbers as written, sequences, ACR-NEMA dates; and
+/// every study and series attribute the instance has, so `includefield=all` at those levels
+/// needs no read of the instance.
 #[test]
 fn kept_attributes_answer_qido_like_the_stored_instance() {
     use dicom_fhir_core::__private::records;
@@ -717,7 +719,7 @@ fn kept_attributes_answer_qido_like_the_stored_instance() {
         };
         let dicom = serde_json::json!({
             "study": cut(inst.dicom_json(""), &asked(&kept_only.study)),
-            "series": {series_uid: cut(inst.dicom_json(""), &asked(&kept_only.series[0].attrs))},
+            "series": {series_uid.clone(): cut(inst.dicom_json(""), &asked(&kept_only.series[0].attrs))},
         });
         let (Some(kept), Some(read)) = (
             records(with_kept, None, None, "http://x"),
@@ -730,6 +732,22 @@ fn kept_attributes_answer_qido_like_the_stored_instance() {
             kept.series[0].attrs, read.series[0].attrs,
             "{name}: series attributes differ"
         );
+        // includefield=all: the whole instance read gives no study or series attribute more
+        let whole = serde_json::json!({"study": inst.dicom_json(""), "series": {&series_uid: inst.dicom_json("")}});
+        let read_all = records(&bare, None, Some(&whole), "http://x").unwrap();
+        let fhir_only = records(&bare, None, None, "http://x").unwrap();
+        for (what, kept, read, fhir) in [
+            ("study", &kept.study, &read_all.study, &fhir_only.study),
+            ("series", &kept.series[0].attrs, &read_all.series[0].attrs, &fhir_only.series[0].attrs),
+        ] {
+            let missing: Vec<String> = read.keys().filter(|t| !kept.contains_key(t) && !fhir.contains_key(t)).map(|t| format!("{t:08X}")).collect();
+            assert!(missing.is_empty(), "{name}: {what} attributes not kept: {missing:?}");
+            for (t, v) in kept {
+                if read.contains_key(t) && !fhir.contains_key(t) {
+                    assert_eq!(Some(v), read.get(t), "{name}: {what} {t:08X}");
+                }
+            }
+        }
         compared += 1;
     }
     assert!(compared >= 200, "only {compared} files compared");

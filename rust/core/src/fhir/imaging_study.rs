@@ -13,9 +13,8 @@ pub fn fragment(p: &ParsedInstance, default_tz: Option<&str>, warnings: &mut Vec
     let zone = zone(p, default_tz, warnings);
     let mut s = Map::new();
     s.insert("resourceType".into(), "ImagingStudy".into());
-    if let Some(e) = crate::study_ext::attributes_extension(p, crate::attributes::Level::Study) {
-        s.insert("extension".into(), json!([e]));
-    }
+    let kept = crate::study_ext::attributes_extension(p, crate::attributes::Level::Study);
+    s.insert("extension".into(), json!([kept]));
 
     let mut identifiers = vec![study_identifier(p.study_instance_uid())];
     let accession = accession_identifier(p);
@@ -172,9 +171,8 @@ fn series(
     warnings: &mut Vec<String>,
 ) -> Value {
     let mut s = Map::new();
-    if let Some(e) = crate::study_ext::attributes_extension(p, crate::attributes::Level::Series) {
-        s.insert("extension".into(), json!([e]));
-    }
+    let kept = crate::study_ext::attributes_extension(p, crate::attributes::Level::Series);
+    s.insert("extension".into(), json!([kept]));
     s.insert("uid".into(), p.series_instance_uid().into());
     if let Some(n) = unsigned(
         int(p, tags::SERIES_NUMBER, "SeriesNumber", warnings),

@@ -12,8 +12,14 @@ use crate::DicomError;
 /// {"studyUids": [..], "seriesUids": [..], "sopUids": [..], "sopClassUids": [..],
 ///  "modalities": [..], "startedFrom": "YYYY-MM-DD", "startedTo": "YYYY-MM-DD",
 ///  "patientId": "..", "patientNamePrefix": "..", "studyDescriptionPrefix": "..",
-///  "accessionNumbers": [..], "warnings": [..]}
+///  "accessionNumbers": [..], "warnings": [..],
+///  "stored": {"tags": [..], "all": bool, "unindexed": [..], "keptValuesSuffice": bool,
+///             "narrowingKeys": [..], "series": bool, "instances": bool}}
 /// ```
+/// `stored` says which values of the stored instances the answer needs: `unindexed` names the
+/// keys (and `includefield=all`) outside the attribute table; `keptValuesSuffice` is true when
+/// all of them are study or series attributes, which a study with complete kept values
+/// (`otherAttributes` on the study and every series) has without reading an instance.
 /// `startedFrom`/`startedTo` are already widened by a day each way (a FHIR dateTime with a zone
 /// may fall on another UTC day than its DICOM local date).
 pub fn plan(request: &Value) -> Result<Value, DicomError> {
@@ -133,19 +139,25 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
         .iter()
         .map(|f| f.attr)
         .chain(included.iter().filter_map(|t| attr_by_tag(*t)).filter(|a| a.level <= q.level));
+    // Whether one of them is an instance's: study and series values outside the table are kept
+    // in the ImagingStudy of studies written by this version (`otherAttributes`, study_ext.rs).
+    let mut instance_values = false;
     for attr in extra {
         if kept_attr(attr.tag).is_none() && !unindexed.iter().any(|k| k == attr.keyword) {
             unindexed.push(attr.keyword.to_owned());
             tags.push(tag_key(attr.tag));
+            instance_values |= attr.level == Level::Instance;
         }
     }
     let all = matches!(q.includes, Includes::All);
     if all {
         unindexed.push("includefield=all".to_owned());
+        instance_values |= q.level == Level::Instance;
     }
     out.insert(
         "stored".into(),
         json!({"tags": tags, "all": all, "unindexed": unindexed, "narrowingKeys": NARROWING_KEYS,
+               "keptValuesSuffice": !instance_values,
                "series": needs(Level::Series), "instances": needs(Level::Instance)}),
     );
     out.insert("warnings".into(), json!(q.warnings));

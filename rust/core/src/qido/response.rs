@@ -10,6 +10,9 @@ use crate::qido::query::{parse_query, Filter, Includes, Query};
 use crate::qido::records::{records, SeriesRecord};
 use crate::DicomError;
 
+/// ModalitiesInStudy (0008,0061).
+const MODALITIES_IN_STUDY: u32 = 0x0008_0061;
+
 /// Runs the query over the candidates. Returns
 /// `{"matches": [DICOM JSON objects], "total": <all matches>, "remaining": <after this page>,
 ///   "warnings": [..]}`.
@@ -182,6 +185,13 @@ pub(super) fn build(
                 out.entry(tag_key(*tag)).or_insert_with(|| value.clone());
             }
         }
+    }
+    // A study none of whose series has a Modality: ModalitiesInStudy is left out rather than
+    // sent empty. `{"vr":"CS"}` is the DICOM JSON of an empty attribute (PS3.18 F.2.2), but OHIF
+    // 3.13's study list reads `ModalitiesInStudy.Value.length` whenever the attribute is there,
+    // and one such study stops the whole list (docs/dicomweb.md, "Answers shaped for viewers").
+    if out.get(&tag_key(MODALITIES_IN_STUDY)).is_some_and(|e| e.get("Value").is_none()) {
+        out.remove(&tag_key(MODALITIES_IN_STUDY));
     }
     // Sorted by tag, as DICOM JSON objects conventionally are.
     let mut keys: Vec<String> = out.keys().cloned().collect();

@@ -466,6 +466,27 @@ fn the_plan_names_what_must_be_read_from_the_instances() {
     // An instance attribute included on /studies is not returned there: nothing to read.
     assert_eq!(p("study", &[("includefield", "SliceLocation")])["stored"]["unindexed"], json!([]));
     assert_eq!(p("instance", &[("includefield", "SliceLocation")])["stored"]["unindexed"], json!(["SliceLocation"]));
+    // Study and series values outside the table are kept in the ImagingStudy; instance values are not.
+    let suffice = |level: &str, params: &[(&str, &str)]| p(level, params)["stored"]["keptValuesSuffice"].as_bool();
+    assert_eq!(suffice("study", &[("Manufacturer", "Philips")]), Some(true));
+    assert_eq!(suffice("study", &[("includefield", "all")]), Some(true));
+    assert_eq!(suffice("series", &[("includefield", "all"), ("PatientAge", "042Y")]), Some(true));
+    assert_eq!(suffice("study", &[("SliceLocation", "1")]), Some(false));
+    assert_eq!(suffice("instance", &[("includefield", "all")]), Some(false));
+    assert_eq!(suffice("instance", &[("includefield", "SliceLocation")]), Some(false));
+}
+
+#[test]
+fn a_study_without_modalities_has_no_empty_modalities_in_study() {
+    let mut c = study("1.2.5", "2021-01-01", "CT", "Doe");
+    for se in c["imagingStudy"]["series"].as_array_mut().unwrap() {
+        se.as_object_mut().unwrap().remove("modality");
+    }
+    let req = json!({"level": "study", "params": [["includefield", "ModalitiesInStudy"]], "retrieveBase": "http://h/dw/", "maxResults": 10});
+    let r = query(&req, &json!([c])).unwrap();
+    assert_eq!(r["total"], 1);
+    assert!(r["matches"][0].get("00080061").is_none(), "{}", r["matches"][0]);
+    assert_eq!(run("study", &[])["matches"][0]["00080061"]["Value"], json!(["CT", "SR"]));
 }
 
 #[test]

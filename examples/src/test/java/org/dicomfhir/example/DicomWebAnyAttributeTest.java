@@ -108,6 +108,30 @@ class DicomWebAnyAttributeTest extends AbstractServerTest {
 	}
 
 	@Test
+	void studyAndSeriesAttributesAreAnsweredFromTheImagingStudyWithoutReadingInstances() {
+		DicomWebProperties properties = bean(DicomWebProperties.class);
+		int saved = properties.getQidoMaxInstanceReads();
+		properties.setQidoMaxInstanceReads(0); // any instance read would be refused (400)
+		try {
+			JsonNode study = qido("studies?StudyInstanceUID=" + ct + "&includefield=all").get(0);
+			assertThat(study.at("/00101010/Value/0").asText()).isEqualTo("000Y");
+			assertThat(study.at("/00101030/Value/0").asDouble()).isEqualTo(0.0);
+			JsonNode series = qido("studies/" + ct + "/series?includefield=all").get(0);
+			assertThat(series.at("/00080070/Value/0").asText()).isEqualTo("GE MEDICAL SYSTEMS");
+			assertThat(series.at("/00080080/Value/0").asText()).isEqualTo("JFK IMAGING CENTER");
+			assertThat(values(qido("studies?" + both + "&Manufacturer=GE*"), "0020000D")).containsExactly(ct);
+			assertThat(values(qido("studies?" + both + "&PatientAge=042Y"), "0020000D")).containsExactly(ecg);
+			assertThat(values(qido("series?" + both + "&InstitutionName=*Galliera&includefield=00081090"), "0020000D"))
+					.containsExactly(ecg);
+			// instance attributes are only in the instances
+			HttpResponse<byte[]> r = qidoResponse("studies/" + ct + "/instances?includefield=all");
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(400);
+		} finally {
+			properties.setQidoMaxInstanceReads(saved);
+		}
+	}
+
+	@Test
 	void aQueryThatWouldReadTooManyInstancesIs400NamingTheAttribute() {
 		DicomWebProperties properties = bean(DicomWebProperties.class);
 		int saved = properties.getQidoMaxInstanceReads();

@@ -15,6 +15,8 @@ public final class CoreConstants {
     public static final String EXT_INSTANCE_ATTRIBUTES = text("/extensions/instanceAttributes");
     /** ImagingStudy and series extension: the stored values of that level's QIDO attributes. */
     public static final String EXT_DICOM_ATTRIBUTES = text("/extensions/dicomAttributes");
+    /** Sub-extension of {@link #EXT_DICOM_ATTRIBUTES}: every other attribute of the level (its presence: the level's values are complete). */
+    public static final String OTHER_ATTRIBUTES = text("/extensions/otherAttributes");
 
     private CoreConstants() {}
 

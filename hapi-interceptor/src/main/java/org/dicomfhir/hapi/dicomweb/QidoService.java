@@ -19,6 +19,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.dicomfhir.bridge.CoreConstants;
 import org.dicomfhir.bridge.DicomNative;
 import org.hl7.fhir.r4.model.ImagingStudy;
 import org.hl7.fhir.r4.model.Patient;
@@ -103,8 +104,11 @@ public class QidoService {
 		// Attributes the ImagingStudy does not keep are read from the stored instances, of every
 		// candidate: bounded, and refused rather than answered from a part of the candidates.
 		JsonNode stored = plan.path("stored");
-		boolean readInstances = !stored.path("unindexed").isEmpty();
-		if (cut && readInstances) {
+		boolean unindexed = !stored.path("unindexed").isEmpty();
+		boolean keptValuesSuffice = stored.path("keptValuesSuffice").asBoolean(false);
+		java.util.function.Predicate<ImagingStudy> readsInstances =
+				study -> unindexed && !(keptValuesSuffice && keepsEveryValue(study));
+		if (cut && studies.stream().anyMatch(readsInstances)) {
 			throw tooManyReads(stored, "more than " + cap + " studies");
 		}
 		// Studies that keep their DICOM values need no Patient: its values would be overridden.
@@ -112,14 +116,14 @@ public class QidoService {
 				? Map.of() : myStore.patients(studies, theRequest.details());
 
 		StoredAttributes.Selection selection = StoredAttributes.Selection.of(stored);
-		prefetchStoredValues(studies, stored, selection, readInstances, theRequest);
+		prefetchStoredValues(studies, stored, selection, readsInstances, theRequest);
 		IParser parser = myFhirContext.newJsonParser();
 		StringBuilder candidates = new StringBuilder("[");
 		for (ImagingStudy study : studies) {
 			if (candidates.length() > 1) {
 				candidates.append(',');
 			}
-			ObjectNode dicom = storedValues(study, stored, selection, readInstances, theRequest);
+			ObjectNode dicom = storedValues(study, stored, selection, readsInstances.test(study), theRequest);
 			boolean omitInstances = !stored.path("instances").asBoolean(true) && keepsValues(study);
 			candidates.append("{\"imagingStudy\":").append(omitInstances ? encodeWithoutInstances(parser, study) : parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
@@ -148,30 +152,10 @@ public class QidoService {
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
 		JsonNode matches = result.path("matches");
-		omitEmptyModalitiesInStudy(matches);
 		byte[] body = JSON.writeValueAsBytes(matches);
 		response.setContentLength(body.length);
 		try (OutputStream out = response.getOutputStream()) {
 			out.write(body);
-		}
-	}
-
-	/** ModalitiesInStudy (0008,0061). */
-	static final String MODALITIES_IN_STUDY = "00080061";
-
-	/**
-	 * A study none of whose series has a Modality: ModalitiesInStudy is left out rather than sent
-	 * empty. {@code {"vr":"CS"}} is the DICOM JSON form of an empty attribute (PS3.18 F.2.2), but
-	 * OHIF 3.13's study list reads {@code ModalitiesInStudy.Value.length} whenever the attribute is
-	 * there, and one such study stops the whole list ("Cannot read properties of undefined");
-	 * {@code "Value": []} is no DICOM JSON form of anything. docs/dicomweb.md, "Answers shaped for viewers".
-	 */
-	static void omitEmptyModalitiesInStudy(JsonNode theMatches) {
-		for (JsonNode match : theMatches) {
-			if (match instanceof ObjectNode object && object.path(MODALITIES_IN_STUDY).isObject()
-					&& !object.path(MODALITIES_IN_STUDY).has("Value")) {
-				object.remove(MODALITIES_IN_STUDY);
-			}
 		}
 	}
 
@@ -202,12 +186,15 @@ public class QidoService {
 	 * query needs), at most {@code qido-max-instance-reads}.
 	 */
 	private void prefetchStoredValues(List<ImagingStudy> theStudies, JsonNode theStored, StoredAttributes.Selection theSelection,
-			boolean theReadInstances, DicomWebRequest theRequest) {
+			java.util.function.Predicate<ImagingStudy> theReadsInstances, DicomWebRequest theRequest) {
 		boolean seriesValues = theStored.path("series").asBoolean(true);
 		boolean instanceValues = theStored.path("instances").asBoolean(true);
+		boolean readInstances = false;
 		java.util.Set<String> ids = new java.util.LinkedHashSet<>();
 		for (ImagingStudy study : theStudies) {
-			if (keepsValues(study) && !theReadInstances) {
+			boolean reads = theReadsInstances.test(study);
+			readInstances |= reads;
+			if (keepsValues(study) && !reads) {
 				continue;
 			}
 			boolean studyDone = false;
@@ -227,7 +214,7 @@ public class QidoService {
 			}
 		}
 		int bound = myProperties.getQidoMaxInstanceReads();
-		if (theReadInstances && ids.size() > bound) {
+		if (readInstances && ids.size() > bound) {
 			throw tooManyReads(theStored, ids.size() + " instances");
 		}
 		myStoredAttributes.prefetch(ids, theSelection, theRequest.details());
@@ -256,6 +243,21 @@ public class QidoService {
 			return false;
 		}
 		return theStudy.getSeries().stream().allMatch(se -> se.getExtensionByUrl(StudyStore.DICOM_ATTRIBUTES) != null);
+	}
+
+	/**
+	 * Whether the ImagingStudy keeps every study and series attribute of its instances, not only
+	 * the table's ({@code otherAttributes} in {@code dicom-attributes} on the study and on every
+	 * series, written at ingest since this version): then a query whose plan says
+	 * {@code keptValuesSuffice} reads no instance of it. Studies written earlier are read.
+	 */
+	static boolean keepsEveryValue(ImagingStudy theStudy) {
+		return keepsOtherAttributes(theStudy.getExtensionByUrl(StudyStore.DICOM_ATTRIBUTES))
+				&& theStudy.getSeries().stream().allMatch(se -> keepsOtherAttributes(se.getExtensionByUrl(StudyStore.DICOM_ATTRIBUTES)));
+	}
+
+	private static boolean keepsOtherAttributes(org.hl7.fhir.r4.model.Extension theKept) {
+		return theKept != null && theKept.getExtensionByUrl(CoreConstants.OTHER_ATTRIBUTES) != null;
 	}
 
 	/**
