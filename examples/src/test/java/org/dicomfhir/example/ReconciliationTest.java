@@ -107,6 +107,10 @@ class ReconciliationTest extends AbstractServerTest {
 			duplicates.add(patients.create(p, new ca.uhn.fhir.rest.api.server.SystemRequestDetails()).getId().toUnqualifiedVersionless().getValue());
 		}
 
+		// the index lookup a new study's upload asks first sees both (the exact search then names them)
+		var lookup = bean(org.dicomfhir.hapi.lookup.PatientIdentifierLookup.class);
+		assertThat(lookup.patientsWithIdentifier("urn:dicom:patient-id", patientId)).isEqualTo(2);
+
 		org.hl7.fhir.r4.model.Parameters status = parse(org.hl7.fhir.r4.model.Parameters.class, getJson("$dicom-status"));
 		assertThat(((org.hl7.fhir.r4.model.IntegerType) status.getParameterValue("failed")).getValue()).isGreaterThanOrEqualTo(1);
 		String reasons = status.getParameter().stream().filter(p -> "failure".equals(p.getName()))
@@ -115,6 +119,7 @@ class ReconciliationTest extends AbstractServerTest {
 		assertThat(get("ImagingStudy/" + study, FHIR_JSON).statusCode()).isEqualTo(404);
 
 		patients.delete(new org.hl7.fhir.r4.model.IdType(duplicates.get(1)), new ca.uhn.fhir.rest.api.server.SystemRequestDetails());
+		assertThat(lookup.patientsWithIdentifier("urn:dicom:patient-id", patientId)).as("a deleted Patient leaves the index").isEqualTo(1);
 		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.FAILED), System.currentTimeMillis() + 1);
 
 		ImagingStudy healed = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));

@@ -24,6 +24,7 @@ import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
 import org.dicomfhir.hapi.ingest.RequestSizeLimitInterceptor;
 import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
 import org.dicomfhir.hapi.lookup.BinaryIdLookup;
+import org.dicomfhir.hapi.lookup.PatientIdentifierLookup;
 import org.dicomfhir.hapi.lookup.UploadLookup;
 import org.dicomfhir.hapi.status.DicomStatusProvider;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
@@ -76,8 +77,15 @@ public class DicomFhirConfiguration {
 	}
 
 	@Bean
-	public PatientDirectory dicomFhirPatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
-		return new PatientDirectory(theFhirContext, theDaoRegistry);
+	public PatientDirectory dicomFhirPatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry,
+			PatientIdentifierLookup theLookup) {
+		return new PatientDirectory(theFhirContext, theDaoRegistry, theLookup);
+	}
+
+	@Bean
+	public PatientIdentifierLookup dicomFhirPatientIdentifierLookup(ObjectProvider<PartitionSettings> thePartitionSettings,
+			IHapiTransactionService theTransactions) {
+		return new PatientIdentifierLookup(thePartitionSettings, theTransactions);
 	}
 
 	/** SMART: a token's patient_identifier, found by the exact-identifier lookup (several Patients: none). */

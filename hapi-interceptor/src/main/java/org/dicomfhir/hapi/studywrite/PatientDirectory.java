@@ -12,6 +12,7 @@ import ca.uhn.fhir.util.UrlUtil;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Identifier;
 import org.hl7.fhir.r4.model.Patient;
+import org.dicomfhir.hapi.lookup.PatientIdentifierLookup;
 
 import java.util.List;
 import java.util.stream.Collectors;
@@ -26,14 +27,24 @@ public class PatientDirectory {
 
 	private final FhirContext myFhirContext;
 	private final DaoRegistry myDaoRegistry;
+	private final PatientIdentifierLookup myLookup;
 
-	public PatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry) {
+	public PatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry, PatientIdentifierLookup theLookup) {
 		myFhirContext = theFhirContext;
 		myDaoRegistry = theDaoRegistry;
+		myLookup = theLookup;
 	}
 
-	/** Throws {@link PatientConflictException} when more than one Patient has this identifier. */
+	/**
+	 * Throws {@link PatientConflictException} when more than one Patient has this identifier. At
+	 * most one in the token index is the answer; more (or no index lookup: partitioning) are
+	 * checked by the exact search, which names them.
+	 */
 	public void requireAtMostOne(String theSystem, String theValue) {
+		Integer indexed = myLookup.patientsWithIdentifier(theSystem, theValue);
+		if (indexed != null && indexed <= 1) {
+			return;
+		}
 		find(theSystem, theValue, new SystemRequestDetails());
 	}
 
