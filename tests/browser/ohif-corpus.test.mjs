@@ -226,8 +226,7 @@ async function main() {
           && mine().every((e) => e.status !== null)) break;
         await page.waitForTimeout(200);
       }
-      // A moment for a late error notification (a frame that fails to decode after it came).
-      await page.waitForTimeout(300);
+      // Read again after the loop: an error notification raised while its last answers arrived.
       errors = await errorsShown(page);
       sets = (await displaySets(page)) ?? [];
       const ok = framed();

@@ -225,7 +225,11 @@ async function main() {
     const claims = JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString());
     assert.equal(claims.patient_identifier, a.patient_identifier, "the page's token is not patient A's");
     step(`page token: azp ${claims.azp}, scope "${claims.scope}", patient_identifier ${claims.patient_identifier}`);
-    await page.waitForTimeout(1000); // let the viewer's last prefetches answer before leaving
+    // The viewer's last prefetches answered before leaving (a request cut off by closing the page
+    // would be a failure): poll until every recorded DICOMweb request has its status.
+    for (const until = Date.now() + 60_000; Date.now() < until && dicomWeb.some((e) => e.status === null);) {
+      await page.waitForTimeout(100);
+    }
   } catch (error) {
     await page.screenshot({ path: path.join(artifacts, 'failure.png') }).catch(() => {});
     throw error;

@@ -185,7 +185,6 @@ async function main() {
       if (frames.length >= framesWanted && dicomWeb.every((e) => e.status !== null)) break;
       await page.waitForTimeout(250);
     }
-    await page.waitForTimeout(1000);
 
     // 5. The JPEG 2000 multi-frame study, opened from a link as other applications do
     //    (/viewer?StudyInstanceUIDs=…): OHIF decodes the compressed frames in the browser.
@@ -198,7 +197,6 @@ async function main() {
       if (frames.length >= manifest.multiframe.frames && dicomWeb.every((e) => e.status !== null)) break;
       await page.waitForTimeout(250);
     }
-    await page.waitForTimeout(1000);
   } finally {
     fs.writeFileSync(path.join(artifacts, 'dicomweb-requests.json'), JSON.stringify(dicomWeb, null, 2));
     fs.writeFileSync(path.join(artifacts, 'console-errors.txt'), consoleErrors.join('\n'));
