@@ -70,6 +70,22 @@ pub fn to_explicit_le(bytes: &[u8], max_decoded_bytes: u64) -> Result<Vec<u8>, D
     })
 }
 
+/// What [`to_explicit_le`] refuses without decoding (a header read): pixel data no decoder here
+/// handles, a decoded size beyond the limit, a data set dicom-object cannot read. For a
+/// multi-instance answer that must be refused as a whole before its first byte is sent. A corrupt
+/// codestream passes this check and fails in [`to_explicit_le`].
+pub fn check_transcodable(bytes: &[u8], max_decoded_bytes: u64) -> Result<(), DicomError> {
+    guarded(|| {
+        let obj = checked_open(bytes, max_decoded_bytes)?;
+        let ts = ts_of(&obj);
+        if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() && !is_native(&ts) {
+            let image = Image::of(&obj)?;
+            image.check(&ts, image.frames as u64, max_decoded_bytes)?;
+        }
+        Ok(())
+    })
+}
+
 /// Frames `numbers` (1-based, each once) of the stored instance decoded, as WADO-RS sends them
 /// in Explicit VR Little Endian: samples little endian, pixel-interleaved (Planar Configuration
 /// 0), YBR of a JPEG/JPEG-LS/JPEG 2000 codestream as RGB (the photometric interpretation

@@ -11,7 +11,7 @@ use std::io::Cursor;
 
 use dicom_core::header::Header;
 use dicom_dictionary_std::tags;
-use dicom_fhir_core::{frames_explicit_le, parse, to_explicit_le, ErrorKind, EXPLICIT_VR_LITTLE_ENDIAN};
+use dicom_fhir_core::{check_transcodable, frames_explicit_le, parse, to_explicit_le, ErrorKind, EXPLICIT_VR_LITTLE_ENDIAN};
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 
@@ -116,8 +116,12 @@ fn every_compressed_file_in_the_corpus_transcodes_or_is_unsupported_for_a_known_
     let mut unsupported = BTreeMap::new();
     let mut problems = Vec::new();
     for (name, bytes) in &files {
+        let checked = check_transcodable(bytes, LIMIT);
         match to_explicit_le(bytes, LIMIT) {
             Ok(out) => {
+                if let Err(e) = checked {
+                    problems.push(format!("{name}: transcodes but check_transcodable said {e}"));
+                }
                 if let Err(p) = check(name, bytes, &out) {
                     problems.push(p);
                 }
@@ -203,6 +207,7 @@ fn a_huge_declared_image_with_a_tiny_body_is_refused_before_decoding() {
     let e = to_explicit_le(&hostile, LIMIT).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
     assert!(e.to_string().contains("limit"), "{e}");
+    assert_eq!(check_transcodable(&hostile, LIMIT).unwrap_err().kind(), ErrorKind::LimitExceeded);
     let e = frames_explicit_le(&hostile, &[1000], LIMIT).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
     assert!(started.elapsed().as_secs() < 2, "refused after {:?}: it decoded", started.elapsed());
@@ -219,7 +224,33 @@ fn the_limit_counts_every_frame_asked_for() {
 
 #[test]
 fn twelve_bit_lossy_jpeg_is_unsupported_with_the_reason() {
+    assert_eq!(check_transcodable(&file("JPGExtended.dcm"), LIMIT).unwrap_err().kind(), ErrorKind::Unsupported);
     let e = to_explicit_le(&file("JPGExtended.dcm"), LIMIT).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("12-bit"), "{e}");
+}
+
+#[test]
+fn a_jpeg_2000_frame_cut_short_is_unsupported_and_the_other_frames_still_decode() {
+    // frame 1's fragment truncated to half its codestream, offsets rewritten: a well-formed data set
+    let mut obj = open(&file("emri_small_jpeg_2k_lossless.dcm"));
+    let pixel = obj.element(tags::PIXEL_DATA).unwrap();
+    let mut fragments: Vec<Vec<u8>> = pixel.fragments().unwrap().to_vec();
+    let half = fragments[0].len() / 2 & !1;
+    fragments[0].truncate(half);
+    let mut offsets = vec![0u32];
+    for f in &fragments[..fragments.len() - 1] {
+        offsets.push(offsets.last().unwrap() + 8 + f.len() as u32);
+    }
+    obj.put(dicom_core::DataElement::new(
+        tags::PIXEL_DATA,
+        dicom_core::VR::OB,
+        dicom_core::value::PixelFragmentSequence::new(offsets, fragments),
+    ));
+    let mut hostile = Vec::new();
+    obj.write_all(&mut hostile).unwrap();
+    let e = to_explicit_le(&hostile, LIMIT).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert_eq!(frames_explicit_le(&hostile, &[1], LIMIT).unwrap_err().kind(), ErrorKind::Unsupported);
+    assert_eq!(frames_explicit_le(&hostile, &[2], LIMIT).unwrap().len(), 1);
 }
