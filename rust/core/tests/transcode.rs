@@ -236,7 +236,7 @@ fn a_jpeg_2000_frame_cut_short_is_unsupported_and_the_other_frames_still_decode(
     let mut obj = open(&file("emri_small_jpeg_2k_lossless.dcm"));
     let pixel = obj.element(tags::PIXEL_DATA).unwrap();
     let mut fragments: Vec<Vec<u8>> = pixel.fragments().unwrap().to_vec();
-    let half = fragments[0].len() / 2 & !1;
+    let half = (fragments[0].len() / 2) & !1;
     fragments[0].truncate(half);
     let mut offsets = vec![0u32];
     for f in &fragments[..fragments.len() - 1] {
