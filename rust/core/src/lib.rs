@@ -21,6 +21,7 @@ pub mod qr;
 mod render;
 mod stow;
 mod study_ext;
+mod transcode;
 mod transfer_syntax;
 
 pub use bulkdata::{base64, locate, locate_in, locate_in_limited, locate_limited, parse_tag_path, BulkValue};
@@ -34,6 +35,7 @@ pub use render::{
 };
 pub use stow::{stow_response, FailureReason, StowFailure, StowOutcome, StowStored};
 pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
+pub use transcode::{check_transcodable, frames_explicit_le, to_explicit_le};
 pub use transfer_syntax::{
     compressed_media_type, is_native, served_transfer_syntax, transfer_syntax_info, TransferSyntaxInfo,
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,

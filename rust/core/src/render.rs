@@ -129,7 +129,7 @@ fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOp
     encode(&image, options.media_type, options.quality.unwrap_or(DEFAULT_QUALITY))
 }
 
-fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
+pub(crate) fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
     let from = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         &bytes[128..]
     } else if bytes.starts_with(b"DICM") {
@@ -144,11 +144,11 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
         .map_err(|e| DicomError::unsupported(format!("the pixel decoder cannot read this data set: {e}")))
 }
 
-fn uint(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<u32> {
+pub(crate) fn uint(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<u32> {
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_int::<u32>().ok())
 }
 
-fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned())
 }
 

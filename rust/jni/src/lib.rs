@@ -771,3 +771,65 @@ pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_thumbnail<'l>(
         })
         .resolve::<ThrowJava>()
 }
+
+native! {
+    /// `static native byte[] transcode(byte[] data, long maxDecodedBytes)`: the stored instance in
+    /// Explicit VR Little Endian with its pixel data decoded (`dicom_fhir_core::to_explicit_le`).
+    /// Pixel data that cannot be decoded is a DicomException of kind UNSUPPORTED; a decoded size
+    /// (or an inflated data set) beyond `maxDecodedBytes` a DicomLimitException, raised before
+    /// decoding. The bytes are copied (not pinned): decoding can take long.
+    fn Java_org_dicomfhir_bridge_DicomNative_transcode(
+        env,
+        data: JByteArray<'l>,
+        max_decoded_bytes: jlong,
+    ) -> JByteArray<'l> {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        let bytes = env.convert_byte_array(&data)?;
+        let out = dicom_fhir_core::to_explicit_le(&bytes, max_inflated(max_decoded_bytes))?;
+        drop(bytes);
+        Ok(env.byte_array_from_slice(&out)?)
+    }
+}
+
+native! {
+    /// `static native byte[] transcodeFrames(byte[] data, String frameList, long maxDecodedBytes)`:
+    /// the listed frames (1-based, each once) decoded, one after the other; every decoded frame has
+    /// the same length, so frame i is bytes [i·len/n, (i+1)·len/n). Errors as `transcode`; a frame
+    /// that does not exist is INVALID_INPUT.
+    fn Java_org_dicomfhir_bridge_DicomNative_transcodeFrames(
+        env,
+        data: JByteArray<'l>,
+        frame_list: JString<'l>,
+        max_decoded_bytes: jlong,
+    ) -> JByteArray<'l> {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        let list = required_string(env, &frame_list, "frameList")?;
+        let numbers = dicom_fhir_core::parse_frame_list(&list)?;
+        let bytes = env.convert_byte_array(&data)?;
+        let frames = dicom_fhir_core::frames_explicit_le(&bytes, &numbers, max_inflated(max_decoded_bytes))?;
+        drop(bytes);
+        Ok(env.byte_array_from_slice(&frames.concat())?)
+    }
+}
+
+native! {
+    /// `static native void transcodeCheck(byte[] data, long maxDecodedBytes)`: throws what
+    /// `transcode` would throw without decoding (`dicom_fhir_core::check_transcodable`): a header
+    /// read, to refuse a multi-instance answer before its first byte.
+    fn Java_org_dicomfhir_bridge_DicomNative_transcodeCheck(
+        env,
+        data: JByteArray<'l>,
+        max_decoded_bytes: jlong,
+    ) {
+        if data.is_null() {
+            return Err(Failure::NullArgument("data"));
+        }
+        // copied, not pinned: dicom-object reads the whole data set
+        let bytes = env.convert_byte_array(&data)?;
+        Ok(dicom_fhir_core::check_transcodable(&bytes, max_inflated(max_decoded_bytes))?)
+    }
+}

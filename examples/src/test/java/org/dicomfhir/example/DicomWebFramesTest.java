@@ -148,8 +148,8 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(jp2.body()).isEqualTo(fragments.get(1));
 		// the bulk data of encapsulated pixel data: one part per frame
 		assertThat(multipartParts(get(instanceUrl(j2kSop) + "/bulkdata/7FE00010", OCTET_ANY))).hasSize(10);
-		// no transcoding
-		assertThat(get(instanceUrl(j2kSop) + "/frames/1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1")
+		// frames are decoded to Explicit VR Little Endian only (DicomWebTranscodeTest), never re-encoded
+		assertThat(get(instanceUrl(j2kSop) + "/frames/1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.91")
 				.statusCode()).isEqualTo(406);
 	}
 

@@ -195,7 +195,7 @@ class DicomWebTest extends AbstractServerTest {
 
 	@Test
 	void wadoRefusesWhatItCannotServe() {
-		// CT_small is stored as Explicit VR Little Endian; no transcoding yet
+		// CT_small is stored as Explicit VR Little Endian; transcoding produces that syntax only
 		HttpResponse<byte[]> r = dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=1.2.840.10008.1.2.4.50");
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("transfer-syntax");

@@ -163,6 +163,30 @@ public final class DicomNative {
     public static native byte[] thumbnail(byte[] data, String mediaType);
 
     /**
+     * The stored instance in Explicit VR Little Endian with its pixel data decoded (WADO-RS
+     * transcoding; a native instance is only re-encoded): a Part-10 file, same SOP Instance UID,
+     * every attribute kept but those the decoded pixels change. Pixel data the core cannot decode
+     * is a {@link DicomException} of kind UNSUPPORTED (the message says why); a decoded size beyond
+     * {@code maxDecodedBytes} a {@link DicomLimitException}, raised before anything is decoded.
+     */
+    public static native byte[] transcode(byte[] data, long maxDecodedBytes);
+
+    /**
+     * Throws what {@link #transcode} would throw without decoding anything (a header read): for
+     * a multi-instance answer that is refused as a whole before its first byte. A corrupt
+     * codestream passes and fails in {@link #transcode}.
+     */
+    public static native void transcodeCheck(byte[] data, long maxDecodedBytes);
+
+    /**
+     * Frames {@code frameList} ({@code "1,3"}: 1-based, each once) of a stored instance with
+     * encapsulated pixel data, decoded as Explicit VR Little Endian frames, one after the other:
+     * every frame has the same length (the result's length divided by the number of frames).
+     * Errors as {@link #transcode}; a frame that does not exist is INVALID_INPUT.
+     */
+    public static native byte[] transcodeFrames(byte[] data, String frameList, long maxDecodedBytes);
+
+    /**
      * Panics inside Rust (with a formatted {@code String} payload). For tests only: proves that a
      * panic becomes an {@link IllegalStateException} and the JVM carries on.
      */

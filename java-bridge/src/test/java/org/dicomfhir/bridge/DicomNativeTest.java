@@ -65,6 +65,31 @@ class DicomNativeTest {
         assertThrows(NullPointerException.class, () -> DicomNative.bulkdataOfFile(null, "7FE00010"));
     }
 
+    /**
+     * Transcoding: a JPEG 2000 lossless instance decodes to emri_small's native pixels; what cannot
+     * be decoded is UNSUPPORTED, a decoded size beyond the cap a DicomLimitException.
+     */
+    @Test
+    void transcodingKindsAndFrames() throws Exception {
+        byte[] j2k = TestData.bytes("pydicom-data/emri_small_jpeg_2k_lossless.dcm");
+        byte[] emri = TestData.bytes("pydicom-data/emri_small.dcm");
+        int frame = 64 * 64 * 2;
+        byte[] out = DicomNative.transcode(j2k, DicomNative.DEFAULT_MAX_INFLATED_BYTES);
+        assertEquals(ByteBuffer.wrap(emri, emri.length - 10 * frame, 10 * frame), ByteBuffer.wrap(out, out.length - 10 * frame, 10 * frame));
+        byte[] frames = DicomNative.transcodeFrames(j2k, "3,1", DicomNative.DEFAULT_MAX_INFLATED_BYTES);
+        assertEquals(2 * frame, frames.length);
+        assertEquals(ByteBuffer.wrap(emri, emri.length - 8 * frame, frame), ByteBuffer.wrap(frames, 0, frame));
+        DicomNative.transcodeCheck(j2k, DicomNative.DEFAULT_MAX_INFLATED_BYTES);
+        assertThrows(DicomLimitException.class, () -> DicomNative.transcode(j2k, 9L * frame));
+        assertThrows(DicomLimitException.class, () -> DicomNative.transcodeCheck(j2k, 9L * frame));
+        byte[] jpgExtended = TestData.bytes("pydicom/JPGExtended.dcm");
+        DicomException e = assertThrows(DicomException.class, () -> DicomNative.transcode(jpgExtended, DicomNative.DEFAULT_MAX_INFLATED_BYTES));
+        assertEquals(DicomException.Kind.UNSUPPORTED, e.kind());
+        assertTrue(e.getMessage().contains("12-bit"), e.getMessage());
+        assertEquals(DicomException.Kind.INVALID_INPUT,
+                assertThrows(DicomException.class, () -> DicomNative.transcodeFrames(j2k, "11", DicomNative.DEFAULT_MAX_INFLATED_BYTES)).kind());
+    }
+
     /** A deflated data set inflating beyond the caller's cap is a DicomLimitException (a DicomException). */
     @Test
     void inflatingBeyondTheCapIsADicomLimitException() throws Exception {

@@ -42,6 +42,8 @@ public class WadoService {
 	private final RenderedService myRendering;
 	/** Reads and parses instances for metadata requests (one thread per core, idle ones exit). */
 	private final ExecutorService myParsers;
+	/** The core's version: part of the ETag of what it computes (a transcoded instance). */
+	private static final String CORE_VERSION = DicomNative.version();
 	/** How many instances a metadata request parses ahead of the one it writes. */
 	private static final int METADATA_WINDOW = 16;
 
@@ -100,17 +102,24 @@ public class WadoService {
 			throws IOException {
 		ImagingStudy study = myStore.study(theStudy, theRequest.details());
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
+		boolean transcode = false;
 		if (choice.transferSyntax() != null && !ANY_TS.equals(choice.transferSyntax())) {
 			for (StudyStore.InstanceRef ref : refs) {
 				if (!choice.transferSyntax().equals(ref.transferSyntaxUid())) {
-					throw DicomWebException.notAcceptable("Instance " + ref.sopInstanceUid() + " is stored as "
-							+ ref.transferSyntaxUid() + " and this server does not transcode yet: ask for transfer-syntax="
-							+ (ref.transferSyntaxUid() == null ? "*" : ref.transferSyntaxUid()) + " or transfer-syntax=*");
+					if (!TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN.equals(choice.transferSyntax())) {
+						throw DicomWebException.notAcceptable("Instance " + ref.sopInstanceUid() + " is stored as "
+								+ ref.transferSyntaxUid() + " and this server transcodes to Explicit VR Little Endian only: ask for"
+								+ " transfer-syntax=" + TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN + ", transfer-syntax="
+								+ (ref.transferSyntaxUid() == null ? "*" : ref.transferSyntaxUid()) + " or transfer-syntax=*");
+					}
+					transcode = true;
 				}
 			}
 		}
 		HttpServletResponse response = theRequest.servletResponse();
-		String etag = etag(refs, "");
+		// a transcoded answer is other bytes than the stored ones: its own ETag
+		String etag = transcode ? etag(refs, "transfer-syntax=" + TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN + " core " + CORE_VERSION)
+				: etag(refs, "");
 		if (notModified(theRequest, response, etag)) {
 			return;
 		}
@@ -121,6 +130,10 @@ public class WadoService {
 		refs = readable.refs();
 		List<Binary> binaries = readable.binaries();
 		response.setStatus(200);
+		if (transcode) {
+			retrieveTranscoded(theRequest, refs, binaries, choice.multipart(), readable.missing().isEmpty() ? etag : null);
+			return;
+		}
 		if (readable.missing().isEmpty()) {
 			response.setHeader("ETag", etag); // a partial answer has none: it must not be cached as the study
 		}
@@ -158,6 +171,121 @@ public class WadoService {
 				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
 			}
 			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+		}
+	}
+
+	/**
+	 * Retrieve in Explicit VR Little Endian, the instances stored otherwise decoded by the core
+	 * ({@link DicomNative#transcode}), one at a time while the answer streams. The whole request is
+	 * refused (406 for pixel data the core cannot decode, 413 beyond
+	 * {@code dicomfhir.dicomweb.max-inflated-bytes} decoded) before its first byte when any instance
+	 * cannot be provided: one instance is transcoded up front; several are checked up front from
+	 * their headers ({@link DicomNative#transcodeCheck}). A codestream that passes the check and
+	 * still fails to decode mid-answer aborts the response (logged): a client sees a broken
+	 * answer, never a study silently missing an instance.
+	 */
+	private void retrieveTranscoded(DicomWebRequest theRequest, List<StudyStore.InstanceRef> theRefs, List<Binary> theBinaries,
+			boolean theMultipart, String theEtag) throws IOException {
+		HttpServletResponse response = theRequest.servletResponse();
+		long max = myProperties.getMaxInflatedBytes();
+		String ts = "; transfer-syntax=" + TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN;
+		boolean head = "HEAD".equals(theRequest.servletRequest().getMethod());
+		byte[] first = transcoded(theRefs.get(0), theBinaries.get(0), max, true);
+		if (theRefs.size() > 1) {
+			for (int i = 1; i < theRefs.size(); i++) {
+				if (needsTranscoding(theRefs.get(i))) {
+					try (StoredInstance stored = myStore.open(theBinaries.get(i))) {
+						byte[] bytes = stored.bytes();
+						refusal(theRefs.get(i), max, () -> {
+							DicomNative.transcodeCheck(bytes, max);
+							return null;
+						});
+					}
+				}
+			}
+		}
+		response.setStatus(200);
+		if (theEtag != null) {
+			response.setHeader("ETag", theEtag);
+		}
+		if (!theMultipart) {
+			response.setContentType("application/dicom" + ts);
+			response.setContentLengthLong(first.length);
+			if (!head) {
+				try (OutputStream out = response.getOutputStream()) {
+					out.write(first);
+				}
+			}
+			return;
+		}
+		String boundary = "dicomfhir-" + UUID.randomUUID();
+		response.setContentType("multipart/related; type=\"application/dicom\"; boundary=" + boundary);
+		if (head) {
+			return;
+		}
+		try (OutputStream out = response.getOutputStream()) {
+			for (int i = 0; i < theRefs.size(); i++) {
+				StudyStore.InstanceRef ref = theRefs.get(i);
+				byte[] bytes = i == 0 ? first : transcoded(ref, theBinaries.get(i), max, false);
+				first = null; // one transcoded instance in memory at a time
+				String partHead = "--" + boundary + "\r\n"
+						+ "Content-Type: application/dicom" + ts + "\r\n"
+						+ "Content-Location: " + theRequest.instanceUrl(ref) + "\r\n"
+						+ "Content-Length: " + bytes.length + "\r\n\r\n";
+				out.write(partHead.getBytes(StandardCharsets.US_ASCII));
+				out.write(bytes);
+				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+			}
+			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+		}
+	}
+
+	private static boolean needsTranscoding(StudyStore.InstanceRef theRef) {
+		return !TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN.equals(theRef.transferSyntaxUid());
+	}
+
+	/**
+	 * The instance in Explicit VR Little Endian (its stored bytes when stored so). Before the answer
+	 * is committed ({@code theRefusable}) a failure is the request's 406/413; after, it aborts the
+	 * answer with an IOException.
+	 */
+	private byte[] transcoded(StudyStore.InstanceRef theRef, Binary theBinary, long theMax, boolean theRefusable) throws IOException {
+		try (StoredInstance stored = myStore.open(theBinary)) {
+			byte[] bytes = stored.bytes();
+			if (!needsTranscoding(theRef)) {
+				return bytes;
+			}
+			if (theRefusable) {
+				return refusal(theRef, theMax, () -> DicomNative.transcode(bytes, theMax));
+			}
+			try {
+				return DicomNative.transcode(bytes, theMax);
+			} catch (org.dicomfhir.bridge.DicomException e) {
+				ourLog.warn("DICOMweb: instance {} (Binary/{}) could not be transcoded mid-answer, response aborted: {}",
+						theRef.sopInstanceUid(), theRef.binaryId(), e.getMessage());
+				throw new IOException("instance " + theRef.sopInstanceUid() + " could not be transcoded: " + e.getMessage(), e);
+			}
+		}
+	}
+
+	private interface Transcoding<T> {
+		T call() throws IOException;
+	}
+
+	/** Runs a transcoding step of the core; what it refuses becomes the request's status. */
+	static <T> T refusal(StudyStore.InstanceRef theRef, long theMax, Transcoding<T> theCall) throws IOException {
+		try {
+			return theCall.call();
+		} catch (org.dicomfhir.bridge.DicomException e) {
+			String what = "Instance " + theRef.sopInstanceUid() + " (stored as " + theRef.transferSyntaxUid()
+					+ ") cannot be provided in Explicit VR Little Endian: " + e.getMessage();
+			switch (e.kind()) {
+				case UNSUPPORTED -> throw DicomWebException.notAcceptable(what + "; ask for transfer-syntax=* to receive it as stored");
+				case LIMIT_EXCEEDED -> throw new DicomWebException(413, what + " (dicomfhir.dicomweb.max-inflated-bytes = " + theMax
+						+ "); ask for transfer-syntax=* to receive it as stored");
+				case INVALID_INPUT -> throw DicomWebException.badRequest(what);
+				default -> throw e;
+			}
 		}
 	}
 
@@ -294,8 +422,15 @@ public class WadoService {
 		}
 	}
 
-	/** What the client accepts for frames and bulk data. */
-	record BulkChoice(boolean multipart, String mediaType, String transferSyntax) {}
+	/**
+	 * What the client accepts for frames and bulk data; {@code decode}: the stored compressed
+	 * frames are to be decoded to Explicit VR Little Endian.
+	 */
+	record BulkChoice(boolean multipart, String mediaType, String transferSyntax, boolean decode) {
+		BulkChoice(boolean theMultipart, String theMediaType, String theTransferSyntax) {
+			this(theMultipart, theMediaType, theTransferSyntax, false);
+		}
+	}
 
 	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
@@ -314,13 +449,24 @@ public class WadoService {
 	}
 
 	/**
-	 * Accept negotiation for frames and bulk data (PS3.18 §8.7.3.3, §8.7.4): multipart/related with
-	 * type application/octet-stream (or the stored compressed media type), or a single part. Bytes are
-	 * sent as stored (no transcoding): {@code transfer-syntax=*}, none, or the stored one; native
-	 * pixel data also satisfies Explicit VR Little Endian (its bytes are served little endian).
+	 * Accept negotiation for bulk data (PS3.18 §8.7.3.3, §8.7.4): multipart/related with type
+	 * application/octet-stream (or the stored compressed media type), or a single part. Bytes are
+	 * sent as stored: {@code transfer-syntax=*}, none, or the stored one; native pixel data also
+	 * satisfies Explicit VR Little Endian (its bytes are served little endian).
 	 */
 	static BulkChoice negotiateBulk(String theAccept, String theStoredTs, boolean theSinglePartPossible) {
+		return negotiateBulk(theAccept, theStoredTs, theSinglePartPossible, false);
+	}
+
+	/**
+	 * {@link #negotiateBulk(String, String, boolean)}, and with {@code theDecodable} (frames of
+	 * compressed pixel data) application/octet-stream with {@code transfer-syntax=1.2.840.10008.1.2.1},
+	 * or without a transfer-syntax (PS3.18 §8.7.3: Explicit VR Little Endian is the default of octet-stream), is the decoded
+	 * frames. {@code *}, {@code *}{@code /*} and no Accept stay as stored.
+	 */
+	static BulkChoice negotiateBulk(String theAccept, String theStoredTs, boolean theSinglePartPossible, boolean theDecodable) {
 		String compressed = compressedMediaType(theStoredTs);
+		boolean decodable = theDecodable && compressed != null;
 		if (theAccept == null || theAccept.isBlank()) {
 			return new BulkChoice(true, "application/octet-stream", null);
 		}
@@ -344,10 +490,14 @@ public class WadoService {
 				media = compressed;
 			}
 			if ("application/octet-stream".equals(media) || "application/*".equals(media) || "*/*".equals(media) || "*".equals(media)) {
+				if (decodable && (TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN.equals(ts) || (ts == null && "application/octet-stream".equals(media)))) {
+					return new BulkChoice(multipart, "application/octet-stream", TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN, true);
+				}
 				if (tsOk) {
 					return new BulkChoice(multipart, "application/octet-stream", ts);
 				}
-				refused.add(accepted.text() + " (stored as " + theStoredTs + "; no transcoding)");
+				refused.add(accepted.text() + " (stored as " + theStoredTs + "; frames are decoded to " + TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN
+						+ " only" + (decodable ? ")" : "; bulk data is served as stored)"));
 				continue;
 			}
 			if (compressed != null && compressed.equals(media)) {
@@ -420,13 +570,27 @@ public class WadoService {
 		for (int i : index) {
 			parts.add(located.get(i));
 		}
-		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), storedTs, parts.size() == 1);
+		BulkChoice choice = negotiateBulk(theRequest.header("Accept"), storedTs, parts.size() == 1, true);
 		String base = theRequest.instanceUrl(theRef) + "/frames/";
 		List<String> locations = new ArrayList<>();
 		for (String n : theNumbers) {
 			locations.add(base + n.trim());
 		}
-		sendParts(theRequest, choice, storedTs, theStored, parts, locations, "\"" + theRef.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"");
+		String etag = "\"" + theRef.binaryId() + "/frames/" + theFrameList.replace(" ", "") + "\"";
+		if (choice.decode()) {
+			// the decoded frames replace the located ones; a frame is asked for once however often it repeats
+			long max = myProperties.getMaxInflatedBytes();
+			byte[] bytes = theStored.bytes();
+			byte[] decoded = refusal(theRef, max, () -> DicomNative.transcodeFrames(bytes, String.join(",", distinct.keySet()), max));
+			int length = decoded.length / distinct.size();
+			parts.clear();
+			for (int i : index) {
+				parts.add(List.of(java.util.Arrays.copyOfRange(decoded, i * length, (i + 1) * length)));
+			}
+			storedTs = TransferSyntax.EXPLICIT_VR_LITTLE_ENDIAN;
+			etag = etag(List.of(theRef), "frames/" + theFrameList.replace(" ", "") + " decoded core " + CORE_VERSION);
+		}
+		sendParts(theRequest, choice, storedTs, theStored, parts, locations, etag);
 	}
 
 	/** WADO-RS bulk data: the value a BulkDataURI of the metadata names. */
@@ -552,7 +716,8 @@ public class WadoService {
 
 	/**
 	 * Accept negotiation for instances (PS3.18 §8.7.3). Absent transfer-syntax is served as
-	 * stored, like {@code *} (we do not transcode yet; see docs/dicomweb.md).
+	 * stored, like {@code *} (no decoding on the default path); {@code 1.2.840.10008.1.2.1} is
+	 * transcoded, any other syntax than the stored one 406 (see docs/dicomweb.md).
 	 */
 	static Choice negotiate(String theAccept, boolean theSingleInstance) {
 		if (theAccept == null || theAccept.isBlank()) {

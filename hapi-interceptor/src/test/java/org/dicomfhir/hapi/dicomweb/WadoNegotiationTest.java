@@ -85,13 +85,42 @@ class WadoNegotiationTest {
 	}
 
 	@Test
-	void noTranscoding_butNativePixelDataSatisfiesExplicitLittleEndian() {
+	void bulkDataIsNotDecoded_butNativePixelDataSatisfiesExplicitLittleEndian() {
 		assertNotAcceptable(() -> WadoService.negotiateBulk(
 				"multipart/related; type=\"application/octet-stream\"; transfer-syntax=" + EXPLICIT_LE, JPEG_BASELINE, false),
-				"no transcoding");
+				"bulk data is served as stored");
 		assertThat(WadoService.negotiateBulk(
 				"multipart/related; type=\"application/octet-stream\"; transfer-syntax=" + EXPLICIT_LE, IMPLICIT_LE, false))
 				.isEqualTo(new WadoService.BulkChoice(true, "application/octet-stream", EXPLICIT_LE));
+	}
+
+	@Test
+	void compressedFramesAreDecodedForExplicitLittleEndianOrAnOctetStreamWithoutTransferSyntax() {
+		WadoService.BulkChoice decoded = new WadoService.BulkChoice(true, "application/octet-stream", EXPLICIT_LE, true);
+		assertThat(WadoService.negotiateBulk(
+				"multipart/related; type=\"application/octet-stream\"; transfer-syntax=" + EXPLICIT_LE, JPEG_BASELINE, false, true))
+				.isEqualTo(decoded);
+		// PS3.18 §8.7.3: octet-stream without transfer-syntax means Explicit VR Little Endian
+		assertThat(WadoService.negotiateBulk("multipart/related; type=\"application/octet-stream\"", JPEG_BASELINE, false, true))
+				.isEqualTo(decoded);
+		assertThat(WadoService.negotiateBulk("application/octet-stream", JPEG_BASELINE, true, true))
+				.isEqualTo(new WadoService.BulkChoice(false, "application/octet-stream", EXPLICIT_LE, true));
+		// as stored stays as stored: transfer-syntax=*, the stored syntax, its media type, */*, no Accept
+		assertThat(WadoService.negotiateBulk("multipart/related; type=\"application/octet-stream\"; transfer-syntax=*", JPEG_BASELINE, false, true))
+				.isEqualTo(new WadoService.BulkChoice(true, "application/octet-stream", "*"));
+		assertThat(WadoService.negotiateBulk("multipart/related; type=\"image/jpeg\"", JPEG_BASELINE, false, true))
+				.isEqualTo(new WadoService.BulkChoice(true, "image/jpeg", null));
+		assertThat(WadoService.negotiateBulk("*/*", JPEG_BASELINE, false, true))
+				.isEqualTo(new WadoService.BulkChoice(true, "application/octet-stream", null));
+		assertThat(WadoService.negotiateBulk(null, JPEG_BASELINE, false, true))
+				.isEqualTo(new WadoService.BulkChoice(true, "application/octet-stream", null));
+		// native frames are never decoded
+		assertThat(WadoService.negotiateBulk("multipart/related; type=\"application/octet-stream\"", IMPLICIT_LE, false, true))
+				.isEqualTo(new WadoService.BulkChoice(true, "application/octet-stream", null));
+		// a syntax we cannot produce
+		assertNotAcceptable(() -> WadoService.negotiateBulk(
+				"multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.90", JPEG_BASELINE, false, true),
+				"decoded to " + EXPLICIT_LE + " only");
 	}
 
 	@Test
