@@ -81,15 +81,17 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T,
 pub(crate) fn catch_parser_panic<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown".into());
-            Err(err(format!("malformed DICOM data: the parser failed ({msg})")))
-        }
+        Err(p) => Err(err(format!("malformed DICOM data: the parser failed ({})", panic_message(&*p, "unknown")))),
     }
+}
+
+/// The message of a caught panic (`panic!` with a literal or a formatted string), else `otherwise`.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send), otherwise: &str) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| otherwise.into())
 }
 
 /// One segment of a tag path: a tag, then (inside a sequence) an item index.

@@ -110,18 +110,20 @@ pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomE
     render_object(&obj, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
 }
 
+/// Runs a decoding step; a codec panic becomes [`ErrorKind::Unsupported`](crate::ErrorKind) instead
+/// of unwinding through the caller (a JNI call, a request thread). Used by rendering and transcoding.
+pub(crate) fn decoding<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(DicomError::unsupported(format!(
+            "the pixel data could not be decoded: {}",
+            crate::part10::panic_message(&*p, "codec panic")
+        ))),
+    }
+}
+
 fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
-    let image = match catch_unwind(AssertUnwindSafe(|| frame_image(obj, frame_number, options))) {
-        Ok(r) => r?,
-        Err(p) => {
-            let why = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "codec panic".into());
-            return Err(DicomError::unsupported(format!("the pixel data could not be decoded: {why}")));
-        }
-    };
+    let image = decoding(|| frame_image(obj, frame_number, options))?;
     let image = match options.viewport {
         Some((vw, vh)) => image.resize(vw, vh, image::imageops::FilterType::Triangle),
         None => image,

@@ -16,7 +16,6 @@
 //! the same limit. What cannot be decoded is [`ErrorKind::Unsupported`] (WADO-RS 406) with the
 //! reason; a codec panic is caught and reported the same way.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
@@ -44,7 +43,7 @@ const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// Syntax UID). A native instance is only re-encoded (no decoding). `max_decoded_bytes` bounds
 /// the decoded pixel data and an inflated deflated data set ([`ErrorKind::LimitExceeded`]).
 pub fn to_explicit_le(bytes: &[u8], max_decoded_bytes: u64) -> Result<Vec<u8>, DicomError> {
-    guarded(|| {
+    crate::render::decoding(|| {
         let mut obj = checked_open(bytes, max_decoded_bytes)?;
         let ts = ts_of(&obj);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() && !is_native(&ts) {
@@ -75,7 +74,7 @@ pub fn to_explicit_le(bytes: &[u8], max_decoded_bytes: u64) -> Result<Vec<u8>, D
 /// multi-instance answer that must be refused as a whole before its first byte is sent. A corrupt
 /// codestream passes this check and fails in [`to_explicit_le`].
 pub fn check_transcodable(bytes: &[u8], max_decoded_bytes: u64) -> Result<(), DicomError> {
-    guarded(|| {
+    crate::render::decoding(|| {
         let obj = checked_open(bytes, max_decoded_bytes)?;
         let ts = ts_of(&obj);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() && !is_native(&ts) {
@@ -92,7 +91,7 @@ pub fn check_transcodable(bytes: &[u8], max_decoded_bytes: u64) -> Result<(), Di
 /// [`to_explicit_le`] gives). All of them together must fit `max_decoded_bytes`, checked before
 /// decoding. A frame that does not exist is [`ErrorKind::InvalidInput`].
 pub fn frames_explicit_le(bytes: &[u8], numbers: &[u64], max_decoded_bytes: u64) -> Result<Vec<Vec<u8>>, DicomError> {
-    guarded(|| {
+    crate::render::decoding(|| {
         let obj = checked_open(bytes, max_decoded_bytes)?;
         let ts = ts_of(&obj);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
@@ -235,18 +234,3 @@ fn replace_pixel_data(obj: &mut DefaultDicomObject, ts: &str, image: &Image, mut
     }
 }
 
-/// Runs a decoding step; a codec panic becomes [`ErrorKind::Unsupported`] instead of unwinding
-/// through the caller (a JNI call, a request thread).
-fn guarded<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T, DicomError> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(p) => {
-            let why = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "codec panic".into());
-            Err(DicomError::unsupported(format!("the pixel data could not be decoded: {why}")))
-        }
-    }
-}
