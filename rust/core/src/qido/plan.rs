@@ -188,7 +188,7 @@ pub(super) fn shift_day(d: &str, delta: i64) -> Option<String> {
     let y: i64 = d.get(0..4)?.parse().ok()?;
     let m: i64 = d.get(4..6)?.parse().ok()?;
     let day: i64 = d.get(6..8)?.parse().ok()?;
-    if !(1..=12).contains(&m) || day < 1 || day > 31 {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm), shift, and back.
