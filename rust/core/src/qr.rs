@@ -118,7 +118,8 @@ impl Level {
     }
 }
 
-/// Attributes of the Patient level (PS3.4 C.6.1.1.2), kept in the study at the Study Root.
+/// Attributes of the Patient level (PS3.4 C.6.1.1.2), kept in the study at the Study Root:
+/// QIDO has no patient level, so `attributes::level_of` says Study for these.
 const PATIENT_KEYS: &[Tag] = &[
     tags::PATIENT_NAME,
     tags::PATIENT_ID,
@@ -134,40 +135,6 @@ const PATIENT_KEYS: &[Tag] = &[
     tags::NUMBER_OF_PATIENT_RELATED_INSTANCES,
 ];
 
-/// Attributes of the Study level (PS3.4 C.6.1.1.3 / C.6.2.1.2).
-const STUDY_KEYS: &[Tag] = &[
-    tags::STUDY_INSTANCE_UID,
-    tags::STUDY_DATE,
-    tags::STUDY_TIME,
-    tags::ACCESSION_NUMBER,
-    tags::STUDY_ID,
-    tags::REFERRING_PHYSICIAN_NAME,
-    tags::STUDY_DESCRIPTION,
-    tags::MODALITIES_IN_STUDY,
-    tags::SOP_CLASSES_IN_STUDY,
-    tags::NUMBER_OF_STUDY_RELATED_SERIES,
-    tags::NUMBER_OF_STUDY_RELATED_INSTANCES,
-    tags::PATIENT_AGE,
-    tags::PATIENT_SIZE,
-    tags::PATIENT_WEIGHT,
-    tags::NAME_OF_PHYSICIANS_READING_STUDY,
-    tags::ADMITTING_DIAGNOSES_DESCRIPTION,
-];
-
-/// Attributes of the Series level (PS3.4 C.6.1.1.4).
-const SERIES_KEYS: &[Tag] = &[
-    tags::SERIES_INSTANCE_UID,
-    tags::MODALITY,
-    tags::SERIES_NUMBER,
-    tags::SERIES_DESCRIPTION,
-    tags::SERIES_DATE,
-    tags::SERIES_TIME,
-    tags::NUMBER_OF_SERIES_RELATED_INSTANCES,
-    tags::BODY_PART_EXAMINED,
-    tags::PERFORMED_PROCEDURE_STEP_START_DATE,
-    tags::PERFORMED_PROCEDURE_STEP_START_TIME,
-];
-
 /// Keys about the query itself, never QIDO parameters: set by the listener in every answer or
 /// left out.
 const CONTROL_KEYS: &[Tag] = &[
@@ -179,17 +146,17 @@ const CONTROL_KEYS: &[Tag] = &[
     tags::QUERY_RETRIEVE_VIEW,
 ];
 
-/// The level an attribute belongs to; attributes not listed (Manufacturer, SOPClassUID, …)
-/// belong to the level of the query (QIDO matches them where it holds them).
-fn level_of(tag: Tag, query: Level) -> Level {
+/// The level an attribute belongs to: the patient keys above, else the server's one table of
+/// attribute levels (`attributes::level_of`: study, series, else instance).
+fn level_of(tag: Tag) -> Level {
     if PATIENT_KEYS.contains(&tag) {
-        Level::Patient
-    } else if STUDY_KEYS.contains(&tag) {
-        Level::Study
-    } else if SERIES_KEYS.contains(&tag) {
-        Level::Series
-    } else {
-        query
+        return Level::Patient;
+    }
+    let key = (u32::from(tag.group()) << 16) | u32::from(tag.element());
+    match crate::attributes::level_of(key) {
+        crate::attributes::Level::Study => Level::Study,
+        crate::attributes::Level::Series => Level::Series,
+        crate::attributes::Level::Instance => Level::Image,
     }
 }
 
@@ -371,7 +338,7 @@ pub fn plan_find(
             text_value(element)
         };
         let universal = v.is_empty() || v == "*";
-        let attribute_level = level_of(tag, level);
+        let attribute_level = level_of(tag);
         // Keys of the levels above are only the unique keys (already in the path); keys of
         // the levels below a PATIENT query are not patient attributes.
         let matchable = known
