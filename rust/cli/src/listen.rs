@@ -1,5 +1,6 @@
-//! `dicom-fhir listen`: a DICOM upper-layer service (C-ECHO, C-STORE SCP) in front of a FHIR
-//! server. Each association runs in its own tokio task, at most `max_associations` at once;
+//! `dicom-fhir listen`: a DICOM upper-layer service (C-ECHO, C-STORE, C-FIND SCP; C-GET and
+//! C-MOVE in `retrieve.rs`) in front of a FHIR server. Each association runs in its own tokio
+//! task, at most `max_associations` at once;
 //! each received instance is stored with the client library's `store_instance` (the `POST
 //! Binary` of `dicom-fhir upload`) before its C-STORE-RSP is sent, so the status is the
 //! server's answer and a slow server slows the sender down (the association reads nothing more
