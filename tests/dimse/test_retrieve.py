@@ -24,6 +24,7 @@ from pynetdicom import build_role, evt
 from pynetdicom.sop_class import (
     CTImageStorage,
     MRImageStorage,
+    PatientRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
@@ -109,6 +110,7 @@ def get_assoc(port: int, storage=(CTImageStorage,)):
     ae = PynetAE(ae_title="PYNETDICOM")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet, [ExplicitVRLittleEndian])
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet, [ExplicitVRLittleEndian])
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove, [ExplicitVRLittleEndian])
     ae.add_requested_context(Verification)
     for cls in storage:
@@ -187,6 +189,25 @@ def test_counts_in_pending_responses_and_a_requester_without_the_storage_context
         assert final.NumberOfFailedSuboperations == 3
         assert sorted(final.identifier.FailedSOPInstanceUIDList) == sorted(stored["a_sops"])
         assert got == []
+    finally:
+        assoc.release()
+
+
+def test_patient_root_get_of_a_patient_and_of_a_study_of_that_patient(listener, stored):
+    assoc, got = get_assoc(listener.port)
+    try:
+        r = responses(assoc.send_c_get(level("PATIENT", PatientID=stored["pid"]),
+                                       PatientRootQueryRetrieveInformationModelGet))
+        assert r[-1].Status == 0 and r[-1].NumberOfCompletedSuboperations == 9, r[-1]
+        assert sorted(got) == sorted(stored["a_sops"] + stored["b_sops"])
+        got.clear()
+        # the study must be the patient's: another PatientID matches nothing
+        r = responses(assoc.send_c_get(level("STUDY", PatientID="SOMEONE-ELSE", StudyInstanceUID=stored["a"]),
+                                       PatientRootQueryRetrieveInformationModelGet))
+        assert r[-1].Status == 0 and r[-1].NumberOfCompletedSuboperations == 0 and got == []
+        r = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["a"]),
+                                       PatientRootQueryRetrieveInformationModelGet))
+        assert r[-1].Status == 0xA900, "Patient Root needs the PatientID"
     finally:
         assoc.release()
 
