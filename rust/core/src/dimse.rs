@@ -712,4 +712,48 @@ mod tests {
         }
         assert!(!can_store_transfer_syntax("1.2.3.4.5"));
     }
+    #[test]
+    fn part10_split_and_sub_operation_request() {
+        let rq = Command {
+            field: C_STORE_RQ,
+            message_id: 1,
+            affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.7".into(),
+            affected_sop_instance_uid: "1.2.3.4".into(),
+            has_data_set: true,
+            status: None,
+            move_destination: String::new(),
+        };
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid(rq.affected_sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(rq.affected_sop_instance_uid.as_str())
+            .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+            .build()
+            .unwrap();
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        meta.write(&mut file).unwrap();
+        let data_set = b"\x08\x00\x16\x00UI\x02\x001\x00".to_vec();
+        let offset = file.len();
+        file.extend_from_slice(&data_set);
+        let parts = split_part10(&file).unwrap();
+        assert_eq!(parts.transfer_syntax, "1.2.840.10008.1.2.1");
+        assert_eq!(parts.sop_instance_uid, "1.2.3.4");
+        assert_eq!(parts.data_set_offset, offset);
+        assert!(split_part10(&file[..100]).is_err());
+        assert!(split_part10(&[0u8; 300]).is_err());
+
+        let bytes = store_request(9, &rq.affected_sop_class_uid, "1.2.3.4", Some(("MOVER", 5)));
+        let back = read_command(&bytes).unwrap();
+        assert_eq!((back.field, back.message_id), (C_STORE_RQ, 9));
+        assert!(back.has_data_set);
+        let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], &implicit_le()).unwrap();
+        assert_eq!(
+            obj.element(tags::MOVE_ORIGINATOR_MESSAGE_ID)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            5
+        );
+    }
 }

@@ -599,13 +599,15 @@ pub fn plan_retrieve(
             .filter(|l| (*key_level == level || l.len() == 1) && l.len() <= MAX_RETRIEVE_KEYS);
         match list {
             Some(list) => values.push(list),
-            None if *key_level == level => return Err(refuse(
-                find_status::IDENTIFIER_DOES_NOT_MATCH,
-                format!(
+            None if *key_level == level => {
+                return Err(refuse(
+                    find_status::IDENTIFIER_DOES_NOT_MATCH,
+                    format!(
                     "{} level needs {name}: one value, or a list of at most {MAX_RETRIEVE_KEYS}",
                     level.name()
                 ),
-            )),
+                ))
+            }
             None => {
                 return Err(refuse(
                     find_status::IDENTIFIER_DOES_NOT_MATCH,
