@@ -4,7 +4,7 @@
     python3 bench/run.py                      # default: about 10,000 instances
     python3 bench/run.py --instances 2000     # smaller (say so when you quote the numbers)
     python3 bench/run.py --large              # about 100,000 instances
-    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres, facade, smart
+    python3 bench/run.py --phases core,h2     # a subset: core, h2, linearity, postgres, facade, smart, dimse
 
 Needs the built server (`mvn -B -DskipTests install` → examples/target/dicom-fhir-example-server-*.jar),
 cargo (for bench/core-bench), the test corpus (scripts/fetch-test-data.sh) and, for the PostgreSQL
@@ -33,6 +33,11 @@ Phases
              servers of the same jar at once, one with the `smart` profile (bearer tokens of a
              Keycloak started with scripts/idp.sh on a free port) and one without. Not in the default
              --phases (it needs Keycloak: downloaded and built once by scripts/idp.sh).
+  dimse      C-STORE instances/s (bench/dimse.py): dcmtk's storescu sending the same files to
+             `dicom-fhir listen` + the example server and to Orthanc's own C-STORE SCP, alternating
+             rounds; the ratio ours ÷ Orthanc. Runs in the loopback-only namespace like facade.
+             Needs target/release/dicom-fhir (cargo build --release -p dicom-fhir-cli) and dcmtk.
+             Not in the default --phases.
 """
 
 from __future__ import annotations
@@ -533,6 +538,12 @@ def markdown(res: dict) -> str:
     if res.get("smart"):
         import smart
         L.extend(smart.markdown_rows(res["smart"]))
+    if res.get("dimse"):
+        d = res["dimse"]
+        L.append(f"| C-STORE instances/s ({d['client']}, {d['rounds']} × {d['instances_per_round']} {d['template']}) | "
+                 f"{d['ours']['instances_per_s']} (`dicom-fhir listen` + server) | "
+                 f"{d['orthanc']['instances_per_s']} (Orthanc C-STORE SCP) | ours ÷ Orthanc = {d['ratio']} | ≥ 1 | "
+                 f"{met(d['met'])} |")
     L.append("")
     return "\n".join(L)
 
@@ -573,15 +584,17 @@ def main():
                     help="facade: a subset of stow,qido,metadata,frames,retrieve (qido implies stow)")
     ap.add_argument("--big-instances", type=int, default=5,
                     help="facade: multi-frame instances in the retrieved study (default 5 x 400 frames ≈ 1 GB)")
+    ap.add_argument("--dimse-instances", type=int, default=500, help="dimse: instances per round and peer")
+    ap.add_argument("--dimse-rounds", type=int, default=4, help="dimse: alternating rounds")
     a = ap.parse_args()
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
-    if "facade" in phases and not in_private_netns():
+    if phases & {"facade", "dimse"} and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
-            sys.exit("bench: the facade phase runs Orthanc in a private network namespace: run as root "
-                     "(or leave facade out of --phases)")
+            sys.exit("bench: the facade and dimse phases run Orthanc in a private network namespace: run as "
+                     "root (or leave them out of --phases)")
         log("facade: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
         subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
         os.execv(str(ROOT / "scripts" / "orthanc.sh"),
@@ -619,7 +632,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "dimse"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -654,6 +667,10 @@ def main():
             plain.stop()
         if "facade" in phases:
             res["facade"] = phase_facade(app, work, warm, items, studies, a)
+            save(res, a.out)
+        if "dimse" in phases:
+            import dimse
+            res["dimse"] = dimse.phase(app, work, a.dimse_instances, a.dimse_rounds, a.java_opts)
             save(res, a.out)
         if "smart" in phases:
             import smart

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# DIMSE tests of `dicom-fhir listen` (tests/dimse) with real clients: dcmtk's echoscu/storescu/findscu and
-# pynetdicom, against the example server (tests/server_harness.py starts it from the jar).
+# DIMSE tests of `dicom-fhir listen` (tests/dimse) with real clients: dcmtk's echoscu/storescu/findscu
+# and getscu/movescu/storescp, and pynetdicom, against the example server (tests/server_harness.py starts it from the jar).
 # Builds what it needs: dcmtk and systemd-analyze (Debian packages, installed when missing; root), ./.venv with
 # tests/requirements.txt (pynetdicom), the test corpus, the CLI (release) and, when there is no
 # jar (and DICOMFHIR_JAR is not set), the example server with `mvn package` (never install).
@@ -11,7 +11,8 @@ cd "$root"
 
 die() { echo "dimse-test.sh: $*" >&2; exit 1; }
 
-if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null || ! command -v findscu >/dev/null; then
+if ! command -v storescu >/dev/null || ! command -v echoscu >/dev/null || ! command -v findscu >/dev/null \
+    || ! command -v getscu >/dev/null || ! command -v movescu >/dev/null || ! command -v storescp >/dev/null; then
   [ "$(id -u)" = 0 ] || die "dcmtk is not installed; as root: apt-get install -y dcmtk"
   echo "dimse-test.sh: installing dcmtk (apt-get)" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -6,8 +6,9 @@
 # client) runs in the same namespace. Root only (apt-get, unshare, nsenter).
 #
 #   scripts/orthanc.sh install                     # apt-get install orthanc orthanc-dicomweb (if missing)
-#   scripts/orthanc.sh config DIR [--port PORT]    # writes DIR/orthanc.json (storage + index in DIR)
-#   scripts/orthanc.sh start DIR [--port PORT]     # install + config + start Orthanc in THIS namespace,
+#   scripts/orthanc.sh config DIR [--port PORT] [--dicom-port P]  # writes DIR/orthanc.json (storage +
+#                                                  #   index in DIR; --dicom-port: its C-STORE SCP, AET ORTHANC)
+#   scripts/orthanc.sh start DIR [--port PORT] [--dicom-port P]  # install + config + start Orthanc in THIS namespace,
 #                                                  #   wait for /system; refuses on a namespace with a
 #                                                  #   network; prints the DICOMweb base URL (last line)
 #   scripts/orthanc.sh stop DIR                    # stops the Orthanc started with DIR
@@ -27,7 +28,7 @@
 #   nsenter -t "$pid" -n curl http://127.0.0.1:8042/dicom-web/studies
 #   kill "$pid"
 #
-# Settings: RemoteAccessAllowed false, DicomServerEnabled false, AuthenticationEnabled false,
+# Settings: RemoteAccessAllowed false, DicomServerEnabled false (unless --dicom-port), AuthenticationEnabled false,
 # HttpCompressionEnabled false (our server does not compress either), StorageDirectory and
 # IndexDirectory in DIR, the DICOMweb plugin at /dicom-web/; everything else Orthanc's defaults
 # (DICOMweb "SeriesMetadata"/"StudiesMetadata" default "Full": metadata read from the stored files).
@@ -75,10 +76,13 @@ loopback_only() {
 
 parse_port() {
   port=8042
+  dicom_port=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) port=$2; shift 2 ;;
       --port=*) port=${1#*=}; shift ;;
+      --dicom-port) dicom_port=$2; shift 2 ;;
+      --dicom-port=*) dicom_port=${1#*=}; shift ;;
       *) die "unknown argument $1" ;;
     esac
   done
@@ -97,7 +101,11 @@ config() {
   "HttpPort": $port,
   "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false,
-  "DicomServerEnabled": false,
+  $(if [ -n "$dicom_port" ]; then
+      echo "\"DicomServerEnabled\": true, \"DicomPort\": $dicom_port, \"DicomAet\": \"ORTHANC\", \"DicomCheckCalledAet\": true,"
+    else
+      echo '"DicomServerEnabled": false,'
+    fi)
   "HttpCompressionEnabled": false,
   "SaveJobs": false,
   "Plugins": ["$(plugin_path)"],
@@ -113,7 +121,7 @@ start() {
   loopback_only || die "this network namespace has interfaces besides lo; run inside: scripts/orthanc.sh ns CMD"
   ip link set lo up
   install
-  config "$dir" --port "$port" >/dev/null
+  config "$dir" --port "$port" ${dicom_port:+--dicom-port "$dicom_port"} >/dev/null
   dir=$(cd "$dir" && pwd)
   if [ -f "$dir/orthanc.pid" ] && kill -0 "$(cat "$dir/orthanc.pid")" 2>/dev/null; then
     echo "http://127.0.0.1:$port/dicom-web"

@@ -1,5 +1,6 @@
-//! `dicom-fhir listen`: a DICOM upper-layer service (C-ECHO, C-STORE SCP) in front of a FHIR
-//! server. Each association runs in its own tokio task, at most `max_associations` at once;
+//! `dicom-fhir listen`: a DICOM upper-layer service (C-ECHO, C-STORE, C-FIND SCP; C-GET and
+//! C-MOVE in `retrieve.rs`) in front of a FHIR server. Each association runs in its own tokio
+//! task, at most `max_associations` at once;
 //! each received instance is stored with the client library's `store_instance` (the `POST
 //! Binary` of `dicom-fhir upload`) before its C-STORE-RSP is sent, so the status is the
 //! server's answer and a slow server slows the sender down (the association reads nothing more
@@ -15,11 +16,11 @@ use dicom_fhir_client::upload::{store_instance, StoreOutcome};
 use dicom_fhir_client::{ClientError, Fhir, UploadOptions};
 use dicom_fhir_core::dimse::{self, status, Command};
 use dicom_fhir_core::qr::{self, find_status, Level};
-use dicom_ul::association::server::{AccessControl, AsyncServerAssociation, DefaultNegotiation};
-use dicom_ul::association::Association;
+use dicom_ul::association::server::{AccessControl, AsyncServerAssociation, Negotiation};
+use dicom_ul::association::{Association, AsyncAssociation};
 use dicom_ul::pdu::{
     AssociationRJServiceUserReason, PDataValue, PDataValueType, PresentationContextNegotiated,
-    PresentationContextResultReason, UserIdentity,
+    PresentationContextResultReason, RequestorRoles, UserIdentity,
 };
 use dicom_ul::{Pdu, ServerAssociationOptions};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,9 +29,9 @@ use tokio::sync::Semaphore;
 /// Longest command set accepted: real ones are a few hundred bytes.
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Largest C-FIND identifier accepted (10,000 keys are about 100 KiB).
-const MAX_IDENTIFIER_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_IDENTIFIER_BYTES: usize = 1024 * 1024;
 /// QIDO page size while answering a C-FIND.
-const QIDO_PAGE: usize = 200;
+pub(crate) const QIDO_PAGE: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
@@ -49,6 +50,10 @@ pub struct ListenConfig {
     pub retries: u32,
     /// Most matches one C-FIND answers (studies read, at PATIENT level); beyond: 0xA700.
     pub max_find_results: usize,
+    /// C-MOVE destinations: AE title and `host:port`.
+    pub move_destinations: Vec<(String, String)>,
+    /// Most instances one C-GET or C-MOVE sends; beyond: 0xA701.
+    pub max_retrieve_instances: usize,
 }
 
 /// Who may associate: the called AE title must be ours; the calling one, when a list is given,
@@ -77,10 +82,22 @@ impl AccessControl for AllowList {
     }
 }
 
-type Options = ServerAssociationOptions<'static, AllowList, DefaultNegotiation>;
+/// SCU/SCP role selection (PS3.7 D.3.3.4): a C-GET requester proposes to be the SCP of the
+/// storage SOP classes it wants to receive; that is granted. Nothing else is negotiated.
+#[derive(Debug, Clone, Copy)]
+struct Roles;
+
+impl Negotiation for Roles {
+    fn negotiate_roles(&self, sop_class_uid: &str, scu: bool, scp: bool) -> Option<RequestorRoles> {
+        dimse::is_storage_sop_class(sop_class_uid).then_some(RequestorRoles { scu, scp })
+    }
+}
+
+type Options = ServerAssociationOptions<'static, AllowList, Roles>;
 
 fn association_options(config: &ListenConfig) -> Options {
     let mut options = ServerAssociationOptions::new()
+        .with_negotiation(Roles)
         .ae_access_control(AllowList {
             called: config.ae_title.clone(),
             calling: config.allowed_calling_ae.clone(),
@@ -94,6 +111,7 @@ fn association_options(config: &ListenConfig) -> Options {
     for uid in dimse::STORAGE_SOP_CLASSES
         .iter()
         .chain(qr::FIND_SOP_CLASSES)
+        .chain(qr::RETRIEVE_SOP_CLASSES)
     {
         options = options.with_abstract_syntax(*uid);
     }
@@ -177,12 +195,12 @@ async fn shutdown_signal() {
 
 /// The C-STORE or C-FIND in progress on an association: its command and the data set received
 /// so far.
-struct Incoming {
-    command: Command,
-    pc_id: u8,
-    data: Vec<u8>,
+pub(crate) struct Incoming {
+    pub(crate) command: Command,
+    pub(crate) pc_id: u8,
+    pub(crate) data: Vec<u8>,
     /// The data set grew past `max_instance_bytes`: the rest is read and dropped.
-    too_large: bool,
+    pub(crate) too_large: bool,
 }
 
 /// One association, start to end; every problem ends only this association.
@@ -267,7 +285,11 @@ async fn serve(
                         "a data set on another presentation context than its command".to_string(),
                     ),
                     Some(i) => {
-                        let limit = if i.command.field == qr::C_FIND_RQ {
+                        let query = matches!(
+                            i.command.field,
+                            qr::C_FIND_RQ | qr::C_GET_RQ | qr::C_MOVE_RQ
+                        );
+                        let limit = if query {
                             MAX_IDENTIFIER_BYTES
                         } else {
                             config.max_instance_bytes
@@ -280,7 +302,19 @@ async fn serve(
                                 i.data.extend_from_slice(&value.data);
                             }
                         }
-                        if value.is_last && i.command.field == qr::C_FIND_RQ {
+                        if value.is_last && i.command.field != qr::C_FIND_RQ && query {
+                            let done = incoming.take().expect("matched above");
+                            crate::retrieve::retrieve(
+                                &mut association,
+                                fhir,
+                                config,
+                                &contexts,
+                                peer,
+                                &calling,
+                                done,
+                            )
+                            .await
+                        } else if value.is_last && i.command.field == qr::C_FIND_RQ {
                             let done = incoming.take().expect("matched above");
                             find(
                                 &mut association,
@@ -326,22 +360,24 @@ async fn serve(
     }
 }
 
-async fn send_command(
-    association: &mut AsyncServerAssociation<TcpStream>,
+pub(crate) async fn send_command<A: AsyncAssociation<TcpStream> + Send>(
+    association: &mut A,
     pc_id: u8,
     data: Vec<u8>,
 ) -> Result<(), String> {
-    association
-        .send(&Pdu::PData {
+    AsyncAssociation::send(
+        association,
+        &Pdu::PData {
             data: vec![PDataValue {
                 presentation_context_id: pc_id,
                 value_type: PDataValueType::Command,
                 is_last: true,
                 data,
             }],
-        })
-        .await
-        .map_err(|e| format!("cannot send a response: {e}"))
+        },
+    )
+    .await
+    .map_err(|e| format!("cannot send a response: {e}"))
 }
 
 /// Answers a complete command set; returns the C-STORE whose data set comes next, if any.
@@ -365,12 +401,16 @@ async fn on_command(
             send_command(association, pc_id, dimse::echo_response(&command)).await?;
             Ok(None)
         }
-        dimse::C_STORE_RQ | qr::C_FIND_RQ if command.has_data_set => Ok(Some(Incoming {
-            command,
-            pc_id,
-            data: Vec::new(),
-            too_large: false,
-        })),
+        dimse::C_STORE_RQ | qr::C_FIND_RQ | qr::C_GET_RQ | qr::C_MOVE_RQ
+            if command.has_data_set =>
+        {
+            Ok(Some(Incoming {
+                command,
+                pc_id,
+                data: Vec::new(),
+                too_large: false,
+            }))
+        }
         // a C-CANCEL after its C-FIND has ended: nothing to cancel, no response (PS3.7 9.3.2.3)
         qr::C_CANCEL_RQ => Ok(None),
         _ if command.has_data_set => Err(format!(
@@ -452,12 +492,12 @@ async fn store(
 }
 
 /// Sends a data set on `pc_id` in P-DATA fragments that fit the peer's largest PDU.
-async fn send_data_set(
-    association: &mut AsyncServerAssociation<TcpStream>,
+pub(crate) async fn send_data_set<A: AsyncAssociation<TcpStream> + Send>(
+    association: &mut A,
     pc_id: u8,
     data: &[u8],
 ) -> Result<(), String> {
-    let peer_max = association.requestor_max_pdu_length() as usize;
+    let peer_max = association.peer_max_pdu_length() as usize;
     // PDU header (6) + PDV item header (6); 0 means no limit
     let chunk = if peer_max == 0 {
         64 * 1024
@@ -471,23 +511,25 @@ async fn send_data_set(
     };
     let total = parts.len();
     for (i, part) in parts.into_iter().enumerate() {
-        association
-            .send(&Pdu::PData {
+        AsyncAssociation::send(
+            association,
+            &Pdu::PData {
                 data: vec![PDataValue {
                     presentation_context_id: pc_id,
                     value_type: PDataValueType::Data,
                     is_last: i + 1 == total,
                     data: part.to_vec(),
                 }],
-            })
-            .await
-            .map_err(|e| format!("cannot send a response: {e}"))?;
+            },
+        )
+        .await
+        .map_err(|e| format!("cannot send a data set: {e}"))?;
     }
     Ok(())
 }
 
-/// What the peer sent while a C-FIND was being answered.
-enum Interruption {
+/// What the peer sent while a C-FIND, C-GET or C-MOVE was being answered.
+pub(crate) enum Interruption {
     Cancel,
     /// Released or aborted by the peer, or the connection is gone: stop, end the association.
     Ended(String),
@@ -496,7 +538,7 @@ enum Interruption {
 /// Reads what the peer has already sent, without waiting: a C-CANCEL-RQ, or the end of the
 /// association. `receive` keeps a partly read PDU in the association's buffer, so dropping it
 /// when nothing is ready loses nothing.
-async fn peer_interrupts(
+pub(crate) async fn peer_interrupts(
     association: &mut AsyncServerAssociation<TcpStream>,
 ) -> Option<Interruption> {
     let pdu = tokio::select! {
@@ -514,20 +556,22 @@ async fn peer_interrupts(
                 Some(Interruption::Cancel)
             } else {
                 Some(Interruption::Ended(
-                    "a command other than C-CANCEL during a C-FIND".into(),
+                    "a command other than C-CANCEL during a C-FIND, C-GET or C-MOVE".into(),
                 ))
             }
         }
         Ok(Pdu::ReleaseRQ) => {
             let _ = association.send(&Pdu::ReleaseRP).await;
-            Some(Interruption::Ended("released during a C-FIND".into()))
+            Some(Interruption::Ended(
+                "released during a query or retrieve".into(),
+            ))
         }
         Ok(other) => Some(Interruption::Ended(format!(
-            "{} during a C-FIND",
+            "{} during a query or retrieve",
             other.short_description()
         ))),
         Err(e) => Some(Interruption::Ended(format!(
-            "connection lost during a C-FIND: {e}"
+            "connection lost during a query or retrieve: {e}"
         ))),
     }
 }
@@ -643,7 +687,7 @@ async fn find(
 }
 
 /// The transfer syntax negotiated for presentation context `pc_id` ("" when none was).
-fn transfer_syntax_of(contexts: &[PresentationContextNegotiated], pc_id: u8) -> String {
+pub(crate) fn transfer_syntax_of(contexts: &[PresentationContextNegotiated], pc_id: u8) -> String {
     contexts
         .iter()
         .find(|pc| pc.id == pc_id)

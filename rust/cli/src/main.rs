@@ -5,6 +5,7 @@
 //! auditing are done by `dicom-fhir-client` (`rust/client`), which the Python module shares.
 
 mod listen;
+mod retrieve;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -217,6 +218,17 @@ struct ListenArgs {
     /// Most matches one C-FIND answers (at PATIENT level: studies read); more: status 0xA700
     #[arg(long, default_value_t = 1000)]
     max_find_results: usize,
+    /// A C-MOVE destination: AE title and address, AE=host:port; repeated or comma-separated
+    #[arg(
+        long,
+        value_name = "AE=HOST:PORT",
+        value_delimiter = ',',
+        env = "DICOMFHIR_MOVE_DESTINATIONS"
+    )]
+    move_destination: Vec<String>,
+    /// Most instances one C-GET or C-MOVE sends; more: status 0xA701
+    #[arg(long, default_value_t = 100_000)]
+    max_retrieve_instances: usize,
 }
 
 #[derive(Args)]
@@ -272,6 +284,30 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, ClientError> {
             "--ae-title must have 1 to 16 characters".into(),
         ));
     }
+    let mut move_destinations = Vec::new();
+    for d in args
+        .move_destination
+        .iter()
+        .map(|d| d.trim())
+        .filter(|d| !d.is_empty())
+    {
+        let parsed = d.split_once('=').and_then(|(ae, address)| {
+            let (ae, address) = (ae.trim(), address.trim());
+            let port_ok = address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            (!ae.is_empty() && ae.len() <= 16 && port_ok)
+                .then(|| (ae.to_string(), address.to_string()))
+        });
+        match parsed {
+            Some(p) => move_destinations.push(p),
+            None => {
+                return Err(ClientError::Config(format!(
+                    "--move-destination {d}: expected AE=host:port (AE title of 1 to 16 characters)"
+                )))
+            }
+        }
+    }
     let config = listen::ListenConfig {
         ae_title,
         bind: args.bind,
@@ -288,6 +324,8 @@ async fn listen(args: ListenArgs) -> Result<ExitCode, ClientError> {
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         retries: args.retries,
         max_find_results: args.max_find_results.max(1),
+        move_destinations,
+        max_retrieve_instances: args.max_retrieve_instances.max(1),
     };
     listen::listen(fhir, config).await?;
     Ok(ExitCode::SUCCESS)

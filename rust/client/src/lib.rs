@@ -9,6 +9,7 @@ pub mod scan;
 pub mod smart;
 pub mod upload;
 pub mod verify;
+pub mod wado;
 
 pub use client::{ClientConfig, ClientError, Fhir};
 pub use smart::{SmartConfig, TokenProvider};

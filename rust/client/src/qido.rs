@@ -54,7 +54,8 @@ pub async fn qido_page(
         .iter()
         .any(|w| w.contains("not supported as query keys"));
     match answer.status.as_u16() {
-        204 => Ok(QidoPage {
+        // 404: the study or series of the path is not stored; nothing matches
+        204 | 404 => Ok(QidoPage {
             matches: Vec::new(),
             more: false,
             keys_ignored,

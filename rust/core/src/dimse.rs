@@ -292,6 +292,10 @@ pub struct Command {
     pub affected_sop_instance_uid: String,
     /// Whether a data set follows (Command Data Set Type ≠ 0x0101).
     pub has_data_set: bool,
+    /// Status (0000,0900), in a response.
+    pub status: Option<u16>,
+    /// Move Destination (0000,0600), in a C-MOVE-RQ ("" otherwise).
+    pub move_destination: String,
 }
 
 fn implicit_le() -> dicom_encoding::TransferSyntax {
@@ -323,10 +327,12 @@ pub fn read_command(bytes: &[u8]) -> Result<Command, DicomError> {
         affected_sop_class_uid: uid(tags::AFFECTED_SOP_CLASS_UID),
         affected_sop_instance_uid: uid(tags::AFFECTED_SOP_INSTANCE_UID),
         has_data_set: int(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
+        status: int(tags::STATUS),
+        move_destination: uid(tags::MOVE_DESTINATION),
     })
 }
 
-fn write_command(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
+pub(crate) fn write_command(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
     let obj = InMemDicomObject::command_from_element_iter(elements);
     let mut out = Vec::new();
     obj.write_dataset_with_ts(&mut out, &implicit_le())
@@ -334,7 +340,7 @@ fn write_command(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
     out
 }
 
-fn us(tag: Tag, v: u16) -> DataElement<InMemDicomObject> {
+pub(crate) fn us(tag: Tag, v: u16) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, VR::US, dicom_value!(U16, [v]))
 }
 
@@ -386,11 +392,17 @@ pub fn response_command(
     data_set_follows: bool,
     comment: Option<&str>,
 ) -> Vec<u8> {
-    write_command(response_elements(rq, field, status, data_set_follows, comment))
+    write_command(response_elements(
+        rq,
+        field,
+        status,
+        data_set_follows,
+        comment,
+    ))
 }
 
 /// The elements every response to `rq` carries, and the Error Comment when there is one.
-fn response_elements(
+pub(crate) fn response_elements(
     rq: &Command,
     field: u16,
     status: u16,
@@ -457,6 +469,63 @@ fn without_server_message_codes(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The C-STORE-RQ of a C-GET or C-MOVE sub-operation: instance `sop_instance` of `sop_class`,
+/// medium priority; for a C-MOVE, the AE title and message ID of the C-MOVE-RQ it serves
+/// (PS3.7 9.3.1.1).
+pub fn store_request(
+    message_id: u16,
+    sop_class: &str,
+    sop_instance: &str,
+    move_originator: Option<(&str, u16)>,
+) -> Vec<u8> {
+    let mut elements = vec![
+        ui(tags::AFFECTED_SOP_CLASS_UID, sop_class),
+        us(tags::COMMAND_FIELD, C_STORE_RQ),
+        us(tags::MESSAGE_ID, message_id),
+        us(tags::PRIORITY, 0x0000),
+        us(tags::COMMAND_DATA_SET_TYPE, 0x0001),
+        ui(tags::AFFECTED_SOP_INSTANCE_UID, sop_instance),
+    ];
+    if let Some((ae, id)) = move_originator {
+        elements.push(DataElement::new(
+            tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE,
+            VR::AE,
+            PrimitiveValue::from(ae),
+        ));
+        elements.push(us(tags::MOVE_ORIGINATOR_MESSAGE_ID, id));
+    }
+    write_command(elements)
+}
+
+/// A stored Part-10 file as a C-STORE sends it: its transfer syntax, SOP Class and SOP
+/// Instance UIDs (from the File Meta Information) and where its data set starts (the bytes
+/// after the meta are sent unchanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part10Parts {
+    pub transfer_syntax: String,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub data_set_offset: usize,
+}
+
+/// Splits a Part-10 file (preamble, "DICM", File Meta Information) without reading its data set.
+pub fn split_part10(file: &[u8]) -> Result<Part10Parts, DicomError> {
+    if file.len() < 132 || &file[128..132] != b"DICM" {
+        return Err(DicomError::invalid_input(
+            "not a Part-10 file (no DICM prefix)",
+        ));
+    }
+    let mut reader = &file[128..];
+    let meta = dicom_object::FileMetaTable::from_reader(&mut reader)
+        .map_err(|e| DicomError::invalid_input(format!("no file meta: {e}")))?;
+    Ok(Part10Parts {
+        transfer_syntax: meta.transfer_syntax().to_string(),
+        sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+        sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+        data_set_offset: file.len() - reader.len(),
+    })
 }
 
 /// A C-STORE data set that cannot be stored: the status and the Error Comment to send back.
@@ -567,6 +636,8 @@ mod tests {
             affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
             affected_sop_instance_uid: "1.2.3.4".into(),
             has_data_set: true,
+            status: None,
+            move_destination: String::new(),
         };
         let long = "HTTP 409 Conflict: ".to_string() + &"é\\x".repeat(40);
         let rsp = store_response(&rq, status::CONFLICT, Some(&long));
@@ -604,7 +675,10 @@ mod tests {
             error_comment("HTTP 409 Conflict: HAPI-0550: SOP Instance 1.2.3 is already stored"),
             "HTTP 409 Conflict: SOP Instance 1.2.3 is already stored"
         );
-        assert_eq!(error_comment("HAPI-x HAPI-12 no colon"), "HAPI-x HAPI-12 no colon");
+        assert_eq!(
+            error_comment("HAPI-x HAPI-12 no colon"),
+            "HAPI-x HAPI-12 no colon"
+        );
     }
 
     #[test]
@@ -637,5 +711,49 @@ mod tests {
             assert!(can_store_transfer_syntax(ts), "{ts}");
         }
         assert!(!can_store_transfer_syntax("1.2.3.4.5"));
+    }
+    #[test]
+    fn part10_split_and_sub_operation_request() {
+        let rq = Command {
+            field: C_STORE_RQ,
+            message_id: 1,
+            affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.7".into(),
+            affected_sop_instance_uid: "1.2.3.4".into(),
+            has_data_set: true,
+            status: None,
+            move_destination: String::new(),
+        };
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid(rq.affected_sop_class_uid.as_str())
+            .media_storage_sop_instance_uid(rq.affected_sop_instance_uid.as_str())
+            .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+            .build()
+            .unwrap();
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(b"DICM");
+        meta.write(&mut file).unwrap();
+        let data_set = b"\x08\x00\x16\x00UI\x02\x001\x00".to_vec();
+        let offset = file.len();
+        file.extend_from_slice(&data_set);
+        let parts = split_part10(&file).unwrap();
+        assert_eq!(parts.transfer_syntax, "1.2.840.10008.1.2.1");
+        assert_eq!(parts.sop_instance_uid, "1.2.3.4");
+        assert_eq!(parts.data_set_offset, offset);
+        assert!(split_part10(&file[..100]).is_err());
+        assert!(split_part10(&[0u8; 300]).is_err());
+
+        let bytes = store_request(9, &rq.affected_sop_class_uid, "1.2.3.4", Some(("MOVER", 5)));
+        let back = read_command(&bytes).unwrap();
+        assert_eq!((back.field, back.message_id), (C_STORE_RQ, 9));
+        assert!(back.has_data_set);
+        let obj = InMemDicomObject::read_dataset_with_ts(&bytes[..], &implicit_le()).unwrap();
+        assert_eq!(
+            obj.element(tags::MOVE_ORIGINATOR_MESSAGE_ID)
+                .unwrap()
+                .to_int::<u16>()
+                .unwrap(),
+            5
+        );
     }
 }

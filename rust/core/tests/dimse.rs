@@ -28,6 +28,8 @@ fn command(class: &str, instance: &str) -> Command {
         affected_sop_class_uid: class.into(),
         affected_sop_instance_uid: instance.into(),
         has_data_set: true,
+        status: None,
+        move_destination: String::new(),
     }
 }
 
