@@ -33,6 +33,11 @@ Phases
              servers of the same jar at once, one with the `smart` profile (bearer tokens of a
              Keycloak started with scripts/idp.sh on a free port) and one without. Not in the default
              --phases (it needs Keycloak: downloaded and built once by scripts/idp.sh).
+  render     Rendered images and thumbnails vs Orthanc + DICOMweb plugin (bench/render.py): rendered
+             JPEG requests/s per corpus kind (native CT, JPEG baseline colour, JPEG 2000, large
+             images), thumbnails of a 100-study list, our server's RSS while the large images render
+             in a loop. Needs no main dataset; in the loopback-only namespace like facade. Not in the
+             default --phases:  python3 bench/run.py --phases render
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ DEFAULT_JAVA_OPTS = "-Xms1g -Xmx4g -XX:+UseParallelGC"
 CLIENTS = 4
 WARMUP = 300
 ROUNDS = 4
+# Phases that upload the main dataset (render brings its own instances).
+DATASET_PHASES = {"core", "h2", "linearity", "postgres", "facade", "smart"}
 
 
 
@@ -392,6 +399,18 @@ def plot_linearity(lin: dict, path: Path):
     plt.close(fig)
 
 
+def phase_render(app: Path, work: Path, a) -> dict:
+    """Rendered images and thumbnails, our server (H2) next to Orthanc + DICOMweb: bench/render.py."""
+    import render
+    server = Server("render-ours", app, work, True, a.java_opts)
+    try:
+        start_all([server])
+        return render.run(ROOT, work, server, TEMPLATES, a.clients, a.seed, n=a.render_n, loop=a.render_loop,
+                          kinds=a.render_kinds.split(",") if a.render_kinds else None)
+    finally:
+        server.stop()
+
+
 def phase_facade(app: Path, work: Path, warm: list[bytes], items: list[bytes], studies, a) -> dict:
     """Our DICOMweb facade (plugin server, H2) next to Orthanc + DICOMweb: bench/facade.py."""
     import facade
@@ -473,10 +492,14 @@ def fmt(x, unit=""):
 def markdown(res: dict) -> str:
     m = res["machine"]
     L = []
-    L.append(f"Run {res['started']} · {res['dataset']['instances']} instances "
-             f"({res['dataset']['studies']} studies × {res['dataset']['series']} series × "
-             f"{res['dataset']['per_series']}) · {res['dataset']['bytes_per_instance']} bytes/instance · "
-             f"{res['duration_s']:.0f} s")
+    d = res.get("dataset")
+    if d:
+        L.append(f"Run {res['started']} · {d['instances']} instances "
+                 f"({d['studies']} studies × {d['series']} series × "
+                 f"{d['per_series']}) · {d['bytes_per_instance']} bytes/instance · "
+                 f"{res['duration_s']:.0f} s")
+    else:
+        L.append(f"Run {res['started']} · no main dataset (phases {res.get('phases')}) · {res['duration_s']:.0f} s")
     L.append("")
     L.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, kernel {m['kernel']}; "
              f"load average at start {', '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
@@ -533,6 +556,9 @@ def markdown(res: dict) -> str:
     if res.get("smart"):
         import smart
         L.extend(smart.markdown_rows(res["smart"]))
+    if res.get("render"):
+        import render
+        L.extend(render.markdown_rows(res["render"]))
     L.append("")
     return "\n".join(L)
 
@@ -571,18 +597,24 @@ def main():
     ap.add_argument("--frames", type=int, default=400, help="facade: frames per multi-frame instance (512 KiB each)")
     ap.add_argument("--facade-figures", default="stow,qido,metadata,frames,retrieve",
                     help="facade: a subset of stow,qido,metadata,frames,retrieve (qido implies stow)")
+    ap.add_argument("--render-n", type=int, default=200,
+                    help="render: rendered requests per kind and server (large images get a quarter)")
+    ap.add_argument("--render-loop", type=int, default=200,
+                    help="render: times each large image is rendered while our server's RSS is watched")
+    ap.add_argument("--render-kinds", default="",
+                    help="render: a subset of the kinds of bench/render.py KINDS (default all)")
     ap.add_argument("--big-instances", type=int, default=5,
                     help="facade: multi-frame instances in the retrieved study (default 5 x 400 frames ≈ 1 GB)")
     a = ap.parse_args()
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
-    if "facade" in phases and not in_private_netns():
+    if phases & {"facade", "render"} and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
-            sys.exit("bench: the facade phase runs Orthanc in a private network namespace: run as root "
-                     "(or leave facade out of --phases)")
-        log("facade: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
+            sys.exit("bench: the facade and render phases run Orthanc in a private network namespace: run as "
+                     "root (or leave them out of --phases)")
+        log("facade/render: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
         subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
         os.execv(str(ROOT / "scripts" / "orthanc.sh"),
                  [str(ROOT / "scripts" / "orthanc.sh"), "ns", sys.executable, __file__, *sys.argv[1:]])
@@ -598,15 +630,17 @@ def main():
     studies = gd.plan(studies_n, series_n, per_series, seed=a.seed)
     warm_studies = gd.plan(max(1, WARMUP // 50), 5, 10, seed=a.seed, tag="warm")
     WARM_STUDY_UIDS = [s.uid for s in warm_studies]
-    log(f"dataset: {studies_n} studies × {series_n} series × {per_series} instances")
-    t = time.time()
-    items = dataset_bytes(studies)
-    warm = dataset_bytes(warm_studies)
-    log(f"dataset: {len(items)} instances, {sum(map(len, items)) / 1e6:.0f} MB, generated in {time.time() - t:.0f}s")
-
     res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(["python3", "bench/run.py", *sys.argv[1:]]),
-           "dataset": {"instances": len(items), "studies": studies_n, "series": series_n, "per_series": per_series,
-                       "seed": a.seed, "bytes_per_instance": sum(map(len, items)) // len(items)}}
+           "phases": ",".join(sorted(phases))}
+    items, warm = [], []
+    if phases & DATASET_PHASES:
+        log(f"dataset: {studies_n} studies × {series_n} series × {per_series} instances")
+        t = time.time()
+        items = dataset_bytes(studies)
+        warm = dataset_bytes(warm_studies)
+        log(f"dataset: {len(items)} instances, {sum(map(len, items)) / 1e6:.0f} MB, generated in {time.time() - t:.0f}s")
+        res["dataset"] = {"instances": len(items), "studies": studies_n, "series": series_n, "per_series": per_series,
+                          "seed": a.seed, "bytes_per_instance": sum(map(len, items)) // len(items)}
     jar = a.jar
     if jar is None:
         jars = list((ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar"))
@@ -619,7 +653,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "render"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -660,6 +694,9 @@ def main():
             make = lambda name, extra: Server(name, app, work, True, a.java_opts, extra=extra)  # noqa: E731
             res["smart"] = smart.run(ROOT, work, make, warm, items, studies, a.clients, a.seed, a.qido_n, free_port())
             log(f"smart: tokens fetched {res['smart']['tokens_fetched']}, bar met: {res['smart']['met']}")
+            save(res, a.out)
+        if "render" in phases:
+            res["render"] = phase_render(app, work, a)
             save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start
