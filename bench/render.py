@@ -357,7 +357,10 @@ def run(root: Path, work: Path, server, templates: dict, clients: int, seed: int
     orthanc_root = orthanc.base.rsplit("/dicom-web", 1)[0]
     peers = {"ours": f"{server.base}/dicomweb", "orthanc": orthanc.base}
     chosen = [k for k in KINDS if kinds is None or k[0] in kinds]
-    res = {"orthanc_version": orthanc.version, "n": n, "clients": clients}
+    import os
+    gdcm = os.environ.get("ORTHANC_GDCM") == "1"  # scripts/orthanc.sh: the GDCM plugin for JPEG 2000
+    res = {"orthanc_version": orthanc.version + (" + GDCM plugin (JPEG 2000 only)" if gdcm else ""),
+           "orthanc_gdcm": gdcm, "n": n, "clients": clients}
     try:
         refs = store_corpus(peers, root, chosen)
         if any(k[3] >= 1.0 for k in chosen):
