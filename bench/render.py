@@ -10,6 +10,9 @@ Figures (issue 15's bar; see docs/benchmarks.md, "Rendered images and thumbnails
              untimed warm-up, `n` requests of `…/instances/{uid}/rendered` (Accept: image/jpeg)
              with `clients` concurrent clients: requests/s and p95; ratio ours ÷ Orthanc, bar ≥ 1.
              A kind Orthanc does not render (an error or no JPEG) is timed for us only and says so.
+             By default every request asks for the same instance (what a server's caches help);
+             with `distinct` (--render-distinct) each timed request asks for a copy of the file
+             with a new SOP Instance UID that neither server has rendered.
   thumbnail  a study list of 100 studies (bench/gen_dataset.py, 1 series × 3 instances each):
              the time to fetch every study's thumbnail with 4 clients. Ours: `/studies/{uid}/thumbnail`.
              Orthanc: its DICOMweb plugin's study thumbnail if it answers with an image, else its
@@ -162,19 +165,58 @@ def store_corpus(peers: dict, root: Path, kinds: list) -> dict:
     return out
 
 
+def uid_copies(data: bytes, sop: str, count: int) -> list[tuple[str, bytes]]:
+    """`count` copies of a Part-10 file with new SOP Instance UIDs of the same length (the last
+    component long enough rewritten), every other byte unchanged: the pixel data and any quirk of the corpus
+    file stay as they are."""
+    parts = sop.split(".")
+    need = len(str(count - 1)) + 1
+    fits = [i for i, c in enumerate(parts) if len(c) >= need]
+    if not fits:
+        raise RuntimeError(f"{sop}: no UID component long enough for {count} copies")
+    i = fits[-1]  # the last component long enough
+    out = []
+    for k in range(count):
+        uid = ".".join(parts[:i] + [f"9{k:0{len(parts[i]) - 1}d}"] + parts[i + 1:])
+        out.append((uid, data.replace(sop.encode(), uid.encode())))
+    return out
+
+
+def store_distinct(peers: dict, root: Path, kinds: list, refs: dict, n: int, clients: int) -> dict:
+    """For each kind, as many copies (new SOP Instance UIDs, same series) as it has timed requests,
+    stored in both: each timed request then asks for an instance neither server rendered before,
+    so no cache of parsed files or decoded images answers it. Returns key → list of refs."""
+    out = {}
+    for key, label, rel, share in kinds:
+        study, series, sop, rows, cols = refs[key]
+        count = max(20, int(n * share))
+        copies = uid_copies((data_dir(root) / rel).read_bytes(), sop, count)
+        for p, base in peers.items():
+            r = stow(base, [d for _, d in copies], clients)
+            if any(x != 200 for x in r["status"]) or r["errors"]:
+                if p == "ours":
+                    raise RuntimeError(f"ours: STOW of copies of {rel}: {r['errors'][:1]}")
+                log(f"Orthanc refused copies of {rel}: {r['errors'][:1]}")
+        out[key] = [(study, series, uid, rows, cols) for uid, _ in copies]
+        log(f"stored {count} copies of {rel} in both")
+    return out
+
+
 def rendered_url(base: str, ref) -> str:
     study, series, sop = ref[:3]
     return f"{base}/studies/{study}/series/{series}/instances/{sop}/rendered"
 
 
-def figure_rendered(peers: dict, kinds: list, refs: dict, n: int, clients: int) -> dict:
+def figure_rendered(peers: dict, kinds: list, refs: dict, n: int, clients: int, distinct: dict | None = None) -> dict:
+    """With `distinct` (key → refs of copies), the timed requests go to those copies, one request
+    each; the warm-up and the checks stay on the corpus instance."""
     names = list(peers)
     out = {}
     for kk, (key, label, rel, share) in enumerate(kinds):
         ref = refs[key]
         count = max(20, int(n * share))
         urls = {p: rendered_url(peers[p], ref) for p in names}
-        res = {"label": label, "file": rel, "rows": ref[3], "columns": ref[4]}
+        res = {"label": label, "file": rel, "rows": ref[3], "columns": ref[4], "distinct": bool(distinct)}
         # warm-up (untimed) and checks: the answer is a JPEG of the instance's size
         images = {}
         renders = {}
@@ -207,7 +249,11 @@ def figure_rendered(peers: dict, kinds: list, refs: dict, n: int, clients: int) 
         for k in range(2):
             order = timed if (k + kk) % 2 == 0 else list(reversed(timed))
             for p in order:
-                runs[p].append(hammer([urls[p]] * (half if k == 0 else count - half), clients))
+                if distinct:
+                    targets = distinct[key][:half] if k == 0 else distinct[key][half:count]
+                    runs[p].append(hammer([rendered_url(peers[p], c) for c in targets], clients))
+                else:
+                    runs[p].append(hammer([urls[p]] * (half if k == 0 else count - half), clients))
         for p in timed:
             res[p] = summary(runs[p])
         if "orthanc" not in timed:
@@ -351,7 +397,7 @@ def figure_memory(base: str, refs: dict, pid: int, loop: int, clients: int = 2) 
 
 
 def run(root: Path, work: Path, server, templates: dict, clients: int, seed: int, n: int = 200,
-        loop: int = 200, thumb_repeats: int = 5, kinds: list[str] | None = None) -> dict:
+        loop: int = 200, thumb_repeats: int = 5, kinds: list[str] | None = None, distinct: bool = False) -> dict:
     """server: the started plugin Server of bench/run.py (H2). Starts and stops Orthanc itself."""
     orthanc = Orthanc(root, work).start()
     orthanc_root = orthanc.base.rsplit("/dicom-web", 1)[0]
@@ -368,7 +414,8 @@ def run(root: Path, work: Path, server, templates: dict, clients: int, seed: int
             for p in peers:
                 urls = [rendered_url(peers[p], refs[k[0]]) for k in chosen if k[3] >= 1.0]
                 hammer((urls * JIT_WARMUP)[:JIT_WARMUP], clients)
-        res["rendered"] = figure_rendered(peers, chosen, refs, n, clients)
+        copies = store_distinct(peers, root, chosen, refs, n, clients) if distinct else None
+        res["rendered"] = figure_rendered(peers, chosen, refs, n, clients, copies)
         res["thumbnails"] = figure_thumbnails(peers, orthanc_root, seed, templates, clients, thumb_repeats)
         if loop and any(k in refs for k in LARGE):
             res["memory"] = figure_memory(peers["ours"], refs, server.proc.pid, loop)
@@ -383,7 +430,8 @@ def markdown_rows(f: dict) -> list[str]:
     for key, r in f.get("rendered", {}).items():
         o, t = r["ours"], r.get("orthanc")
         corr = r.get("correlation_ours_orthanc")
-        what = f"Rendered JPEG, {r['label']}, {r['clients']} clients: requests/s (p95 ms)"
+        what = (f"Rendered JPEG, {r['label']}, {r['clients']} clients"
+                + (", each request a distinct instance" if r.get("distinct") else "") + ": requests/s (p95 ms)")
         if t:
             L.append(f"| {what}{'' if corr is None else f'; ours vs Orthanc r = {corr}'} | {o['req_per_s']} ({o['p95_ms']}) | "
                      f"{t['req_per_s']} ({t['p95_ms']}) (Orthanc) | {r['ratio_req_per_s']} | ≥ 1 | "

@@ -406,7 +406,7 @@ def phase_render(app: Path, work: Path, a) -> dict:
     try:
         start_all([server])
         return render.run(ROOT, work, server, TEMPLATES, a.clients, a.seed, n=a.render_n, loop=a.render_loop,
-                          kinds=a.render_kinds.split(",") if a.render_kinds else None)
+                          kinds=a.render_kinds.split(",") if a.render_kinds else None, distinct=a.render_distinct)
     finally:
         server.stop()
 
@@ -601,6 +601,8 @@ def main():
                     help="render: rendered requests per kind and server (large images get a quarter)")
     ap.add_argument("--render-loop", type=int, default=200,
                     help="render: times each large image is rendered while our server's RSS is watched")
+    ap.add_argument("--render-distinct", action="store_true",
+                    help="render: every timed request asks for a copy (new SOP Instance UID) not rendered before")
     ap.add_argument("--render-kinds", default="",
                     help="render: a subset of the kinds of bench/render.py KINDS (default all)")
     ap.add_argument("--big-instances", type=int, default=5,
