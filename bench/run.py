@@ -38,6 +38,11 @@ Phases
              rounds; the ratio ours ÷ Orthanc. Runs in the loopback-only namespace like facade.
              Needs target/release/dicom-fhir (cargo build --release -p dicom-fhir-cli) and dcmtk.
              Not in the default --phases.
+  render     Rendered images and thumbnails vs Orthanc + DICOMweb plugin (bench/render.py): rendered
+             JPEG requests/s per corpus kind (native CT, JPEG baseline colour, JPEG 2000, large
+             images), thumbnails of a 100-study list, our server's RSS while the large images render
+             in a loop. Needs no main dataset; in the loopback-only namespace like facade. Not in the
+             default --phases:  python3 bench/run.py --phases render
 """
 
 from __future__ import annotations
@@ -100,6 +105,8 @@ DEFAULT_JAVA_OPTS = "-Xms1g -Xmx4g -XX:+UseParallelGC"
 CLIENTS = 4
 WARMUP = 300
 ROUNDS = 4
+# Phases that upload the main dataset (render brings its own instances).
+DATASET_PHASES = {"core", "h2", "linearity", "postgres", "facade", "smart"}
 
 
 
@@ -397,6 +404,18 @@ def plot_linearity(lin: dict, path: Path):
     plt.close(fig)
 
 
+def phase_render(app: Path, work: Path, a) -> dict:
+    """Rendered images and thumbnails, our server (H2) next to Orthanc + DICOMweb: bench/render.py."""
+    import render
+    server = Server("render-ours", app, work, True, a.java_opts)
+    try:
+        start_all([server])
+        return render.run(ROOT, work, server, TEMPLATES, a.clients, a.seed, n=a.render_n, loop=a.render_loop,
+                          kinds=a.render_kinds.split(",") if a.render_kinds else None, distinct=a.render_distinct)
+    finally:
+        server.stop()
+
+
 def phase_facade(app: Path, work: Path, warm: list[bytes], items: list[bytes], studies, a) -> dict:
     """Our DICOMweb facade (plugin server, H2) next to Orthanc + DICOMweb: bench/facade.py."""
     import facade
@@ -478,10 +497,14 @@ def fmt(x, unit=""):
 def markdown(res: dict) -> str:
     m = res["machine"]
     L = []
-    L.append(f"Run {res['started']} · {res['dataset']['instances']} instances "
-             f"({res['dataset']['studies']} studies × {res['dataset']['series']} series × "
-             f"{res['dataset']['per_series']}) · {res['dataset']['bytes_per_instance']} bytes/instance · "
-             f"{res['duration_s']:.0f} s")
+    d = res.get("dataset")
+    if d:
+        L.append(f"Run {res['started']} · {d['instances']} instances "
+                 f"({d['studies']} studies × {d['series']} series × "
+                 f"{d['per_series']}) · {d['bytes_per_instance']} bytes/instance · "
+                 f"{res['duration_s']:.0f} s")
+    else:
+        L.append(f"Run {res['started']} · no main dataset (phases {res.get('phases')}) · {res['duration_s']:.0f} s")
     L.append("")
     L.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, kernel {m['kernel']}; "
              f"load average at start {', '.join(f'{x:.1f}' for x in m['loadavg_start'])}, "
@@ -544,6 +567,9 @@ def markdown(res: dict) -> str:
                  f"{d['ours']['instances_per_s']} (`dicom-fhir listen` + server) | "
                  f"{d['orthanc']['instances_per_s']} (Orthanc C-STORE SCP) | ours ÷ Orthanc = {d['ratio']} | ≥ 1 | "
                  f"{met(d['met'])} |")
+    if res.get("render"):
+        import render
+        L.extend(render.markdown_rows(res["render"]))
     L.append("")
     return "\n".join(L)
 
@@ -582,6 +608,14 @@ def main():
     ap.add_argument("--frames", type=int, default=400, help="facade: frames per multi-frame instance (512 KiB each)")
     ap.add_argument("--facade-figures", default="stow,qido,metadata,frames,retrieve",
                     help="facade: a subset of stow,qido,metadata,frames,retrieve (qido implies stow)")
+    ap.add_argument("--render-n", type=int, default=200,
+                    help="render: rendered requests per kind and server (large images get a quarter)")
+    ap.add_argument("--render-loop", type=int, default=200,
+                    help="render: times each large image is rendered while our server's RSS is watched")
+    ap.add_argument("--render-distinct", action="store_true",
+                    help="render: every timed request asks for a copy (new SOP Instance UID) not rendered before")
+    ap.add_argument("--render-kinds", default="",
+                    help="render: a subset of the kinds of bench/render.py KINDS (default all)")
     ap.add_argument("--big-instances", type=int, default=5,
                     help="facade: multi-frame instances in the retrieved study (default 5 x 400 frames ≈ 1 GB)")
     ap.add_argument("--dimse-instances", type=int, default=500, help="dimse: instances per round and peer")
@@ -590,12 +624,12 @@ def main():
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
-    if phases & {"facade", "dimse"} and not in_private_netns():
+    if phases & {"facade", "dimse", "render"} and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
-            sys.exit("bench: the facade and dimse phases run Orthanc in a private network namespace: run as "
+            sys.exit("bench: the facade, dimse and render phases run Orthanc in a private network namespace: run as "
                      "root (or leave them out of --phases)")
-        log("facade: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
+        log("facade/dimse/render: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
         subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
         os.execv(str(ROOT / "scripts" / "orthanc.sh"),
                  [str(ROOT / "scripts" / "orthanc.sh"), "ns", sys.executable, __file__, *sys.argv[1:]])
@@ -611,15 +645,17 @@ def main():
     studies = gd.plan(studies_n, series_n, per_series, seed=a.seed)
     warm_studies = gd.plan(max(1, WARMUP // 50), 5, 10, seed=a.seed, tag="warm")
     WARM_STUDY_UIDS = [s.uid for s in warm_studies]
-    log(f"dataset: {studies_n} studies × {series_n} series × {per_series} instances")
-    t = time.time()
-    items = dataset_bytes(studies)
-    warm = dataset_bytes(warm_studies)
-    log(f"dataset: {len(items)} instances, {sum(map(len, items)) / 1e6:.0f} MB, generated in {time.time() - t:.0f}s")
-
     res = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(["python3", "bench/run.py", *sys.argv[1:]]),
-           "dataset": {"instances": len(items), "studies": studies_n, "series": series_n, "per_series": per_series,
-                       "seed": a.seed, "bytes_per_instance": sum(map(len, items)) // len(items)}}
+           "phases": ",".join(sorted(phases))}
+    items, warm = [], []
+    if phases & DATASET_PHASES:
+        log(f"dataset: {studies_n} studies × {series_n} series × {per_series} instances")
+        t = time.time()
+        items = dataset_bytes(studies)
+        warm = dataset_bytes(warm_studies)
+        log(f"dataset: {len(items)} instances, {sum(map(len, items)) / 1e6:.0f} MB, generated in {time.time() - t:.0f}s")
+        res["dataset"] = {"instances": len(items), "studies": studies_n, "series": series_n, "per_series": per_series,
+                          "seed": a.seed, "bytes_per_instance": sum(map(len, items)) // len(items)}
     jar = a.jar
     if jar is None:
         jars = list((ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar"))
@@ -632,7 +668,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "dimse"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "dimse", "render"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -677,6 +713,9 @@ def main():
             make = lambda name, extra: Server(name, app, work, True, a.java_opts, extra=extra)  # noqa: E731
             res["smart"] = smart.run(ROOT, work, make, warm, items, studies, a.clients, a.seed, a.qido_n, free_port())
             log(f"smart: tokens fetched {res['smart']['tokens_fetched']}, bar met: {res['smart']['met']}")
+            save(res, a.out)
+        if "render" in phases:
+            res["render"] = phase_render(app, work, a)
             save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start

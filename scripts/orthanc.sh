@@ -32,6 +32,10 @@
 # HttpCompressionEnabled false (our server does not compress either), StorageDirectory and
 # IndexDirectory in DIR, the DICOMweb plugin at /dicom-web/; everything else Orthanc's defaults
 # (DICOMweb "SeriesMetadata"/"StudiesMetadata" default "Full": metadata read from the stored files).
+#
+# ORTHANC_GDCM=1 (environment) also loads the GDCM plugin (Debian `orthanc-gdcm`, installed when
+# missing) for JPEG 2000 only (RestrictTransferSyntaxes), which Orthanc's own DCMTK cannot decode:
+# e.g. `ORTHANC_GDCM=1 python3 bench/run.py --phases render` to time Orthanc's JPEG 2000 renders.
 set -euo pipefail
 
 die() { echo "orthanc.sh: $*" >&2; exit 1; }
@@ -46,13 +50,23 @@ plugin_path() {
   echo "$p"
 }
 
+gdcm_path() {
+  for p in /usr/share/orthanc/plugins/libOrthancGdcm.so /usr/lib/orthanc/libOrthancGdcm.so*; do
+    [ -e "$p" ] && { echo "$p"; return; }
+  done
+  die "libOrthancGdcm.so not found (is orthanc-gdcm installed?)"
+}
+
 install() {
+  local packages="orthanc orthanc-dicomweb"
+  [ "${ORTHANC_GDCM:-}" != 1 ] || packages="$packages orthanc-gdcm"
   if command -v Orthanc >/dev/null \
-    && dpkg-query -W -f='${Status}' orthanc-dicomweb 2>/dev/null | grep -q "install ok installed"; then
+    && dpkg-query -W -f='${Status}' orthanc-dicomweb 2>/dev/null | grep -q "install ok installed" \
+    && { [ "${ORTHANC_GDCM:-}" != 1 ] || dpkg-query -W -f='${Status}' orthanc-gdcm 2>/dev/null | grep -q "install ok installed"; }; then
     return
   fi
   [ "$(id -u)" = 0 ] || die "Orthanc is not installed; as root: apt-get install -y orthanc orthanc-dicomweb"
-  say "installing orthanc orthanc-dicomweb (apt-get)"
+  say "installing $packages (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   # The package's post-install would start the system service, which listens on every interface:
   # a policy-rc.d that refuses service starts keeps it down (we never use the system service).
@@ -61,11 +75,12 @@ install() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
   local rc=0
-  apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb >/dev/null; } \
+  # shellcheck disable=SC2086 # a list of package names
+  apt-get install -y -q --no-install-recommends $packages >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $packages >/dev/null; } \
     || rc=$?
   [ -z "$created" ] || rm -f "$policy"
-  [ "$rc" = 0 ] || die "apt-get install orthanc orthanc-dicomweb failed"
+  [ "$rc" = 0 ] || die "apt-get install $packages failed"
 }
 
 # True when this process's network namespace has no interface but loopback.
@@ -93,6 +108,13 @@ config() {
   parse_port "$@"
   mkdir -p "$dir/storage" "$dir/index"
   dir=$(cd "$dir" && pwd)
+  local plugins gdcm=""
+  plugins="\"$(plugin_path)\""
+  if [ "${ORTHANC_GDCM:-}" = 1 ]; then
+    plugins="$plugins, \"$(gdcm_path)\""
+    gdcm=',
+  "Gdcm": { "Enable": true, "RestrictTransferSyntaxes": ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"] }'
+  fi
   cat >"$dir/orthanc.json" <<EOF
 {
   "Name": "dicom-fhir-bench-peer",
@@ -108,8 +130,8 @@ config() {
     fi)
   "HttpCompressionEnabled": false,
   "SaveJobs": false,
-  "Plugins": ["$(plugin_path)"],
-  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" }
+  "Plugins": [$plugins],
+  "DicomWeb": { "Enable": true, "Root": "/dicom-web/" }$gdcm
 }
 EOF
   echo "$dir/orthanc.json"

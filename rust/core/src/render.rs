@@ -347,7 +347,7 @@ fn palette(obj: &InMemDicomObject, data: &[u8], allocated: u16, cols: u32, rows:
 fn encode(image: &DynamicImage, media_type: MediaType, quality: u8) -> Result<Rendered, DicomError> {
     let mut bytes = Vec::new();
     let written = match media_type {
-        MediaType::Jpeg => write_with(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality), image),
+        MediaType::Jpeg => jpeg(&mut bytes, image, quality),
         MediaType::Png => write_with(
             image::codecs::png::PngEncoder::new_with_quality(
                 &mut bytes,
@@ -359,6 +359,28 @@ fn encode(image: &DynamicImage, media_type: MediaType, quality: u8) -> Result<Re
     };
     written.map_err(|e| DicomError::new(ErrorKind::Internal, format!("encoding {}: {e}", media_type.as_str())))?;
     Ok(Rendered { media_type, width: image.width(), height: image.height(), bytes })
+}
+
+/// Baseline JPEG with jpeg-encoder (SIMD where the CPU has it; several times faster than image's
+/// encoder on large frames), colour without chroma subsampling (4:4:4) so text and thin coloured
+/// lines in ultrasound and secondary captures stay sharp. Grey images are one 8-bit channel.
+fn jpeg(out: &mut Vec<u8>, image: &DynamicImage, quality: u8) -> image::ImageResult<()> {
+    let to_image_error = |e: jpeg_encoder::EncodingError| {
+        image::ImageError::Encoding(image::error::EncodingError::new(image::error::ImageFormatHint::Name("jpeg".into()), e))
+    };
+    let (width, height) = (image.width(), image.height());
+    let (w, h) = match (u16::try_from(width), u16::try_from(height)) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => return write_with(image::codecs::jpeg::JpegEncoder::new_with_quality(out, quality), image),
+    };
+    let mut encoder = jpeg_encoder::Encoder::new(out, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
+    match image {
+        DynamicImage::ImageLuma8(g) => encoder.encode(g.as_raw(), w, h, jpeg_encoder::ColorType::Luma),
+        DynamicImage::ImageRgb8(rgb) => encoder.encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb),
+        other => encoder.encode(other.to_rgb8().as_raw(), w, h, jpeg_encoder::ColorType::Rgb),
+    }
+    .map_err(to_image_error)
 }
 
 /// Writes grey images as one 8-bit channel (a third of the work of RGB), anything else as RGB.

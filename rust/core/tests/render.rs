@@ -253,3 +253,34 @@ fn the_render_limit_is_configurable() {
     assert!(e.message().contains("16384"), "{e}");
     render_frame(&ct, 1, &RenderOptions { max_frame_bytes: 32 << 10, ..Default::default() }).expect("exactly at the limit");
 }
+
+fn pearson(a: &[u8], b: &[u8]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().map(|v| *v as f64).sum::<f64>() / n, b.iter().map(|v| *v as f64).sum::<f64>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64 - ma, *y as f64 - mb);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt()
+}
+
+/// The default JPEG (quality 90, jpeg-encoder) is the PNG's picture: a baseline JPEG of the same
+/// size, Pearson r ≥ 0.99 with the lossless rendering, for grey, JPEG-compressed colour, native
+/// RGB and palette colour.
+#[test]
+fn the_jpeg_is_the_same_picture_as_the_png() {
+    for name in ["CT_small.dcm", "SC_rgb_jpeg_dcmtk.dcm", "US1_UNCR.dcm", "OBXXXX1A_rle.dcm"] {
+        let bytes = file(name);
+        let lossless = png(&bytes, 1, None);
+        let r = render_frame(&bytes, 1, &RenderOptions::default()).unwrap();
+        assert_eq!(r.media_type, MediaType::Jpeg, "{name}");
+        assert_eq!(&r.bytes[..2], &[0xFF, 0xD8], "{name}: not a JPEG");
+        let jpeg = image::load_from_memory_with_format(&r.bytes, image::ImageFormat::Jpeg).unwrap().to_rgb8();
+        assert_eq!(jpeg.dimensions(), lossless.dimensions(), "{name}");
+        let c = pearson(lossless.as_raw(), jpeg.as_raw());
+        assert!(c >= 0.99, "{name}: JPEG vs PNG r = {c}");
+    }
+}
