@@ -40,7 +40,7 @@ public class DicomBinaryAccessInterceptor {
 
 	@Hook(Pointcut.STORAGE_PREACCESS_RESOURCES)
 	public void beforeAccess(IPreResourceAccessDetails theDetails, RequestDetails theRequest) {
-		if (StudyAccess.isSystem(theRequest)) {
+		if (StudyAccess.isSystem(theRequest) || holdsNoBinary(theDetails, theRequest)) {
 			return;
 		}
 		for (int i = 0; i < theDetails.size(); i++) {
@@ -96,6 +96,49 @@ public class DicomBinaryAccessInterceptor {
 
 	private boolean mayRead(IBaseResource theResource, RequestDetails theRequest) {
 		return !(theResource instanceof Binary binary) || !isDicom(binary) || myAccess.mayRead(theRequest, binary);
+	}
+
+	/**
+	 * Whether the resources of a search's access check are known, without loading them, not to
+	 * be Binaries. HAPI's search hands this hook its result ids and loads the resources only when a
+	 * hook asks for one ({@code JpaPreResourceAccessDetails.getResource}), and then loads them again
+	 * for the answer: asking for every ImagingStudy of a QIDO or WADO request just to see it was no
+	 * Binary was a fifth of a rendered request's samples (JFR). Known here: a search or read of
+	 * another type (the search builder's type) without {@code _include}/{@code _revinclude}, whose
+	 * results are all of that type. Anything else (includes, operations, a HAPI whose classes
+	 * differ) is checked the slow way; what is shown is checked again by {@link #beforeShow}.
+	 */
+	public static boolean holdsNoBinary(IPreResourceAccessDetails theDetails, RequestDetails theRequest) {
+		RestOperationTypeEnum operation = theRequest.getRestOperationType();
+		if (JPA_BUILDER == null || !JPA_BUILDER.getDeclaringClass().isInstance(theDetails)
+				|| (operation != RestOperationTypeEnum.SEARCH_TYPE && operation != RestOperationTypeEnum.READ)) {
+			return false;
+		}
+		java.util.Map<String, String[]> parameters = theRequest.getParameters();
+		if (parameters != null && parameters.keySet().stream().anyMatch(k -> k.startsWith("_include") || k.startsWith("_revinclude"))) {
+			return false;
+		}
+		try {
+			Object builder = ((ca.uhn.fhir.util.ICallable<?>) JPA_BUILDER.get(theDetails)).call();
+			return builder instanceof ca.uhn.fhir.jpa.search.builder.SearchBuilder searchBuilder
+					&& searchBuilder.getResourceName() != null && !"Binary".equals(searchBuilder.getResourceName());
+		} catch (IllegalAccessException | RuntimeException e) {
+			return false;
+		}
+	}
+
+	/** {@code JpaPreResourceAccessDetails.mySearchBuilderSupplier}; null when HAPI's class differs. */
+	private static final java.lang.reflect.Field JPA_BUILDER = jpaBuilderField();
+
+	private static java.lang.reflect.Field jpaBuilderField() {
+		try {
+			java.lang.reflect.Field field = Class.forName("ca.uhn.fhir.jpa.interceptor.JpaPreResourceAccessDetails")
+					.getDeclaredField("mySearchBuilderSupplier");
+			field.setAccessible(true);
+			return field;
+		} catch (ReflectiveOperationException | RuntimeException e) {
+			return null;
+		}
 	}
 
 	/** One resource asked for by id: refused outright (a search or history just leaves it out). */

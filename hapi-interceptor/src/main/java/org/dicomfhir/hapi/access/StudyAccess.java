@@ -53,6 +53,7 @@ public class StudyAccess {
 
 	static final String DENIED_READ = "Access denied: the caller may not read this DICOM instance";
 	private static final String DECISIONS = StudyAccess.class.getName() + ".decisions";
+	private static final String KNOWN_STUDIES = StudyAccess.class.getName() + ".studies";
 	private static final String STUDY = "ImagingStudy";
 
 	private final ObjectProvider<RestfulServer> myServer;
@@ -139,7 +140,7 @@ public class StudyAccess {
 			if (allowedOnEveryStudy(theRequest, RestOperationTypeEnum.UPDATE)) {
 				return true;
 			}
-			ImagingStudy study = storedOrProposed(theStudyUid);
+			ImagingStudy study = storedOrProposed(theStudyUid, theRequest);
 			return study != null && allowed(theRequest, RestOperationTypeEnum.UPDATE, study, study.getIdElement(), null,
 					Pointcut.STORAGE_PRESTORAGE_RESOURCE_UPDATED);
 		});
@@ -160,7 +161,7 @@ public class StudyAccess {
 			if (allowedOnEveryStudy(theRequest, operation)) {
 				return true;
 			}
-			ImagingStudy study = storedOrProposed(theStudyUid);
+			ImagingStudy study = storedOrProposed(theStudyUid, theRequest);
 			return study != null && allowed(theRequest, operation, null, study.getIdElement(), study,
 					Pointcut.STORAGE_PRESHOW_RESOURCES);
 		});
@@ -201,7 +202,7 @@ public class StudyAccess {
 				&& allowedOnEvery(theRequest, RestOperationTypeEnum.CREATE, "Patient")) {
 			return true; // whichever of update, create, new Patient this upload means
 		}
-		ImagingStudy stored = stored(theStudyUid);
+		ImagingStudy stored = stored(theStudyUid, null); // a write is decided on the stored study as it is now
 		if (stored != null) {
 			return allowed(theRequest, RestOperationTypeEnum.UPDATE, stored, stored.getIdElement(), null,
 					Pointcut.STORAGE_PRESTORAGE_RESOURCE_UPDATED);
@@ -227,11 +228,12 @@ public class StudyAccess {
 	}
 
 	/**
-	 * The stored study, else (its study write is still queued) the study as it will be written,
+	 * The stored study (the one this request already read, if any: {@link #rememberStudy}), else
+	 * (its study write is still queued) the study as it will be written,
 	 * with the subject of its claimed patient; null when neither the study nor its Patient exists.
 	 */
-	private ImagingStudy storedOrProposed(String theStudyUid) {
-		ImagingStudy stored = stored(theStudyUid);
+	private ImagingStudy storedOrProposed(String theStudyUid, RequestDetails theRequest) {
+		ImagingStudy stored = stored(theStudyUid, theRequest);
 		if (stored != null) {
 			return stored;
 		}
@@ -246,7 +248,13 @@ public class StudyAccess {
 		return proposed;
 	}
 
-	private ImagingStudy stored(String theStudyUid) {
+	private ImagingStudy stored(String theStudyUid, RequestDetails theRequest) {
+		@SuppressWarnings("unchecked")
+		Map<String, ImagingStudy> known = theRequest == null ? null : (Map<String, ImagingStudy>) theRequest.getUserData().get(KNOWN_STUDIES);
+		ImagingStudy read = known == null ? null : known.get(theStudyUid);
+		if (read != null) {
+			return read;
+		}
 		try {
 			return myDaoRegistry.getResourceDao(ImagingStudy.class).read(new IdType(STUDY, theStudyUid), new SystemRequestDetails());
 		} catch (ResourceNotFoundException | ResourceGoneException e) {
@@ -394,6 +402,23 @@ public class StudyAccess {
 
 	private interface Decision {
 		boolean decide();
+	}
+
+	/**
+	 * Tells the access checks of this request the ImagingStudy it already read (the DICOMweb facade
+	 * reads the study before its instances' Binaries; without this, the Binary's access check read
+	 * it again: 15% of a rendered request's samples). Its decisions are still made by the caller's
+	 * rules, on the resource as this request read it; a study the caller could not see is never
+	 * in hand to be remembered.
+	 */
+	public static void rememberStudy(RequestDetails theRequest, ImagingStudy theStudy) {
+		if (theRequest == null || theStudy == null || !theStudy.getIdElement().hasIdPart()) {
+			return;
+		}
+		@SuppressWarnings("unchecked")
+		Map<String, ImagingStudy> known = (Map<String, ImagingStudy>) theRequest.getUserData()
+				.computeIfAbsent(KNOWN_STUDIES, k -> java.util.Collections.synchronizedMap(new HashMap<String, ImagingStudy>()));
+		known.put(theStudy.getIdElement().getIdPart(), theStudy);
 	}
 
 	private static boolean cached(RequestDetails theRequest, String theKey, Decision theDecision) {

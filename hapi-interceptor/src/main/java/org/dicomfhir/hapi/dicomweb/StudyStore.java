@@ -16,6 +16,7 @@ import ca.uhn.fhir.rest.server.exceptions.ResourceNotFoundException;
 import ca.uhn.fhir.util.HapiExtensions;
 import org.apache.commons.io.output.CloseShieldOutputStream;
 import org.dicomfhir.bridge.CoreConstants;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Extension;
@@ -161,6 +162,7 @@ public class StudyStore {
 		if (found.isEmpty()) {
 			throw DicomWebException.notFound("Study " + theStudyUid + " not found");
 		}
+		StudyAccess.rememberStudy(theRequest, found.get(0)); // its Binaries' access checks need not read it again
 		return found.get(0);
 	}
 
