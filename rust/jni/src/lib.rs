@@ -481,17 +481,28 @@ native! {
 }
 
 native! {
-    /// `static native String qido(String requestJson, String candidatesJson)`: the QIDO result.
-    fn Java_org_dicomfhir_bridge_DicomNative_qido(
+    /// `static native byte[] qidoAnswer(String requestJson, String candidatesJson)`: the QIDO-RS
+    /// answer as UTF-8 in two lines, `{"total":n,"remaining":k,"warnings":[..]}` then the matches
+    /// (a DICOM JSON array) that the caller sends as they are: a large answer is neither turned
+    /// into a Java string nor parsed and written again by Jackson.
+    fn Java_org_dicomfhir_bridge_DicomNative_qidoAnswer(
         env,
         request: JString<'l>,
         candidates: JString<'l>,
-    ) -> JString<'l> {
+    ) -> JByteArray<'l> {
         let request = json_value(&required_string(env, &request, "request")?, "request")?;
         let candidates =
             json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
-        let result = dicom_fhir_core::qido_query(&request, &candidates)?;
-        to_jstring(env, &result)
+        let mut result = dicom_fhir_core::qido_query(&request, &candidates)?;
+        let matches = result
+            .as_object_mut()
+            .and_then(|o| o.remove("matches"))
+            .unwrap_or_else(|| Value::Array(Vec::new()));
+        // serde_json's compact form has no raw newline: the first one ends the summary
+        let mut out = result.to_string().into_bytes();
+        out.push(b'\n');
+        out.extend_from_slice(matches.to_string().as_bytes());
+        Ok(env.byte_array_from_slice(&out)?)
     }
 }
 

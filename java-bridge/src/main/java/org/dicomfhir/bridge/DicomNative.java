@@ -56,9 +56,10 @@ public final class DicomNative {
 
     /**
      * Runs a QIDO-RS query over candidate studies ({@code [{"imagingStudy":..,"patient":..}]}):
-     * {@code {"matches":[DICOM JSON..],"total":n,"remaining":k,"warnings":[..]}}.
+     * the answer as UTF-8 bytes in two lines, {@code {"total":n,"remaining":k,"warnings":[..]}},
+     * a newline, then the matches (a DICOM JSON array) to send as they are.
      */
-    public static native String qido(String requestJson, String candidatesJson);
+    public static native byte[] qidoAnswer(String requestJson, String candidatesJson);
 
     /**
      * DICOM JSON (PS3.18 F.2) of a stored Part-10 instance, BulkDataURIs below {@code bulkDataUriBase}.

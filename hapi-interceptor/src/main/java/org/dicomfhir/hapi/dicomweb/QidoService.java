@@ -135,7 +135,12 @@ public class QidoService {
 		}
 		candidates.append(']');
 
-		JsonNode result = JSON.readTree(DicomNative.qido(requestJson, candidates.toString()));
+		byte[] answer = DicomNative.qidoAnswer(requestJson, candidates.toString());
+		int newline = 0;
+		while (newline < answer.length && answer[newline] != '\n') {
+			newline++;
+		}
+		JsonNode result = JSON.readTree(answer, 0, newline);
 		var response = theRequest.servletResponse();
 		for (JsonNode w : result.path("warnings")) {
 			response.addHeader("Warning", theRequest.warning(w.asText()));
@@ -151,11 +156,10 @@ public class QidoService {
 		response.setStatus(200);
 		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
 		response.setContentType("application/dicom+json");
-		JsonNode matches = result.path("matches");
-		byte[] body = JSON.writeValueAsBytes(matches);
-		response.setContentLength(body.length);
+		int start = Math.min(newline + 1, answer.length);
+		response.setContentLength(answer.length - start);
 		try (OutputStream out = response.getOutputStream()) {
-			out.write(body);
+			out.write(answer, start, answer.length - start);
 		}
 	}
 
