@@ -117,9 +117,10 @@ fn other_attributes(p: &ParsedInstance, level: Level) -> Map<String, Value> {
     json
 }
 
-/// DICOM JSON (as [`overlay`] takes it) from the `dicom-attributes` extension among `exts`;
+/// DICOM JSON (as [`overlay`] takes it) from the `dicom-attributes` extension among `exts`, with
+/// the [`OTHER_ATTRIBUTES`] when `with_other`;
 /// None when there is none (a study written before it existed: the caller reads the instance).
-pub(crate) fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
+pub(crate) fn attributes_from_extension(exts: Option<&Value>, with_other: bool) -> Option<Value> {
     let ext = exts?
         .as_array()?
         .iter()
@@ -130,6 +131,9 @@ pub(crate) fn attributes_from_extension(exts: Option<&Value>) -> Option<Value> {
             continue;
         };
         if keyword == OTHER_ATTRIBUTES {
+            if !with_other {
+                continue; // a query that returns and matches none of them: not parsed
+            }
             if let Ok(Value::Object(other)) = serde_json::from_str::<Value>(&text) {
                 out.extend(other); // never a table attribute: no key is written twice
             }

@@ -218,6 +218,25 @@ pub fn records(
     dicom: Option<&Value>,
     retrieve_base: &str,
 ) -> Option<StudyRecord> {
+    records_with(study, patient, dicom, retrieve_base, OtherAttributes { study: true, series: true })
+}
+
+/// Which levels' attributes outside the table a query returns or matches: only those levels'
+/// kept `otherAttributes` are read (parsed) from the ImagingStudy.
+#[derive(Clone, Copy)]
+pub(crate) struct OtherAttributes {
+    pub(crate) study: bool,
+    pub(crate) series: bool,
+}
+
+/// [`records`], reading the kept attributes outside the table only at the levels `other` names.
+pub(crate) fn records_with(
+    study: &Value,
+    patient: Option<&Value>,
+    dicom: Option<&Value>,
+    retrieve_base: &str,
+    other: OtherAttributes,
+) -> Option<StudyRecord> {
     let ids = study.get("identifier").and_then(Value::as_array);
     let study_uid = ids
         .and_then(|ids| {
@@ -248,7 +267,7 @@ pub fn records(
         s(study, "description").map(Value::from),
     );
     patient_attrs(patient, &mut st);
-    let kept = attributes_from_extension(study.get("extension"));
+    let kept = attributes_from_extension(study.get("extension"), other.study);
     overlay(
         &mut st,
         Level::Study,
@@ -294,7 +313,7 @@ pub fn records(
             put(&mut sa, 0x0008_0021, da.map(Value::from));
             put(&mut sa, 0x0008_0031, tm.map(Value::from));
         }
-        let kept = attributes_from_extension(se.get("extension"));
+        let kept = attributes_from_extension(se.get("extension"), other.series);
         overlay(
             &mut sa,
             Level::Series,

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::attributes::{attr_by_tag, level_of, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level, RETRIEVE_URL};
+use crate::attributes::{attr_by_tag, kept_attr, level_of, tag_key, ATTRS, INSTANCE_AVAILABILITY, Level, RETRIEVE_URL};
 use crate::qido::matching::{matches, values_of};
 use crate::qido::query::{parse_query, Filter, Includes, Query};
-use crate::qido::records::{records, SeriesRecord};
+use crate::qido::records::{records_with, OtherAttributes, SeriesRecord};
 use crate::DicomError;
 
 /// ModalitiesInStudy (0008,0061).
@@ -39,6 +39,16 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
         total += 1;
     };
 
+    // Attributes outside the table, by level: read from the ImagingStudy only where the query
+    // returns or matches one.
+    let outside = |lvl: Level| {
+        (matches!(q.includes, Includes::All) && lvl <= q.level)
+            || q.filters.iter().any(|f| f.attr.level == lvl && kept_attr(f.attr.tag).is_none())
+            || matches!(&q.includes, Includes::Tags(t) if t.iter().any(|t| lvl <= q.level
+                && kept_attr(*t).is_none() && attr_by_tag(*t).is_some_and(|a| a.level == lvl)))
+    };
+    let other = OtherAttributes { study: outside(Level::Study), series: outside(Level::Series) };
+
     // A series the request's path names (all series when it names none).
     let requested_series = |se: &SeriesRecord| {
         q.series_uid.as_ref().is_none_or(|u| {
@@ -50,11 +60,12 @@ pub fn query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {
         let Some(study_json) = c.get("imagingStudy") else {
             continue;
         };
-        let Some(rec) = records(
+        let Some(rec) = records_with(
             study_json,
             c.get("patient").filter(|p| !p.is_null()),
             c.get("dicom").filter(|d| !d.is_null()),
             &q.retrieve_base,
+            other,
         ) else {
             continue;
         };
