@@ -155,15 +155,42 @@ public class StudyStore {
 		}
 	}
 
-	/** The ImagingStudy of a Study Instance UID; 404 when there is none (or the caller may not see it). */
+	/**
+	 * The ImagingStudy of a Study Instance UID; 404 when there is none (or the caller may not see
+	 * it). Read by id first: the plugin writes each study under its Study Instance UID, and a read
+	 * by id costs HAPI a fraction of a search (the search was a quarter of a rendered request's
+	 * samples). Both run as the caller's read of ImagingStudy, with the same authorization; a study
+	 * a client stored under another id is still found by the identifier search.
+	 */
 	ImagingStudy study(String theStudyUid, RequestDetails theRequest) {
-		SearchParameterMap map = SearchParameterMap.newSynchronous(ImagingStudy.SP_IDENTIFIER, studyIdentifier(theStudyUid));
-		List<ImagingStudy> found = search(map, theRequest, 2);
-		if (found.isEmpty()) {
-			throw DicomWebException.notFound("Study " + theStudyUid + " not found");
+		ImagingStudy found = byId(theStudyUid, theRequest);
+		if (found == null) {
+			SearchParameterMap map = SearchParameterMap.newSynchronous(ImagingStudy.SP_IDENTIFIER, studyIdentifier(theStudyUid));
+			List<ImagingStudy> searched = search(map, theRequest, 2);
+			if (searched.isEmpty()) {
+				throw DicomWebException.notFound("Study " + theStudyUid + " not found");
+			}
+			found = searched.get(0);
 		}
-		StudyAccess.rememberStudy(theRequest, found.get(0)); // its Binaries' access checks need not read it again
-		return found.get(0);
+		StudyAccess.rememberStudy(theRequest, found); // its Binaries' access checks need not read it again
+		return found;
+	}
+
+	/** {@code ImagingStudy/<uid>} when it exists and carries that Study Instance UID; null otherwise. */
+	private ImagingStudy byId(String theStudyUid, RequestDetails theRequest) {
+		if (!theStudyUid.matches("[0-9.]{1,64}")) {
+			return null; // not a UID the plugin would have used as an id: the search decides
+		}
+		try {
+			ImagingStudy study = asRead(theRequest, () -> withoutInflating(theRequest,
+					() -> myDaoRegistry.getResourceDao(ImagingStudy.class).read(new IdType("ImagingStudy", theStudyUid), theRequest)));
+			String uid = "urn:oid:" + theStudyUid;
+			boolean carries = study.getIdentifier().stream()
+					.anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()));
+			return carries ? study : null;
+		} catch (ResourceNotFoundException | ResourceGoneException e) {
+			return null;
+		}
 	}
 
 	/** Patients referenced by the studies' subjects, read in one search per 100 ids. */
