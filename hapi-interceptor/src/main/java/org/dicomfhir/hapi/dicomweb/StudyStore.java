@@ -176,9 +176,12 @@ public class StudyStore {
 		return found;
 	}
 
+	/** A Study Instance UID the plugin can have used as an ImagingStudy id (compiled once: every WADO request asks). */
+	private static final java.util.regex.Pattern PLUGIN_STUDY_ID = java.util.regex.Pattern.compile("[0-9.]{1,64}");
+
 	/** {@code ImagingStudy/<uid>} when it exists and carries that Study Instance UID; null otherwise. */
 	private ImagingStudy byId(String theStudyUid, RequestDetails theRequest) {
-		if (!theStudyUid.matches("[0-9.]{1,64}")) {
+		if (!PLUGIN_STUDY_ID.matcher(theStudyUid).matches()) {
 			return null; // not a UID the plugin would have used as an id: the search decides
 		}
 		try {
