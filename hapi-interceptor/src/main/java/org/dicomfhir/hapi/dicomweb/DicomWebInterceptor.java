@@ -371,13 +371,13 @@ public class DicomWebInterceptor {
 		} else if ("frames".equals(tail) && i + 3 == n && instance != null && "thumbnail".equals(theSeg.get(i + 2))) {
 			myWado.rendering().thumbnail(theRequest, study, series, instance, theSeg.get(i + 1));
 		} else if ("frames".equals(tail) && i + 2 == n) {
-			myWado.frames(theRequest, study, series, instance, theSeg.get(i + 1));
+			myWado.bulkData().frames(theRequest, study, series, instance, theSeg.get(i + 1));
 		} else if ("frames".equals(tail)) {
 			throw new DicomWebException(400, "Expected a frame list after /frames, e.g. /frames/1,3,5");
 		} else if ("bulkdata".equals(tail) && i + 1 < n) {
-			myWado.bulkdata(theRequest, study, series, instance, String.join("/", theSeg.subList(i + 1, n)));
+			myWado.bulkData().bulkdata(theRequest, study, series, instance, String.join("/", theSeg.subList(i + 1, n)));
 		} else if ("pixeldata".equals(tail) && i + 1 == n && instance != null) {
-			myWado.bulkdata(theRequest, study, series, instance, "7FE00010");
+			myWado.bulkData().bulkdata(theRequest, study, series, instance, "7FE00010");
 		} else if ("pixeldata".equals(tail)) {
 			throw new DicomWebException(501, "/pixeldata is served at instance level only on this server");
 		} else {

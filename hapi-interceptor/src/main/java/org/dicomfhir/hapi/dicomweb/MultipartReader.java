@@ -238,7 +238,7 @@ public class MultipartReader {
 		if (theContentType == null) {
 			return null;
 		}
-		for (String p : WadoService.splitOutsideQuotes(theContentType, ';')) {
+		for (String p : MediaRange.splitOutsideQuotes(theContentType, ';')) {
 			int eq = p.indexOf('=');
 			if (eq > 0 && p.substring(0, eq).trim().equalsIgnoreCase(theName)) {
 				String v = p.substring(eq + 1).trim();
