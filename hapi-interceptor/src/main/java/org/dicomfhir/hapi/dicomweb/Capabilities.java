@@ -69,59 +69,61 @@ final class Capabilities {
 	}
 
 	private static void studyTree(StringBuilder b) {
-		b.append("      <resource path=\"{StudyInstanceUID}\">\n");
-		b.append("        <param name=\"StudyInstanceUID\" style=\"template\" type=\"xs:string\"/>\n");
-		retrieve(b, "        ", true);
-		stow(b, "        ");
-		b.append("        <resource path=\"thumbnail\">\n");
-		method(b, "          ", "GET", "image/jpeg", "image/png");
-		b.append("        </resource>\n");
-		b.append("        <resource path=\"metadata\">\n");
-		method(b, "          ", "GET", DICOM_JSON);
-		b.append("        </resource>\n");
-		b.append("        <resource path=\"series\">\n");
-		qido(b, "          ");
-		b.append("        </resource>\n");
-		b.append("        <resource path=\"instances\">\n");
-		qido(b, "          ");
-		b.append("        </resource>\n");
-		b.append("        <resource path=\"series/{SeriesInstanceUID}\">\n");
-		b.append("          <param name=\"SeriesInstanceUID\" style=\"template\" type=\"xs:string\"/>\n");
-		retrieve(b, "          ", true);
-		b.append("          <resource path=\"thumbnail\">\n");
-		method(b, "            ", "GET", "image/jpeg", "image/png");
-		b.append("          </resource>\n");
-		b.append("          <resource path=\"metadata\">\n");
-		method(b, "            ", "GET", DICOM_JSON);
-		b.append("          </resource>\n");
-		b.append("          <resource path=\"instances\">\n");
-		qido(b, "            ");
-		b.append("          </resource>\n");
-		b.append("          <resource path=\"instances/{SOPInstanceUID}\">\n");
-		b.append("            <param name=\"SOPInstanceUID\" style=\"template\" type=\"xs:string\"/>\n");
-		retrieve(b, "            ", false);
-		b.append("            <resource path=\"metadata\">\n");
-		method(b, "              ", "GET", DICOM_JSON);
-		b.append("            </resource>\n");
-		b.append("            <resource path=\"frames/{FrameList}\">\n");
-		b.append("              <param name=\"FrameList\" style=\"template\" type=\"xs:string\"/>\n");
-		method(b, "              ", "GET", MULTIPART_OCTET, "application/octet-stream");
-		b.append("            </resource>\n");
-		b.append("            <resource path=\"bulkdata/{TagPath}\">\n");
-		b.append("              <param name=\"TagPath\" style=\"template\" type=\"xs:string\"/>\n");
-		method(b, "              ", "GET", MULTIPART_OCTET, "application/octet-stream");
-		b.append("            </resource>\n");
-		b.append("            <resource path=\"pixeldata\">\n");
-		method(b, "              ", "GET", MULTIPART_OCTET, "application/octet-stream");
-		b.append("            </resource>\n");
+		String in = "        ";
+		open(b, "      ", "{StudyInstanceUID}", "StudyInstanceUID");
+		retrieve(b, in, true);
+		stow(b, in);
+		thumbnailAndMetadata(b, in);
+		search(b, in, "series");
+		search(b, in, "instances");
+
+		open(b, in, "series/{SeriesInstanceUID}", "SeriesInstanceUID");
+		in = "          ";
+		retrieve(b, in, true);
+		thumbnailAndMetadata(b, in);
+		search(b, in, "instances");
+
+		open(b, in, "instances/{SOPInstanceUID}", "SOPInstanceUID");
+		in = "            ";
+		retrieve(b, in, false);
+		get(b, in, "metadata", null, DICOM_JSON);
+		get(b, in, "frames/{FrameList}", "FrameList", MULTIPART_OCTET, "application/octet-stream");
+		get(b, in, "bulkdata/{TagPath}", "TagPath", MULTIPART_OCTET, "application/octet-stream");
+		get(b, in, "pixeldata", null, MULTIPART_OCTET, "application/octet-stream");
 		for (String r : new String[] {"rendered", "thumbnail", "frames/{FrameNumber}/rendered", "frames/{FrameNumber}/thumbnail"}) {
-			b.append("            <resource path=\"").append(xml(r)).append("\">\n");
-			method(b, "              ", "GET", "image/jpeg", "image/png");
-			b.append("            </resource>\n");
+			get(b, in, r, null, "image/jpeg", "image/png");
 		}
 		b.append("          </resource>\n");
 		b.append("        </resource>\n");
 		b.append("      </resource>\n");
+	}
+
+	/** Opens a resource at indentation {@code in}, with its path template parameter when {@code theParam} is not null. */
+	private static void open(StringBuilder b, String in, String thePath, String theParam) {
+		b.append(in).append("<resource path=\"").append(xml(thePath)).append("\">\n");
+		if (theParam != null) {
+			b.append(in).append("  <param name=\"").append(theParam).append("\" style=\"template\" type=\"xs:string\"/>\n");
+		}
+	}
+
+	/** A resource answering GET with these media types. */
+	private static void get(StringBuilder b, String in, String thePath, String theParam, String... theMediaTypes) {
+		open(b, in, thePath, theParam);
+		method(b, in + "  ", "GET", theMediaTypes);
+		b.append(in).append("</resource>\n");
+	}
+
+	/** A QIDO resource below a study or series. */
+	private static void search(StringBuilder b, String in, String thePath) {
+		open(b, in, thePath, null);
+		qido(b, in + "  ");
+		b.append(in).append("</resource>\n");
+	}
+
+	/** The thumbnail and metadata of a study or series. */
+	private static void thumbnailAndMetadata(StringBuilder b, String in) {
+		get(b, in, "thumbnail", null, "image/jpeg", "image/png");
+		get(b, in, "metadata", null, DICOM_JSON);
 	}
 
 	private static void qido(StringBuilder b, String in) {
