@@ -90,6 +90,18 @@ class StudyWriteQueueTest {
 		theFuture.get(WAIT_SECONDS, TimeUnit.SECONDS);
 	}
 
+	/** A synchronous queue whose write of {@code theStudy} (its instance "a") has begun and waits for {@code writer.release}. */
+	private record BlockedWrite(FakeWriter writer, StudyWriteQueue queue, CompletableFuture<Void> write) {}
+
+	private static BlockedWrite blockedWrite(String theStudy) throws InterruptedException {
+		FakeWriter writer = new FakeWriter();
+		writer.blockedStudy = theStudy;
+		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
+		CompletableFuture<Void> write = queue.submit(List.of(add(theStudy, "a")));
+		writer.awaitBlockedWrite();
+		return new BlockedWrite(writer, queue, write);
+	}
+
 	@Test
 	void aBurstOfUploadsToOneStudyIsWrittenOnceAfterTheLinger() throws Exception {
 		FakeWriter writer = new FakeWriter();
@@ -119,12 +131,10 @@ class StudyWriteQueueTest {
 
 	@Test
 	void whatArrivesDuringAWriteGoesIntoTheNextWriteTogether() throws Exception {
-		FakeWriter writer = new FakeWriter();
-		writer.blockedStudy = "1.2.3";
-		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
-
-		CompletableFuture<Void> first = queue.submit(List.of(add("1.2.3", "a")));
-		writer.awaitBlockedWrite();
+		BlockedWrite blocked = blockedWrite("1.2.3");
+		FakeWriter writer = blocked.writer();
+		StudyWriteQueue queue = blocked.queue();
+		CompletableFuture<Void> first = blocked.write();
 		List<CompletableFuture<Void>> later = new ArrayList<>();
 		for (String sop : List.of("b", "c", "d")) {
 			later.add(queue.submit(List.of(add("1.2.3", sop))));
@@ -143,17 +153,13 @@ class StudyWriteQueueTest {
 
 	@Test
 	void studiesAreWrittenIndependently() throws Exception {
-		FakeWriter writer = new FakeWriter();
-		writer.blockedStudy = "1.1";
-		StudyWriteQueue queue = queue(DicomFhirProperties.StudyWriteMode.SYNCHRONOUS, 0, writer);
-
-		CompletableFuture<Void> blocked = queue.submit(List.of(add("1.1", "a")));
-		writer.awaitBlockedWrite();
-		await(queue.submit(List.of(add("2.2", "b"))));
-		assertThat(blocked).as("the other study's write is still running").isNotDone();
+		BlockedWrite blocked = blockedWrite("1.1");
+		FakeWriter writer = blocked.writer();
+		await(blocked.queue().submit(List.of(add("2.2", "b"))));
+		assertThat(blocked.write()).as("the other study's write is still running").isNotDone();
 
 		writer.release.countDown();
-		await(blocked);
+		await(blocked.write());
 		assertThat(writer.of("2.2")).extracting(FakeWriter.Batch::sops).containsExactly(List.of("b"));
 	}
 
