@@ -248,6 +248,24 @@ public abstract class AbstractServerTest {
 				.POST(HttpRequest.BodyPublishers.ofByteArray(multipartBody(boundary, parts)));
 	}
 
+	/** A CT instance stored through STOW-RS, in a study and series of its own. */
+	protected record StoredCt(String study, String series, String sop, byte[] bytes) {
+		/** Its WADO-RS URL, relative to the FHIR base. */
+		String instance() {
+			return "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
+		}
+	}
+
+	/** Stores a new CT instance (STOW-RS) and waits for its study write (a QIDO does: read-your-writes). */
+	protected StoredCt storeCt() {
+		StoredCt ct = new StoredCt(DicomFixtures.newStudyUid(), DicomFixtures.newSeriesUid(), DicomFixtures.newSopUid(), null);
+		byte[] bytes = DicomFixtures.ctInstance(ct.study(), ct.series(), ct.sop());
+		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(bytes)).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(json(get("dicomweb/studies/" + ct.study() + "/instances", "application/dicom+json"))).hasSize(1);
+		return new StoredCt(ct.study(), ct.series(), ct.sop(), bytes);
+	}
+
 	/** The parts as a multipart/related body of application/dicom parts, after a preamble. */
 	static byte[] multipartBody(String boundary, List<byte[]> parts) {
 		java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();

@@ -22,6 +22,10 @@ final class DicomFixtures {
 	static final String CT_SMALL_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322";
 	static final String CT_SMALL_SERIES = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322";
 	static final String CT_SMALL_SOP = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322";
+	/** emri_small and emri_small_jpeg_2k_lossless (pydicom-data): the same 10-frame MR instance, native and J2K. */
+	static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
+	static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
+	static final String EMRI_SOP = "1.2.826.0.1.3680043.2.1143.6455556726214900995651753669640998622";
 
 	private static final AtomicLong ourCounter = new AtomicLong();
 	/** Makes the UIDs of one test JVM differ from those of any earlier run on the same database. */
@@ -87,6 +91,18 @@ final class DicomFixtures {
 			}
 		}
 		return out;
+	}
+
+	/** A new study with one new series, in which {@link #instance()} makes CT_small instances. */
+	record NewSeries(String study, String series) {
+		NewSeries() {
+			this(newStudyUid(), newSeriesUid());
+		}
+
+		/** CT_small as a new instance of this series. */
+		byte[] instance() {
+			return ctInstance(study, series);
+		}
 	}
 
 	/** CT_small as a new instance of the given study and series, with a new SOP Instance UID. */

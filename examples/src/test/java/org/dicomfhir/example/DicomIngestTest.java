@@ -142,10 +142,10 @@ class DicomIngestTest extends AbstractServerTest {
 
 	@Test
 	void transactionBundleEntriesAreRewrittenAndReferencesFollow() {
-		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] first = DicomFixtures.ctInstance(study, series);
-		byte[] second = DicomFixtures.ctInstance(study, series);
+		DicomFixtures.NewSeries series = new DicomFixtures.NewSeries();
+		String study = series.study();
+		byte[] first = series.instance();
+		byte[] second = series.instance();
 
 		Bundle bundle = new Bundle().setType(Bundle.BundleType.TRANSACTION);
 		bundle.addEntry().setFullUrl("urn:uuid:6f1c0b8e-0000-4000-8000-000000000001")
@@ -278,10 +278,10 @@ class DicomIngestTest extends AbstractServerTest {
 
 	@Test
 	void deletingBinariesUpdatesAndFinallyRemovesTheImagingStudy() {
-		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] first = DicomFixtures.ctInstance(study, series);
-		byte[] second = DicomFixtures.ctInstance(study, series);
+		DicomFixtures.NewSeries series = new DicomFixtures.NewSeries();
+		String study = series.study();
+		byte[] first = series.instance();
+		byte[] second = series.instance();
 		assertThat(post("Binary", DICOM, first).statusCode()).isEqualTo(201);
 		assertThat(post("Binary", DICOM, second).statusCode()).isEqualTo(201);
 		assertThat(readStudy(study).getNumberOfInstances()).isEqualTo(2);

@@ -5,7 +5,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
-import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -18,17 +17,10 @@ class DicomWebCorruptStoredTest extends AbstractServerTest {
 
 	@Test
 	void aCorruptStoredInstanceIsA5xxAndABadRequestStaysA4xx() throws IOException {
-		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		String sop = DicomFixtures.newSopUid();
-		byte[] file = DicomFixtures.ctInstance(study, series, sop);
-		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(file)).build());
-		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		// the study write is deferred: this QIDO waits for it (read-your-writes)
-		assertThat(json(get("dicomweb/studies/" + study + "/instances", "application/dicom+json"))).hasSize(1);
-		String instance = "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
+		StoredCt ct = storeCt();
+		String instance = ct.instance();
 
-		Files.write(blobFileHolding(file), "this is not a DICOM Part-10 file any more".repeat(10).getBytes());
+		Files.write(blobFileHolding(ct.bytes()), "this is not a DICOM Part-10 file any more".repeat(10).getBytes());
 
 		HttpResponse<byte[]> frames = get(instance + "/frames/1", "*/*");
 		assertThat(frames.statusCode()).as(bodyText(frames)).isEqualTo(500);

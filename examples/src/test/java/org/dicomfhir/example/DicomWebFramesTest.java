@@ -26,9 +26,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 class DicomWebFramesTest extends AbstractServerTest {
 
 	private static final String OCTET_ANY = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
-	private static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
-	private static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
-	private static final String EMRI_SOP = "1.2.826.0.1.3680043.2.1143.6455556726214900995651753669640998622";
 
 	private String study;
 	private String series;
@@ -41,14 +38,14 @@ class DicomWebFramesTest extends AbstractServerTest {
 
 	@BeforeAll
 	void store() {
-		study = DicomFixtures.newUid(EMRI_STUDY.length());
-		series = DicomFixtures.newUid(EMRI_SERIES.length());
-		nativeSop = DicomFixtures.newUid(EMRI_SOP.length());
-		j2kSop = DicomFixtures.newUid(EMRI_SOP.length());
+		study = DicomFixtures.newUid(DicomFixtures.EMRI_STUDY.length());
+		series = DicomFixtures.newUid(DicomFixtures.EMRI_SERIES.length());
+		nativeSop = DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length());
+		j2kSop = DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length());
 		emri = DicomFixtures.replace(DicomFixtures.read("pydicom-data/emri_small.dcm"),
-				Map.of(EMRI_STUDY, study, EMRI_SERIES, series, EMRI_SOP, nativeSop));
+				Map.of(DicomFixtures.EMRI_STUDY, study, DicomFixtures.EMRI_SERIES, series, DicomFixtures.EMRI_SOP, nativeSop));
 		emriJ2k = DicomFixtures.replace(DicomFixtures.read("pydicom-data/emri_small_jpeg_2k_lossless.dcm"),
-				Map.of(EMRI_STUDY, study, EMRI_SERIES, series, EMRI_SOP, j2kSop));
+				Map.of(DicomFixtures.EMRI_STUDY, study, DicomFixtures.EMRI_SERIES, series, DicomFixtures.EMRI_SOP, j2kSop));
 		String ctStudy = DicomFixtures.newStudyUid();
 		ct = DicomFixtures.ctInstance(ctStudy, DicomFixtures.newSeriesUid());
 		HttpResponse<byte[]> r = stow("dicomweb/studies", emri, emriJ2k);
@@ -72,7 +69,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 				HttpResponse<byte[]> r = get(uri, OCTET_ANY);
 				assertThat(r.statusCode()).as(uri + ": " + bodyText(r)).isEqualTo(200);
 				assertThat(r.headers().firstValue("Content-Type").orElseThrow()).startsWith("multipart/related; type=\"application/octet-stream\"");
-				assertThat(multipartParts(r)).isNotEmpty().allSatisfy(p -> assertThat(p).isNotEmpty());
+				assertThat(Multipart.partsByContentLength(r)).isNotEmpty().allSatisfy(p -> assertThat(p).isNotEmpty());
 			}
 		}
 	}
@@ -91,7 +88,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		byte[] expected = Arrays.copyOfRange(ct, at + 12, at + 12 + 32768);
 		HttpResponse<byte[]> r = get(instanceUrl + "/bulkdata/7FE00010", OCTET_ANY);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		List<byte[]> parts = multipartParts(r);
+		List<byte[]> parts = Multipart.partsByContentLength(r);
 		assertThat(parts).hasSize(1);
 		assertThat(parts.get(0)).isEqualTo(expected);
 		// single part when asked
@@ -100,7 +97,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(single.headers().firstValue("Content-Type").orElseThrow()).startsWith("application/octet-stream");
 		assertThat(single.body()).isEqualTo(expected);
 		// /pixeldata is the same value
-		assertThat(multipartParts(get(instanceUrl + "/pixeldata", OCTET_ANY)).get(0)).isEqualTo(expected);
+		assertThat(Multipart.partsByContentLength(get(instanceUrl + "/pixeldata", OCTET_ANY)).get(0)).isEqualTo(expected);
 		// missing element, bad path
 		assertThat(get(instanceUrl + "/bulkdata/7FE10010", OCTET_ANY).statusCode()).isEqualTo(404);
 		assertThat(get(instanceUrl + "/bulkdata/nonsense", OCTET_ANY).statusCode()).isEqualTo(400);
@@ -115,7 +112,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		int pixelStart = emri.length - 10 * frameSize;
 		HttpResponse<byte[]> r = get(instanceUrl(nativeSop) + "/frames/5,1,3", OCTET_ANY);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		List<byte[]> parts = multipartParts(r);
+		List<byte[]> parts = Multipart.partsByContentLength(r);
 		assertThat(parts).hasSize(3);
 		int[] order = {5, 1, 3};
 		for (int i = 0; i < 3; i++) {
@@ -134,7 +131,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(fragments).hasSize(10);
 		HttpResponse<byte[]> r = get(instanceUrl(j2kSop) + "/frames/1,3,5,10", OCTET_ANY);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		List<byte[]> parts = multipartParts(r);
+		List<byte[]> parts = Multipart.partsByContentLength(r);
 		assertThat(parts).hasSize(4);
 		int[] order = {1, 3, 5, 10};
 		for (int i = 0; i < order.length; i++) {
@@ -147,7 +144,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 		assertThat(jp2.statusCode()).as(bodyText(jp2)).isEqualTo(200);
 		assertThat(jp2.body()).isEqualTo(fragments.get(1));
 		// the bulk data of encapsulated pixel data: one part per frame
-		assertThat(multipartParts(get(instanceUrl(j2kSop) + "/bulkdata/7FE00010", OCTET_ANY))).hasSize(10);
+		assertThat(Multipart.partsByContentLength(get(instanceUrl(j2kSop) + "/bulkdata/7FE00010", OCTET_ANY))).hasSize(10);
 		// frames are decoded to Explicit VR Little Endian only (DicomWebTranscodeTest), never re-encoded
 		assertThat(get(instanceUrl(j2kSop) + "/frames/1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.91")
 				.statusCode()).isEqualTo(406);
@@ -250,14 +247,7 @@ class DicomWebFramesTest extends AbstractServerTest {
 
 	/** The fragment values of the top-level encapsulated Pixel Data (after the offset table). */
 	private static List<byte[]> fragments(byte[] theFile) {
-		int at = -1;
-		for (int i = theFile.length - 12; i >= 0; i--) {
-			if ((theFile[i] & 0xFF) == 0xE0 && theFile[i + 1] == 0x7F && theFile[i + 2] == 0x10 && theFile[i + 3] == 0
-					&& (theFile[i + 8] & 0xFF) == 0xFF && (theFile[i + 11] & 0xFF) == 0xFF) {
-				at = i + 12;
-				break;
-			}
-		}
+		int at = Part10.encapsulatedPixelDataItems(theFile);
 		ByteBuffer b = ByteBuffer.wrap(theFile).order(ByteOrder.LITTLE_ENDIAN);
 		List<byte[]> out = new ArrayList<>();
 		int pos = at;
@@ -286,27 +276,5 @@ class DicomWebFramesTest extends AbstractServerTest {
 
 	private HttpResponse<byte[]> stow(String thePath, byte[]... theParts) {
 		return send(stowRequest(thePath, List.of(theParts)).build());
-	}
-
-	/** Splits a multipart/related body into its parts' contents (by each part's Content-Length). */
-	private static List<byte[]> multipartParts(HttpResponse<byte[]> theResponse) {
-		String ct = theResponse.headers().firstValue("Content-Type").orElseThrow();
-		assertThat(ct).startsWith("multipart/related");
-		String boundary = ct.replaceAll(".*boundary=\"?([^\";]+)\"?.*", "$1");
-		byte[] data = theResponse.body();
-		String text = new String(data, StandardCharsets.ISO_8859_1);
-		List<byte[]> parts = new ArrayList<>();
-		int pos = text.indexOf("--" + boundary + "\r\n");
-		while (pos >= 0) {
-			int headerEnd = text.indexOf("\r\n\r\n", pos);
-			String headers = text.substring(pos, headerEnd);
-			int len = Integer.parseInt(headers.replaceAll("(?s).*Content-Length: (\\d+).*", "$1"));
-			int start = headerEnd + 4;
-			parts.add(Arrays.copyOfRange(data, start, start + len));
-			int next = start + len + 2;
-			assertThat(text.startsWith("--" + boundary, next)).as("delimiter after a part").isTrue();
-			pos = text.startsWith("--" + boundary + "--", next) ? -1 : next;
-		}
-		return parts;
 	}
 }

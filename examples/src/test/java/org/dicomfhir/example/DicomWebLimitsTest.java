@@ -52,21 +52,11 @@ class DicomWebLimitsTest extends AbstractServerTest {
 		return () -> props.setPropertyValue(theProperty, before);
 	}
 
-	private String storeCt() {
-		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		String sop = DicomFixtures.newSopUid();
-		byte[] ct = DicomFixtures.ctInstance(study, series, sop);
-		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(ct)).build());
-		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		return "dicomweb/studies/" + study + "/series/" + series + "/instances/" + sop;
-	}
-
 	// ------------------------------------------------------------------ frames
 
 	@Test
 	void framesPerRequestAreCappedDuplicatesIncluded() {
-		String instance = storeCt();
+		String instance = storeCt().instance();
 		String list = String.join(",", java.util.Collections.nCopies(1001, "1"));
 		HttpResponse<byte[]> r = get(instance + "/frames/" + list, OCTET);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(400);
@@ -251,11 +241,10 @@ class DicomWebLimitsTest extends AbstractServerTest {
 
 	@Test
 	void aPartRefusedForItsPatientIsReportedAsAPatientConflict() {
-		String study = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] good = DicomFixtures.ctInstance(study, series);
-		byte[] refused = DicomFixtures.ctInstance(study, series);
-		byte[] alone = DicomFixtures.ctInstance(study, series);
+		DicomFixtures.NewSeries series = new DicomFixtures.NewSeries();
+		byte[] good = series.instance();
+		byte[] refused = series.instance();
+		byte[] alone = series.instance();
 		IInterceptorService interceptors = bean(IInterceptorService.class);
 		List<Object> hooks = new ArrayList<>();
 		for (byte[] b : List.of(refused, alone)) {

@@ -67,19 +67,6 @@ class DicomWebMissingBytesTest extends AbstractServerTest {
 		return studyUrl(theStudy) + "/series/" + theStudy.series() + "/instances/" + theSop;
 	}
 
-	private static List<byte[]> parts(HttpResponse<byte[]> theResponse) throws IOException {
-		String ct = theResponse.headers().firstValue("Content-Type").orElseThrow();
-		assertThat(ct).startsWith("multipart/related");
-		MultipartReader reader = new MultipartReader(new ByteArrayInputStream(theResponse.body()),
-				MultipartReader.parameter(ct, "boundary"), Long.MAX_VALUE, 16 * 1024);
-		List<byte[]> out = new ArrayList<>();
-		MultipartReader.Part part;
-		while ((part = reader.next()) != null) {
-			out.add(part.body());
-		}
-		return out;
-	}
-
 	private static String warnings(HttpResponse<byte[]> theResponse) {
 		return String.join("\n", theResponse.headers().allValues("Warning"));
 	}
@@ -90,7 +77,7 @@ class DicomWebMissingBytesTest extends AbstractServerTest {
 		for (String url : List.of(studyUrl(s), studyUrl(s) + "/series/" + s.series())) {
 			HttpResponse<byte[]> r = get(url, DICOM_MULTIPART);
 			assertThat(r.statusCode()).as(url + ": " + bodyText(r)).isEqualTo(200);
-			List<byte[]> parts = parts(r);
+			List<byte[]> parts = Multipart.parts(r);
 			assertThat(parts).as(url).hasSize(1);
 			assertThat(parts.get(0)).isEqualTo(s.cBytes());
 			assertThat(warnings(r)).as(url).startsWith("299 ").contains(s.a()).contains(s.b()).doesNotContain(s.c());

@@ -22,9 +22,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebRenderedTest extends AbstractServerTest {
 
-	private static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
-	private static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
-	private static final String EMRI_SOP = "1.2.826.0.1.3680043.2.1143.6455556726214900995651753669640998622";
 	private static final String EXT_STUDY = "1.3.6.1.4.1.5962.1.2.8.20040826185059.5457";
 	private static final String EXT_SERIES = "1.3.6.1.4.1.5962.1.3.8.1.20040826185059.5457";
 	private static final String EXT_SOP = "1.3.6.1.4.1.5962.1.1.8.1.5.20040826185059.5457";
@@ -58,7 +55,8 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		ctSop = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 		// emri_small: 10 frames of 64 × 64, 16-bit MR, J2K lossless
-		mf = storeCopy("pydicom-data/emri_small_jpeg_2k_lossless.dcm", EMRI_STUDY, EMRI_SERIES, EMRI_SOP, UnaryOperator.identity());
+		mf = storeCopy("pydicom-data/emri_small_jpeg_2k_lossless.dcm", DicomFixtures.EMRI_STUDY, DicomFixtures.EMRI_SERIES,
+				DicomFixtures.EMRI_SOP, UnaryOperator.identity());
 		// JPGExtended: 12-bit lossy JPEG, which no decoder of the core reads
 		ext = storeCopy("pydicom/JPGExtended.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
 	}

@@ -56,38 +56,6 @@ class DicomWebTest extends AbstractServerTest {
 		return get(dw(thePath), theAccept);
 	}
 
-	/** Splits a multipart/related body into its parts' contents. */
-	private static List<byte[]> multipartParts(HttpResponse<byte[]> theResponse) {
-		String ct = theResponse.headers().firstValue("Content-Type").orElseThrow();
-		String boundary = ct.replaceAll(".*boundary=\"?([^\";]+)\"?.*", "$1");
-		byte[] data = theResponse.body();
-		byte[] delim = ("--" + boundary).getBytes(StandardCharsets.US_ASCII);
-		List<Integer> starts = new ArrayList<>();
-		for (int i = 0; i + delim.length <= data.length; i++) {
-			boolean m = true;
-			for (int j = 0; j < delim.length && m; j++) {
-				m = data[i + j] == delim[j];
-			}
-			if (m) {
-				starts.add(i);
-			}
-		}
-		List<byte[]> parts = new ArrayList<>();
-		for (int k = 0; k + 1 < starts.size(); k++) {
-			int from = starts.get(k) + delim.length + 2;
-			int headerEnd = from;
-			while (!(data[headerEnd] == '\r' && data[headerEnd + 1] == '\n' && data[headerEnd + 2] == '\r' && data[headerEnd + 3] == '\n')) {
-				headerEnd++;
-			}
-			int bodyStart = headerEnd + 4;
-			int bodyEnd = starts.get(k + 1) - 2; // CRLF before the next delimiter
-			byte[] part = new byte[bodyEnd - bodyStart];
-			System.arraycopy(data, bodyStart, part, 0, part.length);
-			parts.add(part);
-		}
-		return parts;
-	}
-
 	// ------------------------------------------------------------------ QIDO-RS
 
 	@Test
@@ -170,12 +138,12 @@ class DicomWebTest extends AbstractServerTest {
 		HttpResponse<byte[]> r = dwGet("dw/studies/" + study, MULTIPART_DICOM + "; transfer-syntax=*");
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("multipart/related");
-		assertThat(multipartParts(r)).as(r.headers().map() + " " + r.body().length).hasSize(3);
-		List<String> hashes = multipartParts(r).stream().map(DicomFixtures::sha256).toList();
+		assertThat(Multipart.parts(r)).as(r.headers().map() + " " + r.body().length).hasSize(3);
+		List<String> hashes = Multipart.parts(r).stream().map(DicomFixtures::sha256).toList();
 		assertThat(hashes).containsExactlyInAnyOrderElementsOf(instances.stream().map(DicomFixtures::sha256).toList());
 
 		// series, no Accept
-		assertThat(multipartParts(dwGet("dw/studies/" + study + "/series/" + series, null))).hasSize(3);
+		assertThat(Multipart.parts(dwGet("dw/studies/" + study + "/series/" + series, null))).hasSize(3);
 
 		// one instance, single part
 		int i = 0;
@@ -277,11 +245,12 @@ class DicomWebTest extends AbstractServerTest {
 	/** One request (one transaction, ids resolved together) with a new, an already stored and a deleted instance. */
 	@Test
 	void stowBatchStoresNewStoredAndDeletedInstancesTogether() {
-		String s = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] kept = DicomFixtures.ctInstance(s, series);
-		byte[] deleted = DicomFixtures.ctInstance(s, series);
-		byte[] fresh = DicomFixtures.ctInstance(s, series);
+		DicomFixtures.NewSeries ns = new DicomFixtures.NewSeries();
+		String s = ns.study();
+		String series = ns.series();
+		byte[] kept = ns.instance();
+		byte[] deleted = ns.instance();
+		byte[] fresh = ns.instance();
 		HttpResponse<byte[]> first = stow("dw/studies", kept, deleted);
 		assertThat(first.statusCode()).as(bodyText(first)).isEqualTo(200);
 		String deletedSop = json(first).at("/00081199/Value/1/00081155/Value/0").asText();
@@ -301,13 +270,14 @@ class DicomWebTest extends AbstractServerTest {
 	/** The parts' SOP Instance UIDs are checked in one query; a stored one with other bytes is still a conflict. */
 	@Test
 	void stowBatchRefusesOtherBytesUnderAStoredSopInstanceUid() {
-		String s = DicomFixtures.newStudyUid();
-		String series = DicomFixtures.newSeriesUid();
-		byte[] stored = DicomFixtures.ctInstance(s, series);
+		DicomFixtures.NewSeries ns = new DicomFixtures.NewSeries();
+		String s = ns.study();
+		String series = ns.series();
+		byte[] stored = ns.instance();
 		assertThat(stow("dw/studies", stored).statusCode()).isEqualTo(200);
 		byte[] changed = stored.clone();
 		changed[changed.length - 1] ^= 0x01; // last pixel byte
-		byte[] fresh = DicomFixtures.ctInstance(s, series);
+		byte[] fresh = ns.instance();
 
 		HttpResponse<byte[]> r = stow("dw/studies", fresh, changed);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(202);

@@ -30,9 +30,6 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 	private static final String EVRLE = "1.2.840.10008.1.2.1";
 	private static final String DICOM_EVRLE = "multipart/related; type=\"application/dicom\"; transfer-syntax=" + EVRLE;
 	private static final String OCTET_EVRLE = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=" + EVRLE;
-	private static final String EMRI_STUDY = "1.2.826.0.1.3680043.2.1143.3365540476747857567072393009509418480";
-	private static final String EMRI_SERIES = "1.2.826.0.1.3680043.2.1143.3712364435022872412969836992152438492";
-	private static final String EMRI_SOP = "1.2.826.0.1.3680043.2.1143.6455556726214900995651753669640998622";
 	private static final String JPGEXT_STUDY = "1.3.6.1.4.1.5962.1.2.8.20040826185059.5457";
 	private static final String JPGEXT_SERIES = "1.3.6.1.4.1.5962.1.3.8.1.20040826185059.5457";
 	private static final String JPGEXT_SOP = "1.3.6.1.4.1.5962.1.1.8.1.5.20040826185059.5457";
@@ -54,20 +51,20 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		byte[] emri = DicomFixtures.read("pydicom-data/emri_small.dcm");
 		nativePixels = Arrays.copyOfRange(emri, emri.length - 10 * FRAME, emri.length);
 		byte[] j2k = DicomFixtures.read("pydicom-data/emri_small_jpeg_2k_lossless.dcm");
-		study = DicomFixtures.newUid(EMRI_STUDY.length());
-		series = DicomFixtures.newUid(EMRI_SERIES.length());
-		j2kSop = DicomFixtures.newUid(EMRI_SOP.length());
-		truncatedSop = DicomFixtures.newUid(EMRI_SOP.length());
-		byte[] truncated = truncateFirstCodestream(DicomFixtures.replace(j2k, Map.of(EMRI_STUDY, study, EMRI_SERIES, series, EMRI_SOP, truncatedSop)));
-		stow(DicomFixtures.replace(j2k, Map.of(EMRI_STUDY, study, EMRI_SERIES, series, EMRI_SOP, j2kSop)), truncated);
+		study = DicomFixtures.newUid(DicomFixtures.EMRI_STUDY.length());
+		series = DicomFixtures.newUid(DicomFixtures.EMRI_SERIES.length());
+		j2kSop = DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length());
+		truncatedSop = DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length());
+		byte[] truncated = truncateFirstCodestream(DicomFixtures.replace(j2k, Map.of(DicomFixtures.EMRI_STUDY, study, DicomFixtures.EMRI_SERIES, series, DicomFixtures.EMRI_SOP, truncatedSop)));
+		stow(DicomFixtures.replace(j2k, Map.of(DicomFixtures.EMRI_STUDY, study, DicomFixtures.EMRI_SERIES, series, DicomFixtures.EMRI_SOP, j2kSop)), truncated);
 
-		mixedStudy = DicomFixtures.newUid(EMRI_STUDY.length());
-		mixedSeries = DicomFixtures.newUid(EMRI_SERIES.length());
-		mislabelledSop = DicomFixtures.newUid(EMRI_SOP.length());
+		mixedStudy = DicomFixtures.newUid(DicomFixtures.EMRI_STUDY.length());
+		mixedSeries = DicomFixtures.newUid(DicomFixtures.EMRI_SERIES.length());
+		mislabelledSop = DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length());
 		// the same codestream, its transfer syntax (same length) now JPEG Extended with 16-bit samples
-		byte[] mislabelled = DicomFixtures.replace(j2k, Map.of(EMRI_STUDY, mixedStudy, EMRI_SERIES, mixedSeries, EMRI_SOP, mislabelledSop,
+		byte[] mislabelled = DicomFixtures.replace(j2k, Map.of(DicomFixtures.EMRI_STUDY, mixedStudy, DicomFixtures.EMRI_SERIES, mixedSeries, DicomFixtures.EMRI_SOP, mislabelledSop,
 				"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.51"));
-		stow(DicomFixtures.replace(j2k, Map.of(EMRI_STUDY, mixedStudy, EMRI_SERIES, mixedSeries, EMRI_SOP, DicomFixtures.newUid(EMRI_SOP.length()))),
+		stow(DicomFixtures.replace(j2k, Map.of(DicomFixtures.EMRI_STUDY, mixedStudy, DicomFixtures.EMRI_SERIES, mixedSeries, DicomFixtures.EMRI_SOP, DicomFixtures.newUid(DicomFixtures.EMRI_SOP.length()))),
 				mislabelled);
 
 		String s = DicomFixtures.newUid(JPGEXT_STUDY.length());
@@ -84,7 +81,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		for (String accept : List.of(DICOM_EVRLE, "application/dicom; transfer-syntax=" + EVRLE)) {
 			HttpResponse<byte[]> r = get(instanceUrl(j2kSop), accept);
 			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-			byte[] instance = accept.startsWith("multipart") ? multipartParts(r).get(0) : r.body();
+			byte[] instance = accept.startsWith("multipart") ? Multipart.partsByContentLength(r).get(0) : r.body();
 			assertThat(r.headers().firstValue("Content-Type").orElseThrow() + new String(r.body(), 0, 300, StandardCharsets.ISO_8859_1))
 					.contains("transfer-syntax=" + EVRLE);
 			String text = new String(instance, StandardCharsets.ISO_8859_1);
@@ -95,9 +92,9 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		}
 		// as stored stays as stored
 		HttpResponse<byte[]> stored = get(instanceUrl(j2kSop), "multipart/related; type=\"application/dicom\"; transfer-syntax=*");
-		assertThat(new String(multipartParts(stored).get(0), StandardCharsets.ISO_8859_1)).contains("1.2.840.10008.1.2.4.90");
-		assertThat(multipartParts(get(instanceUrl(j2kSop), "multipart/related; type=\"application/dicom\"")).get(0))
-				.as("no transfer-syntax: as stored").isEqualTo(multipartParts(stored).get(0));
+		assertThat(new String(Multipart.partsByContentLength(stored).get(0), StandardCharsets.ISO_8859_1)).contains("1.2.840.10008.1.2.4.90");
+		assertThat(Multipart.partsByContentLength(get(instanceUrl(j2kSop), "multipart/related; type=\"application/dicom\"")).get(0))
+				.as("no transfer-syntax: as stored").isEqualTo(Multipart.partsByContentLength(stored).get(0));
 	}
 
 	@Test
@@ -125,7 +122,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains(mislabelledSop).contains("1.2.840.10008.1.2.4.51");
 		// as stored, the whole study
-		assertThat(multipartParts(get("dicomweb/studies/" + mixedStudy, "multipart/related; type=\"application/dicom\"; transfer-syntax=*")))
+		assertThat(Multipart.partsByContentLength(get("dicomweb/studies/" + mixedStudy, "multipart/related; type=\"application/dicom\"; transfer-syntax=*")))
 				.hasSize(2);
 	}
 
@@ -139,7 +136,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		// frame 2 of the same instance is intact
 		r = get(instanceUrl(truncatedSop) + "/frames/2", OCTET_EVRLE);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-		assertThat(multipartParts(r).get(0)).isEqualTo(Arrays.copyOfRange(nativePixels, FRAME, 2 * FRAME));
+		assertThat(Multipart.partsByContentLength(r).get(0)).isEqualTo(Arrays.copyOfRange(nativePixels, FRAME, 2 * FRAME));
 	}
 
 	// ------------------------------------------------------------------ frames
@@ -150,7 +147,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		for (String accept : List.of(OCTET_EVRLE, "multipart/related; type=\"application/octet-stream\"")) {
 			HttpResponse<byte[]> r = get(instanceUrl(j2kSop) + "/frames/5,1,5,10", accept);
 			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
-			List<byte[]> parts = multipartParts(r);
+			List<byte[]> parts = Multipart.partsByContentLength(r);
 			assertThat(parts).hasSize(order.length);
 			for (int i = 0; i < order.length; i++) {
 				int from = (order[i] - 1) * FRAME;
@@ -164,7 +161,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		// transfer-syntax=* stays the stored codestream
 		HttpResponse<byte[]> stored = get(instanceUrl(j2kSop) + "/frames/1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*");
 		assertThat(new String(stored.body(), StandardCharsets.ISO_8859_1)).contains("transfer-syntax=1.2.840.10008.1.2.4.90");
-		assertThat(multipartParts(stored).get(0)).isNotEqualTo(Arrays.copyOfRange(nativePixels, 0, FRAME));
+		assertThat(Multipart.partsByContentLength(stored).get(0)).isNotEqualTo(Arrays.copyOfRange(nativePixels, 0, FRAME));
 	}
 
 	@Test
@@ -202,14 +199,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 	 * and the Basic Offset Table: a well-formed data set whose first codestream ends early.
 	 */
 	private static byte[] truncateFirstCodestream(byte[] theFile) {
-		int at = -1; // the first item of the top-level encapsulated Pixel Data (OB, undefined length)
-		for (int i = theFile.length - 12; i >= 0; i--) {
-			if ((theFile[i] & 0xFF) == 0xE0 && theFile[i + 1] == 0x7F && theFile[i + 2] == 0x10 && theFile[i + 3] == 0
-					&& (theFile[i + 8] & 0xFF) == 0xFF && (theFile[i + 11] & 0xFF) == 0xFF) {
-				at = i + 12;
-				break;
-			}
-		}
+		int at = Part10.encapsulatedPixelDataItems(theFile);
 		ByteBuffer b = ByteBuffer.wrap(theFile).order(ByteOrder.LITTLE_ENDIAN);
 		int tableLength = b.getInt(at + 4);
 		int first = at + 8 + tableLength; // frame 1's item header
@@ -224,26 +214,5 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		out.put(theFile, first, 4).putInt(cut).put(theFile, first + 8, cut);
 		out.put(theFile, first + 8 + length, theFile.length - (first + 8 + length));
 		return out.array();
-	}
-
-	/** Splits a multipart/related body into its parts' contents (by each part's Content-Length). */
-	private static List<byte[]> multipartParts(HttpResponse<byte[]> theResponse) {
-		String ct = theResponse.headers().firstValue("Content-Type").orElseThrow();
-		assertThat(ct).startsWith("multipart/related");
-		String boundary = ct.replaceAll(".*boundary=\"?([^\";]+)\"?.*", "$1");
-		byte[] data = theResponse.body();
-		String text = new String(data, StandardCharsets.ISO_8859_1);
-		List<byte[]> parts = new ArrayList<>();
-		int pos = text.indexOf("--" + boundary + "\r\n");
-		while (pos >= 0) {
-			int headerEnd = text.indexOf("\r\n\r\n", pos);
-			String headers = text.substring(pos, headerEnd);
-			int len = Integer.parseInt(headers.replaceAll("(?s).*Content-Length: (\\d+).*", "$1"));
-			int start = headerEnd + 4;
-			parts.add(Arrays.copyOfRange(data, start, start + len));
-			int next = start + len + 2;
-			pos = text.startsWith("--" + boundary + "--", next) ? -1 : next;
-		}
-		return parts;
 	}
 }

@@ -8,7 +8,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
-/** Writes DICOM elements in Explicit VR Little Endian, for tests that build instances byte by byte. */
+/**
+ * Writes DICOM elements in Explicit VR Little Endian, for tests that build instances byte by byte;
+ * finds the encapsulated Pixel Data of a file, for tests that cut it.
+ */
 final class Part10 {
 
 	private Part10() {}
@@ -69,5 +72,19 @@ final class Part10 {
 		} else {
 			theOut.write(le(2, theLength));
 		}
+	}
+
+	/**
+	 * Where the items of the last top-level encapsulated Pixel Data (7FE0,0010 OB, undefined length)
+	 * start: its Basic Offset Table item. -1 when there is none.
+	 */
+	static int encapsulatedPixelDataItems(byte[] theFile) {
+		for (int i = theFile.length - 12; i >= 0; i--) {
+			if ((theFile[i] & 0xFF) == 0xE0 && theFile[i + 1] == 0x7F && theFile[i + 2] == 0x10 && theFile[i + 3] == 0
+					&& (theFile[i + 8] & 0xFF) == 0xFF && (theFile[i + 11] & 0xFF) == 0xFF) {
+				return i + 12;
+			}
+		}
+		return -1;
 	}
 }

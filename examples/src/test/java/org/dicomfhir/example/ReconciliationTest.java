@@ -23,19 +23,16 @@ class ReconciliationTest extends AbstractServerTest {
 	@Test
 	void reconciliationListsAStoredBinaryTheStudyLost() {
 		Instant before = Instant.now().minusSeconds(1);
-		String study = DicomFixtures.newStudyUid();
-		List<byte[]> uploaded = uploadTwo(study);
-		byte[] kept = uploaded.get(0);
-		String lostSha = DicomFixtures.sha256(uploaded.get(1));
+		Uploaded uploaded = uploadTwo();
 
 		// Make the gap: the study forgets one instance, the Binary stays.
-		forgetInStudy(study, lostSha);
+		forgetInStudy(uploaded.study(), uploaded.otherSha());
 
 		int reindexed = bean(StudyIndexReconciler.class).reconcileSince(before);
 
 		assertThat(reindexed).isGreaterThanOrEqualTo(2);
-		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
-		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(kept), lostSha);
+		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + uploaded.study()));
+		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(uploaded.kept()), uploaded.otherSha());
 		assertThat(repaired.getNumberOfInstances()).isEqualTo(2);
 	}
 
@@ -46,15 +43,12 @@ class ReconciliationTest extends AbstractServerTest {
 	 */
 	@Test
 	void aPendingLedgerRowIsListedByTheReconciler() {
-		String study = DicomFixtures.newStudyUid();
-		List<byte[]> uploaded = uploadTwo(study);
-		byte[] kept = uploaded.get(0);
-		String lostSha = DicomFixtures.sha256(uploaded.get(1));
-		forgetInStudy(study, lostSha);
+		Uploaded uploaded = uploadTwo();
+		forgetInStudy(uploaded.study(), uploaded.otherSha());
 		InstanceLedger ledger = bean(InstanceLedger.class);
-		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(lostSha, study));
+		InstanceLedger.Row row = inTransaction(() -> ledger.findByBinary(uploaded.otherSha(), uploaded.study()));
 		String lostSop = row.sopInstanceUid();
-		inTransactionDo(() -> ledger.repoint(lostSop, study, lostSha, row.patientSystem(), row.patientValue()));
+		inTransactionDo(() -> ledger.repoint(lostSop, uploaded.study(), uploaded.otherSha(), row.patientSystem(), row.patientValue()));
 		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.PENDING);
 
 		int handed = bean(StudyIndexReconciler.class).reconcileUnfinished(
@@ -62,26 +56,23 @@ class ReconciliationTest extends AbstractServerTest {
 				System.currentTimeMillis() + 1);
 
 		assertThat(handed).isGreaterThanOrEqualTo(1);
-		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
-		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(kept), lostSha);
+		ImagingStudy repaired = parse(ImagingStudy.class, getJson("ImagingStudy/" + uploaded.study()));
+		assertThat(DicomIngestTest.binaryIds(repaired)).containsExactlyInAnyOrder(DicomFixtures.sha256(uploaded.kept()), uploaded.otherSha());
 		assertThat(inTransaction(() -> ledger.find(lostSop)).state()).isEqualTo(InstanceLedger.State.LISTED);
 	}
 
 	/** A REMOVING row (the Binary's delete committed, the study write did not) is taken out of its study. */
 	@Test
 	void aRemovingLedgerRowIsDroppedFromItsStudy() {
-		String study = DicomFixtures.newStudyUid();
-		List<byte[]> uploaded = uploadTwo(study);
-		byte[] kept = uploaded.get(0);
-		String goneSha = DicomFixtures.sha256(uploaded.get(1));
+		Uploaded uploaded = uploadTwo();
 		InstanceLedger ledger = bean(InstanceLedger.class);
-		String goneSop = inTransaction(() -> ledger.findByBinary(goneSha, null)).sopInstanceUid();
-		inTransactionDo(() -> ledger.markRemoving(goneSop, goneSha));
+		String goneSop = inTransaction(() -> ledger.findByBinary(uploaded.otherSha(), null)).sopInstanceUid();
+		inTransactionDo(() -> ledger.markRemoving(goneSop, uploaded.otherSha()));
 
 		bean(StudyIndexReconciler.class).reconcileUnfinished(EnumSet.of(InstanceLedger.State.REMOVING), System.currentTimeMillis() + 1);
 
-		ImagingStudy after = parse(ImagingStudy.class, getJson("ImagingStudy/" + study));
-		assertThat(DicomIngestTest.binaryIds(after)).containsExactly(DicomFixtures.sha256(kept));
+		ImagingStudy after = parse(ImagingStudy.class, getJson("ImagingStudy/" + uploaded.study()));
+		assertThat(DicomIngestTest.binaryIds(after)).containsExactly(DicomFixtures.sha256(uploaded.kept()));
 		assertThat(inTransaction(() -> ledger.find(goneSop))).isNull();
 	}
 
@@ -127,14 +118,18 @@ class ReconciliationTest extends AbstractServerTest {
 		assertThat(healed.getSubject().getReference()).isEqualTo(duplicates.get(0));
 	}
 
-	/** Two new CT instances of one new series of {@code theStudy}, both uploaded as Binary (201). */
-	private List<byte[]> uploadTwo(String theStudy) {
+	/** A new study of two CT instances in one series: the one a test keeps, and the other's Binary id. */
+	private record Uploaded(String study, byte[] kept, String otherSha) {}
+
+	/** Two new CT instances of one new series of a new study, both uploaded as Binary (201). */
+	private Uploaded uploadTwo() {
+		String study = DicomFixtures.newStudyUid();
 		String series = DicomFixtures.newSeriesUid();
-		List<byte[]> out = List.of(DicomFixtures.ctInstance(theStudy, series), DicomFixtures.ctInstance(theStudy, series));
+		List<byte[]> out = List.of(DicomFixtures.ctInstance(study, series), DicomFixtures.ctInstance(study, series));
 		for (byte[] instance : out) {
 			assertThat(post("Binary", "application/dicom", instance).statusCode()).isEqualTo(201);
 		}
-		return out;
+		return new Uploaded(study, out.get(0), DicomFixtures.sha256(out.get(1)));
 	}
 
 	/**
@@ -159,8 +154,9 @@ class ReconciliationTest extends AbstractServerTest {
 		}
 		assertThat(indexes).hasSize(2).contains("DFH_INSTANCE_STUDY").noneMatch(i -> i.contains("BINARY") || i.contains("STATE"));
 
-		String study = DicomFixtures.newStudyUid();
-		String sha = DicomFixtures.sha256(uploadTwo(study).get(0));
+		Uploaded uploaded = uploadTwo();
+		String study = uploaded.study();
+		String sha = DicomFixtures.sha256(uploaded.kept());
 		InstanceLedger ledger = bean(InstanceLedger.class);
 		assertThat(inTransaction(() -> ledger.findByBinary(sha, study)).studyInstanceUid()).isEqualTo(study);
 		assertThat(inTransaction(() -> ledger.findByBinary(sha, null)).studyInstanceUid()).isEqualTo(study);
