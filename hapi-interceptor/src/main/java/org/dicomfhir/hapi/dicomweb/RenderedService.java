@@ -171,11 +171,11 @@ final class RenderedService {
 	 * function of those bytes, the parameters and the core that renders them (its version).
 	 */
 	private static String etag(StudyStore.InstanceRef theRef, String theParameters) {
-		return WadoService.etag(List.of(theRef), theParameters + " core " + CORE_VERSION);
+		return EntityTags.of(List.of(theRef), theParameters + " core " + CORE_VERSION);
 	}
 
 	private static boolean notModified(DicomWebRequest theRequest, String theEtag) {
-		if (!WadoService.notModified(theRequest, theRequest.servletResponse(), theEtag)) {
+		if (!EntityTags.notModified(theRequest, theRequest.servletResponse(), theEtag)) {
 			return false;
 		}
 		theRequest.servletResponse().setHeader("Cache-Control", CACHE_CONTROL);
@@ -235,7 +235,7 @@ final class RenderedService {
 		if (accept == null || accept.isBlank()) {
 			return "image/jpeg";
 		}
-		for (WadoService.MediaRange range : WadoService.MediaRange.parseAll(accept)) {
+		for (MediaRange range : MediaRange.parseAll(accept)) {
 			switch (range.mime()) {
 				case "image/jpeg", "image/*", "*/*" -> {
 					return "image/jpeg";

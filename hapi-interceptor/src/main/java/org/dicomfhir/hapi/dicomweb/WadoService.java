@@ -360,24 +360,4 @@ public class WadoService {
 	private static String tsParam(StudyStore.InstanceRef theRef) {
 		return theRef.transferSyntaxUid() == null ? "" : "; transfer-syntax=" + theRef.transferSyntaxUid();
 	}
-
-	// RenderedService still reaches these through WadoService; they stay until it uses EntityTags and
-	// MediaRange itself (the file has another owner right now).
-
-	/** @see EntityTags#of */
-	static String etag(List<StudyStore.InstanceRef> theRefs, String theVariant) {
-		return EntityTags.of(theRefs, theVariant);
-	}
-
-	/** @see EntityTags#notModified */
-	static boolean notModified(DicomWebRequest theRequest, HttpServletResponse theResponse, String theEtag) {
-		return EntityTags.notModified(theRequest, theResponse, theEtag);
-	}
-
-	/** RenderedService's name for {@link org.dicomfhir.hapi.dicomweb.MediaRange}. */
-	record MediaRange(String mime) {
-		static List<MediaRange> parseAll(String theAccept) {
-			return org.dicomfhir.hapi.dicomweb.MediaRange.parseAll(theAccept).stream().map(r -> new MediaRange(r.mime())).toList();
-		}
-	}
 }
