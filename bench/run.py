@@ -570,6 +570,9 @@ def markdown(res: dict) -> str:
     if res.get("render"):
         import render
         L.extend(render.markdown_rows(res["render"]))
+    if res.get("served"):
+        import served
+        L.extend(served.markdown_rows(res["served"]))
     L.append("")
     return "\n".join(L)
 
@@ -620,11 +623,15 @@ def main():
                     help="facade: multi-frame instances in the retrieved study (default 5 x 400 frames ≈ 1 GB)")
     ap.add_argument("--dimse-instances", type=int, default=500, help="dimse: instances per round and peer")
     ap.add_argument("--dimse-rounds", type=int, default=4, help="dimse: alternating rounds")
+    ap.add_argument("--served-opts", default="",
+                    help="served: JVM option sets for scripts/serve.sh's JAVA_OPTS, separated by ';' "
+                         "(default: serve.sh's own); an empty entry is serve.sh's default")
+    ap.add_argument("--served-qido-n", type=int, default=300, help="served: queries per QIDO type and round")
     a = ap.parse_args()
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
-    if phases & {"facade", "dimse", "render"} and not in_private_netns():
+    if phases & {"facade", "dimse", "render", "served"} and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
             sys.exit("bench: the facade, dimse and render phases run Orthanc in a private network namespace: run as "
@@ -716,6 +723,11 @@ def main():
             save(res, a.out)
         if "render" in phases:
             res["render"] = phase_render(app, work, a)
+            save(res, a.out)
+        if "served" in phases:
+            import served
+            res["served"] = served.phase(ROOT, work, a.served_opts.split(";") if a.served_opts else [""],
+                                         a.clients, a.served_qido_n, a.seed, TEMPLATES)
             save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start

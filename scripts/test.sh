@@ -23,6 +23,9 @@ cargo test --workspace --locked
 echo "== Java: mvn install (builds the native library, runs the JUnit integration tests)"
 mvn -B -ntp install
 
+echo "== README's server command: scripts/serve.sh starts the built server (with its class data sharing archive)"
+./scripts/serve-test.sh
+
 echo "== End-to-end: Python clients against the example server"
 ./scripts/e2e.sh
 
