@@ -106,19 +106,23 @@ if [ "${SERVE_CDS:-auto}" != off ]; then
   if [ ! -f "$cds_archive" ] || [ "$run_jar" -nt "$cds_archive" ]; then
     echo "serve.sh: preparing the class data sharing archive (once per build, 1-2 minutes) ..."
     training=$(mktemp -d)
+    # on the default profile and an empty H2, whatever the environment says (never the real database)
     # shellcheck disable=SC2086
-    if java ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -XX:DumpLoadedClassList="$training/classes.all" \
+    if env -u SPRING_PROFILES_ACTIVE -u SPRING_DATASOURCE_URL -u SPRING_APPLICATION_JSON \
+         java ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -XX:ErrorFile="$training/hs_err_pid%p.log" \
+         -XX:DumpLoadedClassList="$training/classes.all" \
          -Dspring.context.exit=onRefresh -jar "$run_jar" --server.port=0 --server.address=127.0.0.1 \
          --example.data-dir="$training/data" >"$training/training.log" 2>&1 \
        && grep -v '^@lambda-proxy' "$training/classes.all" >"$training/classes" \
-       && java ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -Xshare:dump -XX:SharedClassListFile="$training/classes" \
+       && java ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -XX:ErrorFile="$training/hs_err_pid%p.log" -Xshare:dump \
+            -XX:SharedClassListFile="$training/classes" \
             -XX:SharedArchiveFile="$cds_archive" -cp "$run_jar" >"$training/dump.log" 2>&1 \
        && [ -s "$cds_archive" ]; then
       echo "serve.sh: class data sharing archive ready ($cds_archive)"
     else
       echo "serve.sh: no class data sharing archive (logs: $training.log); starting without" >&2
       cat "$training"/*.log >"$training.log" 2>/dev/null || true
-      rm -f "$cds_archive" "$run_dir"/hs_err_pid*.log
+      rm -f "$cds_archive"
     fi
     rm -rf "$training"
   fi
