@@ -389,9 +389,14 @@ public class DicomStorageInterceptor {
 		String rest = ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + theInstances
 				+ ": every instance of a study must name the same patient. Correct the instance's PatientID"
 				+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.";
-		ourLog.info("Patient conflict refused (409): {}{}{}", study, theStudys, rest);
+		ourLog.info("Patient conflict refused (409): {}", oneLine(study + theStudys + rest));
 		return new PatientConflictException(study
 				+ (myAccess.mayReadPatientOf(theRequest, theInstance.studyInstanceUid(), theStudys) ? theStudys : "another patient") + rest);
+	}
+
+	/** A log line stays one line whatever a file's PatientID holds (control characters become {@code ?}). */
+	private static String oneLine(String theText) {
+		return theText.replaceAll("\\p{Cntrl}", "?");
 	}
 
 	/**
@@ -402,7 +407,7 @@ public class DicomStorageInterceptor {
 		try {
 			myPatients.requireAtMostOne(thePatient.system(), thePatient.value());
 		} catch (DuplicatePatientsException e) {
-			ourLog.info("Patient conflict refused (409) for SOP Instance {}: {}", theInstance.sopInstanceUid(), e.getMessage());
+			ourLog.info("Patient conflict refused (409) for SOP Instance {}: {}", oneLine(theInstance.sopInstanceUid()), oneLine(e.getMessage()));
 			throw myAccess.mayReadPatients(theRequest, e.patientIds()) ? e : e.withoutPatientIds();
 		}
 	}
