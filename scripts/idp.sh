@@ -8,6 +8,8 @@
 #     introspection {endpoint, client_id, client_secret}  the FHIR server's own credentials
 #     system      {client_id, client_secret}   client_credentials, scope system/*.cruds
 #     system_read {client_id, client_secret}   client_credentials, scope system/*.rs
+#     system_r    {client_id, client_secret}   client_credentials, scope system/*.r (read by id, no search)
+#     system_s    {client_id, client_secret}   client_credentials, scope system/*.s (search, no read by id)
 #     backend     {client_id, private_key_pem (absolute path), alg "RS384", kid}   SMART Backend
 #                 Services: client_credentials + private_key_jwt, scope system/*.cruds; the public
 #                 key is registered as a JWKS under kid = its RFC 7638 thumbprint, so
@@ -211,6 +213,8 @@ fill_template() {
     --arg FHIR_SECRET "$(random_hex)" \
     --arg SYSTEM_SECRET "$(random_hex)" \
     --arg SYSTEM_READ_SECRET "$(random_hex)" \
+    --arg SYSTEM_R_SECRET "$(random_hex)" \
+    --arg SYSTEM_S_SECRET "$(random_hex)" \
     --arg PATIENT_APP_SECRET "$(random_hex)" \
     --arg PATIENT_A_PASSWORD "$(random_hex)" \
     --arg PATIENT_B_PASSWORD "$(random_hex)" \
@@ -311,6 +315,8 @@ contract_json() {
                      client_id: "dicom-fhir", client_secret: secret("dicom-fhir")},
      system: {client_id: "dicom-system", client_secret: secret("dicom-system")},
      system_read: {client_id: "dicom-system-read", client_secret: secret("dicom-system-read")},
+     system_r: {client_id: "dicom-system-r", client_secret: secret("dicom-system-r")},
+     system_s: {client_id: "dicom-system-s", client_secret: secret("dicom-system-s")},
      backend: {client_id: "dicom-backend", private_key_pem: $key, alg: "RS384", kid: $kid},
      viewer: {client_id: "dicom-viewer"},
      patients: {A: patient("patient-a"), B: patient("patient-b")}}' "$f"

@@ -58,6 +58,7 @@ def test_contract_matches_discovery(idp):
 
 def test_no_secret_is_reused_between_clients(idp):
     values = [idp["system"]["client_secret"], idp["system_read"]["client_secret"],
+              idp["system_r"]["client_secret"], idp["system_s"]["client_secret"],
               idp["patients"]["A"]["password"], idp["patients"]["B"]["password"],
               idp["patients"]["A"].get("client_secret"), idp["introspection"]["client_secret"]]
     assert all(v and len(v) >= 32 for v in values)
@@ -77,6 +78,12 @@ def test_system_read_token_has_only_read_and_search(idp):
     c = tokens.verified_claims(idp, tokens.system_read_token(idp))
     assert smart_scopes(c) == SYSTEM_READ_SCOPES
     assert "patient_identifier" not in c
+
+
+def test_read_only_and_search_only_tokens_have_one_letter(idp):
+    """The matrix's r-only and s-only system clients: read by id without search, and the reverse."""
+    assert smart_scopes(tokens.verified_claims(idp, tokens.system_r_token(idp))) == {"system/*.r"}
+    assert smart_scopes(tokens.verified_claims(idp, tokens.system_s_token(idp))) == {"system/*.s"}
 
 
 def test_system_read_client_cannot_ask_for_more(idp):

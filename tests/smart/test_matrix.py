@@ -39,48 +39,49 @@ DICOM_JSON = "application/dicom+json"
 DICOM = "application/dicom"
 
 BAD_TOKENS = ["none", "garbage", "alg-none", "hs256", "other-rsa-key", "expired", "other-issuer"]
-GOOD_TOKENS = ["patient-A", "patient-B", "system-read", "system-write"]
+GOOD_TOKENS = ["patient-A", "patient-B", "system-read", "system-write", "system-r", "system-s"]
 
 # Expected status per path for the valid tokens; every bad token gets 401 on every path.
 #   A = patient A's app (patient/*.rs, patient A), B = patient B's app (patient/*.rs, patient B),
-#   R = system/*.rs, W = system/*.cruds. Paths name B's resources unless they say otherwise.
+#   R = system/*.rs, W = system/*.cruds, r = system/*.r only (read by id, vread; WADO is a read by
+#   UID), s = system/*.s only (FHIR search, QIDO). Paths name B's resources unless they say otherwise.
 EXPECTED: dict[str, dict[str, int]] = {
     # FHIR
-    "fhir-ImagingStudy?patient=A":            {"patient-A": 200, "patient-B": 403, "system-read": 200, "system-write": 200},
-    "fhir-ImagingStudy?patient=B":            {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-ImagingStudy/B":                    {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-ImagingStudy?_include=endpoint":    {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-Patient/B":                         {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-Patient?identifier=B":              {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-Binary/B":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-Binary?_tag=dicom":                 {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "fhir-PUT-Binary/B":                      {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200},
-    "fhir-DELETE-Binary/B":                   {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200},
-    "fhir-$dicom-status":                     {"patient-A": 403, "patient-B": 403, "system-read": 200, "system-write": 200},
+    "fhir-ImagingStudy?patient=A":            {"patient-A": 200, "patient-B": 403, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "fhir-ImagingStudy?patient=B":            {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "fhir-ImagingStudy/B":                    {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "fhir-ImagingStudy?_include=endpoint":    {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "fhir-Patient/B":                         {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "fhir-Patient?identifier=B":              {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "fhir-Binary/B":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "fhir-Binary?_tag=dicom":                 {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "fhir-PUT-Binary/B":                      {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200, "system-r": 403, "system-s": 403},
+    "fhir-DELETE-Binary/B":                   {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200, "system-r": 403, "system-s": 403},
+    "fhir-$dicom-status":                     {"patient-A": 403, "patient-B": 403, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
     # QIDO-RS: a search, narrowed to the token's patient like FHIR searches; a study of another
     # patient named in the path is not a patient parameter, so A gets 200 and an empty list
     # (asserted in test_matrix), as for a study that does not exist: no existence oracle either
-    "qido-studies":                           {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "qido-studies/B/series":                  {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "qido-studies/B/series/B/instances":      {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "qido-studies/B/instances":               {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "qido-series":                            {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "qido-instances":                         {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200},
+    "qido-studies":                           {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-studies/B/series":                  {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-studies/B/series/B/instances":      {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-studies/B/instances":               {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-series":                            {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-instances":                         {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
     # WADO-RS, WADO-URI
-    "wado-study":                             {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-series":                            {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-instance":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-study-metadata":                    {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-frames/1":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-bulkdata":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
+    "wado-study":                             {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-series":                            {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-instance":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-study-metadata":                    {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-frames/1":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-bulkdata":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
     # a JPEG of B's instance: the authorization first (A: 403), then the picture
-    "wado-rendered":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "wado-uri":                               {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
-    "HEAD-wado-instance":                     {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200},
+    "wado-rendered":                          {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "wado-uri":                               {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
+    "HEAD-wado-instance":                     {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
     # STOW-RS, DICOMweb DELETE
-    "stow-new-instance-of-A":                 {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200},
-    "stow-new-instance-of-B":                 {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200},
-    "dicomweb-DELETE-study-B":                {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 204},
+    "stow-new-instance-of-A":                 {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200, "system-r": 403, "system-s": 403},
+    "stow-new-instance-of-B":                 {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 200, "system-r": 403, "system-s": 403},
+    "dicomweb-DELETE-study-B":                {"patient-A": 403, "patient-B": 403, "system-read": 403, "system-write": 204, "system-r": 403, "system-s": 403},
 }
 
 DESTRUCTIVE = {"fhir-DELETE-Binary/B", "dicomweb-DELETE-study-B"}
@@ -166,6 +167,10 @@ class Tokens:
             return self._fresh(kind, lambda: tokens.system_read_token(idp))
         if kind == "system-write":
             return self._fresh(kind, lambda: tokens.system_token(idp))
+        if kind == "system-r":
+            return self._fresh(kind, lambda: tokens.system_r_token(idp))
+        if kind == "system-s":
+            return self._fresh(kind, lambda: tokens.system_s_token(idp))
         if kind == "expired":
             return self._fresh(kind, lambda: _expired_system_token(idp, self.base))
         if kind == "other-issuer":

@@ -2,6 +2,8 @@
 
     system_token(idp)          client_credentials, client secret      scope system/*.cruds
     system_read_token(idp)     client_credentials, client secret      scope system/*.rs
+    system_r_token(idp)        client_credentials, client secret      scope system/*.r (no search)
+    system_s_token(idp)        client_credentials, client secret      scope system/*.s (no read by id)
     backend_token(idp)         client_credentials, RS384 private_key_jwt (SMART Backend Services)
     patient_token(idp, "A")    password grant of the test patient app, scope launch/patient patient/*.rs
 
@@ -44,6 +46,14 @@ def system_token(idp: dict) -> str:
 
 def system_read_token(idp: dict) -> str:
     return _access_token(request_token(idp, **_client_credentials(idp["system_read"])))
+
+
+def system_r_token(idp: dict) -> str:
+    return _access_token(request_token(idp, **_client_credentials(idp["system_r"])))
+
+
+def system_s_token(idp: dict) -> str:
+    return _access_token(request_token(idp, **_client_credentials(idp["system_s"])))
 
 
 def patient_form(idp: dict, which: str) -> dict:

@@ -34,7 +34,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>Headers: {@code X-Test-Patient: <Patient id>} reads (and with {@code X-Test-Role: writer}
  * writes) that patient's compartment, plus every Binary by type; {@code X-Test-Role: reader} alone
- * reads everything and may write and delete Binaries by type, but no ImagingStudy or Patient.
+ * reads everything and may write and delete Binaries by type, but no ImagingStudy or Patient;
+ * {@code X-Test-Role: blind-writer} alone may write every ImagingStudy, Patient and Binary but read
+ * nothing (a feeder that uploads for every patient and must learn no one's data from a refusal).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomBinaryAccessTest extends AbstractServerTest {
@@ -78,6 +80,12 @@ class DicomBinaryAccessTest extends AbstractServerTest {
 				String role = theRequest instanceof SystemRequestDetails ? null : theRequest.getHeader("X-Test-Role");
 				if (patient == null && role == null) {
 					return new RuleBuilder().allowAll("no test headers: not part of this test").build();
+				}
+				if (patient == null && "blind-writer".equals(role)) {
+					return new RuleBuilder().allow("writes studies").write().resourcesOfType("ImagingStudy").withAnyId().andThen()
+							.allow("creates patients").write().resourcesOfType("Patient").withAnyId().andThen()
+							.allow("writes Binaries").write().resourcesOfType("Binary").withAnyId().andThen()
+							.denyAll("reads nothing").build();
 				}
 				if (patient == null) {
 					return "writer".equals(role)
@@ -335,5 +343,63 @@ class DicomBinaryAccessTest extends AbstractServerTest {
 		HttpResponse<byte[]> r = postDicomAs(patientA, "writer", altered);
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(409);
 		assertNothingOf(r, binaryA);
+	}
+
+	// ------------------------------------------------------------------ refusals name only what the caller may read
+
+	/**
+	 * An instance of B's study naming another patient: 409, and the refusal tells a caller who may
+	 * write but not read B's study none of B's identity (PatientID, Patient id); the instance's own
+	 * identity (what the caller sent) is named. A caller who may read B's study and Patient is told it.
+	 */
+	@Test
+	void thePatientConflictNamesTheStudysPatientOnlyToWhoMayReadIt() {
+		byte[] intoB = instance(patientIdA, studyB);
+		HttpResponse<byte[]> raw = postDicomAs(null, "blind-writer", intoB);
+		assertThat(raw.statusCode()).as(bodyText(raw)).isEqualTo(409);
+		assertNothingOf(raw, patientIdB, patientB);
+		assertThat(bodyText(raw)).contains(studyB).contains(patientIdA);
+
+		HttpResponse<byte[]> stow = stowAs(null, "blind-writer", intoB);
+		assertThat(stow.statusCode()).as(bodyText(stow)).isEqualTo(409);
+		assertThat(json(stow).at("/00081198/Value/0/00081197/Value/0").asInt()).isEqualTo(0xC409);
+		assertNothingOf(stow, patientIdB, patientB);
+
+		HttpResponse<byte[]> reader = postDicomAs(null, "writer", intoB);
+		assertThat(reader.statusCode()).as(bodyText(reader)).isEqualTo(409);
+		assertThat(bodyText(reader)).contains(patientIdB).contains(patientIdA);
+	}
+
+	/**
+	 * Two FHIR Patients with the identifier of an upload: 409 that names neither Patient to a caller
+	 * who may create Patients but not read them; one who may read both is told which they are.
+	 */
+	@Test
+	void theDuplicatePatientsConflictNamesThePatientsOnlyToWhoMayReadThem() {
+		String pid = "QD" + (10 + (int) (Math.random() * 89)); // as long as the fixture's PatientID
+		List<String> duplicates = new ArrayList<>();
+		for (String family : List.of("DupOne", "DupTwo")) {
+			org.hl7.fhir.r4.model.Patient p = new org.hl7.fhir.r4.model.Patient();
+			p.addName().setFamily(family);
+			p.addIdentifier().setSystem("urn:dicom:patient-id").setValue(pid);
+			HttpResponse<byte[]> created = postResource("Patient", p);
+			assertThat(created.statusCode()).as(bodyText(created)).isEqualTo(201);
+			duplicates.add("Patient/" + new IdType(location(created)).getIdPart());
+		}
+		byte[] bytes = instance(pid, DicomFixtures.newStudyUid());
+
+		HttpResponse<byte[]> raw = postDicomAs(null, "blind-writer", bytes);
+		assertThat(raw.statusCode()).as(bodyText(raw)).isEqualTo(409);
+		assertNothingOf(raw, duplicates.toArray(String[]::new));
+		assertNothingOf(raw, "DupOne", "DupTwo");
+		assertThat(bodyText(raw)).contains("More than one FHIR Patient");
+
+		HttpResponse<byte[]> stow = stowAs(null, "blind-writer", bytes);
+		assertThat(stow.statusCode()).as(bodyText(stow)).isEqualTo(409);
+		assertNothingOf(stow, duplicates.toArray(String[]::new));
+
+		HttpResponse<byte[]> reader = postDicomAs(null, "writer", bytes);
+		assertThat(reader.statusCode()).as(bodyText(reader)).isEqualTo(409);
+		assertThat(bodyText(reader)).contains(duplicates.get(0)).contains(duplicates.get(1));
 	}
 }

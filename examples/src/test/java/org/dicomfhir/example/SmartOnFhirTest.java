@@ -399,6 +399,44 @@ class SmartOnFhirTest extends AbstractServerTest {
 	}
 
 	/**
+	 * SMART v2 {@code ?param} filters ("finer-grained resource constraints") are not evaluated here,
+	 * so a filtered scope grants nothing (a server may grant less than a scope asks, never more): not
+	 * its letters without the filter, on FHIR and on every DICOMweb path alike; and the discovery
+	 * document offers no filtered scope.
+	 */
+	@Test
+	void aFilteredScopeGrantsNothingOnAnyPath() {
+		String system = token(c -> c.claim("scope",
+				"system/ImagingStudy.cruds?modality=CT system/*.rs?_tag=x system/Binary.cruds?_security=y system/*.read?category=z"));
+		String patient = patientToken(patientIdA, "launch/patient patient/ImagingStudy.rs?modality=CT patient/*.rs?_tag=x");
+		for (String t : List.of(system, patient)) {
+			for (String path : List.of("ImagingStudy/" + studyA, "ImagingStudy?_id=" + studyA, "Patient/" + fhirPatientA,
+					"Binary/" + binaryA, "Binary?_id=" + binaryA,
+					"dicomweb/studies", "dicomweb/studies?StudyInstanceUID=" + studyA, "dicomweb/studies/" + studyA + "/series",
+					"dicomweb/studies/" + studyA + "/series/" + seriesA + "/instances", "dicomweb/instances",
+					"dicomweb/studies/" + studyA, "dicomweb/studies/" + studyA + "/metadata", "dicomweb/studies/" + studyA + "/rendered",
+					"dicomweb/studies/" + studyA + "/series/" + seriesA + "/instances/" + sopA + "/frames/1",
+					"dicomweb?requestType=WADO&studyUID=" + studyA + "&seriesUID=" + seriesA + "&objectUID=" + sopA
+							+ "&contentType=application/dicom")) {
+				HttpResponse<byte[]> r = as(t, request(path).GET());
+				assertThat(r.statusCode()).as(path + ": " + bodyText(r)).isEqualTo(403);
+				assertThat(bodyText(r)).as(path).doesNotContain(seriesA);
+			}
+			HttpResponse<byte[]> head = as(t, request("dicomweb/studies/" + studyA).method("HEAD", HttpRequest.BodyPublishers.noBody()));
+			assertThat(head.statusCode()).isEqualTo(403);
+			HttpResponse<byte[]> stow = as(t, stowRequest("dicomweb/studies", List.of(instance(patientIdA, studyA, seriesA))));
+			assertThat(stow.statusCode()).as(bodyText(stow)).isEqualTo(403);
+			HttpResponse<byte[]> delete = as(t, request("dicomweb/studies/" + studyA).DELETE());
+			assertThat(delete.statusCode()).as(bodyText(delete)).isEqualTo(403);
+		}
+		assertThat(as(systemRead(), request("dicomweb/studies/" + studyA + "/metadata").GET()).statusCode()).isEqualTo(200);
+
+		JsonNode offered = json(get(".well-known/smart-configuration", null)).get("scopes_supported");
+		assertThat(offered).isNotEmpty();
+		offered.forEach(scope -> assertThat(scope.asText()).as("a filtered scope offered").doesNotContain("?"));
+	}
+
+	/**
 	 * SMART App Launch 2.x letters, exactly: {@code r} = read, vread, instance history; {@code s} =
 	 * search and type/system history. A hospital reviewer reads {@code ImagingStudy.r} as "may read by
 	 * id, may not search", and {@code .s} as "may search, may not read by id"; on every path.

@@ -167,6 +167,42 @@ public class StudyAccess {
 		});
 	}
 
+	/**
+	 * Whether a refusal may name the patient identity a study belongs to to this caller: it may read
+	 * the study (which names its Patient) and that Patient (which carries the identity). False when
+	 * either does not exist (yet), or when several Patients claim the identity.
+	 */
+	public boolean mayReadPatientOf(RequestDetails theRequest, String theStudyUid, InstanceLedger.Patient theIdentity) {
+		if (unchecked(theRequest)) {
+			return true;
+		}
+		ImagingStudy study = storedOrProposed(theStudyUid, theRequest);
+		String patientId = patientId(theIdentity);
+		return study != null && patientId != null
+				&& (allowedOnEveryStudy(theRequest, RestOperationTypeEnum.READ)
+						|| allowed(theRequest, RestOperationTypeEnum.READ, null, study.getIdElement(), study, Pointcut.STORAGE_PRESHOW_RESOURCES))
+				&& mayReadPatients(theRequest, List.of(patientId));
+	}
+
+	/** Whether the caller may read every one of these stored Patients ({@code Patient/<id>}): then a refusal may name them. */
+	public boolean mayReadPatients(RequestDetails theRequest, List<String> thePatientIds) {
+		if (unchecked(theRequest) || allowedOnEvery(theRequest, RestOperationTypeEnum.READ, "Patient")) {
+			return true;
+		}
+		for (String id : thePatientIds) {
+			Patient patient;
+			try {
+				patient = myDaoRegistry.getResourceDao(Patient.class).read(new IdType(id), new SystemRequestDetails());
+			} catch (ResourceNotFoundException | ResourceGoneException e) {
+				return false;
+			}
+			if (!allowed(theRequest, RestOperationTypeEnum.READ, null, patient.getIdElement(), patient, Pointcut.STORAGE_PRESHOW_RESOURCES)) {
+				return false;
+			}
+		}
+		return true;
+	}
+
 	private static boolean isSearch(RestOperationTypeEnum theOperation) {
 		return theOperation == RestOperationTypeEnum.SEARCH_TYPE || theOperation == RestOperationTypeEnum.SEARCH_SYSTEM
 				|| theOperation == RestOperationTypeEnum.HISTORY_TYPE || theOperation == RestOperationTypeEnum.HISTORY_SYSTEM

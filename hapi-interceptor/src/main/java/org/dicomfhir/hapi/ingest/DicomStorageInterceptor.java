@@ -16,6 +16,7 @@ import org.dicomfhir.bridge.DicomInstance;
 import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.config.NativeOptions;
+import org.dicomfhir.hapi.studywrite.DuplicatePatientsException;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
 import org.dicomfhir.hapi.studywrite.PatientConflictException;
 import org.dicomfhir.hapi.studywrite.PatientDirectory;
@@ -337,11 +338,11 @@ public class DicomStorageInterceptor {
 		}
 		InstanceLedger.Patient studyPatient = found.studyPatient();
 		if (studyPatient != null && !studyPatient.equals(patient)) {
-			throw patientConflict(theInstance, studyPatient, patient, "belongs to");
+			throw patientConflict(theInstance, studyPatient, patient, "belongs to", theRequest);
 		}
 		if (!found.studyClaimed()) {
 			if (studyPatient == null) {
-				myPatients.requireAtMostOne(patient.system(), patient.value());
+				requireAtMostOnePatient(theInstance, patient, theRequest);
 			}
 			// Waits for another upload's uncommitted claim of this study (on any node), then compares.
 			InstanceLedger.Patient holder = myLedger.claimStudy(theInstance.studyInstanceUid(), patient.system(), patient.value());
@@ -350,7 +351,7 @@ public class DicomStorageInterceptor {
 						+ " is being stored right now by another request; send SOP Instance " + theInstance.sopInstanceUid() + " again.");
 			}
 			if (!holder.equals(patient)) {
-				throw patientConflict(theInstance, holder, patient, "was just stored for");
+				throw patientConflict(theInstance, holder, patient, "was just stored for", theRequest);
 			}
 		}
 		try {
@@ -376,12 +377,39 @@ public class DicomStorageInterceptor {
 				+ " DICOM instances are immutable. " + HOW_TO_CORRECT);
 	}
 
-	private static PatientConflictException patientConflict(DicomInstance theInstance, InstanceLedger.Patient theStudys,
-			InstanceLedger.Patient theInstances, String theHow) {
-		return new PatientConflictException("Study " + theInstance.studyInstanceUid() + " " + theHow + " " + theStudys
-				+ ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + theInstances
+	/**
+	 * An instance naming another patient than its study's. The study's patient identity is named to
+	 * a caller who may read the study and that Patient only (one allowed to write but not read them
+	 * learns nothing it may not read); the operator gets the whole of it in the log. The instance's
+	 * own identity is the caller's, from the bytes it sent.
+	 */
+	private PatientConflictException patientConflict(DicomInstance theInstance, InstanceLedger.Patient theStudys,
+			InstanceLedger.Patient theInstances, String theHow, RequestDetails theRequest) {
+		String study = "Study " + theInstance.studyInstanceUid() + " " + theHow + " ";
+		String rest = ", but SOP Instance " + theInstance.sopInstanceUid() + " names " + theInstances
 				+ ": every instance of a study must name the same patient. Correct the instance's PatientID"
-				+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.");
+				+ " (and IssuerOfPatientID) or its StudyInstanceUID before storing it.";
+		ourLog.info("Patient conflict refused (409): {}", oneLine(study + theStudys + rest));
+		return new PatientConflictException(study
+				+ (myAccess.mayReadPatientOf(theRequest, theInstance.studyInstanceUid(), theStudys) ? theStudys : "another patient") + rest);
+	}
+
+	/** A log line stays one line whatever a file's PatientID holds (control characters become {@code ?}). */
+	private static String oneLine(String theText) {
+		return theText.replaceAll("\\p{Cntrl}", "?");
+	}
+
+	/**
+	 * A new study's patient identity claimed by several FHIR Patients: refused, naming the Patients
+	 * to a caller who may read them all, the identity alone to others (the log has both).
+	 */
+	private void requireAtMostOnePatient(DicomInstance theInstance, InstanceLedger.Patient thePatient, RequestDetails theRequest) {
+		try {
+			myPatients.requireAtMostOne(thePatient.system(), thePatient.value());
+		} catch (DuplicatePatientsException e) {
+			ourLog.info("Patient conflict refused (409) for SOP Instance {}: {}", oneLine(theInstance.sopInstanceUid()), oneLine(e.getMessage()));
+			throw myAccess.mayReadPatients(theRequest, e.patientIds()) ? e : e.withoutPatientIds();
+		}
 	}
 
 	/**

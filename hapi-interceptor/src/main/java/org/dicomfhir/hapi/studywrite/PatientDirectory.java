@@ -15,13 +15,12 @@ import org.hl7.fhir.r4.model.Patient;
 import org.dicomfhir.hapi.lookup.PatientIdentifierLookup;
 
 import java.util.List;
-import java.util.stream.Collectors;
 
 /**
  * Finds the FHIR Patient of a DICOM patient identity by its exact identifier (system and value as
  * typed parameters: characters that mean something in a FHIR search, {@code , | $ \}, are data
  * here, never syntax), and creates it when there is none. Two FHIR Patients claiming one identity
- * are a conflict the plugin will not resolve by guessing: {@link PatientConflictException}.
+ * are a conflict the plugin will not resolve by guessing: {@link DuplicatePatientsException}.
  */
 public class PatientDirectory {
 
@@ -36,7 +35,7 @@ public class PatientDirectory {
 	}
 
 	/**
-	 * Throws {@link PatientConflictException} when more than one Patient has this identifier. At
+	 * Throws {@link DuplicatePatientsException} when more than one Patient has this identifier. At
 	 * most one in the token index is the answer; more (or no index lookup: partitioning) are
 	 * checked by the exact search, which names them.
 	 */
@@ -92,10 +91,8 @@ public class PatientDirectory {
 				.filter(p -> hasIdentifier((Patient) p, theSystem, theValue))
 				.toList();
 		if (patients.size() > 1) {
-			throw new PatientConflictException("More than one FHIR Patient has the identifier of "
-					+ InstanceLedger.describePatient(theSystem, theValue) + ": "
-					+ patients.stream().map(p -> "Patient/" + p.getIdElement().getIdPart()).collect(Collectors.joining(", "))
-					+ ". The plugin will not choose between them: merge or correct those Patients, then send the instance again.");
+			throw new DuplicatePatientsException(InstanceLedger.describePatient(theSystem, theValue),
+					patients.stream().map(p -> "Patient/" + p.getIdElement().getIdPart()).toList());
 		}
 		return patients.isEmpty() ? null : (Patient) patients.get(0);
 	}
