@@ -517,6 +517,23 @@ native! {
 }
 
 native! {
+    /// `static native String qidoStoredValues(byte[] data, String storedJson)`: the values of one
+    /// stored instance a QIDO answer needs (`storedJson` is the plan's `stored`: its `tags`, or
+    /// every attribute when `all`), as DICOM JSON; bytes that do not parse are CORRUPT_STORED.
+    fn Java_org_dicomfhir_bridge_DicomNative_qidoStoredValues(
+        env,
+        data: JByteArray<'l>,
+        stored: JString<'l>,
+    ) -> JString<'l> {
+        let bytes = copied_bytes(env, &data, "data")?;
+        let stored = required_json(env, &stored, "stored")?;
+        let json = dicom_fhir_core::qido_stored_values(&bytes, &stored)?;
+        drop(bytes);
+        Ok(JString::from_str(env, json)?)
+    }
+}
+
+native! {
     /// `static native String dicomJson(byte[] data, String bulkDataUriBase)`: the PS3.18 F.2 DICOM
     /// JSON object of one Part-10 instance (BulkDataURIs below `bulkDataUriBase`).
     fn Java_org_dicomfhir_bridge_DicomNative_dicomJson(
