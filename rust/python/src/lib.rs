@@ -435,8 +435,10 @@ impl Connection {
         Ok(c)
     }
 
-    fn client(self, server: String) -> PyResult<Fhir> {
-        client(server, self.token, self.smart, self.ca_file, self.timeout)
+    /// The client of `server`, and how many requests it may run at a time.
+    fn connect(self, server: String) -> PyResult<(Fhir, usize)> {
+        let fhir = client(server, self.token, self.smart, self.ca_file, self.timeout)?;
+        Ok((fhir, self.jobs))
     }
 }
 
@@ -543,9 +545,7 @@ fn upload<'py>(
     connection: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let paths = paths_of(paths)?;
-    let connection = Connection::from_kwargs("upload", connection)?;
-    let jobs = connection.jobs;
-    let fhir = connection.client(server)?;
+    let (fhir, jobs) = Connection::from_kwargs("upload", connection)?.connect(server)?;
     let options = UploadOptions {
         jobs,
         retries,
@@ -595,9 +595,7 @@ fn verify<'py>(
     repair: bool,
     connection: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let connection = Connection::from_kwargs("verify", connection)?;
-    let jobs = connection.jobs;
-    let fhir = connection.client(server)?;
+    let (fhir, jobs) = Connection::from_kwargs("verify", connection)?.connect(server)?;
     let options = VerifyOptions {
         study,
         repair,
