@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable, Literal, Optional, TypedDict, Union
 
+from typing_extensions import Unpack
+
 __version__: str
 
 StrPath = Union[str, "os.PathLike[str]"]
@@ -149,26 +151,33 @@ def read(
     argument types.
     """
 
+class Connection(TypedDict, total=False):
+    """The keyword arguments ``upload`` and ``verify`` share: how to reach and authenticate to
+    the server, and how many requests run at a time. Defaults: ``jobs=4``, ``timeout=300.0``
+    (seconds), the others None (see ``upload`` for ``token`` and ``smart_*``)."""
+
+    jobs: int
+    token: Optional[str]
+    ca_file: Optional[StrPath]
+    timeout: float
+    smart_client_id: Optional[str]
+    smart_key: Optional[StrPath]
+    smart_token_url: Optional[str]
+    smart_scope: Optional[str]
+    smart_alg: Optional[str]
+    smart_kid: Optional[str]
+
 def upload(
     paths: Union[StrPath, Iterable[StrPath]],
     server: str,
     *,
-    jobs: int = 4,
-    token: Optional[str] = None,
-    ca_file: Optional[StrPath] = None,
     progress: Optional[Callable[[ProgressEvent], object]] = None,
     retries: int = 4,
-    timeout: float = 300.0,
     resume: bool = True,
     stow: bool = False,
     stow_url: Optional[str] = None,
     stow_batch: int = 20,
-    smart_client_id: Optional[str] = None,
-    smart_key: Optional[StrPath] = None,
-    smart_token_url: Optional[str] = None,
-    smart_scope: Optional[str] = None,
-    smart_alg: Optional[str] = None,
-    smart_kid: Optional[str] = None,
+    **connection: Unpack[Connection],
 ) -> UploadReport:
     """Uploads every DICOM file under ``paths`` (files or folders, walked recursively).
 
@@ -197,16 +206,7 @@ def verify(
     *,
     study: Optional[str] = None,
     repair: bool = False,
-    jobs: int = 4,
-    token: Optional[str] = None,
-    ca_file: Optional[StrPath] = None,
-    timeout: float = 300.0,
-    smart_client_id: Optional[str] = None,
-    smart_key: Optional[StrPath] = None,
-    smart_token_url: Optional[str] = None,
-    smart_scope: Optional[str] = None,
-    smart_alg: Optional[str] = None,
-    smart_kid: Optional[str] = None,
+    **connection: Unpack[Connection],
 ) -> VerifyReport:
     """Audits the store like ``dicom-fhir verify``; ``problems`` is empty when it is clean.
     Authentication as in ``upload`` (``token`` or ``smart_*``)."""

@@ -203,6 +203,48 @@ pub(crate) struct Incoming {
     pub(crate) too_large: bool,
 }
 
+impl Incoming {
+    /// The plan of a C-FIND, C-GET or C-MOVE from its identifier (received in `ts`), made by
+    /// `plan`; an identifier too large to keep is refused (0xC000) without reading it.
+    pub(crate) fn plan<P>(
+        &self,
+        ts: &str,
+        plan: impl FnOnce(&str, &str, &[u8]) -> Result<P, qr::FindRefusal>,
+    ) -> Result<P, qr::FindRefusal> {
+        if self.too_large {
+            Err(qr::FindRefusal {
+                status: find_status::UNABLE_TO_PROCESS,
+                comment: format!("identifier larger than {MAX_IDENTIFIER_BYTES} bytes"),
+            })
+        } else {
+            plan(&self.command.affected_sop_class_uid, ts, &self.data)
+        }
+    }
+}
+
+/// One established association and what each C-STORE, C-FIND, C-GET or C-MOVE on it needs:
+/// the FHIR client, the configuration, the negotiated presentation contexts, and who is at
+/// the other end (for the log).
+pub(crate) struct Session<'a> {
+    pub(crate) association: AsyncServerAssociation<TcpStream>,
+    pub(crate) fhir: &'a Fhir,
+    pub(crate) config: &'a ListenConfig,
+    pub(crate) contexts: Vec<PresentationContextNegotiated>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) calling: String,
+}
+
+impl Session<'_> {
+    /// The transfer syntax negotiated for presentation context `pc_id` ("" when none was).
+    pub(crate) fn transfer_syntax_of(&self, pc_id: u8) -> String {
+        self.contexts
+            .iter()
+            .find(|pc| pc.id == pc_id)
+            .map(|pc| pc.transfer_syntax.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// One association, start to end; every problem ends only this association.
 async fn serve(
     socket: TcpStream,
@@ -211,34 +253,41 @@ async fn serve(
     options: &Options,
     config: &ListenConfig,
 ) {
-    let mut association = match options.establish_async(socket).await {
+    let association = match options.establish_async(socket).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("dicom-fhir listen: {peer}: association not established: {e}");
             return;
         }
     };
-    let calling = association.peer_ae_title().trim().to_string();
-    let contexts: Vec<PresentationContextNegotiated> = association.presentation_contexts().to_vec();
+    let mut session = Session {
+        calling: association.peer_ae_title().trim().to_string(),
+        contexts: association.presentation_contexts().to_vec(),
+        association,
+        fhir,
+        config,
+        peer,
+    };
+    let calling = session.calling.clone();
     let mut command_bytes: Vec<u8> = Vec::new();
     let mut incoming: Option<Incoming> = None;
     let mut stored = 0u64;
     let mut failed = 0u64;
     loop {
-        let pdu = match association.receive().await {
+        let pdu = match session.association.receive().await {
             Ok(pdu) => pdu,
             Err(e) => {
                 // a PDU that cannot be read (too large, malformed), a silent peer, or a closed
                 // connection: an A-ABORT is the last word where the connection still stands
                 eprintln!("dicom-fhir listen: {peer} {calling}: association ended: {e}");
-                let _ = association.abort().await;
+                let _ = session.association.abort().await;
                 return;
             }
         };
         let values = match pdu {
             Pdu::PData { data } => data,
             Pdu::ReleaseRQ => {
-                let _ = association.send(&Pdu::ReleaseRP).await;
+                let _ = session.association.send(&Pdu::ReleaseRP).await;
                 eprintln!("dicom-fhir listen: {peer} {calling}: released ({stored} stored, {failed} failed)");
                 return;
             }
@@ -251,7 +300,7 @@ async fn serve(
                     "dicom-fhir listen: {peer} {calling}: unexpected {}, aborting",
                     other.short_description()
                 );
-                let _ = association.abort().await;
+                let _ = session.association.abort().await;
                 return;
             }
         };
@@ -266,14 +315,9 @@ async fn serve(
                         command_bytes.extend_from_slice(&value.data);
                         if value.is_last {
                             let bytes = std::mem::take(&mut command_bytes);
-                            on_command(
-                                &mut association,
-                                &contexts,
-                                value.presentation_context_id,
-                                &bytes,
-                            )
-                            .await
-                            .map(|next| incoming = next)
+                            on_command(&mut session, value.presentation_context_id, &bytes)
+                                .await
+                                .map(|next| incoming = next)
                         } else {
                             Ok(())
                         }
@@ -302,58 +346,30 @@ async fn serve(
                                 i.data.extend_from_slice(&value.data);
                             }
                         }
-                        if value.is_last && i.command.field != qr::C_FIND_RQ && query {
-                            let done = incoming.take().expect("matched above");
-                            crate::retrieve::retrieve(
-                                &mut association,
-                                fhir,
-                                config,
-                                &contexts,
-                                peer,
-                                &calling,
-                                done,
-                            )
-                            .await
-                        } else if value.is_last && i.command.field == qr::C_FIND_RQ {
-                            let done = incoming.take().expect("matched above");
-                            find(
-                                &mut association,
-                                fhir,
-                                config,
-                                &contexts,
-                                peer,
-                                &calling,
-                                done,
-                            )
-                            .await
-                        } else if value.is_last {
-                            let done = incoming.take().expect("matched above");
-                            store(
-                                &mut association,
-                                fhir,
-                                config,
-                                &contexts,
-                                &calling,
-                                peer,
-                                done,
-                            )
-                            .await
-                            .map(|ok| {
-                                if ok {
-                                    stored += 1
-                                } else {
-                                    failed += 1
-                                }
-                            })
-                        } else {
+                        if !value.is_last {
                             Ok(())
+                        } else {
+                            let done = incoming.take().expect("matched above");
+                            match done.command.field {
+                                qr::C_FIND_RQ => find(&mut session, done).await,
+                                qr::C_GET_RQ | qr::C_MOVE_RQ => {
+                                    crate::retrieve::retrieve(&mut session, done).await
+                                }
+                                _ => store(&mut session, done).await.map(|ok| {
+                                    if ok {
+                                        stored += 1
+                                    } else {
+                                        failed += 1
+                                    }
+                                }),
+                            }
                         }
                     }
                 },
             };
             if let Err(problem) = step {
                 eprintln!("dicom-fhir listen: {peer} {calling}: {problem}, aborting");
-                let _ = association.abort().await;
+                let _ = session.association.abort().await;
                 return;
             }
         }
@@ -382,13 +398,14 @@ pub(crate) async fn send_command<A: AsyncAssociation<TcpStream> + Send>(
 
 /// Answers a complete command set; returns the C-STORE whose data set comes next, if any.
 async fn on_command(
-    association: &mut AsyncServerAssociation<TcpStream>,
-    contexts: &[PresentationContextNegotiated],
+    session: &mut Session<'_>,
     pc_id: u8,
     bytes: &[u8],
 ) -> Result<Option<Incoming>, String> {
     let command = dimse::read_command(bytes).map_err(|e| e.message().to_string())?;
-    let accepted = contexts
+    let association = &mut session.association;
+    let accepted = session
+        .contexts
         .iter()
         .any(|pc| pc.id == pc_id && pc.reason == PresentationContextResultReason::Acceptance);
     if !accepted {
@@ -425,34 +442,29 @@ async fn on_command(
 }
 
 /// Stores one received instance and sends its C-STORE-RSP; `Ok(true)` when stored.
-async fn store(
-    association: &mut AsyncServerAssociation<TcpStream>,
-    fhir: &Fhir,
-    config: &ListenConfig,
-    contexts: &[PresentationContextNegotiated],
-    calling: &str,
-    peer: SocketAddr,
-    incoming: Incoming,
-) -> Result<bool, String> {
+async fn store(session: &mut Session<'_>, incoming: Incoming) -> Result<bool, String> {
+    let ts = session.transfer_syntax_of(incoming.pc_id);
     let Incoming {
         command,
         pc_id,
         data,
         too_large,
     } = incoming;
-    let ts = transfer_syntax_of(contexts, pc_id);
-    let what = format!("{} from {calling}", command.affected_sop_instance_uid);
+    let what = format!(
+        "{} from {}",
+        command.affected_sop_instance_uid, session.calling
+    );
     let (code, comment) = if too_large {
         (
             status::OUT_OF_RESOURCES,
             Some(format!(
                 "instance larger than {} bytes",
-                config.max_instance_bytes
+                session.config.max_instance_bytes
             )),
         )
     } else {
         // Parsing a large data set is CPU work: off the async workers.
-        let (command_copy, calling_copy) = (command.clone(), calling.to_string());
+        let (command_copy, calling_copy) = (command.clone(), session.calling.clone());
         let checked = tokio::task::spawn_blocking(move || {
             dimse::part10_from_c_store(&command_copy, &ts, &calling_copy, &data)
         })
@@ -467,11 +479,11 @@ async fn store(
             Err(refusal) => (refusal.status, Some(refusal.comment)),
             Ok(part10) => {
                 let options = UploadOptions {
-                    retries: config.retries,
+                    retries: session.config.retries,
                     ..Default::default()
                 };
                 let note = |m: &str| eprintln!("dicom-fhir listen: {m}");
-                match store_instance(fhir, part10, &what, &options, &note).await {
+                match store_instance(session.fhir, part10, &what, &options, &note).await {
                     Ok(StoreOutcome::Created | StoreOutcome::Unchanged) => (status::SUCCESS, None),
                     Ok(StoreOutcome::Refused { http, reason }) => {
                         (dimse::store_status_for_http(http), Some(reason))
@@ -483,11 +495,14 @@ async fn store(
         }
     };
     match &comment {
-        None => eprintln!("dicom-fhir listen: {peer} {what}: stored"),
-        Some(c) => eprintln!("dicom-fhir listen: {peer} {what}: status 0x{code:04X}: {c}"),
+        None => eprintln!("dicom-fhir listen: {} {what}: stored", session.peer),
+        Some(c) => eprintln!(
+            "dicom-fhir listen: {} {what}: status 0x{code:04X}: {c}",
+            session.peer
+        ),
     }
     let response = dimse::store_response(&command, code, comment.as_deref());
-    send_command(association, pc_id, response).await?;
+    send_command(&mut session.association, pc_id, response).await?;
     Ok(code == status::SUCCESS)
 }
 
@@ -578,30 +593,10 @@ pub(crate) async fn peer_interrupts(
 
 /// Answers a C-FIND from QIDO-RS: a pending response per match (page after page, at most
 /// `max_find_results`), then the final status; a C-CANCEL ends it with 0xFE00.
-async fn find(
-    association: &mut AsyncServerAssociation<TcpStream>,
-    fhir: &Fhir,
-    config: &ListenConfig,
-    contexts: &[PresentationContextNegotiated],
-    peer: SocketAddr,
-    calling: &str,
-    incoming: Incoming,
-) -> Result<(), String> {
-    let Incoming {
-        command,
-        pc_id,
-        data,
-        too_large,
-    } = incoming;
-    let ts = transfer_syntax_of(contexts, pc_id);
-    let plan = if too_large {
-        Err(qr::FindRefusal {
-            status: find_status::UNABLE_TO_PROCESS,
-            comment: format!("identifier larger than {MAX_IDENTIFIER_BYTES} bytes"),
-        })
-    } else {
-        qr::plan_find(&command.affected_sop_class_uid, &ts, &data)
-    };
+async fn find(session: &mut Session<'_>, incoming: Incoming) -> Result<(), String> {
+    let plan = incoming.plan(&session.transfer_syntax_of(incoming.pc_id), qr::plan_find);
+    let (peer, calling) = (session.peer, session.calling.as_str());
+    let Incoming { command, pc_id, .. } = incoming;
     let plan = match plan {
         Ok(plan) => plan,
         Err(refusal) => {
@@ -610,7 +605,7 @@ async fn find(
                 refusal.status, refusal.comment
             );
             let rsp = qr::find_response(&command, refusal.status, Some(&refusal.comment));
-            return send_command(association, pc_id, rsp).await;
+            return send_command(&mut session.association, pc_id, rsp).await;
         }
     };
     let mut sent = 0usize;
@@ -618,10 +613,10 @@ async fn find(
     let mut offset = 0usize;
     let mut patients = std::collections::HashSet::new();
     let mut keys_ignored = false;
-    let cap = config.max_find_results;
+    let cap = session.config.max_find_results;
     let (code, comment): (u16, Option<String>) = 'pages: loop {
         let limit = QIDO_PAGE.min(cap + 1 - read.min(cap)).max(1);
-        let page = match qido_page(fhir, &plan.path, &plan.params, limit, offset).await {
+        let page = match qido_page(session.fhir, &plan.path, &plan.params, limit, offset).await {
             Ok(page) => page,
             Err(e) => break 'pages (find_status::UNABLE_TO_PROCESS, Some(e.to_string())),
         };
@@ -643,7 +638,7 @@ async fn find(
             if plan.level == Level::Patient && !patients.insert(qr::patient_identity(item)) {
                 continue;
             }
-            match peer_interrupts(association).await {
+            match peer_interrupts(&mut session.association).await {
                 None => {}
                 Some(Interruption::Cancel) => break 'pages (find_status::CANCELLED, None),
                 Some(Interruption::Ended(why)) => return Err(why),
@@ -653,14 +648,14 @@ async fn find(
             } else {
                 plan.pending_status()
             };
-            let identifier = plan.response_identifier(item, &config.ae_title);
+            let identifier = plan.response_identifier(item, &session.config.ae_title);
             send_command(
-                association,
+                &mut session.association,
                 pc_id,
                 qr::find_response(&command, pending, None),
             )
             .await?;
-            send_data_set(association, pc_id, &identifier).await?;
+            send_data_set(&mut session.association, pc_id, &identifier).await?;
             sent += 1;
         }
         if !page.more || got == 0 {
@@ -679,18 +674,9 @@ async fn find(
         ),
     }
     send_command(
-        association,
+        &mut session.association,
         pc_id,
         qr::find_response(&command, code, comment.as_deref()),
     )
     .await
-}
-
-/// The transfer syntax negotiated for presentation context `pc_id` ("" when none was).
-pub(crate) fn transfer_syntax_of(contexts: &[PresentationContextNegotiated], pc_id: u8) -> String {
-    contexts
-        .iter()
-        .find(|pc| pc.id == pc_id)
-        .map(|pc| pc.transfer_syntax.clone())
-        .unwrap_or_default()
 }

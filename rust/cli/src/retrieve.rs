@@ -7,24 +7,20 @@
 //! context of its SOP class and stored transfer syntax, else its sub-operation fails.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 
 use dicom_fhir_client::qido::qido_page;
 use dicom_fhir_client::wado::retrieve_instance;
 use dicom_fhir_client::{ClientError, Fhir};
 use dicom_fhir_core::dimse::{self, Command};
 use dicom_fhir_core::qr::{self, retrieve_status, InstanceToSend, RetrievePlan, SubOperations};
-use dicom_ul::association::server::AsyncServerAssociation;
 use dicom_ul::association::{Association, AsyncAssociation, AsyncClientAssociation};
-use dicom_ul::pdu::{
-    PDataValueType, PresentationContextNegotiated, PresentationContextResultReason,
-};
+use dicom_ul::pdu::{PDataValueType, PresentationContextResultReason};
 use dicom_ul::{ClientAssociationOptions, Pdu};
 use tokio::net::TcpStream;
 
 use crate::listen::{
-    peer_interrupts, send_command, send_data_set, transfer_syntax_of, Incoming, Interruption,
-    ListenConfig, MAX_IDENTIFIER_BYTES, QIDO_PAGE,
+    peer_interrupts, send_command, send_data_set, Incoming, Interruption, ListenConfig, Session,
+    QIDO_PAGE,
 };
 
 /// Most presentation contexts one association proposes (PS3.8: odd ids 1..=255).
@@ -32,41 +28,29 @@ const MAX_CONTEXTS: usize = 128;
 
 /// Answers a C-GET-RQ or C-MOVE-RQ whose identifier has arrived. `Err` ends the requesting
 /// association (it is gone or broke the protocol); every other problem is a status.
-pub(crate) async fn retrieve(
-    association: &mut AsyncServerAssociation<TcpStream>,
-    fhir: &Fhir,
-    config: &ListenConfig,
-    contexts: &[PresentationContextNegotiated],
-    peer: SocketAddr,
-    calling: &str,
-    incoming: Incoming,
-) -> Result<(), String> {
-    let Incoming {
-        command,
-        pc_id,
-        data,
-        too_large,
-    } = incoming;
+pub(crate) async fn retrieve(session: &mut Session<'_>, incoming: Incoming) -> Result<(), String> {
+    let ts = session.transfer_syntax_of(incoming.pc_id);
+    let plan = incoming.plan(&ts, qr::plan_retrieve);
+    let Session {
+        ref mut association,
+        fhir,
+        config,
+        peer,
+        ref calling,
+        ..
+    } = *session;
+    let Incoming { command, pc_id, .. } = incoming;
     let is_move = command.field == qr::C_MOVE_RQ;
     let (field, what) = if is_move {
         (qr::C_MOVE_RSP, "C-MOVE")
     } else {
         (qr::C_GET_RSP, "C-GET")
     };
-    let ts = transfer_syntax_of(contexts, pc_id);
     let refused = |status: u16, comment: String| {
         eprintln!(
             "dicom-fhir listen: {peer} {what} from {calling}: status 0x{status:04X}: {comment}"
         );
         qr::retrieve_response(&command, field, status, None, Some(&comment), false)
-    };
-    let plan = if too_large {
-        Err(qr::FindRefusal {
-            status: retrieve_status::UNABLE_TO_PROCESS,
-            comment: format!("identifier larger than {MAX_IDENTIFIER_BYTES} bytes"),
-        })
-    } else {
-        qr::plan_retrieve(&command.affected_sop_class_uid, &ts, &data)
     };
     let plan = match plan {
         Ok(plan) => plan,
@@ -134,7 +118,7 @@ pub(crate) async fn retrieve(
         message_id = message_id.wrapping_add(1).max(1);
         let outcome = match target.as_mut() {
             Some(t) => {
-                let originator = Some((calling, command.message_id));
+                let originator = Some((calling.as_str(), command.message_id));
                 let o = sub_operation(t, fhir, item, message_id, originator).await;
                 if let SubOutcome::Ended(why) = &o {
                     // the destination is gone: the rest cannot be sent

@@ -7,8 +7,6 @@
 //! (The end-to-end test against a real Keycloak belongs with scripts/idp.sh.)
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,24 +22,30 @@ use serde_json::Value;
 
 const CLIENT: &str = "dicom-backend";
 
+mod support;
+
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dicom-fhir-smart-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    support::temp_dir(&format!("smart-{name}"))
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
+/// Runs openssl in `dir` (the current folder when None) and returns what it wrote on stdout.
+fn openssl_in(dir: Option<&Path>, args: &[&str]) -> Vec<u8> {
+    let mut command = Command::new("openssl");
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let out = command.output().expect("openssl runs");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    openssl_in(Some(dir), args);
 }
 
 /// (private key PEM, public key PEM) made by openssl.
@@ -65,16 +69,7 @@ fn rsa(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn openssl_stdout(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    openssl_in(None, args)
 }
 
 /// The public key as openssl writes it (PKCS#1 RSAPublicKey DER), independent of the client's
@@ -356,58 +351,19 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 }
 
 fn serve(world: Arc<Mutex<World>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let world = world.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or("").to_string();
-                let path = parts.next().unwrap_or("").to_string();
-                let (mut length, mut bearer) = (0usize, None);
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if k.eq_ignore_ascii_case("authorization") {
-                            bearer = v.trim().strip_prefix("Bearer ").map(str::to_string);
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let (status, extra, json) = answer(&world, port, &method, &path, bearer, &body);
-                let mut out = stream;
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{json}",
-                    json.len()
-                );
-            });
-        }
+    let port = support::serve("application/json", move |request, port| {
+        answer(&world, port, request)
     });
     format!("http://127.0.0.1:{port}/fhir")
 }
 
-fn answer(
-    world: &Mutex<World>,
-    port: u16,
-    method: &str,
-    path: &str,
-    bearer: Option<String>,
-    body: &[u8],
-) -> (String, String, String) {
+/// The token endpoint, discovery, and a FHIR server with the plugin that checks the bearer token.
+fn answer(world: &Mutex<World>, port: u16, request: support::Request) -> support::Answer {
+    let (method, path, bearer) = (
+        request.method.as_str(),
+        request.path.as_str(),
+        &request.bearer,
+    );
     let mut w = world.lock().unwrap();
     let ok = |json: String| ("200 OK".to_string(), String::new(), json);
     if path == "/fhir/.well-known/smart-configuration" {
@@ -419,7 +375,7 @@ fn answer(
         ));
     }
     if path == "/token" {
-        w.token_requests.push(form(body));
+        w.token_requests.push(form(&request.body));
         if let Some((status, json)) = w.refuse.clone() {
             return (format!("{status} Refused"), String::new(), json);
         }
@@ -432,7 +388,7 @@ fn answer(
         ));
     }
     w.fhir.push((method.into(), path.into(), bearer.clone()));
-    if w.always_401 || !bearer.is_some_and(|b| w.valid.contains(&b)) {
+    if w.always_401 || !bearer.as_ref().is_some_and(|b| w.valid.contains(b)) {
         return (
             "401 Unauthorized".into(),
             String::new(),
@@ -443,21 +399,8 @@ fn answer(
     if w.revoke_after == Some(w.accepted) {
         w.valid.clear();
     }
-    if method == "POST" && path == "/fhir/Binary" {
-        let sha = dicom_fhir_core::sha256_hex(body);
-        return (
-            "201 Created".into(),
-            format!("Location: http://127.0.0.1:{port}/fhir/Binary/{sha}/_history/1\r\n"),
-            format!(r#"{{"resourceType":"Binary","id":"{sha}"}}"#),
-        );
-    }
-    if path.starts_with("/fhir/metadata") {
-        return ok(r#"{"resourceType":"CapabilityStatement","fhirVersion":"4.0.1"}"#.into());
-    }
-    let total = u8::from(path.starts_with("/fhir/StructureDefinition"));
-    ok(format!(
-        r#"{{"resourceType":"Bundle","type":"searchset","total":{total}}}"#
-    ))
+    drop(w);
+    support::plugin_answer(&request, port)
 }
 
 struct TestClock {
@@ -487,12 +430,40 @@ fn world(expires_in: &str) -> Arc<Mutex<World>> {
     }))
 }
 
+/// One test against the loopback IdP + FHIR server: its folder (removed at the end), an RSA
+/// key pair made there, the world (tokens valid 300 s) and the server's FHIR base.
+struct Loopback {
+    dir: PathBuf,
+    key: PathBuf,
+    public: PathBuf,
+    world: Arc<Mutex<World>>,
+    base: String,
+}
+
+fn loopback(name: &str) -> Loopback {
+    let dir = temp_dir(name);
+    let (key, public) = rsa(&dir);
+    let world = world("300");
+    let base = serve(world.clone());
+    Loopback {
+        dir,
+        key,
+        public,
+        world,
+        base,
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_share_one_token_request() {
-    let dir = temp_dir("shared");
-    let (key, public) = rsa(&dir);
-    let w = world("300");
-    let base = serve(w.clone());
+    let t = loopback("shared");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     let fhir = smart_client(&base, &key, None);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..16 {
@@ -537,7 +508,7 @@ async fn concurrent_requests_share_one_token_request() {
     let token_url = base.replace("/fhir", "/token");
     let claims = claims_of(
         &field("client_assertion"),
-        &rsa_public(&public),
+        &rsa_public(&t.public),
         Algorithm::RS384,
         &token_url,
     );
@@ -546,15 +517,12 @@ async fn concurrent_requests_share_one_token_request() {
         token_url.as_str(),
         "aud = the discovered token endpoint"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_renewed_shortly_before_it_expires() {
-    let dir = temp_dir("expiry");
-    let (key, _) = rsa(&dir);
-    let w = world("300");
-    let base = serve(w.clone());
+    let t = loopback("expiry");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     let clock = Arc::new(TestClock {
         start: Instant::now(),
         offset_ms: AtomicU64::new(0),
@@ -576,13 +544,10 @@ async fn token_is_renewed_shortly_before_it_expires() {
     assert_eq!(provider.renew("token-1").await.unwrap(), "token-2");
     assert_eq!(w.lock().unwrap().token_requests.len(), 2);
     assert_eq!(provider.renew("token-2").await.unwrap(), "token-3");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn copies(dir: &Path, n: usize) -> PathBuf {
-    let ct = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/pydicom/CT_small.dcm");
-    let ct = std::fs::read(&ct)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-test-data.sh)", ct.display()));
+    let ct = support::ct_small();
     let folder = dir.join("files");
     std::fs::create_dir_all(&folder).unwrap();
     for i in 0..n {
@@ -597,13 +562,11 @@ fn copies(dir: &Path, n: usize) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_revoked_mid_upload_is_renewed_once_and_the_request_retried() {
-    let dir = temp_dir("revoked");
-    let (key, _) = rsa(&dir);
-    let w = world("300");
-    let base = serve(w.clone());
+    let t = loopback("revoked");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     // preflight (2) + resume check (1) + 2 uploads accepted, then the token stops working
     w.lock().unwrap().revoke_after = Some(5);
-    let folder = copies(&dir, 6);
+    let folder = copies(&t.dir, 6);
     let fhir = smart_client(&base, &key, Some(base.replace("/fhir", "/token")));
     let report = dicom_fhir_client::upload(
         &fhir,
@@ -626,16 +589,13 @@ async fn a_token_revoked_mid_upload_is_renewed_once_and_the_request_retried() {
     assert_eq!(rejected.len(), 1, "one request got the 401: {rejected:?}");
     let posts = w.fhir.iter().filter(|(m, _, _)| m == "POST").count();
     assert_eq!(posts, 7, "six files, one of them sent twice");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_refusing_every_token_stops_after_one_retry() {
-    let dir = temp_dir("always401");
-    let (key, _) = rsa(&dir);
-    let w = world("300");
+    let t = loopback("always401");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     w.lock().unwrap().always_401 = true;
-    let base = serve(w.clone());
     let fhir = smart_client(&base, &key, None);
     let e = fhir.preflight().await.unwrap_err();
     assert_eq!(e.kind(), "unauthorized");
@@ -646,19 +606,16 @@ async fn a_server_refusing_every_token_stops_after_one_retry() {
     let w = w.lock().unwrap();
     assert_eq!(w.fhir.len(), 2, "the request and one retry");
     assert_eq!(w.token_requests.len(), 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_endpoint_refusal_shows_the_oauth_error_not_the_assertion() {
-    let dir = temp_dir("refused");
-    let (key, _) = rsa(&dir);
-    let w = world("300");
+    let t = loopback("refused");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     w.lock().unwrap().refuse = Some((
         401,
         r#"{"error":"invalid_client","error_description":"Invalid client or Invalid client credentials"}"#.into(),
     ));
-    let base = serve(w.clone());
     let fhir = smart_client(&base, &key, None);
     let e = fhir.preflight().await.unwrap_err();
     let m = e.to_string();
@@ -709,7 +666,6 @@ async fn token_endpoint_refusal_shows_the_oauth_error_not_the_assertion() {
         "--smart-scope",
     )
     .await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 async fn refused_with(key: &Path, refuse: (u16, String), expect: &str) {
@@ -727,11 +683,9 @@ async fn refused_with(key: &Path, refuse: (u16, String), expect: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_discovery_says_to_give_the_token_url() {
-    let dir = temp_dir("nodiscovery");
-    let (key, _) = rsa(&dir);
-    let w = world("300");
+    let t = loopback("nodiscovery");
+    let (key, w, base) = (&t.key, &t.world, &t.base);
     w.lock().unwrap().no_discovery = true;
-    let base = serve(w.clone());
     let e = smart_client(&base, &key, None)
         .preflight()
         .await
@@ -755,7 +709,6 @@ async fn missing_discovery_says_to_give_the_token_url() {
             .contains("SMART token endpoint http://127.0.0.1:9/token"),
         "{e}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

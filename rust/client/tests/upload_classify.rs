@@ -2,106 +2,32 @@
 //! `upload()`) against a loopback stand-in for a FHIR server with the plugin: which files are
 //! sent, skipped (not DICOM) or failed (damaged DICOM), in both modes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use dicom_fhir_client::upload::Silent;
 use dicom_fhir_client::{ClientConfig, Fhir, StowOptions, UploadOptions};
 
-/// Answers /metadata, the plugin's StructureDefinition (found), Binary searches (none), and
-/// POST Binary (201, id = SHA-256 of the body) / STOW-RS (200); keeps the POSTed bodies.
+mod support;
+
+/// A FHIR server with the plugin (`support::plugin_answer`) that keeps the POSTed bodies
+/// (Binary and STOW-RS).
 fn serve() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let keep = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let keep = keep.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let (method, path) = (
-                    parts.next().unwrap_or("").to_string(),
-                    parts.next().unwrap_or("").to_string(),
-                );
-                let mut length = 0usize;
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            length = v.trim().parse().unwrap();
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let (status, extra, json) = if method == "POST" && path == "/fhir/Binary" {
-                    let sha = dicom_fhir_core::sha256_hex(&body);
-                    keep.lock().unwrap().push(body);
-                    (
-                        "201 Created",
-                        format!(
-                            "Location: http://127.0.0.1:{port}/fhir/Binary/{sha}/_history/1\r\n"
-                        ),
-                        format!(r#"{{"resourceType":"Binary","id":"{sha}"}}"#),
-                    )
-                } else if method == "POST" {
-                    keep.lock().unwrap().push(body);
-                    ("200 OK", String::new(), "{}".to_string())
-                } else if path.starts_with("/fhir/metadata") {
-                    (
-                        "200 OK",
-                        String::new(),
-                        r#"{"resourceType":"CapabilityStatement","fhirVersion":"4.0.1"}"#
-                            .to_string(),
-                    )
-                } else {
-                    let total = if path.starts_with("/fhir/StructureDefinition") {
-                        1
-                    } else {
-                        0
-                    };
-                    (
-                        "200 OK",
-                        String::new(),
-                        format!(
-                            r#"{{"resourceType":"Bundle","type":"searchset","total":{total}}}"#
-                        ),
-                    )
-                };
-                let mut out = stream;
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{json}",
-                    json.len()
-                );
-            });
+    let port = support::serve("application/fhir+json", move |request, port| {
+        let answer = support::plugin_answer(&request, port);
+        if request.method == "POST" {
+            keep.lock().unwrap().push(request.body);
         }
+        answer
     });
     (format!("http://127.0.0.1:{port}/fhir"), received)
 }
 
-fn ct_small() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.data/pydicom/CT_small.dcm");
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-test-data.sh)", path.display()))
-}
-
 fn folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dicom-fhir-upload-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ct = ct_small();
+    let dir = support::temp_dir(&format!("upload-{name}"));
+    let ct = support::ct_small();
     let mut garbage = vec![0u8; 128];
     garbage.extend_from_slice(b"DICM");
     garbage.extend((0..1024).map(|i| (i * 7 % 251) as u8));

@@ -130,6 +130,12 @@ pub fn qido_plan(request: &Value) -> Result<Value, DicomError> {
     qido::plan(request)
 }
 
+/// QIDO-RS, between the steps: the values of one stored instance the answer needs (the plan's
+/// `stored` selection: its `tags`, or every attribute when `all`), as DICOM JSON text.
+pub fn qido_stored_values(bytes: &[u8], stored: &Value) -> Result<String, DicomError> {
+    qido::stored_values(bytes, stored)
+}
+
 /// QIDO-RS step 2: the DICOM JSON result array for the candidate ImagingStudy (+ Patient)
 /// resources.
 pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomError> {

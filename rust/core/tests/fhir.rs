@@ -922,3 +922,26 @@ fn errors_carry_their_kind() {
     let e = qido_plan(&json!({"level": "study", "params": [["StudyInstanceUID", "not a uid!"]]})).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 }
+
+#[test]
+fn qido_stored_values_are_the_selected_tags_of_a_stored_instance() {
+    let bytes = data("pydicom/CT_small.dcm");
+    let stored = serde_json::json!({"tags": ["00180050", "00280030", "7FE00010x"], "all": false});
+    let kept: serde_json::Value =
+        serde_json::from_str(&dicom_fhir_core::qido_stored_values(&bytes, &stored).unwrap()).unwrap();
+    let keys: Vec<&String> = kept.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["00180050", "00280030"], "the selected tags the instance has, nothing else");
+    assert_eq!(kept["00180050"]["vr"], "DS");
+    let all: serde_json::Value = serde_json::from_str(
+        &dicom_fhir_core::qido_stored_values(&bytes, &serde_json::json!({"tags": [], "all": true})).unwrap(),
+    )
+    .unwrap();
+    assert!(all.as_object().unwrap().len() > 50, "includefield=all: every attribute");
+    // what a careless or hostile store holds: not DICOM, cut short, a selection that is not one
+    for garbage in [&b"not dicom"[..], &bytes[..bytes.len() / 3]] {
+        let e = dicom_fhir_core::qido_stored_values(garbage, &stored).unwrap_err();
+        assert_eq!(e.kind(), dicom_fhir_core::ErrorKind::CorruptStored, "{e}");
+    }
+    let odd = dicom_fhir_core::qido_stored_values(&bytes, &serde_json::json!({"tags": "00180050"})).unwrap();
+    assert_eq!(odd, "{}");
+}

@@ -10,48 +10,29 @@ use dicom_fhir_core::{
 
 mod common;
 
-use common::{data_root, read_named as file, wheel_files};
+use common::{pixel_data_files, read_named as file, refusal_differences, UNDECODABLE};
 
 /// Files with Pixel Data that `parse` accepts, by name relative to `.data/`.
 fn images() -> Vec<(String, Vec<u8>)> {
-    let root = data_root();
-    wheel_files()
-        .into_iter()
-        .filter_map(|p| {
-            let bytes = std::fs::read(&p).ok()?;
-            let parsed = parse(&bytes).ok()?;
-            parsed.pixel_data()?;
-            Some((p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), bytes))
-        })
-        .collect()
+    pixel_data_files(|_| true)
 }
 
-/// Files refused, with a word the reason must contain.
+/// Files refused besides `common::UNDECODABLE` (refused by transcoding too), with a word the
+/// reason must contain.
 const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
     // 32-bit samples (float/int dose grids, 32-bit RGB): dicom-pixeldata renders 1, 8, 16 bits
     ("pydicom-data/SC_rgb_32bit.dcm", "Bits Allocated 32"),
     ("pydicom-data/SC_rgb_32bit_2frame.dcm", "Bits Allocated 32"),
     ("pydicom-data/SC_rgb_expb_32bit.dcm", "Bits Allocated 32"),
     ("pydicom-data/SC_rgb_expb_32bit_2frame.dcm", "Bits Allocated 32"),
-    ("pydicom/SC_rgb_rle_32bit.dcm", "Bits Allocated 32"),
-    ("pydicom/SC_rgb_rle_32bit_2frame.dcm", "Bits Allocated 32"),
     ("pydicom/badVR.dcm", "Bits Allocated 32"),
     ("pydicom/rtdose.dcm", "Bits Allocated 32"),
     ("pydicom/rtdose_1frame.dcm", "Bits Allocated 32"),
     ("pydicom/rtdose_expb.dcm", "Bits Allocated 32"),
     ("pydicom/rtdose_expb_1frame.dcm", "Bits Allocated 32"),
-    ("pydicom/rtdose_rle.dcm", "Bits Allocated 32"),
-    ("pydicom/rtdose_rle_1frame.dcm", "Bits Allocated 32"),
     // segmented palette LUTs (0028,1221..1223)
     ("pydicom-data/gdcm-US-ALOKA-16.dcm", "segmented palettes"),
     ("pydicom-data/gdcm-US-ALOKA-16_big.dcm", "segmented palettes"),
-    // 12-bit lossy JPEG: no pure-Rust decoder
-    ("pydicom/JPEG-lossy.dcm", "12-bit"),
-    ("pydicom/JPGExtended.dcm", "12-bit"),
-    // the J2K codestream is followed by a stray sequence delimiter inside the fragment
-    ("pydicom/JPEG2000-embedded-sequence-delimiter.dcm", "could not be decoded"),
-    // dicom-object's reader refuses the data set our parser accepts
-    ("pydicom/SC_rgb_jpeg.dcm", "cannot read this data set"),
     ("pydicom/SC_ybr_full_422_uncompressed.dcm", "YBR_FULL_422"),
 ];
 
@@ -113,19 +94,7 @@ fn every_image_in_the_corpus_renders_or_is_unsupported_for_a_known_reason() {
             Err(problem) => problems.push(problem),
         }
     }
-    let expected: BTreeMap<_, _> = EXPECTED_UNSUPPORTED.iter().map(|(n, w)| (n.to_string(), *w)).collect();
-    for (name, why) in &unsupported {
-        match expected.get(name) {
-            Some(w) if why.contains(w) => {}
-            Some(w) => problems.push(format!("{name}: reason {why:?} lacks {w:?}")),
-            None => problems.push(format!("{name} newly unsupported: {why}")),
-        }
-    }
-    for name in expected.keys() {
-        if !unsupported.contains_key(name) {
-            problems.push(format!("{name} renders now: remove it from EXPECTED_UNSUPPORTED"));
-        }
-    }
+    problems.extend(refusal_differences(&unsupported, UNDECODABLE.iter().chain(EXPECTED_UNSUPPORTED), "renders"));
     let expected_flat: Vec<String> = EXPECTED_FLAT.iter().map(|s| s.to_string()).collect();
     if flat != expected_flat {
         problems.push(format!("flat renderings {flat:?}, expected {expected_flat:?}"));

@@ -17,42 +17,14 @@ use dicom_pixeldata::PixelDecoder;
 
 mod common;
 
-use common::{data_root, read_named as file, wheel_files};
+use common::{pixel_data_files, read_named as file, refusal_differences, UNDECODABLE};
 
 const LIMIT: u64 = 256 << 20;
 
 /// Corpus files with encapsulated Pixel Data that `parse` accepts, by name relative to `.data/`.
 fn compressed() -> Vec<(String, Vec<u8>)> {
-    let root = data_root();
-    wheel_files()
-        .into_iter()
-        .filter_map(|p| {
-            let bytes = std::fs::read(&p).ok()?;
-            let parsed = parse(&bytes).ok()?;
-            parsed.pixel_data()?;
-            let ts = parsed.transfer_syntax_uid().to_owned();
-            if dicom_fhir_core::is_native(&ts) {
-                return None;
-            }
-            Some((p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), bytes))
-        })
-        .collect()
+    pixel_data_files(|parsed| !dicom_fhir_core::is_native(parsed.transfer_syntax_uid()))
 }
-
-/// Files refused, with a word the reason must contain.
-const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[
-    ("pydicom/SC_rgb_rle_32bit.dcm", "Bits Allocated 32"),
-    ("pydicom/SC_rgb_rle_32bit_2frame.dcm", "Bits Allocated 32"),
-    ("pydicom/rtdose_rle.dcm", "Bits Allocated 32"),
-    ("pydicom/rtdose_rle_1frame.dcm", "Bits Allocated 32"),
-    // 12-bit lossy JPEG: no pure-Rust decoder
-    ("pydicom/JPEG-lossy.dcm", "12-bit"),
-    ("pydicom/JPGExtended.dcm", "12-bit"),
-    // the J2K codestream is followed by a stray sequence delimiter inside the fragment
-    ("pydicom/JPEG2000-embedded-sequence-delimiter.dcm", "could not be decoded"),
-    // dicom-object's reader refuses the data set our parser accepts
-    ("pydicom/SC_rgb_jpeg.dcm", "cannot read this data set"),
-];
 
 fn open(bytes: &[u8]) -> DefaultDicomObject {
     OpenFileOptions::new()
@@ -133,14 +105,8 @@ fn every_compressed_file_in_the_corpus_transcodes_or_is_unsupported_for_a_known_
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    let expected: BTreeMap<String, &str> = EXPECTED_UNSUPPORTED.iter().map(|(n, w)| (n.to_string(), *w)).collect();
-    for (name, why) in &unsupported {
-        let word = expected.get(name).unwrap_or_else(|| panic!("{name} unexpectedly refused: {why}"));
-        assert!(why.contains(word), "{name}: reason {why:?} lacks {word:?}");
-    }
-    for name in expected.keys() {
-        assert!(unsupported.contains_key(name), "{name} now transcodes: update EXPECTED_UNSUPPORTED");
-    }
+    let differences = refusal_differences(&unsupported, UNDECODABLE, "transcodes");
+    assert!(differences.is_empty(), "{differences:#?}");
 }
 
 #[test]

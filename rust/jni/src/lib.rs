@@ -15,189 +15,21 @@
 //! (`GetByteArrayRegion`; no GC lock is held while the core runs on untrusted input), and
 //! `parseDirect(ByteBuffer)` reads a direct buffer in place (zero copy).
 
-use std::any::Any;
 use std::ffi::c_void;
-use std::fmt;
-use std::sync::Once;
+use std::fs::File;
+use std::io::BufReader;
 
-use dicom_fhir_core::{DeriveOptions, DicomError, ErrorKind};
-use jni::errors::ErrorPolicy;
-use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString, JThrowable, JValue};
-use jni::strings::{JNIStr, JNIString};
+use dicom_fhir_core::{DeriveOptions, DicomError, RenderQuery};
+use jni::objects::{JByteArray, JByteBuffer, JClass, JObjectArray, JString};
 use jni::sys::{jint, jlong, JNI_VERSION_1_8};
-use jni::{jni_sig, jni_str, Env, EnvUnowned, JavaVM};
+use jni::{Env, EnvUnowned, JavaVM};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 
-/// Prefix of the message of the `IllegalStateException` thrown for a Rust panic.
-const PANIC_PREFIX: &str = "dicom-fhir native panic: ";
+mod failure;
 
-// ---------------------------------------------------------------------------------------------
-// Errors and the policy that maps them to Java exceptions
-// ---------------------------------------------------------------------------------------------
-
-/// Everything a native method can fail with.
-#[derive(Debug)]
-enum Failure {
-    /// The core rejected the input (thrown as `DicomException`).
-    Dicom(DicomError),
-    /// The caller passed something unusable, e.g. malformed JSON (`IllegalArgumentException`).
-    IllegalArgument(String),
-    /// A required argument was null (`NullPointerException`).
-    NullArgument(&'static str),
-    /// A file the caller named cannot be opened (`java.io.IOException`).
-    Io(String),
-    /// A JNI call failed; `Error::JavaException` means a Java exception is already pending.
-    Jni(jni::errors::Error),
-}
-
-impl From<jni::errors::Error> for Failure {
-    fn from(e: jni::errors::Error) -> Self {
-        Failure::Jni(e)
-    }
-}
-
-impl From<DicomError> for Failure {
-    fn from(e: DicomError) -> Self {
-        Failure::Dicom(e)
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Dicom(e) => write!(f, "{e}"),
-            Failure::IllegalArgument(m) => f.write_str(m),
-            Failure::NullArgument(name) => write!(f, "{name} must not be null"),
-            Failure::Io(m) => f.write_str(m),
-            Failure::Jni(e) => write!(f, "JNI error: {e}"),
-        }
-    }
-}
-
-type Res<T> = Result<T, Failure>;
-
-/// Text of a panic payload: `panic!("literal")` carries a `&'static str`, `panic!("{x}")` and
-/// most std panics (index out of bounds, unwrap on Err, ...) carry a `String`.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
-
-/// Throws `class_name(msg)`. `throw_new` reports success as `Err(JavaException)`, which is
-/// exactly the state we want to leave behind, so that result is dropped.
-fn throw(env: &mut Env<'_>, class_name: &JNIStr, msg: &str) -> jni::errors::Result<()> {
-    // Env::find_class is the raw JNI FindClass: inside a native method it resolves through the
-    // class loader of DicomNative, so DicomException is the very class the Java caller sees
-    // (not a copy from the thread's context class loader).
-    let class = env.find_class(class_name)?;
-    match env.throw_new(&class, JNIString::new(msg)) {
-        Ok(()) | Err(jni::errors::Error::JavaException) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Throws the Java exception of a core error: `DicomLimitException` for a limit, else
-/// `DicomException`, built with their `(String kind, String message)` constructor.
-fn throw_dicom(env: &mut Env<'_>, e: &DicomError) -> jni::errors::Result<()> {
-    let class_name = match e.kind() {
-        ErrorKind::LimitExceeded => jni_str!("org/dicomfhir/bridge/DicomLimitException"),
-        _ => jni_str!("org/dicomfhir/bridge/DicomException"),
-    };
-    let class = env.find_class(class_name)?;
-    let kind = JString::from_str(env, e.kind().as_str())?;
-    let message = JString::from_str(env, e.message())?;
-    let obj = env.new_object(
-        &class,
-        jni_sig!("(Ljava/lang/String;Ljava/lang/String;)V"),
-        &[JValue::from(&kind), JValue::from(&message)],
-    )?;
-    let throwable = env.cast_local::<JThrowable>(obj)?;
-    match env.throw(&throwable) {
-        Ok(()) | Err(jni::errors::Error::JavaException) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Our `ErrorPolicy`: typed exceptions for errors, `IllegalStateException` for panics.
-struct ThrowJava;
-
-impl<T: Default> ErrorPolicy<T, Failure> for ThrowJava {
-    type Captures<'unowned_env_local: 'native_method, 'native_method> = ();
-
-    fn on_error<'unowned_env_local: 'native_method, 'native_method>(
-        env: &mut Env<'unowned_env_local>,
-        _cap: &mut (),
-        err: Failure,
-    ) -> jni::errors::Result<T> {
-        if env.exception_check() {
-            // A Java exception is already pending (a JNI call threw): let it propagate.
-            return Ok(T::default());
-        }
-        let (class, msg) = match &err {
-            Failure::Dicom(e) => {
-                throw_dicom(env, e)?;
-                return Ok(T::default());
-            }
-            Failure::IllegalArgument(m) => {
-                (jni_str!("java/lang/IllegalArgumentException"), m.clone())
-            }
-            Failure::NullArgument(_) => {
-                (jni_str!("java/lang/NullPointerException"), err.to_string())
-            }
-            Failure::Io(m) => (jni_str!("java/io/IOException"), m.clone()),
-            Failure::Jni(_) => (
-                jni_str!("java/lang/IllegalStateException"),
-                format!("dicom-fhir native: {err}"),
-            ),
-        };
-        throw(env, class, &msg)?;
-        Ok(T::default())
-    }
-
-    fn on_panic<'unowned_env_local: 'native_method, 'native_method>(
-        env: &mut Env<'unowned_env_local>,
-        _cap: &mut (),
-        payload: Box<dyn Any + Send + 'static>,
-    ) -> jni::errors::Result<T> {
-        let msg = format!("{PANIC_PREFIX}{}", panic_message(payload.as_ref()));
-        // Dropping a payload can itself panic (a Drop impl): then leak what is left.
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
-            std::mem::forget(p);
-        }
-        if env.exception_check() {
-            // Replace whatever was pending: the panic is the more important news.
-            env.exception_clear();
-        }
-        throw(env, jni_str!("java/lang/IllegalStateException"), &msg)?;
-        Ok(T::default())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Library load: JavaVM singleton + quiet panic hook
-// ---------------------------------------------------------------------------------------------
-
-static PANIC_HOOK: Once = Once::new();
-
-/// Replaces the default hook (multi-line message, optional backtrace) with one stderr line.
-/// The hook is per copy of `std`, i.e. it only affects panics inside this library.
-fn install_panic_hook() {
-    PANIC_HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let location = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            let msg = panic_message(info.payload()).replace('\n', " ");
-            eprintln!("[dicom-fhir native] panic{location}: {msg} (rethrown to Java as IllegalStateException)");
-        }));
-    });
-}
+use failure::{install_panic_hook, Failure, Res, ThrowJava};
 
 /// Called by the JVM on `System.load`/`System.loadLibrary`.
 ///
@@ -236,18 +68,33 @@ fn optional_string(env: &Env<'_>, s: &JString<'_>) -> Res<Option<String>> {
     }
 }
 
-fn options(env: &Env<'_>, json: &JString<'_>) -> Res<DeriveOptions> {
+/// Optional JSON parameters (`optionsJson`, `queryJson`): null or blank means the defaults.
+fn optional_json<T: DeserializeOwned + Default>(env: &Env<'_>, json: &JString<'_>, name: &str) -> Res<T> {
     match optional_string(env, json)? {
-        None => Ok(DeriveOptions::default()),
-        Some(s) if s.trim().is_empty() => Ok(DeriveOptions::default()),
-        Some(s) => serde_json::from_str(&s)
-            .map_err(|e| Failure::IllegalArgument(format!("invalid optionsJson: {e}"))),
+        None => Ok(T::default()),
+        Some(s) if s.trim().is_empty() => Ok(T::default()),
+        Some(s) => serde_json::from_str(&s).map_err(|e| Failure::IllegalArgument(format!("invalid {name}: {e}"))),
     }
 }
 
 fn json_value(text: &str, what: &str) -> Res<Value> {
     serde_json::from_str(text)
         .map_err(|e| Failure::IllegalArgument(format!("{what} is not valid JSON: {e}")))
+}
+
+/// A JSON argument that must be there (a request, a study, an outcome).
+fn required_json(env: &Env<'_>, s: &JString<'_>, name: &'static str) -> Res<Value> {
+    json_value(&required_string(env, s, name)?, name)
+}
+
+/// The bytes of a Java byte[] that must be there, copied once into Rust memory
+/// (GetByteArrayRegion). Deliberately not GetPrimitiveArrayCritical: it would block the GC
+/// while the core parses, decodes or hashes untrusted input, which can take long.
+fn copied_bytes(env: &Env<'_>, data: &JByteArray<'_>, name: &'static str) -> Res<Vec<u8>> {
+    if data.is_null() {
+        return Err(Failure::NullArgument(name));
+    }
+    Ok(env.convert_byte_array(data)?)
 }
 
 fn string_array(
@@ -272,7 +119,7 @@ fn string_array(
     Ok(out)
 }
 
-fn to_jstring<'l>(env: &mut Env<'l>, value: &Value) -> Res<JString<'l>> {
+fn to_jstring<'l>(env: &mut Env<'l>, value: &impl Serialize) -> Res<JString<'l>> {
     let text = serde_json::to_string(value)
         .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
     Ok(JString::from_str(env, text)?)
@@ -325,14 +172,9 @@ native! {
         data: JByteArray<'l>,
         options_json: JString<'l>,
     ) -> JString<'l> {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
-        let options = options(env, &options_json)?;
-        // One copy into Rust memory (GetByteArrayRegion). Deliberately not
-        // GetPrimitiveArrayCritical: it would block the GC for the whole parse of untrusted
-        // input. Callers with large payloads can use parseDirect (zero copy).
-        let bytes = env.convert_byte_array(&data)?;
+        // Callers with large payloads can use parseDirect (zero copy).
+        let bytes = copied_bytes(env, &data, "data")?;
+        let options: DeriveOptions = optional_json(env, &options_json, "optionsJson")?;
         let result = dicom_fhir_core::parse_instance(&bytes, &options)?;
         drop(bytes);
         to_jstring(env, &result)
@@ -351,7 +193,7 @@ native! {
         if buffer.is_null() {
             return Err(Failure::NullArgument("direct"));
         }
-        let options = options(env, &options_json)?;
+        let options: DeriveOptions = optional_json(env, &options_json, "optionsJson")?;
         let (ptr, len) = match (env.get_direct_buffer_address(&buffer), env.get_direct_buffer_capacity(&buffer)) {
             (Ok(p), Ok(n)) => (p, n),
             _ => {
@@ -403,7 +245,7 @@ native! {
         study: JString<'l>,
         sop_uids: JObjectArray<'l, JString<'l>>,
     ) -> JString<'l> {
-        let study = json_value(&required_string(env, &study, "study")?, "study")?;
+        let study = required_json(env, &study, "study")?;
         let uids = string_array(env, &sop_uids, "sopUids")?;
         let uids: Vec<&str> = uids.iter().map(String::as_str).collect();
         match dicom_fhir_core::remove_instances_owned(study, &uids)? {
@@ -416,10 +258,7 @@ native! {
 native! {
     /// `static native String sha256(byte[] data)`: lowercase hex.
     fn Java_org_dicomfhir_bridge_DicomNative_sha256(env, data: JByteArray<'l>) -> JString<'l> {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
-        let bytes = env.convert_byte_array(&data)?;
+        let bytes = copied_bytes(env, &data, "data")?;
         Ok(JString::from_str(env, dicom_fhir_core::sha256_hex(&bytes))?)
     }
 }
@@ -441,30 +280,6 @@ native! {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn panic_message_reads_str_and_string_payloads() {
-        let s: Box<dyn Any + Send> = Box::new("static str");
-        assert_eq!(panic_message(s.as_ref()), "static str");
-        let s: Box<dyn Any + Send> = Box::new(String::from("formatted 42"));
-        assert_eq!(panic_message(s.as_ref()), "formatted 42");
-        let s: Box<dyn Any + Send> = Box::new(42_u32);
-        assert_eq!(panic_message(s.as_ref()), "non-string panic payload");
-    }
-
-    #[test]
-    fn panic_message_from_real_panics() {
-        let p = std::panic::catch_unwind(|| panic!("literal")).unwrap_err();
-        assert_eq!(panic_message(p.as_ref()), "literal");
-        let v: Vec<u8> = Vec::new();
-        let i = v.len() + 3;
-        let p = std::panic::catch_unwind(|| v[i]).unwrap_err();
-        assert!(panic_message(p.as_ref()).contains("index out of bounds"));
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // DICOMweb (QIDO-RS, WADO-RS metadata): see dicom_fhir_core::qido and docs/dicomweb.md
@@ -474,7 +289,7 @@ native! {
     /// `static native String qidoPlan(String requestJson)`: validates a QIDO query (a bad query is a
     /// `DicomException`) and returns the FHIR narrowing plan.
     fn Java_org_dicomfhir_bridge_DicomNative_qidoPlan(env, request: JString<'l>) -> JString<'l> {
-        let request = json_value(&required_string(env, &request, "request")?, "request")?;
+        let request = required_json(env, &request, "request")?;
         let plan = dicom_fhir_core::qido_plan(&request)?;
         to_jstring(env, &plan)
     }
@@ -490,9 +305,8 @@ native! {
         request: JString<'l>,
         candidates: JString<'l>,
     ) -> JByteArray<'l> {
-        let request = json_value(&required_string(env, &request, "request")?, "request")?;
-        let candidates =
-            json_value(&required_string(env, &candidates, "candidates")?, "candidates")?;
+        let request = required_json(env, &request, "request")?;
+        let candidates = required_json(env, &candidates, "candidates")?;
         let mut result = dicom_fhir_core::qido_query(&request, &candidates)?;
         let matches = result
             .as_object_mut()
@@ -507,6 +321,23 @@ native! {
 }
 
 native! {
+    /// `static native String qidoStoredValues(byte[] data, String storedJson)`: the values of one
+    /// stored instance a QIDO answer needs (`storedJson` is the plan's `stored`: its `tags`, or
+    /// every attribute when `all`), as DICOM JSON; bytes that do not parse are CORRUPT_STORED.
+    fn Java_org_dicomfhir_bridge_DicomNative_qidoStoredValues(
+        env,
+        data: JByteArray<'l>,
+        stored: JString<'l>,
+    ) -> JString<'l> {
+        let bytes = copied_bytes(env, &data, "data")?;
+        let stored = required_json(env, &stored, "stored")?;
+        let json = dicom_fhir_core::qido_stored_values(&bytes, &stored)?;
+        drop(bytes);
+        Ok(JString::from_str(env, json)?)
+    }
+}
+
+native! {
     /// `static native String dicomJson(byte[] data, String bulkDataUriBase)`: the PS3.18 F.2 DICOM
     /// JSON object of one Part-10 instance (BulkDataURIs below `bulkDataUriBase`).
     fn Java_org_dicomfhir_bridge_DicomNative_dicomJson(
@@ -514,11 +345,8 @@ native! {
         data: JByteArray<'l>,
         base: JString<'l>,
     ) -> JString<'l> {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
+        let bytes = copied_bytes(env, &data, "data")?;
         let base = required_string(env, &base, "bulkDataUriBase")?;
-        let bytes = env.convert_byte_array(&data)?;
         // The bytes are a stored instance: one that does not parse is CorruptStored.
         let json = dicom_fhir_core::stored_dicom_json(&bytes, &base)?;
         drop(bytes);
@@ -545,16 +373,45 @@ fn chunks_json(chunks: &[dicom_fhir_core::Chunk]) -> Value {
     )
 }
 
-/// The answer of `frames` / `framesOfFile`: parses the frame list, then `read` locates those
-/// frames in its source (a Java byte[] or a file).
+/// Where a stored instance is read from for a header walk: a Java byte[] (pinned, not copied)
+/// or a file (only its headers are read).
+enum Stored<'a, 'l> {
+    Bytes(&'a JByteArray<'l>),
+    File(&'a JString<'l>),
+}
+
+impl Stored<'_, '_> {
+    /// Runs the walk that fits the source: `in_bytes` over the pinned array, `in_file` over the
+    /// opened file.
+    fn walk<T>(
+        &self,
+        env: &Env<'_>,
+        in_bytes: impl FnOnce(&[u8]) -> Result<T, DicomError>,
+        in_file: impl FnOnce(&mut BufReader<File>) -> Result<T, DicomError>,
+    ) -> Res<T> {
+        match self {
+            Stored::Bytes(data) => with_critical_bytes(env, data, |bytes| Ok(in_bytes(bytes)?)),
+            Stored::File(path) => Ok(in_file(&mut open_file(env, path)?)?),
+        }
+    }
+}
+
+/// The answer of `frames` / `framesOfFile`: parses the frame list, then locates those frames in
+/// the stored instance; a deflated data set may inflate to at most `max_inflated_bytes`.
 fn frames_answer<'l>(
     env: &mut Env<'l>,
+    stored: Stored<'_, '_>,
     frame_list: &JString<'_>,
-    read: impl FnOnce(&Env<'_>, &[u64]) -> Res<dicom_fhir_core::Frames>,
+    max_inflated_bytes: jlong,
 ) -> Res<JString<'l>> {
+    let cap = max_inflated(max_inflated_bytes);
     let list = required_string(env, frame_list, "frameList")?;
     let numbers = dicom_fhir_core::parse_frame_list(&list)?;
-    let frames = read(env, &numbers)?;
+    let frames = stored.walk(
+        env,
+        |bytes| dicom_fhir_core::frames_in_limited(bytes, &numbers, cap),
+        |file| dicom_fhir_core::frames_limited(file, &numbers, cap),
+    )?;
     let out = serde_json::json!({
         "transferSyntaxUid": frames.transfer_syntax_uid,
         "numberOfFrames": frames.number_of_frames,
@@ -567,15 +424,22 @@ fn frames_answer<'l>(
     to_jstring(env, &out)
 }
 
-/// The answer of `bulkdata` / `bulkdataOfFile`: `read` locates the tag path in its source; null
+/// The answer of `bulkdata` / `bulkdataOfFile`: locates the tag path in the stored instance; null
 /// (a default `JString`) when the instance has no such element.
 fn bulk_answer<'l>(
     env: &mut Env<'l>,
+    stored: Stored<'_, '_>,
     tag_path: &JString<'_>,
-    read: impl FnOnce(&Env<'_>, &str) -> Res<Option<dicom_fhir_core::BulkValue>>,
+    max_inflated_bytes: jlong,
 ) -> Res<JString<'l>> {
+    let cap = max_inflated(max_inflated_bytes);
     let path = required_string(env, tag_path, "tagPath")?;
-    match read(env, &path)? {
+    let value = stored.walk(
+        env,
+        |bytes| dicom_fhir_core::locate_in_limited(bytes, &path, cap),
+        |file| dicom_fhir_core::locate_limited(file, &path, cap),
+    )?;
+    match value {
         None => Ok(JString::default()),
         Some(v) => {
             let out = serde_json::json!({
@@ -590,10 +454,10 @@ fn bulk_answer<'l>(
 /// Opens a stored instance for the header walks of [`frames`](dicom_fhir_core::frames)
 /// and [`locate`](dicom_fhir_core::locate): they read element headers and seek over
 /// values, so a frame of a 200 MB file costs a few small reads, not the file.
-fn open_file(env: &Env<'_>, path: &JString<'_>) -> Res<std::io::BufReader<std::fs::File>> {
+fn open_file(env: &Env<'_>, path: &JString<'_>) -> Res<BufReader<File>> {
     let path = required_string(env, path, "path")?;
-    let file = std::fs::File::open(&path).map_err(|e| Failure::Io(format!("cannot open {path}: {e}")))?;
-    Ok(std::io::BufReader::with_capacity(16 * 1024, file))
+    let file = File::open(&path).map_err(|e| Failure::Io(format!("cannot open {path}: {e}")))?;
+    Ok(BufReader::with_capacity(16 * 1024, file))
 }
 
 /// Runs `f` over the bytes of a Java byte[] without copying them (a critical region: `f` must
@@ -625,16 +489,8 @@ native! {
     /// one entry per requested frame (null: no such frame). A malformed list is a DicomException
     /// (INVALID_INPUT), an unreadable instance one of kind CORRUPT_STORED; a deflated data set
     /// inflating beyond `maxInflatedBytes` a DicomLimitException.
-    fn Java_org_dicomfhir_bridge_DicomNative_frames(
-        env,
-        data: JByteArray<'l>,
-        frame_list: JString<'l>,
-        max_inflated_bytes: jlong,
-    ) -> JString<'l> {
-        let cap = max_inflated(max_inflated_bytes);
-        frames_answer(env, &frame_list, |env, numbers| {
-            with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::frames_in_limited(bytes, numbers, cap)?))
-        })
+    fn Java_org_dicomfhir_bridge_DicomNative_frames(env, data: JByteArray<'l>, frame_list: JString<'l>, max: jlong) -> JString<'l> {
+        frames_answer(env, Stored::Bytes(&data), &frame_list, max)
     }
 }
 
@@ -642,16 +498,8 @@ native! {
     /// `static native String bulkdata(byte[] data, String tagPath, long maxInflatedBytes)`:
     /// `{"vr":..,"parts":[[chunk..],..]}`, or null when the instance has no such element. A malformed
     /// path is a DicomException; a deflated data set inflating beyond the cap a DicomLimitException.
-    fn Java_org_dicomfhir_bridge_DicomNative_bulkdata(
-        env,
-        data: JByteArray<'l>,
-        tag_path: JString<'l>,
-        max_inflated_bytes: jlong,
-    ) -> JString<'l> {
-        let cap = max_inflated(max_inflated_bytes);
-        bulk_answer(env, &tag_path, |env, path| {
-            with_critical_bytes(env, &data, |bytes| Ok(dicom_fhir_core::locate_in_limited(bytes, path, cap)?))
-        })
+    fn Java_org_dicomfhir_bridge_DicomNative_bulkdata(env, data: JByteArray<'l>, tag_path: JString<'l>, max: jlong) -> JString<'l> {
+        bulk_answer(env, Stored::Bytes(&data), &tag_path, max)
     }
 }
 
@@ -659,32 +507,16 @@ native! {
     /// `static native String framesOfFile(String path, String frameList, long maxInflatedBytes)`:
     /// [`frames`] of the instance stored in a file, reading its headers only (chunks are ranges of
     /// the file).
-    fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile(
-        env,
-        path: JString<'l>,
-        frame_list: JString<'l>,
-        max_inflated_bytes: jlong,
-    ) -> JString<'l> {
-        let cap = max_inflated(max_inflated_bytes);
-        frames_answer(env, &frame_list, |env, numbers| {
-            Ok(dicom_fhir_core::frames_limited(&mut open_file(env, &path)?, numbers, cap)?)
-        })
+    fn Java_org_dicomfhir_bridge_DicomNative_framesOfFile(env, path: JString<'l>, frame_list: JString<'l>, max: jlong) -> JString<'l> {
+        frames_answer(env, Stored::File(&path), &frame_list, max)
     }
 }
 
 native! {
     /// `static native String bulkdataOfFile(String path, String tagPath, long maxInflatedBytes)`:
     /// [`bulkdata`] of the instance stored in a file, reading its headers only.
-    fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile(
-        env,
-        path: JString<'l>,
-        tag_path: JString<'l>,
-        max_inflated_bytes: jlong,
-    ) -> JString<'l> {
-        let cap = max_inflated(max_inflated_bytes);
-        bulk_answer(env, &tag_path, |env, tag_path| {
-            Ok(dicom_fhir_core::locate_limited(&mut open_file(env, &path)?, tag_path, cap)?)
-        })
+    fn Java_org_dicomfhir_bridge_DicomNative_bulkdataOfFile(env, path: JString<'l>, tag_path: JString<'l>, max: jlong) -> JString<'l> {
+        bulk_answer(env, Stored::File(&path), &tag_path, max)
     }
 }
 
@@ -697,9 +529,7 @@ native! {
     /// `{"uid","native","servedAs","mediaType"}` of one transfer syntax (WADO-RS negotiation).
     fn Java_org_dicomfhir_bridge_DicomNative_transferSyntax(env, uid: JString<'l>) -> JString<'l> {
         let uid = required_string(env, &uid, "uid")?;
-        let info = serde_json::to_value(dicom_fhir_core::transfer_syntax_info(&uid))
-            .map_err(|e| Failure::IllegalArgument(format!("result not serializable: {e}")))?;
-        to_jstring(env, &info)
+        to_jstring(env, &dicom_fhir_core::transfer_syntax_info(&uid))
     }
 }
 
@@ -718,69 +548,51 @@ native! {
         env,
         outcome: JString<'l>,
     ) -> JString<'l> {
-        let outcome = json_value(&required_string(env, &outcome, "outcome")?, "outcome")?;
+        let outcome = required_json(env, &outcome, "outcome")?;
         let response = dicom_fhir_core::stow_response_json(&outcome)?;
         to_jstring(env, &response)
     }
 }
 
-/// `static native byte[] render(byte[] data, int frameNumber, String queryJson)`: frame
-/// `frameNumber` (1-based) of a stored instance as an encoded image. `queryJson` holds the PS3.18
-/// parameters as text (`{"mediaType","window","viewport","quality"}`, each optional; see
-/// `dicom_fhir_core::RenderQuery`). A bad parameter or frame number is a DicomException of kind
-/// INVALID_INPUT, an image the core cannot decode (or a media type it does not produce) one of
-/// kind UNSUPPORTED. The bytes are copied (not pinned): decoding can take long.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_render<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    frame_number: jint,
-    query_json: JString<'l>,
-) -> JByteArray<'l> {
-    unowned
-        .with_env(|env| -> Res<JByteArray<'l>> {
-            if data.is_null() {
-                return Err(Failure::NullArgument("data"));
-            }
-            let query: dicom_fhir_core::RenderQuery = match optional_string(env, &query_json)? {
-                None => Default::default(),
-                Some(s) => serde_json::from_str(&s)
-                    .map_err(|e| Failure::IllegalArgument(format!("invalid queryJson: {e}")))?,
-            };
-            let options = dicom_fhir_core::RenderOptions::from_query(&query)?;
-            let frame = u32::try_from(frame_number)
-                .map_err(|_| DicomError::invalid_input(format!("frame number {frame_number} is not positive")))?;
-            let bytes = env.convert_byte_array(&data)?;
-            let rendered = dicom_fhir_core::render_frame(&bytes, frame, &options)?;
-            drop(bytes);
-            Ok(env.byte_array_from_slice(&rendered.bytes)?)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native byte[] render(byte[] data, int frameNumber, String queryJson)`: frame
+    /// `frameNumber` (1-based) of a stored instance as an encoded image. `queryJson` holds the
+    /// PS3.18 parameters as text (`{"mediaType","window","viewport","quality"}`, each optional; see
+    /// `dicom_fhir_core::RenderQuery`). A bad parameter or frame number is a DicomException of kind
+    /// INVALID_INPUT, an image the core cannot decode (or a media type it does not produce) one of
+    /// kind UNSUPPORTED. The bytes are copied (not pinned): decoding can take long.
+    fn Java_org_dicomfhir_bridge_DicomNative_render(
+        env,
+        data: JByteArray<'l>,
+        frame_number: jint,
+        query_json: JString<'l>,
+    ) -> JByteArray<'l> {
+        let bytes = copied_bytes(env, &data, "data")?;
+        let query: RenderQuery = optional_json(env, &query_json, "queryJson")?;
+        let options = dicom_fhir_core::RenderOptions::from_query(&query)?;
+        let frame = u32::try_from(frame_number)
+            .map_err(|_| DicomError::invalid_input(format!("frame number {frame_number} is not positive")))?;
+        let rendered = dicom_fhir_core::render_frame(&bytes, frame, &options)?;
+        drop(bytes);
+        Ok(env.byte_array_from_slice(&rendered.bytes)?)
+    }
 }
 
-/// `static native byte[] thumbnail(byte[] data, String mediaType)`: frame 1, longest side
-/// `dicom_fhir_core::THUMBNAIL_SIZE` pixels, the instance's default window, no annotation.
-#[unsafe(no_mangle)]
-pub extern "system" fn Java_org_dicomfhir_bridge_DicomNative_thumbnail<'l>(
-    mut unowned: EnvUnowned<'l>,
-    _class: JClass<'l>,
-    data: JByteArray<'l>,
-    media_type: JString<'l>,
-) -> JByteArray<'l> {
-    unowned
-        .with_env(|env| -> Res<JByteArray<'l>> {
-            if data.is_null() {
-                return Err(Failure::NullArgument("data"));
-            }
-            let query = dicom_fhir_core::RenderQuery { media_type: optional_string(env, &media_type)?, ..Default::default() };
-            let media_type = dicom_fhir_core::RenderOptions::from_query(&query)?.media_type;
-            let bytes = env.convert_byte_array(&data)?;
-            let rendered = dicom_fhir_core::thumbnail(&bytes, media_type)?;
-            drop(bytes);
-            Ok(env.byte_array_from_slice(&rendered.bytes)?)
-        })
-        .resolve::<ThrowJava>()
+native! {
+    /// `static native byte[] thumbnail(byte[] data, String mediaType)`: frame 1, longest side
+    /// `dicom_fhir_core::THUMBNAIL_SIZE` pixels, the instance's default window, no annotation.
+    fn Java_org_dicomfhir_bridge_DicomNative_thumbnail(
+        env,
+        data: JByteArray<'l>,
+        media_type: JString<'l>,
+    ) -> JByteArray<'l> {
+        let bytes = copied_bytes(env, &data, "data")?;
+        let query = RenderQuery { media_type: optional_string(env, &media_type)?, ..Default::default() };
+        let media_type = dicom_fhir_core::RenderOptions::from_query(&query)?.media_type;
+        let rendered = dicom_fhir_core::thumbnail(&bytes, media_type)?;
+        drop(bytes);
+        Ok(env.byte_array_from_slice(&rendered.bytes)?)
+    }
 }
 
 native! {
@@ -794,10 +606,7 @@ native! {
         data: JByteArray<'l>,
         max_decoded_bytes: jlong,
     ) -> JByteArray<'l> {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
-        let bytes = env.convert_byte_array(&data)?;
+        let bytes = copied_bytes(env, &data, "data")?;
         let out = dicom_fhir_core::to_explicit_le(&bytes, max_inflated(max_decoded_bytes))?;
         drop(bytes);
         Ok(env.byte_array_from_slice(&out)?)
@@ -815,12 +624,9 @@ native! {
         frame_list: JString<'l>,
         max_decoded_bytes: jlong,
     ) -> JByteArray<'l> {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
+        let bytes = copied_bytes(env, &data, "data")?;
         let list = required_string(env, &frame_list, "frameList")?;
         let numbers = dicom_fhir_core::parse_frame_list(&list)?;
-        let bytes = env.convert_byte_array(&data)?;
         let frames = dicom_fhir_core::frames_explicit_le(&bytes, &numbers, max_inflated(max_decoded_bytes))?;
         drop(bytes);
         Ok(env.byte_array_from_slice(&frames.concat())?)
@@ -836,11 +642,8 @@ native! {
         data: JByteArray<'l>,
         max_decoded_bytes: jlong,
     ) {
-        if data.is_null() {
-            return Err(Failure::NullArgument("data"));
-        }
         // copied, not pinned: dicom-object reads the whole data set
-        let bytes = env.convert_byte_array(&data)?;
+        let bytes = copied_bytes(env, &data, "data")?;
         Ok(dicom_fhir_core::check_transcodable(&bytes, max_inflated(max_decoded_bytes))?)
     }
 }

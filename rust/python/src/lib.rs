@@ -118,48 +118,46 @@ fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
 /// One parsed DICOM instance: what the dicom-fhir plugin derives from it.
 #[pyclass(frozen, module = "dicom_fhir", name = "Instance")]
 struct Instance {
+    /// Lowercase hex SHA-256 of the bytes: the id of the Binary the plugin stores them as.
+    #[pyo3(get)]
+    sha256: String,
+    /// Size in bytes.
+    #[pyo3(get)]
+    size: u64,
+    #[pyo3(get)]
+    study_instance_uid: String,
+    #[pyo3(get)]
+    series_instance_uid: String,
+    #[pyo3(get)]
+    sop_instance_uid: String,
+    #[pyo3(get)]
+    sop_class_uid: String,
+    #[pyo3(get)]
+    transfer_syntax_uid: String,
     parsed: ParsedInstance,
     result: Value,
 }
 
 impl Instance {
-    fn text(&self, key: &str) -> String {
-        self.result[key].as_str().unwrap_or_default().to_string()
+    /// The properties are read once from the parse result (the native contract's names).
+    fn new(parsed: ParsedInstance, result: Value) -> Instance {
+        let text = |key: &str| result[key].as_str().unwrap_or_default().to_string();
+        Instance {
+            sha256: text("sha256"),
+            size: result["size"].as_u64().unwrap_or_default(),
+            study_instance_uid: text("studyInstanceUid"),
+            series_instance_uid: text("seriesInstanceUid"),
+            sop_instance_uid: text("sopInstanceUid"),
+            sop_class_uid: text("sopClassUid"),
+            transfer_syntax_uid: text("transferSyntaxUid"),
+            parsed,
+            result,
+        }
     }
 }
 
 #[pymethods]
 impl Instance {
-    /// Lowercase hex SHA-256 of the bytes: the id of the Binary the plugin stores them as.
-    #[getter]
-    fn sha256(&self) -> String {
-        self.text("sha256")
-    }
-    /// Size in bytes.
-    #[getter]
-    fn size(&self) -> u64 {
-        self.result["size"].as_u64().unwrap_or_default()
-    }
-    #[getter]
-    fn study_instance_uid(&self) -> String {
-        self.text("studyInstanceUid")
-    }
-    #[getter]
-    fn series_instance_uid(&self) -> String {
-        self.text("seriesInstanceUid")
-    }
-    #[getter]
-    fn sop_instance_uid(&self) -> String {
-        self.text("sopInstanceUid")
-    }
-    #[getter]
-    fn sop_class_uid(&self) -> String {
-        self.text("sopClassUid")
-    }
-    #[getter]
-    fn transfer_syntax_uid(&self) -> String {
-        self.text("transferSyntaxUid")
-    }
     /// `{"system": ..., "value": ...}`: the Patient identifier the plugin uses.
     #[getter]
     fn patient_identifier<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -202,9 +200,7 @@ impl Instance {
     fn __repr__(&self) -> String {
         format!(
             "<dicom_fhir.Instance sop_instance_uid={:?} study_instance_uid={:?} sha256={:?} problems={}>",
-            self.text("sopInstanceUid"),
-            self.text("studyInstanceUid"),
-            self.text("sha256"),
+            self.sop_instance_uid, self.study_instance_uid, self.sha256,
             self.problems().len()
         )
     }
@@ -251,7 +247,7 @@ fn read(
     let (parsed, result) = read
         .map_err(|e| dicom_error(&e, &format!("{label}: not valid DICOM: ")))?
         .into_parts();
-    Ok(Instance { parsed, result })
+    Ok(Instance::new(parsed, result))
 }
 
 /// Forwards progress to a Python callable; a raising callback (or Ctrl-C) cancels.
@@ -392,6 +388,60 @@ impl SmartArgs {
     }
 }
 
+/// The keyword arguments upload() and verify() share (`**connection: Unpack[Connection]` in
+/// dicom_fhir.pyi): how to reach and authenticate to the server, how many requests at a time.
+struct Connection {
+    jobs: usize,
+    token: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout: f64,
+    smart: SmartArgs,
+}
+
+impl Connection {
+    /// Reads the keyword arguments left over by `function`'s own; an unknown one is a
+    /// TypeError, as for any Python function.
+    fn from_kwargs(function: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
+        let mut c = Connection {
+            jobs: 4,
+            token: None,
+            ca_file: None,
+            timeout: 300.0,
+            smart: SmartArgs::default(),
+        };
+        for (key, value) in kwargs.into_iter().flat_map(|d| d.iter()) {
+            let key: String = key.extract()?;
+            let wrong =
+                |e: PyErr| PyTypeError::new_err(format!("{function}() argument '{key}': {e}"));
+            match key.as_str() {
+                "jobs" => c.jobs = value.extract().map_err(wrong)?,
+                "token" => c.token = value.extract().map_err(wrong)?,
+                "ca_file" => c.ca_file = value.extract().map_err(wrong)?,
+                "timeout" => c.timeout = value.extract().map_err(wrong)?,
+                "smart_client_id" => c.smart.client_id = value.extract().map_err(wrong)?,
+                "smart_key" => c.smart.key = value.extract().map_err(wrong)?,
+                "smart_token_url" => c.smart.token_url = value.extract().map_err(wrong)?,
+                "smart_scope" => c.smart.scope = value.extract().map_err(wrong)?,
+                "smart_alg" => c.smart.alg = value.extract().map_err(wrong)?,
+                "smart_kid" => c.smart.kid = value.extract().map_err(wrong)?,
+                _ => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{function}() got an unexpected keyword argument '{key}'"
+                    )))
+                }
+            }
+        }
+        c.jobs = c.jobs.max(1);
+        Ok(c)
+    }
+
+    /// The client of `server`, and how many requests it may run at a time.
+    fn connect(self, server: String) -> PyResult<(Fhir, usize)> {
+        let fhir = client(server, self.token, self.smart, self.ca_file, self.timeout)?;
+        Ok((fhir, self.jobs))
+    }
+}
+
 /// Explicit arguments first: an explicit `token` ignores the DICOMFHIR_SMART_* variables, an
 /// explicit `smart_*` ignores DICOMFHIR_TOKEN; both explicit (or both from the environment) is
 /// an error.
@@ -443,12 +493,30 @@ fn runtime(jobs: usize) -> PyResult<tokio::runtime::Runtime> {
         .map_err(|e| DicomFhirError::new_err(format!("cannot start the runtime: {e}")))
 }
 
-fn finish<T>(py: Python<'_>, progress: &PyProgress, result: Result<T, ClientError>) -> PyResult<T> {
-    if let Some(e) = progress.error.lock().unwrap().take() {
+/// Runs one client operation (upload, verify) on its own runtime, interruptible by Ctrl-C,
+/// forwarding progress to `callback`; returns its report and the report as a Python object. An
+/// exception raised by the callback (or Ctrl-C) wins over the operation's own error.
+fn run_report<'py, R: serde::Serialize + Send>(
+    py: Python<'py>,
+    jobs: usize,
+    callback: Option<Py<PyAny>>,
+    operation: impl FnOnce(&tokio::runtime::Runtime, Arc<PyProgress>) -> Result<R, ClientError> + Send,
+) -> PyResult<(R, Bound<'py, PyAny>)> {
+    let sink = Arc::new(PyProgress {
+        callback,
+        error: Mutex::new(None),
+        cancelled: AtomicBool::new(false),
+    });
+    let rt = runtime(jobs)?;
+    let result = run_interruptible(py, &sink, || operation(&rt, sink.clone()));
+    if let Some(e) = sink.error.lock().unwrap().take() {
         return Err(e);
     }
-    let _ = py;
-    result.map_err(|e| server_error(&e))
+    let report = result.map_err(|e| server_error(&e))?;
+    let value =
+        serde_json::to_value(&report).map_err(|e| DicomFhirError::new_err(e.to_string()))?;
+    let dict = to_py(py, &value)?;
+    Ok((report, dict))
 }
 
 /// Uploads every DICOM file under `paths` (files or folders, walked recursively) to the FHIR
@@ -462,41 +530,24 @@ fn finish<T>(py: Python<'_>, progress: &PyProgress, result: Result<T, ClientErro
 /// not_dicom, failed) after every file; if it raises, the upload stops and the exception
 /// propagates.
 #[pyfunction]
-#[pyo3(signature = (paths, server, *, jobs = 4, token = None, ca_file = None, progress = None, retries = 4, timeout = 300.0, resume = true, stow = false, stow_url = None, stow_batch = 20, smart_client_id = None, smart_key = None, smart_token_url = None, smart_scope = None, smart_alg = None, smart_kid = None))]
+#[pyo3(signature = (paths, server, *, progress = None, retries = 4, resume = true, stow = false, stow_url = None, stow_batch = 20, **connection))]
 #[allow(clippy::too_many_arguments)]
 fn upload<'py>(
     py: Python<'py>,
     paths: &Bound<'py, PyAny>,
     server: String,
-    jobs: usize,
-    token: Option<String>,
-    ca_file: Option<PathBuf>,
     progress: Option<Py<PyAny>>,
     retries: u32,
-    timeout: f64,
     resume: bool,
     stow: bool,
     stow_url: Option<String>,
     stow_batch: usize,
-    smart_client_id: Option<String>,
-    smart_key: Option<PathBuf>,
-    smart_token_url: Option<String>,
-    smart_scope: Option<String>,
-    smart_alg: Option<String>,
-    smart_kid: Option<String>,
+    connection: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let paths = paths_of(paths)?;
-    let smart = SmartArgs {
-        client_id: smart_client_id,
-        key: smart_key,
-        token_url: smart_token_url,
-        scope: smart_scope,
-        alg: smart_alg,
-        kid: smart_kid,
-    };
-    let fhir = client(server, token, smart, ca_file, timeout)?;
+    let (fhir, jobs) = Connection::from_kwargs("upload", connection)?.connect(server)?;
     let options = UploadOptions {
-        jobs: jobs.max(1),
+        jobs,
         retries,
         resume,
         stow: stow.then(|| StowOptions {
@@ -505,24 +556,9 @@ fn upload<'py>(
         }),
         ..Default::default()
     };
-    let sink = Arc::new(PyProgress {
-        callback: progress,
-        error: Mutex::new(None),
-        cancelled: AtomicBool::new(false),
-    });
-    let rt = runtime(jobs)?;
-    let result = run_interruptible(py, &sink, || {
-        rt.block_on(dicom_fhir_client::upload(
-            &fhir,
-            &paths,
-            &options,
-            sink.clone(),
-        ))
-    });
-    let report = finish(py, &sink, result)?;
-    let value =
-        serde_json::to_value(&report).map_err(|e| DicomFhirError::new_err(e.to_string()))?;
-    let dict = to_py(py, &value)?;
+    let (report, dict) = run_report(py, jobs, progress, |rt, sink| {
+        rt.block_on(dicom_fhir_client::upload(&fhir, &paths, &options, sink))
+    })?;
     if !report.ok() {
         let mut msg = format!(
             "{} of {} files failed to upload:",
@@ -551,51 +587,24 @@ fn upload<'py>(
 /// With `repair=True`, unlisted Binaries are re-uploaded and entries pointing at missing
 /// Binaries are removed; each problem then says what was done in `repair`.
 #[pyfunction]
-#[pyo3(signature = (server, *, study = None, repair = false, jobs = 4, token = None, ca_file = None, timeout = 300.0, smart_client_id = None, smart_key = None, smart_token_url = None, smart_scope = None, smart_alg = None, smart_kid = None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (server, *, study = None, repair = false, **connection))]
 fn verify<'py>(
     py: Python<'py>,
     server: String,
     study: Option<String>,
     repair: bool,
-    jobs: usize,
-    token: Option<String>,
-    ca_file: Option<PathBuf>,
-    timeout: f64,
-    smart_client_id: Option<String>,
-    smart_key: Option<PathBuf>,
-    smart_token_url: Option<String>,
-    smart_scope: Option<String>,
-    smart_alg: Option<String>,
-    smart_kid: Option<String>,
+    connection: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let smart = SmartArgs {
-        client_id: smart_client_id,
-        key: smart_key,
-        token_url: smart_token_url,
-        scope: smart_scope,
-        alg: smart_alg,
-        kid: smart_kid,
-    };
-    let fhir = client(server, token, smart, ca_file, timeout)?;
+    let (fhir, jobs) = Connection::from_kwargs("verify", connection)?.connect(server)?;
     let options = VerifyOptions {
         study,
         repair,
-        jobs: jobs.max(1),
+        jobs,
     };
-    let sink = Arc::new(PyProgress {
-        callback: None,
-        error: Mutex::new(None),
-        cancelled: AtomicBool::new(false),
-    });
-    let rt = runtime(jobs)?;
-    let result = run_interruptible(py, &sink, || {
-        rt.block_on(dicom_fhir_client::verify(&fhir, &options, sink.clone()))
-    });
-    let report = finish(py, &sink, result)?;
-    let value =
-        serde_json::to_value(&report).map_err(|e| DicomFhirError::new_err(e.to_string()))?;
-    to_py(py, &value)
+    let (_, dict) = run_report(py, jobs, None, |rt, sink| {
+        rt.block_on(dicom_fhir_client::verify(&fhir, &options, sink))
+    })?;
+    Ok(dict)
 }
 
 /// dicom-fhir for Python: read DICOM the way the dicom-fhir FHIR plugin does, upload folders of

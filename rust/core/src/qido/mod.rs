@@ -39,6 +39,6 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use plan::plan;
+pub(crate) use plan::{plan, stored_values};
 pub use records::{records, SeriesRecord, StudyRecord};
 pub(crate) use response::query;

@@ -164,6 +164,26 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     Ok(Value::Object(out))
 }
 
+/// The values of one stored instance a QIDO answer needs, as DICOM JSON text: the plan's
+/// `stored.tags`, or every attribute when `stored.all` (`includefield=all`; BulkDataURIs stay
+/// relative). Bytes that do not parse are [`crate::ErrorKind::CorruptStored`].
+pub fn stored_values(bytes: &[u8], stored: &Value) -> Result<String, DicomError> {
+    let parsed = crate::parse::parse(bytes).map_err(DicomError::stored)?;
+    if stored["all"].as_bool() == Some(true) {
+        return Ok(parsed.dicom_json_string(""));
+    }
+    let mut all = parsed.dicom_json("");
+    let mut kept = Map::new();
+    if let (Some(tags), Some(elements)) = (stored["tags"].as_array(), all.as_object_mut()) {
+        for tag in tags.iter().filter_map(Value::as_str) {
+            if let Some(element) = elements.remove(tag) {
+                kept.insert(tag.to_owned(), element);
+            }
+        }
+    }
+    Ok(Value::Object(kept).to_string())
+}
+
 /// The keys the database narrows by (above), for the message of a query that would read too many
 /// instances.
 const NARROWING_KEYS: &[&str] = &[

@@ -10,6 +10,17 @@ pub(super) fn bad(msg: impl Into<String>) -> DicomError {
     DicomError::invalid_input(msg)
 }
 
+/// The values of a numeric matching key: a list separated by `\` (or `,`), each read by
+/// `read`; one that is not `what` (None) refuses the query.
+fn numbers<T>(value: &str, keyword: &str, what: &str, read: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, DicomError> {
+    value
+        .split(['\\', ','])
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| read(v).ok_or_else(|| bad(format!("{keyword}: \"{v}\" is not {what}"))))
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub(super) enum Matcher {
     /// Empty value or `*`: matches everything, the attribute is only returned.
@@ -303,35 +314,12 @@ pub(super) fn matcher(attr: &Attr, raw: &str, fuzzy: bool) -> Result<Matcher, Di
             }
         }
         "IS" | "US" | "SS" | "UL" | "SL" | "UV" | "SV" => {
-            let mut out = Vec::new();
-            for v in value
-                .split(['\\', ','])
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                out.push(
-                    v.parse::<i64>()
-                        .map_err(|_| bad(format!("{}: \"{v}\" is not an integer", attr.keyword)))?,
-                );
-            }
-            Ok(Matcher::Numbers(out))
+            numbers(value, attr.keyword, "an integer", |v| v.parse::<i64>().ok()).map(Matcher::Numbers)
         }
-        "DS" | "FL" | "FD" => {
-            let mut out = Vec::new();
-            for v in value
-                .split(['\\', ','])
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                out.push(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|x| x.is_finite())
-                        .ok_or_else(|| bad(format!("{}: \"{v}\" is not a decimal number", attr.keyword)))?,
-                );
-            }
-            Ok(Matcher::Decimals(out))
-        }
+        "DS" | "FL" | "FD" => numbers(value, attr.keyword, "a decimal number", |v| {
+            v.parse::<f64>().ok().filter(|x| x.is_finite())
+        })
+        .map(Matcher::Decimals),
         "PN" => {
             // Only the alphabetic group is matched; a PN never contains a backslash.
             let values = value

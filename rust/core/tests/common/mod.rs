@@ -4,7 +4,10 @@
 // Each test crate uses part of this module.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use dicom_fhir_core::{parse, ParsedInstance};
 
 /// `.data/` of the repository; fails the test (never skips it) when the corpus is missing.
 pub fn data_root() -> PathBuf {
@@ -47,4 +50,62 @@ pub fn read_named(name: &str) -> Vec<u8> {
         .find(|p| p.file_name().is_some_and(|n| n == name))
         .unwrap_or_else(|| panic!("{name} not in the corpus"));
     std::fs::read(p).unwrap()
+}
+
+/// Corpus files with Pixel Data that `parse` accepts and `keep` selects, by name relative to
+/// `.data/`, with their bytes.
+pub fn pixel_data_files(keep: impl Fn(&ParsedInstance) -> bool) -> Vec<(String, Vec<u8>)> {
+    let root = data_root();
+    wheel_files()
+        .into_iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(&p).ok()?;
+            let parsed = parse(&bytes).ok()?;
+            parsed.pixel_data()?;
+            if !keep(&parsed) {
+                return None;
+            }
+            Some((p.strip_prefix(&root).unwrap().to_string_lossy().into_owned(), bytes))
+        })
+        .collect()
+}
+
+/// Compressed corpus files whose pixel data dicom-pixeldata cannot decode, with a word the
+/// reason must contain: rendering and transcoding refuse them alike (as Unsupported).
+pub const UNDECODABLE: &[(&str, &str)] = &[
+    ("pydicom/SC_rgb_rle_32bit.dcm", "Bits Allocated 32"),
+    ("pydicom/SC_rgb_rle_32bit_2frame.dcm", "Bits Allocated 32"),
+    ("pydicom/rtdose_rle.dcm", "Bits Allocated 32"),
+    ("pydicom/rtdose_rle_1frame.dcm", "Bits Allocated 32"),
+    // 12-bit lossy JPEG: no pure-Rust decoder
+    ("pydicom/JPEG-lossy.dcm", "12-bit"),
+    ("pydicom/JPGExtended.dcm", "12-bit"),
+    // the J2K codestream is followed by a stray sequence delimiter inside the fragment
+    ("pydicom/JPEG2000-embedded-sequence-delimiter.dcm", "could not be decoded"),
+    // dicom-object's reader refuses the data set our parser accepts
+    ("pydicom/SC_rgb_jpeg.dcm", "cannot read this data set"),
+];
+
+/// How the files refused (name → reason) differ from those expected (name → a word of the
+/// reason), one line each; `works` says what a file no longer refused now does ("renders").
+pub fn refusal_differences<'a>(
+    refused: &BTreeMap<String, String>,
+    expected: impl IntoIterator<Item = &'a (&'a str, &'a str)>,
+    works: &str,
+) -> Vec<String> {
+    let expected: BTreeMap<String, &str> = expected.into_iter().map(|(n, w)| (n.to_string(), *w)).collect();
+    let mut problems = Vec::new();
+    for (name, why) in refused {
+        match expected.get(name) {
+            Some(w) if why.contains(w) => {}
+            Some(w) => problems.push(format!("{name}: reason {why:?} lacks {w:?}")),
+            None => problems.push(format!("{name} newly unsupported: {why}")),
+        }
+    }
+    for name in expected.keys() {
+        if !refused.contains_key(name) {
+            problems.push(format!("{name} {works} now: remove it from the expected refusals"));
+        }
+    }
+    problems
 }

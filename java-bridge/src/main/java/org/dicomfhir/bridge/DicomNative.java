@@ -62,6 +62,14 @@ public final class DicomNative {
     public static native byte[] qidoAnswer(String requestJson, String candidatesJson);
 
     /**
+     * The values of one stored instance a QIDO-RS answer needs, as DICOM JSON: {@code storedJson} is
+     * the {@code stored} object of {@link #qidoPlan} (its {@code tags}, or every attribute when
+     * {@code all}). Bytes that do not parse are a {@link DicomException} of kind
+     * {@link DicomException.Kind#CORRUPT_STORED}.
+     */
+    public static native String qidoStoredValues(byte[] data, String storedJson);
+
+    /**
      * DICOM JSON (PS3.18 F.2) of a stored Part-10 instance, BulkDataURIs below {@code bulkDataUriBase}.
      * Bytes that do not parse are a {@link DicomException} of kind {@link DicomException.Kind#CORRUPT_STORED}.
      */

@@ -13,7 +13,6 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * The QIDO attribute values of stored instances, as the DICOM files hold them (not as the FHIR
@@ -45,20 +44,19 @@ public class StoredAttributes {
 	}
 
 	/**
-	 * Which values of an instance a query needs: these tags, or every attribute ({@code all}, for
-	 * {@code includefield=all}; the Rust core leaves out bulk data and large sequences). The cache
-	 * is keyed by Binary id and selection, so a query never gets another query's subset; the
-	 * whole data sets of {@code all} are not cached (their size is the instance's).
+	 * Which values of an instance a query needs: the plan's {@code stored} object, handed to the Rust
+	 * core as it is ({@link DicomNative#qidoStoredValues}: its tags, or every attribute for
+	 * {@code includefield=all}). The cache is keyed by Binary id and the plan's tag list, so a query
+	 * never gets another query's subset; the whole data sets of {@code all} are not cached (their
+	 * size is the instance's).
 	 */
-	record Selection(Set<String> tags, boolean all) {
+	record Selection(String storedJson, String tags, boolean all) {
 		static Selection of(JsonNode theStored) {
-			Set<String> tags = new java.util.LinkedHashSet<>();
-			theStored.path("tags").forEach(t -> tags.add(t.asText()));
-			return new Selection(tags, theStored.path("all").asBoolean(false));
+			return new Selection(theStored.toString(), theStored.path("tags").toString(), theStored.path("all").asBoolean(false));
 		}
 
 		String cacheKey(String theBinaryId) {
-			return all ? null : theBinaryId + "|" + String.join(",", tags);
+			return all ? null : theBinaryId + "|" + tags;
 		}
 	}
 
@@ -116,18 +114,7 @@ public class StoredAttributes {
 	}
 
 	private static ObjectNode keep(byte[] theBytes, Selection theSelection) throws IOException {
-		JsonNode all = QidoService.JSON.readTree(DicomNative.dicomJson(theBytes, ""));
-		if (theSelection.all() && all instanceof ObjectNode whole) {
-			return whole;
-		}
-		ObjectNode kept = QidoService.JSON.createObjectNode();
-		for (String tag : theSelection.tags()) {
-			JsonNode element = all.get(tag);
-			if (element != null) {
-				kept.set(tag, element);
-			}
-		}
-		return kept;
+		return (ObjectNode) QidoService.JSON.readTree(DicomNative.qidoStoredValues(theBytes, theSelection.storedJson()));
 	}
 
 	/** Entries held (for tests and monitoring). */
