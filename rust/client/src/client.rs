@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use crate::smart::{SmartConfig, TokenError, TokenProvider};
 
-pub const DICOM_TAG_SYSTEM: &str = "http://dicomfhir.org/fhir/CodeSystem/tags";
-pub const DICOM_TAG_CODE: &str = "dicom";
+pub use dicom_fhir_core::{DICOM_BINARY_TAG_CODE as DICOM_TAG_CODE, DICOM_BINARY_TAG_SYSTEM as DICOM_TAG_SYSTEM};
 pub use dicom_fhir_core::EXT_INSTANCE_BINARY as INSTANCE_BINARY_EXT;
 pub const FHIR_JSON: &str = "application/fhir+json";
 pub const DICOM: &str = "application/dicom";

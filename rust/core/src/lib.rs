@@ -34,7 +34,10 @@ pub use render::{
     THUMBNAIL_SIZE,
 };
 pub use stow::{stow_response, FailureReason, StowFailure, StowOutcome, StowStored};
-pub use study_ext::{instance_binary_references, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY};
+pub use study_ext::{
+    instance_binary_references, DICOM_BINARY_TAG_CODE, DICOM_BINARY_TAG_SYSTEM, EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES,
+    EXT_INSTANCE_BINARY,
+};
 pub use transcode::{check_transcodable, frames_explicit_le, to_explicit_le};
 pub use transfer_syntax::{
     compressed_media_type, is_native, served_transfer_syntax, transfer_syntax_info, TransferSyntaxInfo,
@@ -143,7 +146,7 @@ pub fn qido_query(request: &Value, candidates: &Value) -> Result<Value, DicomErr
 }
 
 /// The constants a binding reads once instead of declaring them again:
-/// `{"explicitVrLittleEndian": uid, "extensions": {"instanceBinary", "instanceAttributes",
+/// `{"explicitVrLittleEndian": uid, "dicomBinaryTag": {"system", "code"}, "extensions": {"instanceBinary", "instanceAttributes",
 /// "dicomAttributes", "otherAttributes"}, "stowFailureReasons": {"<name>": code, ..}}` (the extension URLs of
 /// [`EXT_INSTANCE_BINARY`] etc., and each [`FailureReason`] by its name with its code).
 pub fn constants() -> Value {
@@ -152,6 +155,10 @@ pub fn constants() -> Value {
     serde_json::json!({
         "stowFailureReasons": reasons,
         "explicitVrLittleEndian": EXPLICIT_VR_LITTLE_ENDIAN,
+        "dicomBinaryTag": {
+            "system": study_ext::DICOM_BINARY_TAG_SYSTEM,
+            "code": study_ext::DICOM_BINARY_TAG_CODE,
+        },
         "extensions": {
             "instanceBinary": EXT_INSTANCE_BINARY,
             "instanceAttributes": EXT_INSTANCE_ATTRIBUTES,
@@ -194,6 +201,7 @@ mod tests {
         let c = super::constants();
         assert_eq!(c["explicitVrLittleEndian"], super::EXPLICIT_VR_LITTLE_ENDIAN);
         assert_eq!(c["extensions"]["instanceBinary"], super::EXT_INSTANCE_BINARY);
+        assert_eq!(c["dicomBinaryTag"]["code"], "dicom");
         assert_eq!(c["extensions"]["instanceAttributes"], super::EXT_INSTANCE_ATTRIBUTES);
         assert_eq!(c["extensions"]["dicomAttributes"], super::EXT_DICOM_ATTRIBUTES);
         assert_eq!(c["stowFailureReasons"]["patientConflict"], 0xC409);

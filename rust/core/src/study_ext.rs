@@ -17,6 +17,10 @@ pub const EXT_DICOM_ATTRIBUTES: &str =
 /// `valueString`, every other attribute of that level the instance has (see
 /// [`attributes_extension`]). Its presence says the level's values are complete.
 pub const OTHER_ATTRIBUTES: &str = "otherAttributes";
+/// `Binary.meta.tag` of every DICOM Binary the plugin stores (system and code): how clients list
+/// the instances (`Binary?_tag=<system>|<code>`).
+pub const DICOM_BINARY_TAG_SYSTEM: &str = "http://dicomfhir.org/fhir/CodeSystem/tags";
+pub const DICOM_BINARY_TAG_CODE: &str = "dicom";
 /// On each instance of an ImagingStudy: the Binary holding its bytes.
 pub const EXT_INSTANCE_BINARY: &str =
     "http://dicomfhir.org/fhir/StructureDefinition/instance-binary";

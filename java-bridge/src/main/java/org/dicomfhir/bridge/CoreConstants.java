@@ -18,6 +18,10 @@ public final class CoreConstants {
     /** Sub-extension of {@link #EXT_DICOM_ATTRIBUTES}: every other attribute of the level (its presence: the level's values are complete). */
     public static final String OTHER_ATTRIBUTES = text("/extensions/otherAttributes");
 
+    /** {@code Binary.meta.tag} of every DICOM Binary the plugin stores: system and code. */
+    public static final String DICOM_BINARY_TAG_SYSTEM = text("/dicomBinaryTag/system");
+    public static final String DICOM_BINARY_TAG_CODE = text("/dicomBinaryTag/code");
+
     private CoreConstants() {}
 
     /**

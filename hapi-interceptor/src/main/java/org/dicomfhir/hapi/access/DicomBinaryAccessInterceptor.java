@@ -29,8 +29,8 @@ import java.util.Locale;
 @Interceptor
 public class DicomBinaryAccessInterceptor {
 
-	static final String TAG_SYSTEM = "http://dicomfhir.org/fhir/CodeSystem/tags";
-	static final String TAG_DICOM = "dicom";
+	static final String TAG_SYSTEM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_SYSTEM;
+	static final String TAG_DICOM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_CODE;
 
 	private final StudyAccess myAccess;
 

@@ -48,8 +48,8 @@ import java.util.Map;
 public class DicomStorageInterceptor {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(DicomStorageInterceptor.class);
-	static final String TAG_SYSTEM = "http://dicomfhir.org/fhir/CodeSystem/tags";
-	static final String TAG_DICOM = "dicom";
+	static final String TAG_SYSTEM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_SYSTEM;
+	static final String TAG_DICOM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_CODE;
 	static final String BLOB_PREFIX = "dicomfh";
 	private static final String PARSED = DicomStorageInterceptor.class.getName() + ".parsed";
 	private static final String EXTERNALIZED = DicomStorageInterceptor.class.getName() + ".externalized";
