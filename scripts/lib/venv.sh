@@ -1,5 +1,6 @@
 # The Python side of the test scripts, in one place (source it; venv_prepare also goes to the
-# repository root): the virtualenv $root/.venv with the pinned tests/requirements.txt, and the test corpus in .data.
+# repository root): the virtualenv $root/.venv with the pinned tests/requirements.txt, and the
+# test corpus in .data.
 #
 #   . "$(dirname "$0")/lib/venv.sh"
 #   venv_prepare     # the test scripts' preamble: cd to the repository root ($root), venv_init,
