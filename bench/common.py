@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
+import sys
 import time
 from pathlib import Path
 
-import requests
-
-_local = threading.local()
-
-
-def session() -> requests.Session:
-    """One HTTP session per client thread (keep-alive without sharing a session across threads)."""
-    s = getattr(_local, "s", None)
-    if s is None:
-        s = _local.s = requests.Session()
-    return s
+# One HTTP session per client thread: the test harness' (tests/fhir_http.py).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from fhir_http import thread_session as session  # noqa: E402,F401
 
 
 def log(msg: str, prefix: str = ""):
@@ -27,6 +19,17 @@ def log(msg: str, prefix: str = ""):
 def met(ok: bool) -> str:
     """The "met" column of the report's tables: whether a figure meets its bar."""
     return "yes" if ok else "**no**"
+
+
+def row(*cells) -> str:
+    """One row of the report's table (figure | ours | reference | ratio | bar | met); an empty
+    cell is a single space, as in `| | |`."""
+    return "|" + "|".join(f" {c} " if c != "" else " " for c in cells) + "|"
+
+
+def median_p95(figures: dict) -> str:
+    """`median / p95` of a figure's latencies (ms)."""
+    return f"{figures['median_ms']} / {figures['p95_ms']}"
 
 
 def pct(values, q: float) -> float:

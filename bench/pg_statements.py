@@ -62,7 +62,7 @@ def main():
             bad = collections.Counter(x for x in r["status"] if x != 201)
             if bad:
                 raise RuntimeError(f"{s.name}: statuses {bad}")
-        time.sleep(3)  # the study writes after the last upload
+        settle([s.proc.pid for s in servers])  # the study writes after the last upload
         psql("ALTER SYSTEM SET log_statement = 'none'")
         psql("SELECT pg_reload_conf()")
         text = log.read_bytes()[start:].decode(errors="replace")

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-import requests
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import run as bench  # noqa: E402  (bootstraps target/bench-venv)
+import run as bench  # noqa: E402  (bootstraps target/bench-venv; puts tests/ on sys.path)
 import gen_dataset as gd  # noqa: E402
+import server_harness  # noqa: E402
 
 WARM = 300
 
@@ -52,31 +49,22 @@ def main() -> int:
     bench.TEMPLATES = templates
     items = [d for _, d in gd.render(gd.plan(*gd.shape(a.instances), seed=7), templates)]
     work = tempfile.mkdtemp(prefix="dicomfhir-profile-ingest-", dir="/tmp")
-    port = bench.free_port()
     jfr = [] if a.no_jfr else ["-XX:FlightRecorderOptions=stackdepth=512",
                                 f"-XX:StartFlightRecording=filename={a.jfr},settings=profile,dumponexit=true"]
-    cmd = ["java", "-Xms1g", "-Xmx4g", "-XX:+UseParallelGC", *jfr,
-           "-jar", str(a.jar), "--server.address=127.0.0.1", f"--server.port={port}", f"--example.data-dir={work}"]
-    cmd += [arg.replace("WORK", work) for arg in a.server_args]
-    log = open(Path(work) / "server.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/fhir"
+    server = server_harness.Server(a.jar, Path(work), java_opts=["-Xms1g", "-Xmx4g", "-XX:+UseParallelGC", *jfr],
+                                   args=[f"--example.data-dir={work}", *(arg.replace("WORK", work) for arg in a.server_args)])
+    server.start()
     try:
-        deadline = time.time() + 900  # a loaded machine starts slowly
-        while True:
-            try:
-                if requests.get(f"{base}/metadata", timeout=5).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                print(f"server did not start; log: {work}/server.log", file=sys.stderr)
-                return 1
-            time.sleep(1)
+        try:
+            server.wait_ready(900)  # a loaded machine starts slowly
+        except server_harness.HarnessError as e:
+            print(f"server did not start: {e}", file=sys.stderr)
+            return 1
+        base = server.base
         bench.upload(base, items[:WARM], a.clients)
-        before = process_io(server.pid)
+        before = process_io(server.proc.pid)
         r = bench.upload(base, items[WARM:], a.clients)
-        after = process_io(server.pid)
+        after = process_io(server.proc.pid)
         # Bytes the server wrote per upload (database, blobs, logs, responses): unlike the rate,
         # this does not depend on how busy the machine is, so builds compare even on a loaded host.
         per = {k: (after[k] - before[k]) / r["n"] for k in ("wchar", "syscw")}
@@ -84,8 +72,7 @@ def main() -> int:
               f"written per upload {per['wchar'] / 1024:.1f} KiB in {per['syscw']:.1f} write calls; recording {a.jfr}")
         return 0
     finally:
-        server.terminate()
-        server.wait()
+        server.stop(timeout_s=600)  # SIGTERM: the recording is written at exit
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -45,7 +45,7 @@ import requests
 
 import common
 import gen_dataset as gd
-from common import met, pct
+from common import met, pct, row
 from facade import Orthanc, ratio, stow, stow_once
 
 JPEG = "image/jpeg"
@@ -433,25 +433,27 @@ def markdown_rows(f: dict) -> list[str]:
         what = (f"Rendered JPEG, {r['label']}, {r['clients']} clients"
                 + (", each request a distinct instance" if r.get("distinct") else "") + ": requests/s (p95 ms)")
         if t:
-            L.append(f"| {what}{'' if corr is None else f'; ours vs Orthanc r = {corr}'} | {o['req_per_s']} ({o['p95_ms']}) | "
-                     f"{t['req_per_s']} ({t['p95_ms']}) (Orthanc) | {r['ratio_req_per_s']} | ≥ 1 | "
-                     f"{met(r['ratio_req_per_s'] >= 1 and o['errors'] == 0)} |")
+            L.append(row(what + ("" if corr is None else f"; ours vs Orthanc r = {corr}"), f"{o['req_per_s']} ({o['p95_ms']})",
+                         f"{t['req_per_s']} ({t['p95_ms']}) (Orthanc)", r["ratio_req_per_s"], "≥ 1",
+                         met(r["ratio_req_per_s"] >= 1 and o["errors"] == 0)))
         else:
             c = r["check"]["orthanc"]
-            L.append(f"| {what} | {o['req_per_s']} ({o['p95_ms']}) | not rendered by Orthanc ({c['status']} "
-                     f"{c.get('content_type') or ''}) | — | ≥ 1 if Orthanc renders it | {met(o['errors'] == 0)} (ours only) |")
+            L.append(row(what, f"{o['req_per_s']} ({o['p95_ms']})",
+                         f"not rendered by Orthanc ({c['status']} {c.get('content_type') or ''})", "—",
+                         "≥ 1 if Orthanc renders it", f"{met(o['errors'] == 0)} (ours only)"))
     th = f.get("thumbnails")
     if th:
         o, t = th["ours"], th["orthanc"]
         src = "DICOMweb thumbnail" if th["orthanc_source"] == "dicomweb" else "/instances/{id}/preview"
-        L.append(f"| Thumbnails of a {th['studies']}-study list, {th['clients']} clients, first time (s) | {o['first_s']} | "
-                 f"{t['first_s']} (Orthanc {src}) | {th['speedup_first']}× | ≥ 3× | {met(th['speedup_first'] >= 3)} |")
-        L.append(f"| … the same list again, median of {th['repeats']} (s) | {o['repeat_s']} | {t['repeat_s']} | "
-                 f"{th['speedup_repeat']}× | ≥ 3× | {met(th['speedup_repeat'] >= 3)} |")
+        L.append(row(f"Thumbnails of a {th['studies']}-study list, {th['clients']} clients, first time (s)", o["first_s"],
+                     f"{t['first_s']} (Orthanc {src})", f"{th['speedup_first']}×", "≥ 3×", met(th["speedup_first"] >= 3)))
+        L.append(row(f"… the same list again, median of {th['repeats']} (s)", o["repeat_s"], t["repeat_s"],
+                     f"{th['speedup_repeat']}×", "≥ 3×", met(th["speedup_repeat"] >= 3)))
     m = f.get("memory")
     if m:
-        L.append(f"| Server RSS while rendering the large images ({', '.join(m['images'])}) {m['loop']} times each "
-                 f"({m['renders']} renders, {m['clients']} clients): before / half-way / after / peak sampled (MiB) | "
-                 f"{m['rss_before_mib']} / {m['rss_mid_mib']} / {m['rss_after_mib']} / {m['rss_peak_sampled_mib']} "
-                 f"(VmHWM {m['hwm_after_mib']}) | | second half {m['second_half_growth_pct']} % | flat (≤ 5 %) | {met(m['flat'])} |")
+        L.append(row(f"Server RSS while rendering the large images ({', '.join(m['images'])}) {m['loop']} times each "
+                     f"({m['renders']} renders, {m['clients']} clients): before / half-way / after / peak sampled (MiB)",
+                     f"{m['rss_before_mib']} / {m['rss_mid_mib']} / {m['rss_after_mib']} / {m['rss_peak_sampled_mib']} "
+                     f"(VmHWM {m['hwm_after_mib']})", "", f"second half {m['second_half_growth_pct']} %", "flat (≤ 5 %)",
+                     met(m["flat"])))
     return L

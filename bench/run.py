@@ -53,7 +53,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -96,8 +95,11 @@ bootstrap()
 import requests  # noqa: E402
 
 sys.path.insert(0, str(BENCH))
+sys.path.append(str(ROOT / "tests"))
 import gen_dataset as gd  # noqa: E402
-from common import log, met, pct, session, settle  # noqa: E402
+import server_harness  # noqa: E402  (the one way the example server is started, tests/server_harness.py)
+from server_harness import free_port  # noqa: E402  (bench/dimse.py, smart.py, profile_ingest.py call run.free_port)
+from common import log, median_p95, met, pct, row, session, settle  # noqa: E402
 
 # Benchmark JVM: C2 on (no TieredStopAtLevel=1: that is for fast test start-ups), a heap that
 # fits two servers and PostgreSQL in 24 GiB, the throughput collector (2 cores).
@@ -110,87 +112,52 @@ DATASET_PHASES = {"core", "h2", "linearity", "postgres", "facade", "smart"}
 
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --------------------------------------------------------------------------------------------
 # servers
 
 
-class Server:
-    """The example server (from a private copy of the jar) on a free loopback port."""
+class Server(server_harness.Server):
+    """The example server (tests/server_harness.py) from the extracted jar (prepare_app) on a free
+    loopback port, with the plugin or without it (plain HAPI), on H2 or PostgreSQL; its data and
+    its log (server.log) in work/NAME, also its working directory (so it serves no viewer)."""
 
     def __init__(self, name: str, app: Path, work: Path, plugin: bool, java_opts: str,
                  pg: dict | None = None, extra: list[str] | None = None):
-        self.name, self.app, self.plugin, self.pg = name, app, plugin, pg
-        self.extra = list(extra or [])
-        self.java_opts = java_opts.split()
         self.dir = work / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.proc = None
+        args = [f"--example.data-dir={self.dir / 'data'}", f"--dicomfhir.node-id=bench-{name}"]
+        if not plugin:
+            args.append("--hapi.fhir.custom-bean-packages=")
+        if pg:
+            args += ["--spring.profiles.active=postgres", f"--spring.datasource.url={pg['url']}",
+                     f"--spring.datasource.username={pg['user']}", f"--spring.datasource.password={pg['password']}"]
+        super().__init__(app, self.dir, name, java_opts=java_opts.split(), args=args + list(extra or []), cwd=self.dir)
         self.started_s = None
 
     def start(self):
-        args = ["java", *self.java_opts, "-jar", str(self.app),
-                "--server.address=127.0.0.1", f"--server.port={self.port}",
-                f"--example.data-dir={self.dir / 'data'}", f"--dicomfhir.node-id=bench-{self.name}"]
-        if not self.plugin:
-            args.append("--hapi.fhir.custom-bean-packages=")
-        if self.pg:
-            args += ["--spring.profiles.active=postgres", f"--spring.datasource.url={self.pg['url']}",
-                     f"--spring.datasource.username={self.pg['user']}",
-                     f"--spring.datasource.password={self.pg['password']}"]
-        args += self.extra
-        self.logf = open(self.dir / "server.log", "wb")
         self.t0 = time.time()
-        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT, cwd=self.dir)
-        return self
+        return super().start(log_name="server.log")
 
     def wait(self, timeout: float = 900):
-        while time.time() - self.t0 < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if requests.get(f"{self.base}/metadata", timeout=10).status_code == 200:
-                    self.started_s = round(time.time() - self.t0, 1)
-                    log(f"{self.name} up on :{self.port} in {self.started_s}s")
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"{self.name} did not start in {timeout}s:\n{self.tail()}")
-
-    def tail(self, n: int = 40) -> str:
+        """Until /fhir/metadata answers; the start-up time is a figure of the report."""
         try:
-            return "\n".join((self.dir / "server.log").read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.logf.close()
+            self.wait_ready(timeout)
+        except server_harness.HarnessError as e:
+            raise RuntimeError(str(e)) from None
+        self.started_s = round(time.time() - self.t0, 1)
+        log(f"{self.name} up on :{self.port} in {self.started_s}s")
+        return self
 
 
 def prepare_app(work: Path, jar: Path | None) -> Path:
-    """Extracts the server jar into the work directory: a private copy (others may rebuild
-    examples/target meanwhile) that also starts faster than the nested-jar launcher."""
+    """Extracts the server jar (--jar, else the test harness' choice: $DICOMFHIR_JAR or the newest
+    built one) into the work directory: a private copy (others may rebuild examples/target
+    meanwhile) that also starts faster than the nested-jar launcher."""
     if jar is None:
-        jars = [p for p in (ROOT / "examples" / "target").glob("dicom-fhir-example-server-*.jar")]
-        if not jars:
-            sys.exit("bench: no examples/target/dicom-fhir-example-server-*.jar: run mvn -B -DskipTests install")
-        jar = max(jars, key=lambda p: p.stat().st_mtime)
+        try:
+            jar = server_harness.find_jar()
+        except server_harness.HarnessError as e:
+            sys.exit(f"bench: {e}")
     dest = work / "app"
     subprocess.check_call(["java", "-Djarmode=tools", "-jar", str(jar), "extract", "--destination", str(dest),
                            "--application-filename", "server.jar"], stdout=subprocess.DEVNULL)
@@ -519,42 +486,40 @@ def markdown(res: dict) -> str:
         if not r:
             continue
         a, b = r["plugin"], r["plain"]
-        ok = met(r["ratio_inst_per_s"] >= 0.8)
-        L.append(f"| Binary ingest, {name}, {r['clients']} clients: instances/s | {a['inst_per_s']} | "
-                 f"{b['inst_per_s']} (plain HAPI) | {r['ratio_inst_per_s']} | ≥ 0.8 | {ok} |")
-        L.append(f"| Binary ingest, {name}: median / p95 per request (ms) | {a['median_ms']} / {a['p95_ms']} | "
-                 f"{b['median_ms']} / {b['p95_ms']} | {r['ratio_median']} / {r['ratio_p95']} | | |")
+        L.append(row(f"Binary ingest, {name}, {r['clients']} clients: instances/s", a["inst_per_s"],
+                     f"{b['inst_per_s']} (plain HAPI)", r["ratio_inst_per_s"], "≥ 0.8", met(r["ratio_inst_per_s"] >= 0.8)))
+        L.append(row(f"Binary ingest, {name}: median / p95 per request (ms)", median_p95(a), median_p95(b),
+                     f"{r['ratio_median']} / {r['ratio_p95']}", "", ""))
     lin = res.get("linearity")
     if lin:
         for key in ("c1", "c8"):
             r = lin.get(key)
             if not r:
                 continue
-            ok = met(r["ratio_per_instance"] <= 1.5)
-            L.append(f"| Linearity, {r['clients']} uploader(s): ms per instance, one {r['big']['instances']}-instance "
-                     f"study vs 10-instance studies | {r['big']['per_instance_ms']} | {r['small']['per_instance_ms']} | "
-                     f"{r['ratio_per_instance']} | ≤ 1.5 | {ok} |")
-            ok_tail = met(r["ratio_last_10pct"] <= 1.5)
-            L.append(f"| … the last 10% of that study (instances {int(r['big']['instances'] * 0.9)}–"
-                     f"{r['big']['instances']}) | {r['big_last_10pct_ms_per_instance']} | "
-                     f"{r['small']['per_instance_ms']} | {r['ratio_last_10pct']} | ≤ 1.5 | {ok_tail} |")
-            L.append(f"| … median latency per request, {r['clients']} uploader(s) (ms) | {r['big']['median_ms']} | "
-                     f"{r['small']['median_ms']} | {r['ratio_median_latency']} | | |")
+            big, small = r["big"], r["small"]
+            L.append(row(f"Linearity, {r['clients']} uploader(s): ms per instance, one {big['instances']}-instance "
+                         "study vs 10-instance studies", big["per_instance_ms"], small["per_instance_ms"],
+                         r["ratio_per_instance"], "≤ 1.5", met(r["ratio_per_instance"] <= 1.5)))
+            L.append(row(f"… the last 10% of that study (instances {int(big['instances'] * 0.9)}–{big['instances']})",
+                         r["big_last_10pct_ms_per_instance"], small["per_instance_ms"], r["ratio_last_10pct"], "≤ 1.5",
+                         met(r["ratio_last_10pct"] <= 1.5)))
+            L.append(row(f"… median latency per request, {r['clients']} uploader(s) (ms)", big["median_ms"],
+                         small["median_ms"], r["ratio_median_latency"], "", ""))
     core = res.get("core")
     if core:
         rs, ps = core["rust"]["steps"], core["pydicom"]["steps"]
         q = core["ratios"]
-        L.append(f"| Core per instance: parse + hash + ImagingStudy entry (plugin's call) (µs) | "
-                 f"{rs['ingest']['per_instance_us']:.0f} | {rs['sha256']['per_instance_us']:.0f} (SHA-256 alone, Rust) | "
-                 f"{q['rust_ingest_over_sha256']}× SHA-256 | report | — |")
-        L.append(f"| Core per instance: + DICOM JSON + merge into a study (µs) | {rs['full']['per_instance_us']:.0f} | "
-                 f"{ps['full']['per_instance_us']:.0f} (pydicom: dcmread + to_json_dict + hash + entry) | "
-                 f"pydicom ÷ Rust = {q['pydicom_full_over_rust_full']} | report | — |")
-        L.append(f"| Core per instance: parse + hash only (µs) | {rs['parse']['per_instance_us']:.0f} | "
-                 f"{ps['parse']['per_instance_us']:.0f} (pydicom dcmread + hashlib) | "
-                 f"pydicom ÷ Rust = {q['pydicom_parse_over_rust_parse']} | report | — |")
-        L.append(f"| SHA-256 alone over the same bytes (µs) | {rs['sha256']['per_instance_us']:.0f} (Rust sha2) | "
-                 f"{ps['sha256']['per_instance_us']:.0f} (hashlib/OpenSSL) | | floor | — |")
+        us = lambda steps, step: f"{steps[step]['per_instance_us']:.0f}"  # noqa: E731
+        L.append(row("Core per instance: parse + hash + ImagingStudy entry (plugin's call) (µs)", us(rs, "ingest"),
+                     f"{us(rs, 'sha256')} (SHA-256 alone, Rust)", f"{q['rust_ingest_over_sha256']}× SHA-256", "report", "—"))
+        L.append(row("Core per instance: + DICOM JSON + merge into a study (µs)", us(rs, "full"),
+                     f"{us(ps, 'full')} (pydicom: dcmread + to_json_dict + hash + entry)",
+                     f"pydicom ÷ Rust = {q['pydicom_full_over_rust_full']}", "report", "—"))
+        L.append(row("Core per instance: parse + hash only (µs)", us(rs, "parse"),
+                     f"{us(ps, 'parse')} (pydicom dcmread + hashlib)",
+                     f"pydicom ÷ Rust = {q['pydicom_parse_over_rust_parse']}", "report", "—"))
+        L.append(row("SHA-256 alone over the same bytes (µs)", f"{us(rs, 'sha256')} (Rust sha2)",
+                     f"{us(ps, 'sha256')} (hashlib/OpenSSL)", "", "floor", "—"))
     if res.get("facade"):
         import facade
         L.extend(facade.markdown_rows(res["facade"]))
@@ -563,10 +528,10 @@ def markdown(res: dict) -> str:
         L.extend(smart.markdown_rows(res["smart"]))
     if res.get("dimse"):
         d = res["dimse"]
-        L.append(f"| C-STORE instances/s ({d['client']}, {d['rounds']} × {d['instances_per_round']} {d['template']}) | "
-                 f"{d['ours']['instances_per_s']} (`dicom-fhir listen` + server) | "
-                 f"{d['orthanc']['instances_per_s']} (Orthanc C-STORE SCP) | ours ÷ Orthanc = {d['ratio']} | ≥ 1 | "
-                 f"{met(d['met'])} |")
+        L.append(row(f"C-STORE instances/s ({d['client']}, {d['rounds']} × {d['instances_per_round']} {d['template']})",
+                     f"{d['ours']['instances_per_s']} (`dicom-fhir listen` + server)",
+                     f"{d['orthanc']['instances_per_s']} (Orthanc C-STORE SCP)", f"ours ÷ Orthanc = {d['ratio']}", "≥ 1",
+                     met(d["met"])))
     if res.get("render"):
         import render
         L.extend(render.markdown_rows(res["render"]))

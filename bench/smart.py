@@ -23,7 +23,7 @@ import requests
 
 import common
 import facade
-from common import settle
+from common import median_p95, row, settle
 
 
 # Each round starts with both servers idle (figure_stow's settle_pids): without that, the two runs
@@ -132,14 +132,12 @@ def met(res: dict) -> bool:
 
 def markdown_rows(f: dict) -> list[str]:
     """Rows of bench/run.py's table: figure | ours | reference | ratio | bar | met."""
-    yes = lambda ok: "yes" if ok else "**no**"  # noqa: E731
     s = f["stow"]
-    L = [f"| Tokens: STOW-RS, {s['per_request']} instances/request, {s['clients']} clients: instances/s | "
-         f"{s['smart']['inst_per_s']} (SMART, bearer token) | {s['plain']['inst_per_s']} (no tokens) | "
-         f"{s['ratio_inst_per_s']} | ≥ 0.9 | {yes(s['ratio_inst_per_s'] >= 0.9)} |"]
+    L = [row(f"Tokens: STOW-RS, {s['per_request']} instances/request, {s['clients']} clients: instances/s",
+             f"{s['smart']['inst_per_s']} (SMART, bearer token)", f"{s['plain']['inst_per_s']} (no tokens)",
+             s["ratio_inst_per_s"], "≥ 0.9", common.met(s["ratio_inst_per_s"] >= 0.9))]
     for kind, q in f["qido"].items():
-        met = "**answers differ**" if q["count_mismatches"] else yes(q["ratio_p95"] <= 1.1)
-        L.append(f"| Tokens: QIDO {kind}: median / p95 (ms) | {q['smart']['median_ms']} / {q['smart']['p95_ms']} | "
-                 f"{q['plain']['median_ms']} / {q['plain']['p95_ms']} | {q['ratio_median']} / {q['ratio_p95']} | "
-                 f"p95 ≤ 1.1 | {met} |")
+        verdict = "**answers differ**" if q["count_mismatches"] else common.met(q["ratio_p95"] <= 1.1)
+        L.append(row(f"Tokens: QIDO {kind}: median / p95 (ms)", median_p95(q["smart"]), median_p95(q["plain"]),
+                     f"{q['ratio_median']} / {q['ratio_p95']}", "p95 ≤ 1.1", verdict))
     return L

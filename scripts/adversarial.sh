@@ -5,12 +5,8 @@
 # against it, and stops it. Extra arguments go to pytest (e.g. -k patient, -rA).
 # Exit status = pytest's.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-. scripts/lib/venv.sh
-venv_init
-venv_test_data
+. "$(dirname "$0")/lib/venv.sh"
+venv_prepare
 
 max_upload=1048576
 

@@ -19,8 +19,7 @@ for tool in java python3 curl; do
   command -v "$tool" >/dev/null || { echo "cluster-test.sh: missing $tool"; exit 1; }
 done
 . scripts/lib/venv.sh
-venv_test_data
-venv_init
+venv_prepare
 py="$venv/bin/python"
 
 . scripts/lib/server.sh

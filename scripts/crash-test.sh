@@ -12,12 +12,8 @@
 #   CRASH_SERVER_ARGS='--spring.datasource.url=jdbc:h2:file:${example.data-dir}/h2/fhir;WRITE_DELAY=0' scripts/crash-test.sh
 #     (extra server arguments, space-separated, passed at every start)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-. scripts/lib/venv.sh
-venv_init
-venv_test_data
+. "$(dirname "$0")/lib/venv.sh"
+venv_prepare
 
 cli=${DICOMFHIR_CLI:-$root/target/release/dicom-fhir}
 # The verify audit is part of the test: without the CLI the test fails, it is not skipped.

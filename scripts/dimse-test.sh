@@ -27,8 +27,7 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 
 . scripts/lib/venv.sh
-venv_init
-venv_test_data
+venv_prepare
 
 cargo build --release --locked -p dicom-fhir-cli
 export DICOMFHIR_CLI="$root/target/release/dicom-fhir"

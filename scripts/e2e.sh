@@ -3,12 +3,8 @@
 # loopback port with a throwaway database and binary store, runs the Python end-to-end tests
 # against it, and stops it.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-. scripts/lib/venv.sh
-venv_init
-
+. "$(dirname "$0")/lib/venv.sh"
+venv_prepare
 venv_integrator_tools
 
 . scripts/lib/server.sh

@@ -10,12 +10,8 @@
 # to disk). Disk: the server needs about 2 x 3 GiB free while the STOW runs (spooled parts in
 # java.io.tmpdir, their copies in the binary store under the throwaway data dir).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-. scripts/lib/venv.sh
-venv_init
-venv_test_data
+. "$(dirname "$0")/lib/venv.sh"
+venv_prepare
 
 java_opts=${JAVA_OPTS:--Xmx1g}
 

@@ -5,12 +5,8 @@
 # stops it at the end; the first run of a machine also downloads and builds Keycloak (~1-2 min).
 # Extra arguments go to pytest (e.g. -k backend, -rA). Exit status = pytest's.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-. scripts/lib/venv.sh
-venv_init
-venv_test_data
+. "$(dirname "$0")/lib/venv.sh"
+venv_prepare
 # test_backend_services.py drives the CLI and the Python module
 venv_integrator_tools
 

@@ -1,5 +1,6 @@
 """The FHIR REST client the end-to-end tests (tests/e2e) and the integrator-tool tests
-(tests/python) share; tests/conftest.py makes it the `fhir` fixture."""
+(tests/python) share (tests/conftest.py makes it the `fhir` fixture), and the per-thread HTTP
+session the cluster test and the benchmarks use."""
 
 from __future__ import annotations
 
@@ -12,19 +13,27 @@ DICOM = "application/dicom"
 DICOM_TAG = "http://dicomfhir.org/fhir/CodeSystem/tags|dicom"
 
 
+_local = threading.local()
+
+
+def thread_session() -> requests.Session:
+    """This thread's HTTP session: keep-alive without sharing a session across threads (a
+    requests.Session is not thread-safe). Also the benchmark client's (bench/common.py)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
 class Fhir:
-    """A small FHIR REST client over requests; one HTTP session per thread."""
+    """A small FHIR REST client over requests; one HTTP session per thread (thread_session)."""
 
     def __init__(self, base: str):
         self.base = base.rstrip("/")
-        self._local = threading.local()
 
     @property
     def http(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        return thread_session()
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"

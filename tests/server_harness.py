@@ -65,11 +65,14 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 class Server:
-    """One example server: a jar, a log directory, a fixed port (so a restart keeps its URL)."""
+    """One example server: a jar, a log directory, a fixed port (so a restart keeps its URL), and
+    the working directory of its JVM (`cwd`, default this process's: relative paths of the
+    server's configuration, e.g. its viewer directory, are relative to it)."""
 
     def __init__(self, jar: Path, log_dir: Path, name: str = "server", port: int | None = None,
-                 java_opts: list[str] | tuple[str, ...] = (), args: list[str] | tuple[str, ...] = ()):
-        self.jar, self.log_dir, self.name = Path(jar), Path(log_dir), name
+                 java_opts: list[str] | tuple[str, ...] = (), args: list[str] | tuple[str, ...] = (),
+                 cwd: Path | None = None):
+        self.jar, self.log_dir, self.name, self.cwd = Path(jar), Path(log_dir), name, cwd
         self.port = port or free_port()
         self.java_opts, self.args = list(java_opts), list(args)
         self.proc: subprocess.Popen | None = None
@@ -91,7 +94,7 @@ class Server:
         cmd = ["java", *self.java_opts, "-jar", str(self.jar), "--server.address=127.0.0.1",
                f"--server.port={self.port}", *self.args, *extra_args]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd)
         return self
 
     def wait_ready(self, deadline_s: float = 300) -> "Server":

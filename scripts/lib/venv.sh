@@ -1,7 +1,10 @@
-# The Python side of the test scripts, in one place (source it after `cd "$root"`): the
-# virtualenv $root/.venv with the pinned tests/requirements.txt, and the test corpus in .data.
+# The Python side of the test scripts, in one place (source it; venv_prepare also goes to the
+# repository root): the virtualenv $root/.venv with the pinned tests/requirements.txt, and the
+# test corpus in .data.
 #
-#   . scripts/lib/venv.sh
+#   . "$(dirname "$0")/lib/venv.sh"
+#   venv_prepare     # the test scripts' preamble: cd to the repository root ($root), venv_init,
+#                    # venv_test_data
 #   venv_init        # $venv = $root/.venv, created if missing, requirements installed
 #   venv_test_data   # scripts/fetch-test-data.sh unless .data/pydicom/CT_small.dcm is there
 #   venv_integrator_tools  # the CLI (target/release/dicom-fhir) and the dicom_fhir module in $venv
@@ -12,6 +15,13 @@ venv_init() {
   venv="$_venv_root/.venv"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$_venv_root/tests/requirements.txt"
+}
+
+venv_prepare() {
+  root=$_venv_root
+  cd "$root"
+  venv_init
+  venv_test_data
 }
 
 venv_test_data() {

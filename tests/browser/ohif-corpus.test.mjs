@@ -21,21 +21,18 @@
 //
 // Environment: DICOMFHIR_SERVER (http://127.0.0.1:PORT), UPLOAD_REPORT (`dicom-fhir upload
 // --report` JSON), ARTIFACTS, CHROMIUM (default /usr/bin/chromium). scripts/browser-test.sh sets them.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { dismissOverlays } from './viewport.mjs';
-import { required, stepper } from './harness.mjs';
+import { openStudyList } from './viewport.mjs';
+import { openBrowser, pageErrors, recordRequests, required, run, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const report = JSON.parse(fs.readFileSync(required('UPLOAD_REPORT'), 'utf8'));
 const artifacts = required('ARTIFACTS');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const dicomWeb = `${server}/fhir/dicomweb`;
 // How long one study may take to get a frame for every series with pixel data.
 const STUDY_TIMEOUT_MS = 30_000;
-
 
 const step = stepper('ohif-corpus');
 
@@ -136,63 +133,34 @@ async function main() {
   // Series whose frames are rightly 404: image SOP class, but no Pixel Data.
   const noPixelData = studies.flatMap((s) => s.series.filter((x) => x.cannotShow?.startsWith('no Pixel Data')).map((x) => x.uid));
 
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
-  const requests = [];
-  const failures = [];
+  const { browser, context } = await openBrowser();
   let currentStudy = -1;  // index of the study the page shows (-1: the study list)
-  const byRequest = new Map();
   const studyQidoAnswers = [];
-  context.on('request', (request) => {
-    if (!request.url().startsWith(`${dicomWeb}/`)) return;
-    const entry = { method: request.method(), path: request.url().slice(server.length), status: null };
-    byRequest.set(request, entry);
-    requests.push(entry);
-  });
-  context.on('response', async (response) => {
-    const entry = byRequest.get(response.request());
-    if (!entry) return;
-    entry.status = response.status();
-    if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.path}`);
-    if (/\/dicomweb\/studies\?/.test(entry.path) && entry.path.includes('limit=101')) {
-      studyQidoAnswers.push(await response.json().catch(() => null));
-    }
-  });
-  context.on('requestfailed', (request) => {
-    const entry = byRequest.get(request);
-    if (entry) entry.status = 'failed';
+  const { requests, failures } = recordRequests(context, server, {
+    onResponse: async (response, entry) => {
+      if (/\/dicomweb\/studies\?/.test(entry.path) && entry.path.includes('limit=101')) {
+        studyQidoAnswers.push(await response.json().catch(() => null));
+      }
+    },
     // Leaving a page aborts its pending requests (prefetch of the previous study): not a failure.
-    const current = withImages[currentStudy]?.uid;
-    if (request.failure()?.errorText === 'net::ERR_ABORTED' && !request.url().includes(`/studies/${current}/`)) return;
-    if (request.url().startsWith(`${dicomWeb}/`)) {
-      failures.push(`network failure (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
-    }
+    expectedFailure: (request) => request.failure()?.errorText === 'net::ERR_ABORTED'
+      && !request.url().includes(`/studies/${withImages[currentStudy]?.uid}/`),
   });
   const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
+  const errorsOfPage = pageErrors(page);
 
   const results = [];
   try {
     // 2. The study list, without filters: OHIF's first query (limit=101) and its answer.
     const started = Date.now();
-    await page.goto(`${server}/`, { waitUntil: 'load' });
-    // OHIF 3.13's list header: "1-50 of 53" (its pages hold 50 rows).
-    const countText = page.getByText(new RegExp(`^1-\\d+ of ${studies.length}$`));
-    await countText.first().waitFor({ timeout: 60_000 }).catch(() => {});
-    await dismissOverlays(page);
+    const countText = await openStudyList(page, `${server}/`, studies.length);
     await page.screenshot({ path: path.join(artifacts, 'corpus-study-list.png') });
     assert.deepEqual(await errorsShown(page), [], 'the study list shows an error');
     assert.ok(studyQidoAnswers.length > 0 && Array.isArray(studyQidoAnswers.at(-1)), 'no answer to OHIF\'s study query');
     const listed = new Set(studyQidoAnswers.at(-1).map((s) => str(s, '0020000D')));
     const missing = studies.filter((s) => !listed.has(s.uid)).map((s) => s.uid);
     assert.deepEqual(missing, [], 'stored studies missing from OHIF\'s study query');
-    assert.ok(await countText.first().isVisible(), `the study list does not say "… of ${studies.length}"`);
+    assert.ok(await countText.isVisible(), `the study list does not say "… of ${studies.length}"`);
     assert.deepEqual(failures, [], 'DICOMweb requests of the study list failed');
     step(`study list: ${listed.size} studies listed, "1-50 of ${studies.length}" shown, in ${Date.now() - started} ms`);
 
@@ -271,7 +239,7 @@ async function main() {
   } finally {
     fs.writeFileSync(path.join(artifacts, 'corpus-studies.json'), JSON.stringify(results, null, 2));
     fs.writeFileSync(path.join(artifacts, 'corpus-requests.json'), JSON.stringify(requests, null, 2));
-    fs.writeFileSync(path.join(artifacts, 'corpus-page-errors.txt'), pageErrors.join('\n'));
+    fs.writeFileSync(path.join(artifacts, 'corpus-page-errors.txt'), errorsOfPage.join('\n'));
     await browser.close();
   }
 
@@ -286,7 +254,4 @@ async function main() {
   step(`${results.length} studies with images opened; ${showable.length} image series OHIF can show, each got frames; ok`);
 }
 
-await main().catch((error) => {
-  console.error(`[ohif-corpus] FAILED: ${error.stack || error}`);
-  process.exit(1);
-});
+await run('ohif-corpus', main);

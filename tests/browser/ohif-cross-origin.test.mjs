@@ -12,21 +12,18 @@
 //
 // Environment: DICOMFHIR_SERVER (http://127.0.0.1:PORT), VIEWER_DIR (OHIF's dist, .viewer/ohif),
 // STUDY_MANIFEST (make_study.py's manifest.json: the study to open), ARTIFACTS, CHROMIUM.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
-import { required, stepper } from './harness.mjs';
+import { looksLikeAnImage, openStudyList, waitForViewportImage } from './viewport.mjs';
+import { openBrowser, pageErrors, pollUntil, recordRequests, required, run, stepper } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const viewerDir = path.resolve(required('VIEWER_DIR'));
 const manifest = JSON.parse(fs.readFileSync(required('STUDY_MANIFEST'), 'utf8'));
 const artifacts = required('ARTIFACTS');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const dicomWeb = `${server}/fhir/dicomweb`;
-
 
 const step = stepper('ohif-cross-origin');
 
@@ -79,44 +76,19 @@ async function main() {
   assert.notEqual(new URL(viewer).origin, new URL(server).origin);
   step(`OHIF at ${viewer}, DICOMweb at ${dicomWeb}, ${stored.length} studies stored`);
 
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
-  const requests = [];
-  const failures = [];
-  const byRequest = new Map();
-  context.on('request', (request) => {
-    if (!request.url().includes('/fhir/')) return;
-    const entry = { method: request.method(), url: request.url(), status: null, allowOrigin: null };
-    byRequest.set(request, entry);
-    requests.push(entry);
-  });
-  context.on('response', (response) => {
-    const entry = byRequest.get(response.request());
-    if (!entry) return;
-    entry.status = response.status();
-    entry.allowOrigin = response.headers()['access-control-allow-origin'] ?? null;
-    if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.url}`);
-  });
-  context.on('requestfailed', (request) => {
-    if (byRequest.has(request)) failures.push(`failed (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
+  const { browser, context } = await openBrowser();
+  // Every FHIR and DICOMweb request, wherever it went (the test asserts it went to the server).
+  const { requests, failures, answered } = recordRequests(context, server, {
+    matches: (url) => url.includes('/fhir/'),
+    describe: () => ({ allowOrigin: null }),
+    onResponse: (response, entry) => { entry.allowOrigin = response.headers()['access-control-allow-origin'] ?? null; },
   });
   const page = await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text().slice(0, 300));
-  });
+  const consoleErrors = pageErrors(page);
 
   try {
     // The study list: every stored study ("1-50 of N").
-    await page.goto(`${viewer}/`, { waitUntil: 'load' });
-    const count = page.getByText(new RegExp(`^1-\\d+ of ${stored.length}$`)).first();
-    await count.waitFor({ timeout: 60_000 }).catch(() => {});
-    await dismissOverlays(page);
+    const count = await openStudyList(page, `${viewer}/`, stored.length);
     await page.screenshot({ path: path.join(artifacts, 'cross-origin-study-list.png') });
     assert.ok(!(await page.getByText('Data Source Connection Error').first().isVisible().catch(() => false)),
       `the study list shows "Data Source Connection Error"; console: ${consoleErrors.join(' | ')}`);
@@ -129,11 +101,8 @@ async function main() {
     await page.screenshot({ path: path.join(artifacts, 'cross-origin-viewer.png') });
     assert.ok(looksLikeAnImage(stats), `the viewport stayed blank: ${JSON.stringify(stats)}; failures: ${failures.join(' | ')}`);
     // Let the stack's prefetch finish, so that no request is cut off by closing the page.
-    for (const until = Date.now() + 60_000; Date.now() < until;) {
-      const frames = requests.filter((e) => e.url.includes('/frames/') && e.status === 200);
-      if (frames.length >= manifest.files.length && requests.every((e) => e.status !== null)) break;
-      await page.waitForTimeout(250);
-    }
+    await pollUntil(page, () => answered()
+      && requests.filter((e) => e.url.includes('/frames/') && e.status === 200).length >= manifest.files.length, 60_000);
   } finally {
     fs.writeFileSync(path.join(artifacts, 'cross-origin-requests.json'), JSON.stringify(requests, null, 2));
     await browser.close();
@@ -151,7 +120,4 @@ async function main() {
     + `Access-Control-Allow-Origin: ${[...new Set(requests.map((e) => e.allowOrigin))].join(', ')}; ok`);
 }
 
-await main().catch((error) => {
-  console.error(`[ohif-cross-origin] FAILED: ${error.stack || error}`);
-  process.exit(1);
-});
+await run('ohif-cross-origin', main);

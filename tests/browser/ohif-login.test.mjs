@@ -17,24 +17,18 @@
 // Environment (scripts/browser-smart-test.sh sets all of them): DICOMFHIR_SERVER
 // (http://127.0.0.1:PORT), IDP_CONTRACT (the JSON that `scripts/idp.sh start` printed),
 // STUDY_A, STUDY_B (make_study.py manifests), ARTIFACTS, CHROMIUM (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
-import { required, stepper } from './harness.mjs';
+import { openBrowser, pageErrors, pollUntil, recordRequests, required, run, stepper, uploadDicom } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const idp = JSON.parse(fs.readFileSync(required('IDP_CONTRACT'), 'utf8'));
 const studyA = JSON.parse(fs.readFileSync(required('STUDY_A'), 'utf8'));
 const studyB = JSON.parse(fs.readFileSync(required('STUDY_B'), 'utf8'));
 const artifacts = required('ARTIFACTS');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const dicomWebPrefix = `${server}/fhir/dicomweb/`;
-const dicomWeb = [];   // every DICOMweb request of the page, in order
-const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
 const timings = {};
-
 
 const step = stepper('ohif-login');
 
@@ -77,15 +71,7 @@ async function checkAppConfig() {
 }
 
 async function upload(token, manifest) {
-  for (const file of manifest.files) {
-    const response = await fetch(`${server}/fhir/Binary`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/dicom', Authorization: `Bearer ${token}` },
-      body: fs.readFileSync(file),
-    });
-    assert.ok(response.status === 201 || response.status === 200,
-      `POST Binary ${path.basename(file)} (${manifest.patientID}): HTTP ${response.status} ${await response.text()}`);
-  }
+  await uploadDicom(server, manifest.files, { token, who: manifest.patientID });
   step(`uploaded ${manifest.files.length} instances of ${manifest.patientID}'s study ${manifest.studyInstanceUID}`);
 }
 
@@ -105,8 +91,11 @@ async function status(url, token, accept) {
   return response.status;
 }
 
-/** Polls screenshots of the viewport until it shows an image (as ohif-viewer.test.mjs does). */
-async function waitForImage(page) {
+/**
+ * Polls screenshots of the viewport until it shows an image (as ohif-viewer.test.mjs does).
+ * `failures`: the DICOMweb failures so far, for the message.
+ */
+async function waitForImage(page, failures) {
   const { stats } = await waitForViewportImage(page);
   await page.screenshot({ path: path.join(artifacts, 'viewer-patient-a.png') });
   assert.ok(looksLikeAnImage(stats),
@@ -126,47 +115,23 @@ async function main() {
   await upload(system, studyA);
   await upload(system, studyB);
 
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // Flags for a machine without outside network (see docs/dicomweb.md, "Viewer").
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
-  const entries = new Map();
+  const { browser, context } = await openBrowser();
   const qidoBodies = [];
-  context.on('request', (request) => {
-    if (!request.url().startsWith(dicomWebPrefix)) return;
-    const entry = {
-      method: request.method(),
-      path: request.url().slice(server.length),
-      authorization: /^Bearer \S+$/.test(request.headers()['authorization'] ?? '') ? 'Bearer' : (request.headers()['authorization'] ?? null),
-      status: null,
-    };
-    entries.set(request, entry);
-    dicomWeb.push(entry);
+  // Every DICOMweb request of the page, in order (whether it carried a bearer token, never the
+  // token itself); the failures among them.
+  const { requests: dicomWeb, failures, answered } = recordRequests(context, server, {
+    describe: (request) => {
+      const authorization = request.headers()['authorization'] ?? null;
+      return { authorization: /^Bearer \S+$/.test(authorization ?? '') ? 'Bearer' : authorization };
+    },
+    onResponse: (response, entry) => {
+      if (/\/dicomweb\/studies\?/.test(entry.path) && response.status() === 200) {
+        qidoBodies.push(response.text().catch(() => '[]'));
+      }
+    },
   });
-  context.on('response', async (response) => {
-    const entry = entries.get(response.request());
-    if (!entry) return;
-    entry.status = response.status();
-    if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.path}`);
-    if (/\/dicomweb\/studies\?/.test(entry.path) && response.status() === 200) {
-      qidoBodies.push(response.text().catch(() => '[]'));
-    }
-  });
-  context.on('requestfailed', (request) => {
-    if (request.url().startsWith(dicomWebPrefix)) {
-      failures.push(`network failure (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
-    }
-  });
-  const consoleErrors = [];
   const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text().slice(0, 500));
-  });
-  page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+  const consoleErrors = pageErrors(page);
 
   let accessToken;
   try {
@@ -212,7 +177,7 @@ async function main() {
       await page.getByText(studyA.studyDescription, { exact: true }).first().click();
       await page.getByRole('button', { name: 'Basic Viewer' }).click();
       await page.waitForURL(/\/viewer\?/, { timeout: 30_000 });
-      const stats = await waitForImage(page);
+      const stats = await waitForImage(page, failures);
       step(`viewer ${page.url()}: image drawn (viewport centre mean ${stats.mean.toFixed(1)}, std ${stats.std.toFixed(1)}, ${stats.levels} grey levels)`);
     });
 
@@ -227,9 +192,7 @@ async function main() {
     step(`page token: azp ${claims.azp}, scope "${claims.scope}", patient_identifier ${claims.patient_identifier}`);
     // The viewer's last prefetches answered before leaving (a request cut off by closing the page
     // would be a failure): poll until every recorded DICOMweb request has its status.
-    for (const until = Date.now() + 60_000; Date.now() < until && dicomWeb.some((e) => e.status === null);) {
-      await page.waitForTimeout(100);
-    }
+    await pollUntil(page, answered, 60_000, 100);
   } catch (error) {
     await page.screenshot({ path: path.join(artifacts, 'failure.png') }).catch(() => {});
     throw error;
@@ -262,7 +225,4 @@ async function main() {
   step(`timings (ms): ${JSON.stringify(timings)}`);
 }
 
-await main().catch((error) => {
-  console.error(`[ohif-login] FAILED: ${error.stack || error}`);
-  process.exit(1);
-});
+await run('ohif-login', main);

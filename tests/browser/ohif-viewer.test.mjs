@@ -15,35 +15,21 @@
 // Environment: DICOMFHIR_SERVER (http://127.0.0.1:PORT), STUDY_MANIFEST (make_study.py's
 // manifest.json), ARTIFACTS (output directory), CHROMIUM (default /usr/bin/chromium).
 // scripts/browser-test.sh sets all of them.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { centreStats, dismissOverlays, looksLikeAnImage, waitForViewportImage } from './viewport.mjs';
-import { required, stepper } from './harness.mjs';
+import { openBrowser, pageErrors, pollUntil, recordRequests, required, run, stepper, uploadDicom } from './harness.mjs';
 
 const server = required('DICOMFHIR_SERVER').replace(/\/$/, '');
 const manifest = JSON.parse(fs.readFileSync(required('STUDY_MANIFEST'), 'utf8'));
 const artifacts = required('ARTIFACTS');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const dicomWebPrefix = `${server}/fhir/dicomweb/`;
 const slices = manifest.files.length;
-const dicomWeb = [];   // every DICOMweb request, in the order the browser issued them
-const failures = [];   // HTTP >= 400 or network failure, for DICOMweb requests
-
 
 const step = stepper('ohif-viewer');
 
 async function upload() {
-  for (const file of [...manifest.files, manifest.multiframe.file]) {
-    const response = await fetch(`${server}/fhir/Binary`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/dicom' },
-      body: fs.readFileSync(file),
-    });
-    assert.ok(response.status === 201 || response.status === 200,
-      `POST Binary ${path.basename(file)}: HTTP ${response.status} ${await response.text()}`);
-  }
+  await uploadDicom(server, [...manifest.files, manifest.multiframe.file]);
   step(`uploaded ${slices} instances of study ${manifest.studyInstanceUID} and a `
     + `${manifest.multiframe.frames}-frame JPEG 2000 instance of study ${manifest.multiframe.studyInstanceUID}`);
 }
@@ -51,8 +37,9 @@ async function upload() {
 /**
  * Waits until the viewport shows an image (screenshots of the viewport element, polled), then
  * presses Down (next image in OHIF) and waits for a different image. Saves both screenshots.
+ * `failures`: the DICOMweb failures so far, for the message.
  */
-async function checkViewportShowsImages(page, label) {
+async function checkViewportShowsImages(page, label, failures) {
   const started = Date.now();
   const { viewport, stats } = await waitForViewportImage(page);
   await page.screenshot({ path: path.join(artifacts, `viewer-${label}.png`) });
@@ -64,12 +51,10 @@ async function checkViewportShowsImages(page, label) {
 
   await viewport.click({ position: { x: 5, y: 5 } }).catch(() => {});
   await page.keyboard.press('ArrowDown');
-  let changed = false;
-  for (let i = 0; i < 40 && !changed; i++) {
-    await page.waitForTimeout(250);
+  const changed = await pollUntil(page, async () => {
     const next = await viewport.screenshot();
-    changed = !next.equals(first) && looksLikeAnImage(await centreStats(page, next));
-  }
+    return !next.equals(first) && looksLikeAnImage(await centreStats(page, next));
+  }, 10_000);
   await dismissOverlays(page);
   await page.screenshot({ path: path.join(artifacts, `viewer-${label}-next.png`) });
   assert.ok(changed, `${label}: the viewport did not change to another image after ArrowDown`);
@@ -106,53 +91,14 @@ async function main() {
   await checkServing();
   await upload();
 
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    // Flags for a machine without outside network (see docs/dicomweb.md, "Viewer").
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  const { browser, context } = await openBrowser();
+  // Every DICOMweb request, in the order the browser issued them; the failures among them.
+  const { requests: dicomWeb, failures, answered } = recordRequests(context, server, {
+    describe: (request) => ({ accept: request.headers()['accept'] ?? null }),
+    onResponse: (response, entry) => { entry.contentType = response.headers()['content-type'] ?? null; },
   });
-  // A new context is a new, empty profile. Service workers are blocked so that every request
-  // the app makes shows up in the network log below.
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, serviceWorkers: 'block' });
-
-  const consoleErrors = [];
-  const entries = new Map();
-  context.on('request', (request) => {
-    if (!request.url().startsWith(dicomWebPrefix)) return;
-    const entry = {
-      method: request.method(),
-      url: request.url(),
-      path: request.url().slice(server.length),
-      accept: request.headers()['accept'] ?? null,
-      status: null,
-    };
-    entries.set(request, entry);
-    dicomWeb.push(entry);
-  });
-  context.on('response', (response) => {
-    const entry = entries.get(response.request());
-    if (!entry) return;
-    entry.status = response.status();
-    entry.contentType = response.headers()['content-type'] ?? null;
-    if (response.status() >= 400) failures.push(`${response.status()} ${entry.method} ${entry.path}`);
-  });
-  context.on('requestfinished', (request) => {
-    const entry = entries.get(request);
-    if (entry) entry.ms = Math.round(request.timing().responseEnd);  // request start → last byte
-  });
-  context.on('requestfailed', (request) => {
-    if (request.url().startsWith(dicomWebPrefix)) {
-      failures.push(`network failure (${request.failure()?.errorText}) ${request.method()} ${request.url()}`);
-    }
-  });
-
   const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text().slice(0, 500));
-  });
-  page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+  const consoleErrors = pageErrors(page);
 
   try {
     // 1. Study list, with the filters a user types: a word of the patient's name (OHIF sends it
@@ -176,27 +122,20 @@ async function main() {
     step(`viewer: ${page.url()}`);
 
     // 3. The viewport renders the image, and the next slice is another image.
-    await checkViewportShowsImages(page, 'ct');
+    await checkViewportShowsImages(page, 'ct', failures);
 
     // 4. Let OHIF finish prefetching the stack (all its requests answered) before leaving the page.
-    const framesWanted = slices;
-    for (const until = Date.now() + 120_000; Date.now() < until;) {
-      const frames = dicomWeb.filter((e) => /\/frames\/\d/.test(e.path) && e.status !== null);
-      if (frames.length >= framesWanted && dicomWeb.every((e) => e.status !== null)) break;
-      await page.waitForTimeout(250);
-    }
+    await pollUntil(page, () => answered()
+      && dicomWeb.filter((e) => /\/frames\/\d/.test(e.path) && e.status !== null).length >= slices, 120_000);
 
     // 5. The JPEG 2000 multi-frame study, opened from a link as other applications do
     //    (/viewer?StudyInstanceUIDs=…): OHIF decodes the compressed frames in the browser.
     const viewerUrl = `${server}/viewer?StudyInstanceUIDs=${manifest.multiframe.studyInstanceUID}`;
     step(`viewer: ${viewerUrl}`);
     await page.goto(viewerUrl, { waitUntil: 'load' });
-    await checkViewportShowsImages(page, 'j2k-multiframe');
-    for (let i = 0; i < 120; i++) {
-      const frames = dicomWeb.filter((e) => e.path.includes(`/instances/${manifest.multiframe.sopInstanceUID}/frames/`));
-      if (frames.length >= manifest.multiframe.frames && dicomWeb.every((e) => e.status !== null)) break;
-      await page.waitForTimeout(250);
-    }
+    await checkViewportShowsImages(page, 'j2k-multiframe', failures);
+    await pollUntil(page, () => answered() && dicomWeb.filter(
+      (e) => e.path.includes(`/instances/${manifest.multiframe.sopInstanceUID}/frames/`)).length >= manifest.multiframe.frames, 30_000);
   } finally {
     fs.writeFileSync(path.join(artifacts, 'dicomweb-requests.json'), JSON.stringify(dicomWeb, null, 2));
     fs.writeFileSync(path.join(artifacts, 'console-errors.txt'), consoleErrors.join('\n'));
@@ -214,7 +153,7 @@ async function main() {
   step(`browser-side times (ms): QIDO median ${median(qidoMs)} max ${qidoMs.at(-1)}; `
     + `series metadata ${metadataMs.join(', ')}; frames median ${median(frameMs)} max ${frameMs.at(-1)} (${frameMs.length})`);
   assert.deepEqual(failures, [], `DICOMweb requests failed in the browser:\n${failures.join('\n')}`);
-  assert.ok(dicomWeb.every((e) => e.status !== null), 'some DICOMweb request got no response');
+  assert.ok(answered(), 'some DICOMweb request got no response');
 
   const studySearch = paths.find((p) => /\/dicomweb\/studies\?/.test(p) && p.includes('limit=101'));
   assert.ok(studySearch, `no study QIDO with limit=101 in:\n${paths.join('\n')}`);
@@ -245,7 +184,4 @@ async function main() {
   step(`JPEG 2000 read path complete: ${frameNumbers.size} frames, responses ${[...new Set(mfFrames.map((e) => e.contentType?.replace(/;\s*boundary=[^;]*/, '')))]}; ok`);
 }
 
-await main().catch((error) => {
-  console.error(`[ohif-viewer] FAILED: ${error.stack || error}`);
-  process.exit(1);
-});
+await run('ohif-viewer', main);

@@ -1,5 +1,5 @@
-// What the browser tests check on OHIF's page, shared by the ohif-*.test.mjs files: whether the
-// viewport shows an image, and clicking away first-visit overlays.
+// What the browser tests check on OHIF's page, shared by the ohif-*.test.mjs files: the study
+// list's count, whether the viewport shows an image, and clicking away first-visit overlays.
 
 /**
  * Mean and standard deviation of the grey level of a PNG, computed by the browser itself
@@ -60,4 +60,17 @@ export async function waitForViewportImage(page) {
     await page.waitForTimeout(500);
   }
   return { viewport, stats };
+}
+
+/**
+ * Opens OHIF's study list at `url` and waits up to 60 s for its header to say it lists `total`
+ * studies (OHIF 3.13: "1-50 of 53", its pages hold 50 rows); clicks the overlays away. Returns
+ * that header's locator: the caller asserts it is visible, with what it knows in the message.
+ */
+export async function openStudyList(page, url, total) {
+  await page.goto(url, { waitUntil: 'load' });
+  const count = page.getByText(new RegExp(`^1-\\d+ of ${total}$`)).first();
+  await count.waitFor({ timeout: 60_000 }).catch(() => {});
+  await dismissOverlays(page);
+  return count;
 }

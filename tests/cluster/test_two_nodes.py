@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from dicom_instances import Instance, make_instance
+from fhir_http import thread_session as http
 
 NODE_A = os.environ.get("DICOMFHIR_NODE_A")
 NODE_B = os.environ.get("DICOMFHIR_NODE_B")
@@ -35,16 +36,6 @@ def _two_nodes():
     """Missing nodes are a failure, never a skip."""
     if not (NODE_A and NODE_B):
         pytest.fail("DICOMFHIR_NODE_A and DICOMFHIR_NODE_B are not set: run scripts/cluster-test.sh (it starts two nodes)")
-
-
-_local = threading.local()
-
-
-def http() -> requests.Session:
-    s = getattr(_local, "s", None)
-    if s is None:
-        s = _local.s = requests.Session()
-    return s
 
 
 def uid(*parts) -> str:

@@ -1,5 +1,5 @@
-"""Helpers of the DIMSE tests: what a Part-10 file's data set bytes are, and QIDO/WADO-RS of one
-instance on the example server's DICOMweb facade."""
+"""Helpers of the DIMSE tests: what a Part-10 file's data set bytes are, a Query/Retrieve
+identifier, and QIDO/WADO-RS of one instance on the example server's DICOMweb facade."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 import requests
+from pydicom.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +43,15 @@ def cli() -> str:
     if not Path(path).is_file():
         pytest.fail(f"{path} missing: build it (scripts/dimse-test.sh does)")
     return path
+
+
+def identifier(level: str, **keys) -> Dataset:
+    """A C-FIND/C-GET/C-MOVE identifier: QueryRetrieveLevel `level` and `keys` (keyword=value)."""
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
 
 
 DICOM_JSON = "application/dicom+json"

@@ -21,7 +21,7 @@ from pynetdicom.sop_class import (
 )
 
 from dicom_instances import make_instance
-from dimse_util import AE
+from dimse_util import AE, identifier
 from test_dcmtk import run, tool
 
 TIMEOUT = 60
@@ -53,25 +53,17 @@ def store(port: int, instances) -> None:
         assoc.release()
 
 
-def find(port: int, identifier: Dataset, model=StudyRootQueryRetrieveInformationModelFind):
+def find(port: int, query: Dataset, model=StudyRootQueryRetrieveInformationModelFind):
     """[(status, ErrorComment, identifier or None)] of one C-FIND, the final response last."""
     assoc = associate(port)
     try:
         out = []
-        for status, ident in assoc.send_c_find(identifier, model):
+        for status, ident in assoc.send_c_find(query, model):
             assert status is not None and "Status" in status, "no C-FIND response"
             out.append((status.Status, str(status.get("ErrorComment", "")), ident))
         return out
     finally:
         assoc.release()
-
-
-def query(level: str, **keys) -> Dataset:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = level
-    for k, v in keys.items():
-        setattr(ds, k, v)
-    return ds
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +96,7 @@ def matches(responses):
 
 
 def test_study_level_by_patient_id_and_date_range(listener, stored):
-    r = find(listener.port, query("STUDY", PatientID=stored["pid"], StudyDate="20200101-20201231",
+    r = find(listener.port, identifier("STUDY", PatientID=stored["pid"], StudyDate="20200101-20201231",
                                   StudyInstanceUID="", PatientName="", StudyDescription="",
                                   NumberOfStudyRelatedInstances="", ModalitiesInStudy=""))
     (status, _, _), found = matches(r)
@@ -119,25 +111,25 @@ def test_study_level_by_patient_id_and_date_range(listener, stored):
 
 
 def test_wildcards_and_uid_lists(listener, stored):
-    r = find(listener.port, query("STUDY", PatientName="müller*", PatientID=stored["pid"],
+    r = find(listener.port, identifier("STUDY", PatientName="müller*", PatientID=stored["pid"],
                                   StudyInstanceUID="\\".join(stored["studies"]),
                                   StudyDescription="FIND*"))
     (status, _, _), found = matches(r)
     assert status == 0
     assert sorted(d.StudyInstanceUID for d in found) == sorted(stored["studies"])
-    r = find(listener.port, query("STUDY", PatientID=stored["pid"], StudyDescription="*CHEST",
+    r = find(listener.port, identifier("STUDY", PatientID=stored["pid"], StudyDescription="*CHEST",
                                   StudyInstanceUID=""))
     assert [d.StudyInstanceUID for d in matches(r)[1]] == [stored["studies"][1]]
 
 
 def test_series_and_image_levels(listener, stored):
     s1 = stored["studies"][0]
-    r = find(listener.port, query("SERIES", StudyInstanceUID=s1, SeriesInstanceUID="", Modality="CT"))
+    r = find(listener.port, identifier("SERIES", StudyInstanceUID=s1, SeriesInstanceUID="", Modality="CT"))
     (status, _, _), found = matches(r)
     assert status == 0
     assert sorted(d.SeriesInstanceUID for d in found) == sorted(stored["series"])
     assert all(d.StudyInstanceUID == s1 for d in found)
-    r = find(listener.port, query("IMAGE", StudyInstanceUID=s1, SeriesInstanceUID=stored["series"][0],
+    r = find(listener.port, identifier("IMAGE", StudyInstanceUID=s1, SeriesInstanceUID=stored["series"][0],
                                   SOPInstanceUID="", InstanceNumber=""))
     (status, _, _), found = matches(r)
     assert status == 0
@@ -145,19 +137,19 @@ def test_series_and_image_levels(listener, stored):
 
 
 def test_patient_root_patient_level_gives_each_patient_once(listener, stored):
-    r = find(listener.port, query("PATIENT", PatientID=stored["pid"], PatientName="", PatientBirthDate=""),
+    r = find(listener.port, identifier("PATIENT", PatientID=stored["pid"], PatientName="", PatientBirthDate=""),
              PatientRootQueryRetrieveInformationModelFind)
     (status, _, _), found = matches(r)
     assert status == 0
     assert [d.PatientID for d in found] == [stored["pid"]], "two studies, one patient"
-    r = find(listener.port, query("STUDY", PatientID=stored["pid"], StudyInstanceUID=""),
+    r = find(listener.port, identifier("STUDY", PatientID=stored["pid"], StudyInstanceUID=""),
              PatientRootQueryRetrieveInformationModelFind)
     assert sorted(d.StudyInstanceUID for d in matches(r)[1]) == sorted(stored["studies"])
 
 
 def test_unknown_keys_come_back_empty_and_unmatched_keys_say_so(listener, stored):
     s1 = stored["studies"][0]
-    ident = query("IMAGE", StudyInstanceUID=s1, SeriesInstanceUID=stored["series"][1], SOPInstanceUID="")
+    ident = identifier("IMAGE", StudyInstanceUID=s1, SeriesInstanceUID=stored["series"][1], SOPInstanceUID="")
     ident.add_new(0x00191001, "LO", "")
     # a patient attribute at IMAGE level is no key of this level: not used for matching (the
     # instance is found), returned with the instance's value
@@ -171,13 +163,13 @@ def test_unknown_keys_come_back_empty_and_unmatched_keys_say_so(listener, stored
 
 
 @pytest.mark.parametrize("model,ident,code,why", [
-    (StudyRootQueryRetrieveInformationModelFind, query("PATIENT", PatientID="x"), 0xA900, "PATIENT"),
-    (StudyRootQueryRetrieveInformationModelFind, query("SERIES", SeriesInstanceUID=""), 0xA900, "StudyInstanceUID"),
+    (StudyRootQueryRetrieveInformationModelFind, identifier("PATIENT", PatientID="x"), 0xA900, "PATIENT"),
+    (StudyRootQueryRetrieveInformationModelFind, identifier("SERIES", SeriesInstanceUID=""), 0xA900, "StudyInstanceUID"),
     (StudyRootQueryRetrieveInformationModelFind,
-     query("IMAGE", StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.*"), 0xA900, "SeriesInstanceUID"),
-    (StudyRootQueryRetrieveInformationModelFind, query("SERIES", StudyInstanceUID="1.2/../x"), 0xA900, "StudyInstanceUID"),
-    (PatientRootQueryRetrieveInformationModelFind, query("STUDY", StudyInstanceUID=""), 0xA900, "PatientID"),
-    (StudyRootQueryRetrieveInformationModelFind, query("FRAME"), 0xA900, "QueryRetrieveLevel"),
+     identifier("IMAGE", StudyInstanceUID="1.2.3", SeriesInstanceUID="1.2.*"), 0xA900, "SeriesInstanceUID"),
+    (StudyRootQueryRetrieveInformationModelFind, identifier("SERIES", StudyInstanceUID="1.2/../x"), 0xA900, "StudyInstanceUID"),
+    (PatientRootQueryRetrieveInformationModelFind, identifier("STUDY", StudyInstanceUID=""), 0xA900, "PatientID"),
+    (StudyRootQueryRetrieveInformationModelFind, identifier("FRAME"), 0xA900, "QueryRetrieveLevel"),
     (StudyRootQueryRetrieveInformationModelFind, Dataset(), 0xA900, "QueryRetrieveLevel"),
 ], ids=["patient-in-study-root", "series-without-study", "image-wildcard-series", "uid-path",
         "patient-root-study-without-patient", "unknown-level", "no-level"])
@@ -240,7 +232,7 @@ def test_cancel_stops_the_matches(listener, stored):
         req.MessageID = 7
         req.AffectedSOPClassUID = StudyRootQueryRetrieveInformationModelFind
         req.Priority = 2
-        ident = query("STUDY", PatientID=stored["pid"], StudyInstanceUID="")
+        ident = identifier("STUDY", PatientID=stored["pid"], StudyInstanceUID="")
         req.Identifier = io.BytesIO(encode(ident, cx.transfer_syntax[0] == ImplicitVRLittleEndian, True))
         # pynetdicom's own send_c_find pauses its reactor (which would otherwise take the
         # responses as unexpected messages) while it waits for its responses: so do we
@@ -267,12 +259,12 @@ def test_cancel_stops_the_matches(listener, stored):
 
 def test_more_matches_than_the_cap_is_a_stated_failure(server, start_listener, stored):
     capped = start_listener(server.base, "--max-find-results", "2")
-    r = find(capped.port, query("IMAGE", StudyInstanceUID=stored["studies"][0],
+    r = find(capped.port, identifier("IMAGE", StudyInstanceUID=stored["studies"][0],
                                 SeriesInstanceUID=stored["series"][0], SOPInstanceUID=""))
     (status, _, _), found = matches(r)
     assert status == 0 and len(found) == 2, "exactly the cap: all given"
     capped1 = start_listener(server.base, "--max-find-results", "1")
-    r = find(capped1.port, query("STUDY", PatientID=stored["pid"], StudyInstanceUID=""))
+    r = find(capped1.port, identifier("STUDY", PatientID=stored["pid"], StudyInstanceUID=""))
     (status, comment, _), found = matches(r)
     assert status == 0xA700, hex(status)
     assert "more than 1" in comment, comment

@@ -5,14 +5,11 @@ hostile ones run; and the status when the FHIR server refuses, fails or is slow.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import socket
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pydicom
@@ -28,6 +25,7 @@ from pynetdicom.sop_class import (
 
 from dicom_instances import data_dir, make_instance
 from dimse_util import AE, CORPUS, fresh_identity, qido_instances, split_part10, wado_instance
+from fake_http import AnsweringHandler, loopback, outcome
 
 TIMEOUT = 60
 # A file path given to send_c_store is sent as it is: its file meta gives the command's UIDs and
@@ -205,38 +203,19 @@ class FakeFhir:
         self.release.set()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, body, headers=()):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(AnsweringHandler):
             def do_GET(self):
-                if self.path.startswith("/fhir/metadata"):
-                    return self.answer(200, {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"})
-                return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 1})
+                self.answer_plugin_get()
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 fake.posted.set()
                 fake.release.wait(TIMEOUT)
                 if fake.status == 201:
-                    sha = hashlib.sha256(body).hexdigest()
-                    return self.answer(201, {"resourceType": "Binary", "id": sha},
-                                       [("Location", f"http://127.0.0.1/fhir/Binary/{sha}/_history/1")])
+                    return self.answer_stored(body)
                 return self.answer(fake.status, fake.body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
+        self.server, self.base = loopback(Handler)
 
     def close(self):
         self.release.set()
@@ -248,11 +227,6 @@ def fake_fhir():
     fake = FakeFhir()
     yield fake
     fake.close()
-
-
-def outcome(diagnostics: str) -> dict:
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "invalid", "diagnostics": diagnostics}]}
 
 
 def test_success_only_after_the_server_answered_a_slow_server_holds_the_sender(
@@ -272,10 +246,10 @@ def test_success_only_after_the_server_answered_a_slow_server_holds_the_sender(
 
 
 @pytest.mark.parametrize("http,body,expected,says", [
-    (422, outcome("Not a DICOM thing we like"), 0xC000, "Not a DICOM thing"),
-    (409, outcome("stored already with other bytes"), 0xC409, "stored already"),
-    (503, outcome("database down"), 0xA700, "503"),
-    (500, outcome("boom"), 0xA700, "500"),
+    (422, outcome("invalid", "Not a DICOM thing we like"), 0xC000, "Not a DICOM thing"),
+    (409, outcome("invalid", "stored already with other bytes"), 0xC409, "stored already"),
+    (503, outcome("invalid", "database down"), 0xA700, "503"),
+    (500, outcome("invalid", "boom"), 0xA700, "500"),
 ], ids=["422", "409", "503", "500"])
 def test_server_refusals_and_failures_become_c_store_statuses(
         fake_fhir, start_listener, tmp_path, http, body, expected, says):

@@ -7,11 +7,8 @@ that goes away mid-retrieve, an unknown or refusing move destination, a server a
 from __future__ import annotations
 
 import io
-import json
-import socket
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -31,7 +28,9 @@ from pynetdicom.sop_class import (
 )
 
 from dicom_instances import data_dir, make_instance
-from dimse_util import AE, fresh_identity, split_part10
+from dimse_util import AE, fresh_identity, identifier, split_part10
+from fake_http import AnsweringHandler, loopback, outcome
+from server_harness import free_port
 from test_dcmtk import echo, run, tool
 
 TIMEOUT = 60
@@ -107,6 +106,8 @@ def test_getscu_study_series_and_image_levels_send_the_stored_bytes(listener, st
 
 
 def get_assoc(port: int, storage=(CTImageStorage,)):
+    """An association of a C-GET/C-MOVE requester that is also the storage SCP of `storage`, and
+    the SOP Instance UIDs it received."""
     ae = PynetAE(ae_title="PYNETDICOM")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet, [ExplicitVRLittleEndian])
@@ -128,12 +129,14 @@ def get_assoc(port: int, storage=(CTImageStorage,)):
     return assoc, got
 
 
-def level(lvl: str, **keys) -> Dataset:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = lvl
-    for k, v in keys.items():
-        setattr(ds, k, v)
-    return ds
+@contextmanager
+def retriever(port: int, storage=(CTImageStorage,)):
+    """get_assoc, released at the end."""
+    assoc, got = get_assoc(port, storage)
+    try:
+        yield assoc, got
+    finally:
+        assoc.release()
 
 
 def responses(gen) -> list[Dataset]:
@@ -145,80 +148,72 @@ def responses(gen) -> list[Dataset]:
     return out
 
 
+def c_get(assoc, level: str, model=StudyRootQueryRetrieveInformationModelGet, **keys) -> list[Dataset]:
+    """The responses of one C-GET of `keys` at `level`, the final one last."""
+    return responses(assoc.send_c_get(identifier(level, **keys), model))
+
+
+def c_move(assoc, destination: str, level: str, **keys) -> list[Dataset]:
+    """The responses of one Study Root C-MOVE of `keys` at `level` to `destination`."""
+    return responses(assoc.send_c_move(identifier(level, **keys), destination,
+                                       StudyRootQueryRetrieveInformationModelMove))
+
+
 def test_hostile_identifiers_get_a_status_not_a_hang(listener, stored):
-    assoc, _ = get_assoc(listener.port)
-    try:
+    with retriever(listener.port) as (assoc, _):
         no_level = Dataset()
         no_level.StudyInstanceUID = stored["a"]
         for ident, code in [
             (no_level, 0xA900),
-            (level("STUDY", StudyInstanceUID=stored["a"], SOPInstanceUID=stored["a_sops"][0]), 0xA900),
-            (level("SERIES", SeriesInstanceUID=stored["series"][0]), 0xA900),
-            (level("PATIENT", PatientID=stored["pid"]), 0xA900),  # not in the Study Root model
+            (identifier("STUDY", StudyInstanceUID=stored["a"], SOPInstanceUID=stored["a_sops"][0]), 0xA900),
+            (identifier("SERIES", SeriesInstanceUID=stored["series"][0]), 0xA900),
+            (identifier("PATIENT", PatientID=stored["pid"]), 0xA900),  # not in the Study Root model
         ]:
             [final] = responses(assoc.send_c_get(ident, StudyRootQueryRetrieveInformationModelGet))
             assert final.Status == code, hex(final.Status)
             assert final.get("ErrorComment"), "a failure says why"
         # nothing matches: success, zero sub-operations
-        [final] = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=generate_uid()),
-                                             StudyRootQueryRetrieveInformationModelGet))
+        [final] = c_get(assoc, "STUDY", StudyInstanceUID=generate_uid())
         assert final.Status == 0
         assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations) == (0, 0)
-    finally:
-        assoc.release()
 
 
 def test_counts_in_pending_responses_and_a_requester_without_the_storage_context(listener, stored):
-    assoc, got = get_assoc(listener.port)
-    try:
-        r = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["a"]),
-                                       StudyRootQueryRetrieveInformationModelGet))
+    with retriever(listener.port) as (assoc, got):
+        r = c_get(assoc, "STUDY", StudyInstanceUID=stored["a"])
         assert [s.Status for s in r] == [0xFF00, 0xFF00, 0x0000]
         assert [s.NumberOfRemainingSuboperations for s in r[:-1]] == [2, 1]
         assert r[-1].NumberOfCompletedSuboperations == 3 and r[-1].NumberOfFailedSuboperations == 0
         assert sorted(got) == sorted(stored["a_sops"])
-    finally:
-        assoc.release()
     # MR storage only: the CT instances cannot go (no transcoding, no other class): all fail
-    assoc, got = get_assoc(listener.port, storage=(MRImageStorage,))
-    try:
-        r = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["a"]),
-                                       StudyRootQueryRetrieveInformationModelGet))
-        final = r[-1]
+    with retriever(listener.port, storage=(MRImageStorage,)) as (assoc, got):
+        final = c_get(assoc, "STUDY", StudyInstanceUID=stored["a"])[-1]
         assert final.Status == 0xA702, hex(final.Status)
         assert final.NumberOfFailedSuboperations == 3
         assert sorted(final.identifier.FailedSOPInstanceUIDList) == sorted(stored["a_sops"])
         assert got == []
-    finally:
-        assoc.release()
 
 
 def test_patient_root_get_of_a_patient_and_of_a_study_of_that_patient(listener, stored):
-    assoc, got = get_assoc(listener.port)
-    try:
-        r = responses(assoc.send_c_get(level("PATIENT", PatientID=stored["pid"]),
-                                       PatientRootQueryRetrieveInformationModelGet))
+    patient_root = PatientRootQueryRetrieveInformationModelGet
+    with retriever(listener.port) as (assoc, got):
+        r = c_get(assoc, "PATIENT", patient_root, PatientID=stored["pid"])
         assert r[-1].Status == 0 and r[-1].NumberOfCompletedSuboperations == 9, r[-1]
         assert sorted(got) == sorted(stored["a_sops"] + stored["b_sops"])
         got.clear()
         # the study must be the patient's: another PatientID matches nothing
-        r = responses(assoc.send_c_get(level("STUDY", PatientID="SOMEONE-ELSE", StudyInstanceUID=stored["a"]),
-                                       PatientRootQueryRetrieveInformationModelGet))
+        r = c_get(assoc, "STUDY", patient_root, PatientID="SOMEONE-ELSE", StudyInstanceUID=stored["a"])
         assert r[-1].Status == 0 and r[-1].NumberOfCompletedSuboperations == 0 and got == []
-        r = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["a"]),
-                                       PatientRootQueryRetrieveInformationModelGet))
+        r = c_get(assoc, "STUDY", patient_root, StudyInstanceUID=stored["a"])
         assert r[-1].Status == 0xA900, "Patient Root needs the PatientID"
-    finally:
-        assoc.release()
 
 
 def test_c_cancel_stops_between_sub_operations(listener, stored):
-    assoc, got = get_assoc(listener.port)
-    try:
+    with retriever(listener.port) as (assoc, got):
         cx = next(c.context_id for c in assoc.accepted_contexts
                   if c.abstract_syntax == StudyRootQueryRetrieveInformationModelGet)
         out = []
-        for status, _ in assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["b"]),
+        for status, _ in assoc.send_c_get(identifier("STUDY", StudyInstanceUID=stored["b"]),
                                           StudyRootQueryRetrieveInformationModelGet, msg_id=7):
             out.append(status)
             if status.Status == 0xFF00 and len(out) == 1:
@@ -228,25 +223,17 @@ def test_c_cancel_stops_between_sub_operations(listener, stored):
         assert final.NumberOfCompletedSuboperations < 6
         assert final.NumberOfRemainingSuboperations == 6 - final.NumberOfCompletedSuboperations
         assert len(got) == final.NumberOfCompletedSuboperations
-    finally:
-        assoc.release()
 
 
 def test_a_peer_gone_mid_retrieve_does_not_stop_the_listener(listener, stored):
     assoc, _ = get_assoc(listener.port)
-    for status, _ in assoc.send_c_get(level("STUDY", StudyInstanceUID=stored["b"]),
+    for status, _ in assoc.send_c_get(identifier("STUDY", StudyInstanceUID=stored["b"]),
                                       StudyRootQueryRetrieveInformationModelGet):
         if status.Status == 0xFF00:
             assoc.abort()
             break
     assert listener.alive()
     assert echo(listener.port).returncode == 0, "serves the next association"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_movescu_to_a_storescp_destination(server, stored, start_listener, tmp_path):
@@ -263,13 +250,9 @@ def test_movescu_to_a_storescp_destination(server, stored, start_listener, tmp_p
         assert r.returncode == 0, r.stdout + r.stderr
         assert_same_bytes(received(out), stored, stored["a_sops"])
         # unknown destination
-        assoc, _ = get_assoc(listener.port)
-        try:
-            [final] = responses(assoc.send_c_move(level("STUDY", StudyInstanceUID=stored["a"]),
-                                                  "NOWHERE", StudyRootQueryRetrieveInformationModelMove))
+        with retriever(listener.port) as (assoc, _):
+            [final] = c_move(assoc, "NOWHERE", "STUDY", StudyInstanceUID=stored["a"])
             assert final.Status == 0xA801, hex(final.Status)
-        finally:
-            assoc.release()
     finally:
         dest.terminate()
         dest.wait(timeout=30)
@@ -283,52 +266,30 @@ def test_a_destination_refusing_the_association(server, stored, start_listener):
     scp = dest.start_server(("127.0.0.1", port), block=False)
     try:
         listener = start_listener(server.base, "--move-destination", f"OTHER=127.0.0.1:{port}")
-        assoc, _ = get_assoc(listener.port)
-        try:
-            [final] = responses(assoc.send_c_move(level("STUDY", StudyInstanceUID=stored["a"]),
-                                                  "OTHER", StudyRootQueryRetrieveInformationModelMove))
+        with retriever(listener.port) as (assoc, _):
+            [final] = c_move(assoc, "OTHER", "STUDY", StudyInstanceUID=stored["a"])
             assert final.Status == 0xA801, hex(final.Status)
             assert "OTHER" in final.ErrorComment
-        finally:
-            assoc.release()
     finally:
         scp.shutdown()
 
 
-class Refusing(BaseHTTPRequestHandler):
+class Refusing(AnsweringHandler):
     """A FHIR server with the plugin that answers every DICOMweb request with 401."""
-
-    def log_message(self, *args):
-        pass
 
     def do_GET(self):
         if "/dicomweb/" in self.path:
-            status, body = 401, {"resourceType": "OperationOutcome",
-                                 "issue": [{"severity": "error", "code": "login", "diagnostics": "no"}]}
-        elif self.path.startswith("/fhir/metadata"):
-            status, body = 200, {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
-        else:
-            status, body = 200, {"resourceType": "Bundle", "type": "searchset", "total": 1}
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            return self.answer(401, outcome("login", "no"))
+        self.answer_plugin_get()
 
 
 def test_a_server_answering_401_gives_a_failure_status(start_listener):
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
+    http, base = loopback(Refusing)
     try:
-        listener = start_listener(f"http://127.0.0.1:{http.server_address[1]}/fhir")
-        assoc, _ = get_assoc(listener.port)
-        try:
-            [final] = responses(assoc.send_c_get(level("STUDY", StudyInstanceUID=generate_uid()),
-                                                 StudyRootQueryRetrieveInformationModelGet))
+        listener = start_listener(base)
+        with retriever(listener.port) as (assoc, _):
+            [final] = c_get(assoc, "STUDY", StudyInstanceUID=generate_uid())
             assert final.Status == 0x0124, hex(final.Status)
             assert "credentials" in final.ErrorComment
-        finally:
-            assoc.release()
     finally:
         http.shutdown()

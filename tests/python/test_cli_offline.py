@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fake_http import AnsweringHandler, loopback
+from fake_http import CAPABILITY, AnsweringHandler, loopback, outcome
 
 
 def fake_server(handler_body):
@@ -21,9 +21,6 @@ def fake_server(handler_body):
         do_POST = do_GET
 
     return loopback(Handler)
-
-
-CAPABILITY = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
 
 
 def test_inspect_human_and_json(run_cli, ct_small):
@@ -86,8 +83,7 @@ def test_unauthorized_and_token(run_cli, ct_small):
 
     def answer(path, headers):
         seen.append(headers.get("Authorization"))
-        return 401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login",
-                                                                      "diagnostics": "token expired"}]}
+        return 401, outcome("login", "token expired")
 
     server, url = fake_server(answer)
     try:
@@ -106,25 +102,17 @@ class StoringServer:
     Records the bytes it was sent."""
 
     def __init__(self):
-        import hashlib
-
         received = self.received = []
 
         class Handler(AnsweringHandler):
             def do_GET(self):
-                if self.path.startswith("/fhir/metadata"):
-                    return self.answer(200, CAPABILITY)
-                if self.path.startswith("/fhir/StructureDefinition"):
-                    return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 1})
-                return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": 0})
+                self.answer_plugin_get()
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 received.append((self.path, body))
                 if self.path == "/fhir/Binary":
-                    sha = hashlib.sha256(body).hexdigest()
-                    return self.answer(201, {"resourceType": "Binary", "id": sha},
-                                       [("Location", f"http://127.0.0.1/fhir/Binary/{sha}/_history/1")])
+                    return self.answer_stored(body)
                 return self.answer(200, {})
 
         self.server, self.url = loopback(Handler)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fake_http import AnsweringHandler, serve
+from fake_http import AnsweringHandler, outcome, serve
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -123,10 +123,6 @@ class TlsProxy:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-def outcome(code: str, text: str) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
 @pytest.fixture

@@ -7,20 +7,17 @@ FHIR server that checks it. (Keycloak end to end: with scripts/idp.sh.)"""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
 import dicom_fhir
+from fake_http import AnsweringHandler, loopback, outcome
 
 CLIENT = "dicom-backend"
-CAPABILITY = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1"}
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +58,8 @@ class IdpAndFhir:
         issued: set[str] = set()
         idp = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self, status, body, headers=()):
-                data = (json.dumps(body) if isinstance(body, dict) else body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+        class Handler(AnsweringHandler):
+            json_type = "application/json"
 
             def do_GET(self):
                 if self.path == "/fhir/.well-known/smart-configuration":
@@ -79,7 +68,7 @@ class IdpAndFhir:
                 self.fhir(b"")
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 if self.path == "/token":
                     idp.token_forms.append({k: v[0] for k, v in parse_qs(body.decode()).items()})
                     if refuse:
@@ -93,24 +82,13 @@ class IdpAndFhir:
                 auth = self.headers.get("Authorization")
                 idp.authorization.append(auth)
                 if not auth or auth.removeprefix("Bearer ") not in issued:
-                    return self.answer(401, {"resourceType": "OperationOutcome", "issue": [
-                        {"severity": "error", "code": "login", "diagnostics": "no valid token"}]})
-                if self.path.startswith("/fhir/metadata"):
-                    return self.answer(200, CAPABILITY)
+                    return self.answer(401, outcome("login", "no valid token"))
                 if self.path == "/fhir/Binary" and self.command == "POST":
-                    sha = hashlib.sha256(body).hexdigest()
-                    return self.answer(201, {"resourceType": "Binary", "id": sha},
-                                       [("Location", f"{idp.root}/fhir/Binary/{sha}/_history/1")])
-                total = 1 if self.path.startswith("/fhir/StructureDefinition") else 0
-                return self.answer(200, {"resourceType": "Bundle", "type": "searchset", "total": total})
+                    return self.answer_stored(body, idp.root)
+                self.answer_plugin_get()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.root = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"{self.root}/fhir"
+        self.server, self.url = loopback(Handler)
+        self.root = self.url.removesuffix("/fhir")
 
     def __enter__(self):
         return self
