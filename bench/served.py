@@ -29,16 +29,10 @@ import requests
 
 import facade
 import gen_dataset as gd
-from common import log, met
+from common import log, met, row
+from server_harness import free_port
 
 SHAPE = (20, 5, 10)
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
@@ -144,18 +138,17 @@ def phase(root: Path, work: Path, variants: list[str], clients: int, qido_n: int
 
 def markdown_rows(res: dict) -> list[str]:
     rows = []
-    for label, v in res["variants"].items():
-        opts = v["java_opts"]
-        rows.append(f"| `scripts/serve.sh` [{opts}]: start to first /metadata 200 (s): first after a build / "
-                    f"empty store / 2,000 instances stored | {v['start_first_after_build_s']} / "
-                    f"{v['start_empty_store_s']} / {v['start_filled_store_s']} | | | report | — |")
-        for when in ("fresh", "warm"):
+    for v in res["variants"].values():
+        rows.append(row(f"`scripts/serve.sh` [{v['java_opts']}]: start to first /metadata 200 (s): first after a build / "
+                        "empty store / 2,000 instances stored",
+                        f"{v['start_first_after_build_s']} / {v['start_empty_store_s']} / {v['start_filled_store_s']}",
+                        "", "", "report", "—"))
+        for when, bar in (("fresh", 1.0), ("warm", 2.0)):
             s = v[when]["stow"]
-            bar = 1.0 if when == "fresh" else 2.0
-            rows.append(f"| … STOW-RS {when}, {s['ours']['instances']} instances, {res['clients']} clients: instances/s | "
-                        f"{s['ours']['inst_per_s']} | {s['orthanc']['inst_per_s']} (Orthanc, {when}) | "
-                        f"{s['ratio_inst_per_s']} | ≥ {bar:g} | {met(s['ratio_inst_per_s'] >= bar)} |")
+            rows.append(row(f"… STOW-RS {when}, {s['ours']['instances']} instances, {res['clients']} clients: instances/s",
+                            s["ours"]["inst_per_s"], f"{s['orthanc']['inst_per_s']} (Orthanc, {when})",
+                            s["ratio_inst_per_s"], f"≥ {bar:g}", met(s["ratio_inst_per_s"] >= bar)))
             for kind, q in v[when]["qido"].items():
-                rows.append(f"| … QIDO {when} {kind}: p95 (ms) | {q['ours']['p95_ms']} | {q['orthanc']['p95_ms']} | "
-                            f"{q['ratio_p95']} | ≤ 1 | {met(q['ratio_p95'] <= 1)} |")
+                rows.append(row(f"… QIDO {when} {kind}: p95 (ms)", q["ours"]["p95_ms"], q["orthanc"]["p95_ms"],
+                                q["ratio_p95"], "≤ 1", met(q["ratio_p95"] <= 1)))
     return rows
