@@ -57,6 +57,7 @@ class Series:
     modality: str
     template: str
     description: str
+    station: str = ""  # StationName: a series attribute outside the plugin's QIDO table (issue 17's figure)
     instances: list[str] = field(default_factory=list)  # SOP Instance UIDs
 
 
@@ -76,6 +77,9 @@ class Study:
     @property
     def instance_count(self) -> int:
         return sum(len(s.instances) for s in self.series)
+
+
+STATIONS = 40
 
 
 def plan(studies: int, series: int, per_series: int, seed: int = 7, tag: str = "main") -> list[Study]:
@@ -102,7 +106,9 @@ def plan(studies: int, series: int, per_series: int, seed: int = 7, tag: str = "
             # Mostly the study's modality; now and then another one (PET-CT, a localizer...).
             mod = main if rng.random() < 0.8 else rng.choices(MODALITIES, weights)[0]
             ser = Series(uid=make_uid(seed, tag, s, se), number=se + 1, modality=mod[0], template=mod[2],
-                         description=rng.choice(mod[4]))
+                         description=rng.choice(mod[4]),
+                         # 40 scanners, spread without drawing from rng (every other value stays as it was)
+                         station=f"STATION{(s * 7 + se * 3) % STATIONS:02d}")
             ser.instances = [make_uid(seed, tag, s, se, i) for i in range(per_series)]
             st.series.append(ser)
         out.append(st)
@@ -140,6 +146,7 @@ def render(studies: list[Study], templates: dict[str, pydicom.Dataset]):
             ds.AccessionNumber, ds.StudyDescription, ds.StudyID = st.accession, st.description, st.accession[-6:]
             ds.SeriesInstanceUID, ds.SeriesNumber = ser.uid, ser.number
             ds.SeriesDescription, ds.Modality, ds.SeriesDate = ser.description, ser.modality, st.date
+            ds.StationName = ser.station
             for i, sop in enumerate(ser.instances):
                 ds.SOPInstanceUID = sop
                 ds.file_meta.MediaStorageSOPInstanceUID = sop
