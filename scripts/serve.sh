@@ -116,13 +116,14 @@ if [ "${SERVE_CDS:-auto}" != off ]; then
        && grep -v '^@lambda-proxy' "$training/classes.all" >"$training/classes" \
        && java ${JAVA_OPTS:-$DEFAULT_JAVA_OPTS} -XX:ErrorFile="$training/hs_err_pid%p.log" -Xshare:dump \
             -XX:SharedClassListFile="$training/classes" \
-            -XX:SharedArchiveFile="$cds_archive" -cp "$run_jar" >"$training/dump.log" 2>&1 \
-       && [ -s "$cds_archive" ]; then
+            -XX:SharedArchiveFile="$cds_archive.$$" -cp "$run_jar" >"$training/dump.log" 2>&1 \
+       && [ -s "$cds_archive.$$" ] && mv -f "$cds_archive.$$" "$cds_archive"; then
+      # (renamed into place on the same file system: a serve.sh starting meanwhile never maps half an archive)
       echo "serve.sh: class data sharing archive ready ($cds_archive)"
     else
       echo "serve.sh: no class data sharing archive (logs: $training.log); starting without" >&2
       cat "$training"/*.log >"$training.log" 2>/dev/null || true
-      rm -f "$cds_archive"
+      rm -f "$cds_archive" "$cds_archive.$$"
     fi
     rm -rf "$training"
   fi
