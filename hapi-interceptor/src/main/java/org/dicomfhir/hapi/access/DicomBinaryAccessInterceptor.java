@@ -11,8 +11,6 @@ import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
 
-import java.util.Locale;
-
 /**
  * Direct FHIR access to a DICOM Binary is access to its patient's images. HAPI's
  * AuthorizationInterceptor applies no compartment to Binary, so rules that let a caller read or
@@ -28,9 +26,6 @@ import java.util.Locale;
  */
 @Interceptor
 public class DicomBinaryAccessInterceptor {
-
-	static final String TAG_SYSTEM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_SYSTEM;
-	static final String TAG_DICOM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_CODE;
 
 	private final StudyAccess myAccess;
 
@@ -68,7 +63,7 @@ public class DicomBinaryAccessInterceptor {
 
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_CREATED, order = -200)
 	public void beforeCreate(IBaseResource theResource, RequestDetails theRequest) {
-		if (theResource instanceof Binary binary && isDicomContentType(binary.getContentType())) {
+		if (theResource instanceof Binary binary && DicomBinaryKind.isDicomContentType(binary.getContentType())) {
 			myAccess.requireMayStoreAny(theRequest); // which study: checked after the parse, before the claim
 		}
 	}
@@ -78,9 +73,9 @@ public class DicomBinaryAccessInterceptor {
 		if (StudyAccess.isSystem(theRequest)) {
 			return;
 		}
-		if (theOld instanceof Binary old && isDicom(old) && !isDeleted(old) && myAccess.ownerStudy(old) != null) {
+		if (theOld instanceof Binary old && DicomBinaryKind.isDicom(old) && !isDeleted(old) && myAccess.ownerStudy(old) != null) {
 			myAccess.requireMayChange(theRequest, old);
-		} else if (theNew instanceof Binary binary && isDicomContentType(binary.getContentType())) {
+		} else if (theNew instanceof Binary binary && DicomBinaryKind.isDicomContentType(binary.getContentType())) {
 			// new content (or a deleted instance stored again): which study, the storage hook checks
 			// after the parse, before the claim
 			myAccess.requireMayStoreAny(theRequest);
@@ -89,13 +84,13 @@ public class DicomBinaryAccessInterceptor {
 
 	@Hook(value = Pointcut.STORAGE_PRESTORAGE_RESOURCE_DELETED, order = -200)
 	public void beforeDelete(IBaseResource theResource, RequestDetails theRequest) {
-		if (!StudyAccess.isSystem(theRequest) && theResource instanceof Binary binary && isDicom(binary)) {
+		if (!StudyAccess.isSystem(theRequest) && theResource instanceof Binary binary && DicomBinaryKind.isDicom(binary)) {
 			myAccess.requireMayChange(theRequest, binary);
 		}
 	}
 
 	private boolean mayRead(IBaseResource theResource, RequestDetails theRequest) {
-		return !(theResource instanceof Binary binary) || !isDicom(binary) || myAccess.mayRead(theRequest, binary);
+		return !(theResource instanceof Binary binary) || !DicomBinaryKind.isDicom(binary) || myAccess.mayRead(theRequest, binary);
 	}
 
 	/**
@@ -153,12 +148,4 @@ public class DicomBinaryAccessInterceptor {
 		return ca.uhn.fhir.model.api.ResourceMetadataKeyEnum.DELETED_AT.get(theBinary) != null;
 	}
 
-	static boolean isDicom(Binary theBinary) {
-		return isDicomContentType(theBinary.getContentType()) || theBinary.getMeta().getTag(TAG_SYSTEM, TAG_DICOM) != null;
-	}
-
-	static boolean isDicomContentType(String theContentType) {
-		return theContentType != null
-				&& "application/dicom".equals(theContentType.split(";", 2)[0].trim().toLowerCase(Locale.ROOT));
-	}
 }

@@ -3,25 +3,14 @@ package org.dicomfhir.hapi.ingest;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-import java.util.Locale;
 import java.util.regex.Pattern;
 
-/** What makes a Binary a DICOM instance, and how it is addressed. */
+/** How a DICOM Binary is addressed: its id is the SHA-256 of its bytes (what makes it DICOM: {@link org.dicomfhir.hapi.access.DicomBinaryKind}). */
 final class DicomBinaries {
 
-	static final String CONTENT_TYPE = "application/dicom";
 	private static final Pattern SHA256_HEX = Pattern.compile("[0-9a-f]{64}");
 
 	private DicomBinaries() {}
-
-	/** True for {@code application/dicom} with or without parameters (e.g. transfer-syntax). */
-	static boolean isDicomContentType(String theContentType) {
-		if (theContentType == null) {
-			return false;
-		}
-		String mime = theContentType.split(";", 2)[0].trim().toLowerCase(Locale.ROOT);
-		return CONTENT_TYPE.equals(mime);
-	}
 
 	/** A content-addressed id: 64 lowercase hex characters. */
 	static boolean isContentAddress(String theIdPart) {

@@ -14,6 +14,7 @@ import ca.uhn.fhir.rest.api.server.ResponseDetails;
 import ca.uhn.fhir.rest.server.servlet.ServletRequestDetails;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.access.DicomBinaryKind;
 import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.lookup.UploadLookup;
 import org.dicomfhir.hapi.studywrite.StudyWriteHandoff;
@@ -69,7 +70,7 @@ public class DicomBinaryUploadInterceptor {
 		String sha256;
 		boolean raw = encoding == null;
 		if (raw) {
-			if (!DicomBinaries.isDicomContentType(contentType)) {
+			if (!DicomBinaryKind.isDicomContentType(contentType)) {
 				return;
 			}
 			// This runs before HAPI's AuthorizationInterceptor: a caller who may store no instance is
@@ -84,7 +85,7 @@ public class DicomBinaryUploadInterceptor {
 			}
 		} else {
 			Binary binary = parseBinary(theRequest, encoding);
-			if (binary == null || !DicomBinaries.isDicomContentType(binary.getContentType()) || !binary.hasData()) {
+			if (binary == null || !DicomBinaryKind.isDicomContentType(binary.getContentType()) || !binary.hasData()) {
 				return; // a DICOM Binary without bytes is the storage hook's to refuse
 			}
 			myAccess.requireMayStoreAny(theRequest);
@@ -168,7 +169,7 @@ public class DicomBinaryUploadInterceptor {
 		for (Bundle.BundleEntryComponent entry : bundle.getEntry()) {
 			if (entry.getRequest().getMethod() != Bundle.HTTPVerb.POST
 					|| !(entry.getResource() instanceof Binary binary)
-					|| !DicomBinaries.isDicomContentType(binary.getContentType())
+					|| !DicomBinaryKind.isDicomContentType(binary.getContentType())
 					|| !binary.hasData()) {
 				continue;
 			}

@@ -13,6 +13,7 @@ import ca.uhn.fhir.rest.server.exceptions.UnprocessableEntityException;
 import ca.uhn.fhir.util.OperationOutcomeUtil;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.access.DicomBinaryKind;
 import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.config.NativeOptions;
@@ -48,8 +49,6 @@ import java.util.Map;
 public class DicomStorageInterceptor {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(DicomStorageInterceptor.class);
-	static final String TAG_SYSTEM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_SYSTEM;
-	static final String TAG_DICOM = org.dicomfhir.bridge.CoreConstants.DICOM_BINARY_TAG_CODE;
 	static final String BLOB_PREFIX = "dicomfh";
 	private static final String PARSED = DicomStorageInterceptor.class.getName() + ".parsed";
 	private static final String EXTERNALIZED = DicomStorageInterceptor.class.getName() + ".externalized";
@@ -90,7 +89,7 @@ public class DicomStorageInterceptor {
 		if (!(theResource instanceof Binary binary)) {
 			return;
 		}
-		if (!DicomBinaries.isDicomContentType(binary.getContentType())) {
+		if (!DicomBinaryKind.isDicomContentType(binary.getContentType())) {
 			requireOwnContentAddress(binary, false);
 			return;
 		}
@@ -110,7 +109,7 @@ public class DicomStorageInterceptor {
 		myAccess.requireMayStore(theRequest, theInstance);
 		myHandoff.claim(theInstance.sopInstanceUid(), theInstance.sha256(), theRequest);
 		recordInLedger(theInstance, theRequest);
-		theBinary.getMeta().addTag(TAG_SYSTEM, TAG_DICOM, "DICOM instance");
+		DicomBinaryKind.tagAsDicom(theBinary);
 		// The Binary belongs to its patient through its study: derived from the bytes, so whatever
 		// securityContext a client sent is replaced, never trusted (docs/security.md).
 		theBinary.setSecurityContext(new org.hl7.fhir.r4.model.Reference("ImagingStudy/" + theInstance.studyInstanceUid()));
@@ -125,7 +124,7 @@ public class DicomStorageInterceptor {
 	 */
 	@Hook(Pointcut.STORAGE_BINARY_ASSIGN_BINARY_CONTENT_ID_PREFIX)
 	public String dicomBlobIdPrefix(IBaseResource theResource) {
-		if (theResource instanceof Binary binary && DicomBinaries.isDicomContentType(binary.getContentType())) {
+		if (theResource instanceof Binary binary && DicomBinaryKind.isDicomContentType(binary.getContentType())) {
 			String id = binary.getIdElement().getIdPart();
 			if (id != null && DicomBinaries.isContentAddress(id)) {
 				return BLOB_PREFIX + id.substring(0, 3);
@@ -144,8 +143,8 @@ public class DicomStorageInterceptor {
 		if (!(theNew instanceof Binary binary)) {
 			return;
 		}
-		boolean wasDicom = theOld instanceof Binary old && isDicom(old);
-		if (!DicomBinaries.isDicomContentType(binary.getContentType())) {
+		boolean wasDicom = theOld instanceof Binary old && DicomBinaryKind.isDicom(old);
+		if (!DicomBinaryKind.isDicomContentType(binary.getContentType())) {
 			if (wasDicom) {
 				throw immutable(binary.getIdElement().getIdPart(), "its content type would become " + binary.getContentType());
 			}
@@ -168,7 +167,7 @@ public class DicomStorageInterceptor {
 			refuseDeletingAListingStudy(study, theRequest);
 			return;
 		}
-		if (!(theResource instanceof Binary binary) || !isDicom(binary)) {
+		if (!(theResource instanceof Binary binary) || !DicomBinaryKind.isDicom(binary)) {
 			return;
 		}
 		String binaryId = binary.getIdElement().getIdPart();
@@ -428,11 +427,6 @@ public class DicomStorageInterceptor {
 
 	static final String HOW_TO_CORRECT = "To correct an instance, store the corrected one under a new SOP Instance UID,"
 			+ " then delete the old one (DELETE [base]/Binary/<sha256>).";
-
-	private static boolean isDicom(Binary theBinary) {
-		return DicomBinaries.isDicomContentType(theBinary.getContentType())
-				|| theBinary.getMeta().getTag(TAG_SYSTEM, TAG_DICOM) != null;
-	}
 
 	private ResourceVersionConflictException immutable(String theId, String theWhy) {
 		return new ResourceVersionConflictException("Binary/" + theId + " is a stored DICOM instance and cannot change ("

@@ -9,6 +9,7 @@ import jakarta.persistence.EntityManager;
 import jakarta.persistence.PersistenceContext;
 import org.dicomfhir.bridge.DicomException;
 import org.dicomfhir.bridge.DicomInstance;
+import org.dicomfhir.hapi.access.DicomBinaryKind;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.config.NativeOptions;
 import org.dicomfhir.hapi.studywrite.InstanceLedger;
@@ -209,7 +210,7 @@ public class StudyIndexReconciler {
 					continue;
 				}
 				Binary binary = readBinary(id);
-				byte[] bytes = binary == null || !DicomBinaries.isDicomContentType(binary.getContentType()) ? null : myBinaryBytes.read(binary);
+				byte[] bytes = binary == null || !DicomBinaryKind.isDicomContentType(binary.getContentType()) ? null : myBinaryBytes.read(binary);
 				if (bytes == null) {
 					continue;
 				}
