@@ -13,8 +13,7 @@ start_served() { # NAME: scripts/serve.sh on a free port, its store in $SERVER_W
   port=$(server_free_port)
   SERVE_BUILD=never EXAMPLE_DATA_DIR="$SERVER_WORK/data" SERVER_PORT=$port \
     scripts/serve.sh --server.address=127.0.0.1 >"$(server_log "$1")" 2>&1 &
-  _server_pids[$1]=$! # serve.sh execs java: this is the server's pid
-  _server_ports[$1]=$port
+  server_adopt "$1" $! "$port" # serve.sh execs java: this is the server's pid
 }
 
 check_running() { # NAME

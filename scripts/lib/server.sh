@@ -63,8 +63,12 @@ server_start() { # NAME [JVM option...] -- [server argument...]
   port=$(server_free_port)
   java "${jvm[@]}" -jar "$SERVER_JAR" --server.address=127.0.0.1 --server.port="$port" "$@" \
     >"$SERVER_WORK/$name.log" 2>&1 &
-  _server_pids[$name]=$!
-  _server_ports[$name]=$port
+  server_adopt "$name" $! "$port"
+}
+
+server_adopt() { # NAME PID PORT: a server started otherwise (e.g. by scripts/serve.sh) is waited for and stopped like ours
+  _server_pids[$1]=$2
+  _server_ports[$1]=$3
 }
 
 server_pid() { echo "${_server_pids[$1]}"; }
