@@ -306,6 +306,42 @@ fn frag(
            "numberOfSeries": 1, "numberOfInstances": 1, "series": [s]})
 }
 
+/// Points the fragment's one instance at another Binary (other bytes, same SOP Instance UID).
+fn set_binary(fragment: &mut Value, id: &str) {
+    fragment["series"][0]["instance"][0]["extension"][0]["valueReference"]["reference"] =
+        format!("Binary/{id:0>64}").into();
+}
+
+/// Instances of one series that disagree on study and series values (real data does: the
+/// pydicom corpus has a study whose instances differ in InstitutionName). Which values show is
+/// decided by the uploads of new instances; sending stored instances again, in any order, is a
+/// no-op (the ImagingStudy is not rewritten), and only fills values a FHIR client removed.
+#[test]
+fn a_reupload_in_any_order_changes_nothing_and_fills_what_is_missing() {
+    let mut a = frag("1.2.3.1", Some(1), "1.2.3.1.1", Some(1), "CT");
+    a["description"] = "from a".into();
+    a["series"][0]["description"] = "series a".into();
+    let mut b = frag("1.2.3.1", Some(1), "1.2.3.1.2", Some(2), "CT");
+    b["description"] = "from b".into();
+    b["series"][0]["description"] = "series b".into();
+    let stored = merge_study(None, &[a.clone(), b.clone()]).unwrap();
+    assert_eq!(stored["description"], "from b", "the latest new instance wins");
+    for again in [vec![a.clone()], vec![b.clone(), a.clone()], vec![a.clone(), b.clone()]] {
+        assert_eq!(to_string(&merge_study(Some(&stored), &again).unwrap()), to_string(&stored));
+    }
+    // a FHIR client dropped the description and the series description: a re-upload fills them
+    let mut edited = stored.clone();
+    edited.as_object_mut().unwrap().remove("description");
+    edited["series"][0].as_object_mut().unwrap().remove("description");
+    let healed = merge_study(Some(&edited), &[a.clone()]).unwrap();
+    assert_eq!(healed["description"], "from a");
+    assert_eq!(healed["series"][0]["description"], "series a");
+    // a new instance still brings its values
+    let mut c = frag("1.2.3.1", Some(1), "1.2.3.1.3", Some(3), "CT");
+    c["description"] = "from c".into();
+    assert_eq!(merge_study(Some(&stored), &[c]).unwrap()["description"], "from c");
+}
+
 fn instance_uids(study: &Value) -> Vec<Vec<String>> {
     study["series"]
         .as_array()
@@ -464,8 +500,10 @@ fn merge_keeps_fields_it_does_not_own() {
     assert_eq!(i1["extension"][1]["url"], "http://example.org/flag");
     assert_eq!(m["numberOfInstances"], 2);
 
-    // a corrected accession replaces ours in place; merging again changes nothing
+    // a corrected instance (other bytes under its SOP Instance UID, as `replace-instances`
+    // allows) replaces our accession in place; merging it again changes nothing
     let mut third = second.clone();
+    set_binary(&mut third, "c0rrected");
     third["identifier"][1]["value"] = "A8".into();
     third["basedOn"][0]["identifier"]["value"] = "A8".into();
     let m2 = merge_study(Some(&m), &[third.clone()]).unwrap();
@@ -482,6 +520,7 @@ fn merge_keeps_fields_it_does_not_own() {
 fn fragment_values_win_for_owned_fields() {
     let a = frag("1.2.3.1", Some(1), "1.2.3.1.1", Some(1), "CT");
     let mut b = frag("1.2.3.1", Some(4), "1.2.3.1.1", Some(3), "CT");
+    set_binary(&mut b, "c0rrected"); // other bytes under the same SOP Instance UID
     b["description"] = "new".into();
     b["series"][0]["description"] = "series new".into();
     let m = merge_study(Some(&merge_study(None, &[a]).unwrap()), &[b]).unwrap();

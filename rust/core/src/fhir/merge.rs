@@ -12,9 +12,14 @@ use super::{
     EXT_DICOM_ATTRIBUTES, EXT_INSTANCE_ATTRIBUTES, EXT_INSTANCE_BINARY, STUDY_UID_SYSTEM,
     V2_0203_SYSTEM,
 };
+use crate::study_ext::instance_binary_references;
 use crate::DicomError;
 
-/// Study fields a fragment overrides when it carries them (absent = keep what is there).
+/// Study fields a fragment overrides when it carries them (absent = keep what is there). A
+/// re-upload (every instance of the fragment already listed with the same Binary) only fills the
+/// ones missing: when a study's instances disagree on a study or series value, which one shows
+/// is decided by the uploads of new instances, never by re-sending stored ones (a re-upload
+/// is a no-op, whatever order concurrent re-uploads merge in).
 const STUDY_OWNED: &[&str] = &[
     "status",
     "started",
@@ -167,13 +172,14 @@ fn based_on_kind(r: &Value) -> Option<&'static str> {
         .map(|_| "accession")
 }
 
-/// Replaces entries of the kinds the fragment carries (first one in place, duplicates dropped),
-/// appends new kinds, keeps everything else.
+/// Replaces entries of the kinds the fragment carries (first one in place, duplicates dropped;
+/// with `replace` false the stored entry stays), appends new kinds, keeps everything else.
 fn merge_owned_list(
     target: &mut Map<String, Value>,
     key: &str,
     ours: &[Value],
     kind: fn(&Value) -> Option<&'static str>,
+    replace: bool,
 ) {
     if ours.is_empty() {
         return;
@@ -197,7 +203,9 @@ fn merge_owned_list(
             if placed {
                 return false;
             }
-            *old = new.clone();
+            if replace {
+                *old = new.clone();
+            }
             placed = true;
             true
         });
@@ -209,10 +217,19 @@ fn merge_owned_list(
 }
 
 /// Replaces the `dicom-attributes` extension of `target` (study or series) by the fragment's,
-/// when it has one (the latest instance's values win, as for the owned fields); other
-/// extensions stay.
-fn merge_attributes_extension(target: &mut Map<String, Value>, frag: &Map<String, Value>) {
+/// when it has one (the latest new instance's values win, as for the owned fields; with
+/// `replace` false only a missing one is added); other extensions stay.
+fn merge_attributes_extension(target: &mut Map<String, Value>, frag: &Map<String, Value>, replace: bool) {
     let is_ours = |e: &Value| e.get("url").and_then(Value::as_str) == Some(EXT_DICOM_ATTRIBUTES);
+    let has_ours = || {
+        target
+            .get("extension")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(is_ours))
+    };
+    if !replace && has_ours() {
+        return;
+    }
     let Some(new) = frag
         .get("extension")
         .and_then(Value::as_array)
@@ -270,7 +287,31 @@ impl SeriesSet {
         })
     }
 
-    fn merge_series(&mut self, frag: &Value) -> Result<(), DicomError> {
+    /// True when every instance of the study fragment is already listed, in its series, with
+    /// the same Binary: stored bytes sent again. (Other bytes under a listed SOP Instance UID,
+    /// which `replace-instances` lets through, are new and override like any new instance.)
+    fn is_reupload(&mut self, frag: &Map<String, Value>) -> bool {
+        let mut any = false;
+        for s in frag.get("series").and_then(Value::as_array).into_iter().flatten() {
+            let Some(&pos) = uid_of(s).and_then(|u| self.by_uid.get(u)) else {
+                return false;
+            };
+            for inst in s.get("instance").and_then(Value::as_array).into_iter().flatten() {
+                let Some(i) = uid_of(inst).and_then(|u| self.instance_index(pos).get(u).copied()) else {
+                    return false;
+                };
+                let stored = &self.series[pos]["instance"][i];
+                let new: Vec<&str> = instance_binary_references(inst).collect();
+                if new.is_empty() || !new.iter().copied().eq(instance_binary_references(stored)) {
+                    return false;
+                }
+                any = true;
+            }
+        }
+        any
+    }
+
+    fn merge_series(&mut self, frag: &Value, replace: bool) -> Result<(), DicomError> {
         let Value::Object(fs) = frag else {
             return Err(err("fragment series is not an object"));
         };
@@ -293,10 +334,12 @@ impl SeriesSet {
             };
             for k in SERIES_OWNED {
                 if let Some(v) = fs.get(*k) {
-                    target.insert((*k).into(), v.clone());
+                    if replace || !target.contains_key(*k) {
+                        target.insert((*k).into(), v.clone());
+                    }
                 }
             }
-            merge_attributes_extension(target, fs);
+            merge_attributes_extension(target, fs, replace);
             if !matches!(target.get("instance"), Some(Value::Array(_))) {
                 target.insert("instance".into(), Value::Array(Vec::new()));
             }
@@ -404,21 +447,24 @@ pub fn merge_study_owned(
                 None => uid = Some(fu.to_string()),
             }
         }
+        let replace = !set.is_reupload(frag);
         for k in STUDY_OWNED {
             if let Some(v) = frag.get(*k) {
-                study.insert((*k).into(), v.clone());
+                if replace || !study.contains_key(*k) {
+                    study.insert((*k).into(), v.clone());
+                }
             }
         }
-        merge_attributes_extension(&mut study, frag);
+        merge_attributes_extension(&mut study, frag, replace);
         if let Some(Value::Array(ids)) = frag.get("identifier") {
-            merge_owned_list(&mut study, "identifier", ids, identifier_kind);
+            merge_owned_list(&mut study, "identifier", ids, identifier_kind, replace);
         }
         if let Some(Value::Array(b)) = frag.get("basedOn") {
-            merge_owned_list(&mut study, "basedOn", b, based_on_kind);
+            merge_owned_list(&mut study, "basedOn", b, based_on_kind, replace);
         }
         if let Some(Value::Array(series)) = frag.get("series") {
             for s in series {
-                set.merge_series(s)?;
+                set.merge_series(s, replace)?;
             }
         }
     }
