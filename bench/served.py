@@ -19,7 +19,6 @@ Ratios are ours / Orthanc (STOW: instances/s; QIDO: p95).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -38,15 +37,16 @@ SHAPE = (20, 5, 10)
 class Served:
     """`scripts/serve.sh` on a free port and its own data directory."""
 
-    def __init__(self, root: Path, data: Path, log_path: Path, java_opts: str | None):
+    def __init__(self, root: Path, data: Path, log_path: Path, java_opts: str | None, run_dir: Path):
         self.root, self.data, self.log_path, self.java_opts = root, data, log_path, java_opts
+        self.run_dir = run_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self.proc = None
 
     def start(self, timeout: float = 600) -> float:
         env = {**os.environ, "SERVE_BUILD": "never", "EXAMPLE_DATA_DIR": str(self.data),
-               "SERVER_PORT": str(self.port)}
+               "SERVER_PORT": str(self.port), "SERVE_RUN_DIR": str(self.run_dir)}
         env.pop("JAVA_OPTS", None)
         if self.java_opts is not None:
             env["JAVA_OPTS"] = self.java_opts
@@ -102,16 +102,16 @@ def variant(root: Path, work: Path, label: str, java_opts: str | None, clients: 
     batches = [gd.plan(*SHAPE, seed=seed, tag=f"served-{label}-{k}") for k in (1, 2)]
     items = [[data for _, data in gd.render(b, templates)] for b in batches]
     out = {"java_opts": java_opts if java_opts is not None else "(serve.sh's default)"}
-    # the first start after a build: serve.sh (re)extracts the jar and prepares what it caches
-    jar_dir = root / "examples" / "target" / "server"
-    shutil.rmtree(jar_dir, ignore_errors=True)
-    first = Served(root, d / "data-first", d / "serve-first.log", java_opts)
+    # the first start after a build: serve.sh extracts the jar and prepares what it caches, here
+    # into a run directory of the variant's own (the user's examples/target/server is left alone)
+    run_dir = d / "run"
+    first = Served(root, d / "data-first", d / "serve-first.log", java_opts, run_dir)
     try:
         out["start_first_after_build_s"] = first.start()
     finally:
         first.stop()
     orthanc = facade.Orthanc(root, d, port=free_port()).start()
-    ours = Served(root, d / "data", d / "serve.log", java_opts)
+    ours = Served(root, d / "data", d / "serve.log", java_opts, run_dir)
     try:
         out["start_empty_store_s"] = ours.start()
         log(f"served [{label}]: /metadata after {out['start_empty_store_s']}s (empty store)")
