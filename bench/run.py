@@ -527,11 +527,8 @@ def markdown(res: dict) -> str:
         import smart
         L.extend(smart.markdown_rows(res["smart"]))
     if res.get("dimse"):
-        d = res["dimse"]
-        L.append(row(f"C-STORE instances/s ({d['client']}, {d['rounds']} × {d['instances_per_round']} {d['template']})",
-                     f"{d['ours']['instances_per_s']} (`dicom-fhir listen` + server)",
-                     f"{d['orthanc']['instances_per_s']} (Orthanc C-STORE SCP)", f"ours ÷ Orthanc = {d['ratio']}", "≥ 1",
-                     met(d["met"])))
+        import dimse
+        L.extend(dimse.markdown_rows(res["dimse"]))
     if res.get("render"):
         import render
         L.extend(render.markdown_rows(res["render"]))
