@@ -50,6 +50,11 @@ PER_STUDY = SERIES * PER_SERIES
 TAG = "huge"
 WARM_STUDIES = 6  # 300 instances of other studies before each session's first timed block
 QUERY_STUDIES = 2000  # studies drawn from the stored ones to make each checkpoint's QIDO queries
+# Query types that read every series of the store (no index narrows them): linear in its size, some
+# 2.5 s a query at 20,000 instances on a loaded machine, so about 2 minutes at 1,000,000. They get
+# --huge-qido-scan-n queries (and 2 untimed) instead of --huge-qido-n (and facade.QIDO_WARMUP).
+SCAN_TYPES = ("series?Modality&limit", "series?StationName")
+SCAN_WARMUP = 2
 
 
 def log(msg: str):
@@ -186,13 +191,15 @@ def stow_block(base: str, items: list[bytes], clients: int) -> dict:
             "errors": len(r["errors"]) + sum(s != 200 for s in r["status"]), "error_sample": r["errors"][:1]}
 
 
-def qido(peers: dict, stored_studies: int, n: int, seed: int) -> dict:
+def qido(peers: dict, stored_studies: int, n: int, scan_n: int, seed: int) -> dict:
     """figure_qido over a sample of the stored studies; the ratios only when Orthanc is a peer."""
     rng = random.Random(f"{seed}/huge-qido/{stored_studies}")
     sample = [gd.study_at(rng.randrange(stored_studies), SERIES, PER_SERIES, seed, TAG)
               for _ in range(min(QUERY_STUDIES, stored_studies))]
     queries = facade.qido_queries(sample, n, seed)
     warm = facade.qido_queries(sample, facade.QIDO_WARMUP, f"{seed}/warm-up")
+    for kind in SCAN_TYPES:
+        queries[kind], warm[kind] = queries[kind][:scan_n], warm[kind][:SCAN_WARMUP]
     if "orthanc" in peers:
         return facade.figure_qido(peers, queries, warm)
     out = facade.figure_qido(peers, queries, warm, a="ours", b="ours")
@@ -234,6 +241,32 @@ def write_files(res: dict, prog: Progress, out: Path):
     (out / "huge.md").write_text("\n".join(markdown(res)) + "\n")
 
 
+def stop_leftovers(root: Path, work: Path, stop_postgres):
+    """After a driver that died without its `finally` (SIGKILL, a reboot is harmless): the servers it
+    started on this work directory still run, in a network namespace nobody can reach any more.
+    Stops each by the pid it recorded: PostgreSQL (postgres.sh stop), Orthanc (orthanc.sh stop), our
+    server (server.pid, only if its command line names this work directory)."""
+    if (work / "pg" / "data" / "postmaster.pid").exists():
+        log("stopping the PostgreSQL a stopped run left running")
+        stop_postgres({"dir": str(work / "pg")})
+    if (work / "orthanc" / "orthanc.pid").exists():
+        subprocess.run([str(root / "scripts" / "orthanc.sh"), "stop", str(work / "orthanc")])
+    pidfile = work / "huge-ours" / "server.pid"
+    if pidfile.exists():
+        pid = int(pidfile.read_text())
+        try:
+            if str(work).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                log(f"stopping our server (pid {pid}) that a stopped run left running")
+                os.kill(pid, 15)
+                for _ in range(120):
+                    if not Path(f"/proc/{pid}").exists():
+                        break
+                    time.sleep(0.5)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        pidfile.unlink()
+
+
 def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, out: Path, on_progress) -> dict:
     """a: bench/run.py's arguments. make_server(name, app, work, pg_url) -> run.Server;
     start_postgres(work, dbs) / stop_postgres(info): run.py's. on_progress(res): saves the report."""
@@ -244,7 +277,7 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
     checkpoints = sorted({min(total, int(c)) for c in a.huge_checkpoints.split(",") if c} | {total})
     settings = {"total": total, "seed": a.seed, "studies_per_block": per_block, "clients": a.clients,
                 "orthanc": not a.huge_no_orthanc, "orthanc_budget_s": a.huge_orthanc_budget_s,
-                "qido_n": a.huge_qido_n, "checkpoints": checkpoints, "java_opts": a.java_opts}
+                "qido_n": a.huge_qido_n, "qido_scan_n": a.huge_qido_scan_n, "checkpoints": checkpoints, "java_opts": a.java_opts}
     work = a.huge_work.resolve()
     if a.huge_restart and work.exists():
         log(f"--huge-restart: removing {work}")
@@ -260,11 +293,13 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
     res = {"settings": settings, "work": str(work)}
     pg = server = orthanc = None
     try:
+        stop_leftovers(root, work, stop_postgres)
         pg, urls = start_postgres(work, ["bench_huge"])
         pg_conn = {"port": pg["port"], "user": urls[0]["user"], "password": urls[0]["password"], "db": "bench_huge"}
         res["postgres_version"] = pg["version"]
         server = make_server("huge-ours", app, work, urls[0])
         server.start()
+        (work / "huge-ours" / "server.pid").write_text(str(server.proc.pid))
         server.wait()
         peers = {"ours": f"{server.base}/dicomweb"}
         pids = [server.proc.pid]
@@ -330,6 +365,7 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
     finally:
         if server:
             server.stop()
+            (work / "huge-ours" / "server.pid").unlink(missing_ok=True)
         if orthanc:
             orthanc.stop()
         stop_postgres(pg)
@@ -346,7 +382,7 @@ def checkpoint(cp, done, peers, pids, server, pg_conn, orthanc, prog, a, stored)
          "studies": stored, "expected_studies": expected,
          "orthanc_instances": prog["orthanc_done"] if "orthanc" in peers else None}
     c["settle_s"] = settle(pids)
-    c["qido"] = qido(peers, done // PER_STUDY, a.huge_qido_n, a.seed)
+    c["qido"] = qido(peers, done // PER_STUDY, a.huge_qido_n, a.huge_qido_scan_n, a.seed)
     c["sizes"] = sizes(server.dir, pg_conn, orthanc.dir if orthanc and "orthanc" in peers else None,
                        done + WARM_STUDIES * PER_STUDY, prog["orthanc_done"] + WARM_STUDIES * PER_STUDY)
     s = c["sizes"]["ours"]

@@ -607,6 +607,8 @@ def main():
                     help="huge: Orthanc gets the same blocks until its STOW time passes this (seconds)")
     ap.add_argument("--huge-no-orthanc", action="store_true", help="huge: our server alone")
     ap.add_argument("--huge-qido-n", type=int, default=100, help="huge: queries per QIDO type at each checkpoint")
+    ap.add_argument("--huge-qido-scan-n", type=int, default=10,
+                    help="huge: queries of the types that read every series (series?Modality&limit, series?StationName)")
     ap.add_argument("--huge-work", type=Path, default=Path("/var/tmp/dicomfhir-huge"),
                     help="huge: PostgreSQL, Binary store, Orthanc and progress.json; a run that stopped resumes from it")
     ap.add_argument("--huge-restart", action="store_true", help="huge: delete --huge-work first (start from zero)")
