@@ -621,8 +621,8 @@ def main():
     if phases & orthanc_phases and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
-            sys.exit("bench: the facade, dimse and render phases run Orthanc in a private network namespace: run as "
-                     "root (or leave them out of --phases)")
+            sys.exit("bench: the facade, dimse, render, served and huge phases run Orthanc in a private network namespace: "
+                     "run as root (or leave them out of --phases; huge: --huge-no-orthanc)")
         log("facade/dimse/render: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
         subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
         os.execv(str(ROOT / "scripts" / "orthanc.sh"),
