@@ -152,9 +152,10 @@ class Progress:
 # --------------------------------------------------------------------------------------------
 
 
-def block_items(block: int, studies_per_block: int, templates: dict, seed: int) -> list[bytes]:
+def block_items(block: int, studies_per_block: int, studies_total: int, templates: dict, seed: int) -> list[bytes]:
+    """The instances of block `block` (the last block may be short)."""
     studies = [gd.study_at(s, SERIES, PER_SERIES, seed, TAG)
-               for s in range(block * studies_per_block, (block + 1) * studies_per_block)]
+               for s in range(block * studies_per_block, min(studies_total, (block + 1) * studies_per_block))]
     return [d for _, d in gd.render(studies, templates)]
 
 
@@ -317,7 +318,7 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
             if w["errors"]:
                 raise RuntimeError(f"{n}: warm-up STOW failed: {w['error_sample']}")
         wait_studies(server.base)
-        gen = Prefetch(lambda b: block_items(b, per_block, templates, a.seed))
+        gen = Prefetch(lambda b: block_items(b, per_block, studies_total, templates, a.seed))
         first = prog["done"] // (per_block * PER_STUDY)
         for b in range(first, blocks):
             items = gen.get(b)
