@@ -272,6 +272,8 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
     """a: bench/run.py's arguments. make_server(name, app, work, pg_url) -> run.Server;
     start_postgres(work, dbs) / stop_postgres(info): run.py's. on_progress(res): saves the report."""
     total = a.huge_total // PER_STUDY * PER_STUDY
+    if total < PER_STUDY:
+        raise SystemExit(f"huge: --huge-total must be at least one study ({PER_STUDY} instances)")
     studies_total = total // PER_STUDY
     per_block = max(1, studies_total // 100)
     blocks = -(-studies_total // per_block)
@@ -280,6 +282,8 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
                 "orthanc": not a.huge_no_orthanc, "orthanc_budget_s": a.huge_orthanc_budget_s,
                 "qido_n": a.huge_qido_n, "qido_scan_n": a.huge_qido_scan_n, "checkpoints": checkpoints, "java_opts": a.java_opts}
     work = a.huge_work.resolve()
+    if work.exists():
+        stop_leftovers(root, work, stop_postgres)
     if a.huge_restart and work.exists():
         log(f"--huge-restart: removing {work}")
         shutil.rmtree(work)
@@ -294,7 +298,6 @@ def run(root: Path, a, app: Path, make_server, start_postgres, stop_postgres, ou
     res = {"settings": settings, "work": str(work)}
     pg = server = orthanc = None
     try:
-        stop_leftovers(root, work, stop_postgres)
         pg, urls = start_postgres(work, ["bench_huge"])
         pg_conn = {"port": pg["port"], "user": urls[0]["user"], "password": urls[0]["password"], "db": "bench_huge"}
         res["postgres_version"] = pg["version"]
