@@ -115,6 +115,49 @@ def plan(studies: int, series: int, per_series: int, seed: int = 7, tag: str = "
     return out
 
 
+def study_at(index: int, series: int, per_series: int, seed: int = 7, tag: str = "stream") -> Study:
+    """Study number `index` of an unbounded dataset, made from its index alone (no list of all
+    studies in memory): `bench/huge.py` streams a million instances this way and regenerates any
+    study it wants to query. One patient per two studies on average (study s has patient s*2//3),
+    accession numbers and UIDs unique per index; other values from random.Random(seed, tag, index)."""
+    rng = random.Random(f"{seed}/{tag}/{index}")
+    p = index * 2 // 3
+    prng = random.Random(f"{seed}/{tag}/patient/{p}")
+    birth = FIRST_DAY - dt.timedelta(days=prng.randrange(20 * 365, 90 * 365))
+    main = rng.choices(MODALITIES, [m[1] for m in MODALITIES])[0]
+    day = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
+    st = Study(uid=make_uid(seed, tag, index), patient_id=f"SP{seed}{p:08d}",
+               patient_name=f"{prng.choice(SURNAMES)}^{prng.choice(GIVEN)}", birth_date=birth.strftime("%Y%m%d"),
+               sex=prng.choice("MFO"), date=day.strftime("%Y%m%d"),
+               time=f"{rng.randrange(6, 22):02d}{rng.randrange(60):02d}{rng.randrange(60):02d}",
+               accession=f"S{seed}{index:09d}", description=rng.choice(main[3]))
+    for se in range(series):
+        mod = main if rng.random() < 0.8 else rng.choices(MODALITIES, [m[1] for m in MODALITIES])[0]
+        ser = Series(uid=make_uid(seed, tag, index, se), number=se + 1, modality=mod[0], template=mod[2],
+                     description=rng.choice(mod[4]), station=f"STATION{(index * 7 + se * 3) % STATIONS:02d}")
+        ser.instances = [make_uid(seed, tag, index, se, i) for i in range(per_series)]
+        st.series.append(ser)
+    return st
+
+
+def tiny_templates(templates: dict[str, pydicom.Dataset], side: int = 8) -> dict[str, pydicom.Dataset]:
+    """Copies of the templates with a side x side image (the first bytes of the real pixel data):
+    no private tags: instances of about 1.8 KB instead of 10-40 KB, so that a million fit on a disk."""
+    import copy
+    out = {}
+    for name, ds in templates.items():
+        ds = copy.deepcopy(ds)
+        frame = side * side * ds.SamplesPerPixel * ds.BitsAllocated // 8
+        ds.PixelData = bytes(ds.PixelData[:frame])
+        ds.Rows = ds.Columns = side
+        ds.remove_private_tags()  # CT_small.dcm: 4 KB of GE private data
+        if "DataSetTrailingPadding" in ds:
+            del ds.DataSetTrailingPadding
+        ds.preamble = b"\0" * 128  # CT_small.dcm's preamble is a TIFF header
+        out[name] = ds
+    return out
+
+
 def corpus_dir() -> Path:
     env = os.environ.get("DICOMFHIR_DATA")
     return Path(env) / "pydicom" if env else ROOT / ".data" / "pydicom"

@@ -43,6 +43,11 @@ Phases
              images), thumbnails of a 100-study list, our server's RSS while the large images render
              in a loop. Needs no main dataset; in the loopback-only namespace like facade. Not in the
              default --phases:  python3 bench/run.py --phases render
+  huge       A million instances on PostgreSQL (bench/huge.py): tiny generated instances streamed by
+             STOW-RS in 1 % blocks, the rate per block, QIDO p95 and database/blob bytes per instance
+             at --huge-checkpoints, Orthanc alongside within --huge-orthanc-budget-s (in the
+             loopback-only namespace unless --huge-no-orthanc). Resumes from --huge-work after a stop.
+             Not in the default --phases:  python3 bench/run.py --phases huge
 """
 
 from __future__ import annotations
@@ -535,6 +540,9 @@ def markdown(res: dict) -> str:
     if res.get("served"):
         import served
         L.extend(served.markdown_rows(res["served"]))
+    if res.get("huge"):
+        import huge
+        L.extend(huge.markdown_rows(res["huge"]))
     L.append("")
     return "\n".join(L)
 
@@ -589,15 +597,29 @@ def main():
                     help="served: JVM option sets for scripts/serve.sh's JAVA_OPTS, separated by ';' "
                          "(default: serve.sh's own); an empty entry is serve.sh's default")
     ap.add_argument("--served-qido-n", type=int, default=300, help="served: queries per QIDO type and round")
+    ap.add_argument("--huge-total", type=int, default=1000000, help="huge: instances (whole 50-instance studies)")
+    ap.add_argument("--huge-checkpoints", default="10000,100000,1000000",
+                    help="huge: instance counts at which QIDO and sizes are measured (and at the end)")
+    ap.add_argument("--huge-orthanc-budget-s", type=float, default=4 * 3600,
+                    help="huge: Orthanc gets the same blocks until its STOW time passes this (seconds)")
+    ap.add_argument("--huge-no-orthanc", action="store_true", help="huge: our server alone")
+    ap.add_argument("--huge-qido-n", type=int, default=100, help="huge: queries per QIDO type at each checkpoint")
+    ap.add_argument("--huge-qido-scan-n", type=int, default=10,
+                    help="huge: queries of the types that read every series (series?Modality&limit, series?StationName)")
+    ap.add_argument("--huge-work", type=Path, default=Path("/var/tmp/dicomfhir-huge"),
+                    help="huge: PostgreSQL, Binary store, Orthanc and progress.json; a run that stopped resumes from it")
+    ap.add_argument("--huge-restart", action="store_true", help="huge: delete --huge-work first (start from zero)")
+    ap.add_argument("--huge-keep", action="store_true", help="huge: keep --huge-work after a finished run")
     a = ap.parse_args()
     if a.large:
         a.instances = 100000
     phases = set(a.phases.split(","))
-    if phases & {"facade", "dimse", "render", "served"} and not in_private_netns():
+    orthanc_phases = {"facade", "dimse", "render", "served"} | (set() if a.huge_no_orthanc else {"huge"})
+    if phases & orthanc_phases and not in_private_netns():
         # Orthanc listens on every interface: the whole run goes into a loopback-only namespace.
         if os.geteuid() != 0:
-            sys.exit("bench: the facade, dimse and render phases run Orthanc in a private network namespace: run as "
-                     "root (or leave them out of --phases)")
+            sys.exit("bench: the facade, dimse, render, served and huge phases run Orthanc in a private network namespace: "
+                     "run as root (or leave them out of --phases; huge: --huge-no-orthanc)")
         log("facade/dimse/render: re-running inside a loopback-only network namespace (scripts/orthanc.sh ns)")
         subprocess.check_call([str(ROOT / "scripts" / "orthanc.sh"), "install"])
         os.execv(str(ROOT / "scripts" / "orthanc.sh"),
@@ -637,7 +659,7 @@ def main():
             res["core"] = phase_core(work, items, a.core_instances)
             log(f"core: {json.dumps(res['core']['ratios'])}")
             save(res, a.out)
-        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "dimse", "render"}
+        need_servers = phases & {"h2", "linearity", "postgres", "facade", "smart", "dimse", "render", "huge"}
         app = prepare_app(work, jar) if need_servers else None
         if phases & {"h2", "linearity"}:
             plugin = Server("h2-plugin", app, work, True, a.java_opts)
@@ -690,6 +712,13 @@ def main():
             import served
             res["served"] = served.phase(ROOT, work, a.served_opts.split(";") if a.served_opts else [""],
                                          a.clients, a.served_qido_n, a.seed, TEMPLATES)
+            save(res, a.out)
+        if "huge" in phases:
+            import huge
+            make = lambda name, app_, work_, url: Server(name, app_, work_, True, a.java_opts, pg=url)  # noqa: E731
+            res["huge"] = huge.run(ROOT, a, app, make, start_postgres, stop_postgres, a.out,
+                                   lambda h: (res.__setitem__("huge", h), save(res, a.out)))
+            res["postgres_version"] = res["huge"].get("postgres_version")
             save(res, a.out)
         res["loadavg_end"] = os.getloadavg()
         res["duration_s"] = time.time() - t_start
