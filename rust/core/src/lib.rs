@@ -13,6 +13,7 @@ pub mod dimse;
 mod error;
 mod fhir;
 mod frames;
+mod jpeg12;
 mod json;
 mod number;
 mod parse;

@@ -1,7 +1,8 @@
 //! Rendered images (PS3.18 §8.3.5, §9.5): one frame of a stored instance as JPEG or PNG.
 //!
 //! Pipeline, per PS3.18 defaults: decode the frame (dicom-pixeldata: native, deflate, RLE, JPEG
-//! baseline/extended 8-bit/lossless, JPEG-LS via CharLS, JPEG 2000 via the pure-Rust openjp2),
+//! baseline/extended 8-bit/lossless, JPEG-LS via CharLS, JPEG 2000 via the pure-Rust openjp2;
+//! 12-bit JPEG Extended via libjpeg-turbo, [`crate::jpeg12`]),
 //! then for one sample per pixel the Modality LUT, the first VOI LUT or window of the instance
 //! (else min–max over the frame), MONOCHROME1 inverted; colour goes to RGB (YBR converted);
 //! PALETTE COLOR goes through the instance's palette LUTs (our code: dicom-pixeldata leaves the
@@ -97,7 +98,7 @@ const DEFAULT_QUALITY: u8 = 90;
 /// Renders frame `frame_number` (1-based) of a stored Part-10 instance.
 pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
     options.validate()?;
-    render_object(&open(bytes)?, frame_number, options)
+    render_object(&open(bytes)?, bytes, frame_number, options)
 }
 
 /// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
@@ -107,7 +108,7 @@ pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomE
     let obj = open(bytes)?;
     let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
     let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
-    render_object(&obj, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
+    render_object(&obj, bytes, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
 }
 
 /// Runs a decoding step; a codec panic becomes [`ErrorKind::Unsupported`](crate::ErrorKind) instead
@@ -122,8 +123,9 @@ pub(crate) fn decoding<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T
     }
 }
 
-fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
-    let image = decoding(|| frame_image(obj, frame_number, options))?;
+/// `bytes` is the stored instance `obj` was read from (12-bit JPEG frames are located in it).
+fn render_object(obj: &DefaultDicomObject, bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
+    let image = decoding(|| frame_image(obj, bytes, frame_number, options))?;
     let image = match options.viewport {
         Some((vw, vh)) => image.resize(vw, vh, image::imageops::FilterType::Triangle),
         None => image,
@@ -154,7 +156,7 @@ pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Strin
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned())
 }
 
-fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
+fn frame_image(obj: &DefaultDicomObject, bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
     let (window, max_frame_bytes) = (options.window, options.max_frame_bytes);
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return Err(DicomError::unsupported("the instance has no Pixel Data (7FE0,0010) to render"));
@@ -186,10 +188,10 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOpti
             "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits ({frame_bytes} bytes decoded) exceeds the {max_frame_bytes}-byte render limit"
         )));
     }
-    if ts == "1.2.840.10008.1.2.4.51" && stored > 8 {
-        return Err(DicomError::unsupported(format!(
-            "JPEG Extended (1.2.840.10008.1.2.4.51) with {stored}-bit samples: no decoder for lossy JPEG above 8 bits"
-        )));
+    if crate::jpeg12::applies(&ts, stored) {
+        // decoded by libjpeg-turbo into a native copy holding this one frame
+        let native = crate::jpeg12::native_copy(obj, bytes, &[frame_number])?;
+        return frame_image(&native, bytes, 1, options);
     }
     let native = crate::transfer_syntax::is_native(&ts);
     if native && pi == "YBR_FULL_422" {

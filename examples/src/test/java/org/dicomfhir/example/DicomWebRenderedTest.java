@@ -35,6 +35,7 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	private String ctSop;
 	private Stored mf;
 	private Stored ext;
+	private Stored corruptExt;
 
 	/** A corpus instance stored under new UIDs (of the same lengths). */
 	private record Stored(String study, String series, String sop) {
@@ -57,8 +58,10 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		// emri_small: 10 frames of 64 × 64, 16-bit MR, J2K lossless
 		mf = storeCopy("pydicom-data/emri_small_jpeg_2k_lossless.dcm", DicomFixtures.EMRI_STUDY, DicomFixtures.EMRI_SERIES,
 				DicomFixtures.EMRI_SOP, UnaryOperator.identity());
-		// JPGExtended: 12-bit lossy JPEG, which no decoder of the core reads
+		// JPGExtended: 12-bit lossy JPEG (libjpeg-turbo in the core); JPEG-lossy: the same instance with
+		// a codestream no decoder takes (same UIDs in the corpus)
 		ext = storeCopy("pydicom/JPGExtended.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
+		corruptExt = storeCopy("pydicom/JPEG-lossy.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
 	}
 
 	/** Stores {@code theFile} of the corpus, its UIDs replaced by new ones and then {@code theEdit} applied. */
@@ -137,9 +140,19 @@ class DicomWebRenderedTest extends AbstractServerTest {
 
 	@Test
 	void anUndecodableInstanceIs406WithTheReason() {
-		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", null);
+		HttpResponse<byte[]> r = get(corruptExt.instance() + "/rendered", null);
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("1.2.840.10008.1.2.4.51").contains("12-bit");
+	}
+
+	@Test
+	void twelveBitLossyJpegRenders() {
+		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", "image/png");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		BufferedImage img = image(r);
+		assertThat(img.getWidth()).isEqualTo(256);
+		assertThat(img.getHeight()).isEqualTo(1024);
+		assertThat(get(ext.instance() + "/thumbnail", null).statusCode()).isEqualTo(200);
 	}
 
 	/**
