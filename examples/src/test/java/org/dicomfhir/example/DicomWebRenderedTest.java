@@ -146,7 +146,7 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	}
 
 	@Test
-	void twelveBitLossyJpegRenders() {
+	void twelveBitLossyJpegRenders() throws IOException {
 		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", "image/png");
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		BufferedImage img = image(r);
