@@ -1,5 +1,6 @@
 package org.dicomfhir.example;
 
+import org.dicomfhir.hapi.dicomweb.DicomWebProperties;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -9,9 +10,15 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.function.UnaryOperator;
+
+import org.springframework.beans.BeanWrapperImpl;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -136,6 +143,91 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		assertThat(get(mf() + "/frames/11/rendered", null).statusCode()).isEqualTo(400);
 		assertThat(get(mf() + "/frames/0/rendered", null).statusCode()).isEqualTo(400);
 		assertThat(get(mf() + "/frames/1,2/rendered", null).statusCode()).isEqualTo(400);
+	}
+
+	// ------------------------------------------------------------------ study and series rendered
+
+	/** A new study of one series of three CT_small instances; returns its URL. */
+	private String threeInstanceSeries() {
+		String study = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		for (int i = 0; i < 3; i++) {
+			HttpResponse<byte[]> r = stow(DicomFixtures.ctInstance(study, series));
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		}
+		return "dicomweb/studies/" + study + "/series/" + series;
+	}
+
+	@Test
+	void aSeriesRendersAsAMultipartOfEveryInstanceInTheStudysOrder() {
+		String series = threeInstanceSeries();
+		HttpResponse<byte[]> r = get(series + "/rendered?viewport=64,64", "multipart/related; type=\"image/png\"");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("multipart/related").contains("type=\"image/png\"");
+		assertThat(r.headers().firstValue("ETag")).isPresent();
+		List<byte[]> parts = Multipart.partsByContentLength(r);
+		// the order of the series' metadata (the study's own order), each part that instance's /rendered
+		List<String> sops = new ArrayList<>();
+		json(get(series + "/metadata", "application/dicom+json")).forEach(i -> sops.add(i.at("/00080018/Value/0").asText()));
+		assertThat(sops).hasSize(3);
+		assertThat(parts).hasSize(3);
+		List<String> locations = new ArrayList<>();
+		Matcher m = Pattern.compile("Content-Location: (\\S+)").matcher(new String(r.body(), StandardCharsets.ISO_8859_1));
+		while (m.find()) {
+			locations.add(m.group(1));
+		}
+		for (int i = 0; i < 3; i++) {
+			assertThat(locations.get(i)).endsWith("/instances/" + sops.get(i) + "/rendered");
+			HttpResponse<byte[]> one = get(series + "/instances/" + sops.get(i) + "/rendered?viewport=64,64", "image/png");
+			assertThat(parts.get(i)).isEqualTo(one.body());
+		}
+		// the study level, JPEG (the default), with Accept image/jpeg or none
+		for (String accept : new String[] {"image/jpeg", null, "multipart/related; type=\"image/jpeg\""}) {
+			HttpResponse<byte[]> study = get(series.substring(0, series.indexOf("/series/")) + "/rendered", accept);
+			assertThat(study.statusCode()).as(accept + ": " + bodyText(study)).isEqualTo(200);
+			assertThat(study.headers().firstValue("Content-Type").orElse("")).contains("type=\"image/jpeg\"");
+			assertThat(Multipart.partsByContentLength(study)).hasSize(3).allSatisfy(p -> assertThat(p).startsWith(0xFF, 0xD8));
+		}
+	}
+
+	@Test
+	void aStudyRenderedBeyondTheConfiguredLimitsIs413NamingTheLimit() throws Exception {
+		String series = threeInstanceSeries();
+		try (AutoCloseable restore = limit("renderedMaxInstances", 2)) {
+			HttpResponse<byte[]> r = get(series + "/rendered", null);
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).contains("dicomfhir.dicomweb.rendered-max-instances").contains("3");
+		}
+		try (AutoCloseable restore = limit("renderedMaxBytes", 1000L)) {
+			HttpResponse<byte[]> r = get(series + "/rendered", null);
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).contains("dicomfhir.dicomweb.rendered-max-bytes");
+		}
+		assertThat(get(series + "/rendered", null).statusCode()).isEqualTo(200);
+	}
+
+	/** Hostile or careless requests: bad parameters, media types we do not produce, an undecodable instance. */
+	@Test
+	void aStudyRenderedRefusesWhatAnInstanceWouldRefuseBeforeTheFirstByte() {
+		String series = threeInstanceSeries();
+		for (String q : List.of("viewport=0,0", "viewport=-5,10", "window=40,-1", "quality=0", "viewport=NaN,NaN")) {
+			HttpResponse<byte[]> r = get(series + "/rendered?" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		assertThat(get(series + "/rendered", "multipart/related; type=\"image/gif\"").statusCode()).isEqualTo(406);
+		assertThat(get(series + "/rendered", "application/dicom").statusCode()).isEqualTo(406);
+		// a study holding an instance that does not decode is 406 as a whole, naming it
+		HttpResponse<byte[]> r = get("dicomweb/studies/" + corruptExt.study() + "/rendered", null);
+		assertThat(r.statusCode()).isEqualTo(406);
+		assertThat(bodyText(r)).contains(corruptExt.sop());
+		assertThat(get("dicomweb/studies/" + DicomFixtures.newStudyUid() + "/rendered", null).statusCode()).isEqualTo(404);
+	}
+
+	private AutoCloseable limit(String theProperty, Object theValue) {
+		BeanWrapperImpl props = new BeanWrapperImpl(bean(DicomWebProperties.class));
+		Object before = props.getPropertyValue(theProperty);
+		props.setPropertyValue(theProperty, theValue);
+		return () -> props.setPropertyValue(theProperty, before);
 	}
 
 	@Test
