@@ -360,6 +360,35 @@ class DicomWebRenderedTest extends AbstractServerTest {
 				.isEqualTo(pixels(image(get(mf() + "/frames/2/rendered", "image/png"))));
 	}
 
+	/**
+	 * The source rectangle of WADO-RS (viewport=vw,vh,sx,sy,sw,sh) and WADO-URI's region: that
+	 * part of the full rendering; hostile values are 400 with the reason, never a 500.
+	 */
+	@Test
+	void aSourceRegionRendersThatPartAndHostileValuesAre400() throws IOException {
+		BufferedImage full = image(get(ct() + "/rendered", "image/png"));
+		BufferedImage part = image(get(ct() + "/rendered?viewport=40,20,10,30,40,20", "image/png"));
+		assertThat(pixels(part)).isEqualTo(full.getSubimage(10, 30, 40, 20).getRGB(0, 0, 40, 20, null, 0, 40));
+		String ids = "requestType=WADO&studyUID=" + ctStudy + "&seriesUID=" + ctSeries + "&objectUID=" + ctSop;
+		BufferedImage middle = image(get("dicomweb?" + ids + "&contentType=image/png&region=0.25,0.25,0.75,0.75", null));
+		assertThat(pixels(middle)).isEqualTo(full.getSubimage(32, 32, 64, 64).getRGB(0, 0, 64, 64, null, 0, 64));
+		// region first, then rows/columns (PS3.18 §9.5.1.2.1)
+		BufferedImage small = image(get("dicomweb?" + ids + "&contentType=image/png&region=0,0,0.5,0.5&rows=32&columns=32", null));
+		assertThat(small.getWidth()).isEqualTo(32);
+		for (String q : List.of("viewport=64,64,-1,0,10,10", "viewport=64,64,120,0,10,10", "viewport=64,64,0,0,0,10",
+				"viewport=64,64,NaN,0,10,10", "viewport=64,64,0,0,99999999999,10", "viewport=64,64,0,0,10")) {
+			HttpResponse<byte[]> r = get(ct() + "/rendered?" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		for (String q : List.of("region=-0.1,0,1,1", "region=0,0,2,1", "region=0.5,0,0.5,1", "region=NaN,0,1,1",
+				"region=0,0,1e308,1", "region=0,0,1", "region=")) {
+			HttpResponse<byte[]> r = get("dicomweb?" + ids + "&" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		// a thumbnail's viewport is vw,vh only
+		assertThat(get(ct() + "/thumbnail?viewport=64,64,0,0,10,10", null).statusCode()).isEqualTo(400);
+	}
+
 	private HttpResponse<byte[]> stow(byte[] theInstance) {
 		return send(stowRequest("dicomweb/studies", List.of(theInstance)).build());
 	}

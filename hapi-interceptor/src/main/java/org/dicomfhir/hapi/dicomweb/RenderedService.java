@@ -156,6 +156,9 @@ final class RenderedService {
 			ref = representative(StudyStore.instances(study, theStudy, theSeries, null));
 		}
 		String viewport = single(theRequest, "viewport");
+		if (viewport != null && viewport.split(",", -1).length != 2) {
+			throw DicomWebException.badRequest("A thumbnail's viewport is vw,vh (PS3.18 §8.3.5.1.3), not \"" + viewport + "\"");
+		}
 		if (theFrame != null || viewport != null) {
 			// a frame other than the first, or a size of the client's choosing: rendered, not cached
 			Map<String, String> query = new LinkedHashMap<>();
@@ -202,7 +205,12 @@ final class RenderedService {
 		if (quality != null) {
 			query.put("quality", quality.trim());
 		}
-		for (String p : List.of("region", "presentationUID", "presentationSeriesUID")) {
+		String region = single(theRequest, "region");
+		if (region != null) {
+			// PS3.18 §9.5.1.2.1: fractions of the image, cut out before rows/columns apply (the core checks them)
+			query.put("region", region);
+		}
+		for (String p : List.of("presentationUID", "presentationSeriesUID")) {
 			if (single(theRequest, p) != null) {
 				throw DicomWebException.badRequest("WADO-URI: " + p + " is not supported by this server");
 			}
