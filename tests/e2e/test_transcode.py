@@ -41,8 +41,10 @@ FILES = {
     "pydicom-data/OBXXXX1A_rle.dcm": True,  # RLE PALETTE COLOR
     "pydicom/image_dfl.dcm": True,  # deflated: re-encoded, not decoded
     "pydicom-data/SC_rgb_expb.dcm": True,  # big endian: re-encoded
+    "pydicom/JPGExtended.dcm": False,  # JPEG Extended 12-bit lossy (libjpeg-turbo in the core)
 }
-UNDECODABLE = "pydicom/JPGExtended.dcm"  # 12-bit lossy JPEG: no decoder in the core
+# 12-bit lossy JPEG whose codestream no decoder takes (pylibjpeg: "scan start must be zero ...")
+UNDECODABLE = "pydicom/JPEG-lossy.dcm"
 
 
 @pytest.fixture(scope="module")

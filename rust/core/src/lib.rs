@@ -13,6 +13,7 @@ pub mod dimse;
 mod error;
 mod fhir;
 mod frames;
+mod jpeg12;
 mod json;
 mod number;
 mod parse;
@@ -30,7 +31,7 @@ pub use frames::{all_frames_in, frames, frames_in, frames_in_limited, frames_lim
 pub use parse::{classify, parse, ItemView, ParsedInstance, PersonName, PixelDataInfo, Rejected, Rejection};
 pub use part10::{chunk_bytes, Chunk, DEFAULT_MAX_INFLATED};
 pub use render::{
-    render_frame, thumbnail, MediaType, RenderOptions, RenderQuery, Rendered, Window, WindowFunction, MAX_FRAME_BYTES, MAX_VIEWPORT,
+    render_frame, thumbnail, MediaType, RenderOptions, RenderQuery, Rendered, SourceRegion, Window, WindowFunction, MAX_FRAME_BYTES, MAX_VIEWPORT,
     THUMBNAIL_SIZE,
 };
 pub use stow::{stow_response, FailureReason, StowFailure, StowOutcome, StowStored};

@@ -1,11 +1,13 @@
 //! Rendered images (PS3.18 §8.3.5, §9.5): one frame of a stored instance as JPEG or PNG.
 //!
 //! Pipeline, per PS3.18 defaults: decode the frame (dicom-pixeldata: native, deflate, RLE, JPEG
-//! baseline/extended 8-bit/lossless, JPEG-LS via CharLS, JPEG 2000 via the pure-Rust openjp2),
+//! baseline/extended 8-bit/lossless, JPEG-LS via CharLS, JPEG 2000 via the pure-Rust openjp2;
+//! 12-bit JPEG Extended via libjpeg-turbo, [`crate::jpeg12`]),
 //! then for one sample per pixel the Modality LUT, the first VOI LUT or window of the instance
 //! (else min–max over the frame), MONOCHROME1 inverted; colour goes to RGB (YBR converted);
 //! PALETTE COLOR goes through the instance's palette LUTs (our code: dicom-pixeldata leaves the
-//! indices). The result is scaled to fit the viewport keeping the aspect ratio, then encoded.
+//! indices). The source region (WADO-RS viewport `sx,sy,sw,sh`, WADO-URI `region`) is cut out and
+//! flipped, then scaled to fit the viewport keeping the aspect ratio, then encoded.
 //!
 //! What cannot be decoded is [`ErrorKind::Unsupported`] with the reason; a codec panic is caught
 //! here and reported the same way.
@@ -63,6 +65,56 @@ pub struct Window {
     pub function: WindowFunction,
 }
 
+/// A part of the frame to render (PS3.18 "Order of application": region, then viewport).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SourceRegion {
+    /// WADO-RS `viewport=vw,vh,sx,sy,sw,sh`: the rectangle at column `x`, row `y` of |width| ×
+    /// |height| pixels; a negative width (height) flips it horizontally (vertically).
+    Pixels { x: u32, y: u32, width: i32, height: i32 },
+    /// WADO-URI `region=xmin,ymin,xmax,ymax`: fractions 0–1 of the frame's width and height.
+    Fractions { xmin: f64, ymin: f64, xmax: f64, ymax: f64 },
+}
+
+/// A region resolved against a frame: the pixels to keep and the flips.
+struct Crop {
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+    flip_h: bool,
+    flip_v: bool,
+}
+
+impl SourceRegion {
+    /// The pixels of a `cols` × `rows` frame it names; outside the frame, empty, or not finite →
+    /// [`ErrorKind::InvalidInput`] (PS3.18 §8.3: 400).
+    fn resolve(self, cols: u32, rows: u32) -> Result<Crop, DicomError> {
+        match self {
+            SourceRegion::Pixels { x, y, width, height } => {
+                let (w, h) = (width.unsigned_abs(), height.unsigned_abs());
+                let fits = w > 0 && h > 0 && u64::from(x) + u64::from(w) <= u64::from(cols) && u64::from(y) + u64::from(h) <= u64::from(rows);
+                if !fits {
+                    return Err(DicomError::invalid_input(format!(
+                        "viewport source rectangle {x},{y},{width},{height} (sx,sy,sw,sh) is not a non-empty part of the {cols}×{rows} image"
+                    )));
+                }
+                Ok(Crop { x, y, width: w, height: h, flip_h: width < 0, flip_v: height < 0 })
+            }
+            SourceRegion::Fractions { xmin, ymin, xmax, ymax } => {
+                let valid = [xmin, ymin, xmax, ymax].iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v));
+                let (x0, x1) = ((xmin * cols as f64).round() as u32, (xmax * cols as f64).round() as u32);
+                let (y0, y1) = ((ymin * rows as f64).round() as u32, (ymax * rows as f64).round() as u32);
+                if !valid || x1 <= x0 || y1 <= y0 {
+                    return Err(DicomError::invalid_input(format!(
+                        "region {xmin},{ymin},{xmax},{ymax} (xmin,ymin,xmax,ymax) must be fractions 0-1 with min < max, at least a pixel of the {cols}×{rows} image"
+                    )));
+                }
+                Ok(Crop { x: x0, y: y0, width: x1 - x0, height: y1 - y0, flip_h: false, flip_v: false })
+            }
+        }
+    }
+}
+
 /// What to render. `Default` is the PS3.18 default: JPEG, the instance's own VOI, full size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderOptions {
@@ -70,6 +122,8 @@ pub struct RenderOptions {
     pub window: Option<Window>,
     /// Fit within (width, height), keeping the aspect ratio.
     pub viewport: Option<(u32, u32)>,
+    /// Render only this part of the frame (before fitting it in the viewport).
+    pub region: Option<SourceRegion>,
     /// JPEG quality 1–100 (default 90); ignored for PNG.
     pub quality: Option<u8>,
     /// Largest decoded frame to render, in bytes (default [`MAX_FRAME_BYTES`]); a larger one is
@@ -79,7 +133,14 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { media_type: MediaType::Jpeg, window: None, viewport: None, quality: None, max_frame_bytes: MAX_FRAME_BYTES }
+        RenderOptions {
+            media_type: MediaType::Jpeg,
+            window: None,
+            viewport: None,
+            region: None,
+            quality: None,
+            max_frame_bytes: MAX_FRAME_BYTES,
+        }
     }
 }
 
@@ -97,7 +158,7 @@ const DEFAULT_QUALITY: u8 = 90;
 /// Renders frame `frame_number` (1-based) of a stored Part-10 instance.
 pub fn render_frame(bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
     options.validate()?;
-    render_object(&open(bytes)?, frame_number, options)
+    render_object(&open(bytes)?, bytes, frame_number, options)
 }
 
 /// A small image of frame 1: longest side [`THUMBNAIL_SIZE`] (smaller images are not enlarged),
@@ -107,7 +168,7 @@ pub fn thumbnail(bytes: &[u8], media_type: MediaType) -> Result<Rendered, DicomE
     let obj = open(bytes)?;
     let (rows, cols) = (uint(&obj, tags::ROWS).unwrap_or(0), uint(&obj, tags::COLUMNS).unwrap_or(0));
     let side = THUMBNAIL_SIZE.min(rows.max(cols).max(1));
-    render_object(&obj, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
+    render_object(&obj, bytes, 1, &RenderOptions { media_type, viewport: Some((side, side)), ..RenderOptions::default() })
 }
 
 /// Runs a decoding step; a codec panic becomes [`ErrorKind::Unsupported`](crate::ErrorKind) instead
@@ -122,8 +183,26 @@ pub(crate) fn decoding<T>(f: impl FnOnce() -> Result<T, DicomError>) -> Result<T
     }
 }
 
-fn render_object(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
-    let image = decoding(|| frame_image(obj, frame_number, options))?;
+/// `bytes` is the stored instance `obj` was read from (12-bit JPEG frames are located in it).
+fn render_object(obj: &DefaultDicomObject, bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<Rendered, DicomError> {
+    // a region outside the frame is refused from the header, before decoding
+    let crop = match options.region {
+        Some(region) => Some(region.resolve(uint(obj, tags::COLUMNS).unwrap_or(0), uint(obj, tags::ROWS).unwrap_or(0))?),
+        None => None,
+    };
+    let mut image = decoding(|| frame_image(obj, bytes, frame_number, options))?;
+    if let Some(c) = crop {
+        if u64::from(c.x) + u64::from(c.width) > u64::from(image.width()) || u64::from(c.y) + u64::from(c.height) > u64::from(image.height()) {
+            return Err(DicomError::unsupported("the decoded frame is smaller than its Rows and Columns say"));
+        }
+        image = image.crop_imm(c.x, c.y, c.width, c.height);
+        if c.flip_h {
+            image = image.fliph();
+        }
+        if c.flip_v {
+            image = image.flipv();
+        }
+    }
     let image = match options.viewport {
         Some((vw, vh)) => image.resize(vw, vh, image::imageops::FilterType::Triangle),
         None => image,
@@ -154,7 +233,7 @@ pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<Strin
     obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned())
 }
 
-fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
+fn frame_image(obj: &DefaultDicomObject, bytes: &[u8], frame_number: u32, options: &RenderOptions) -> Result<DynamicImage, DicomError> {
     let (window, max_frame_bytes) = (options.window, options.max_frame_bytes);
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         return Err(DicomError::unsupported("the instance has no Pixel Data (7FE0,0010) to render"));
@@ -186,10 +265,10 @@ fn frame_image(obj: &DefaultDicomObject, frame_number: u32, options: &RenderOpti
             "a {cols}×{rows} frame of {spp} sample(s) × {allocated} bits ({frame_bytes} bytes decoded) exceeds the {max_frame_bytes}-byte render limit"
         )));
     }
-    if ts == "1.2.840.10008.1.2.4.51" && stored > 8 {
-        return Err(DicomError::unsupported(format!(
-            "JPEG Extended (1.2.840.10008.1.2.4.51) with {stored}-bit samples: no decoder for lossy JPEG above 8 bits"
-        )));
+    if crate::jpeg12::applies(&ts, stored) {
+        // decoded by libjpeg-turbo into a native copy holding this one frame
+        let native = crate::jpeg12::native_copy(obj, bytes, &[frame_number])?;
+        return frame_image(&native, bytes, 1, options);
     }
     let native = crate::transfer_syntax::is_native(&ts);
     if native && pi == "YBR_FULL_422" {
@@ -395,13 +474,15 @@ fn write_with(encoder: impl ImageEncoder, image: &DynamicImage) -> image::ImageR
 
 /// The rendering query parameters of PS3.18 as text, as a binding received them (all optional):
 /// `mediaType` (`image/jpeg`, `image/png`), `window` (`center,width[,linear|linear-exact|sigmoid]`),
-/// `viewport` (`vw,vh`), `quality` (1–100).
+/// `viewport` (`vw,vh[,sx,sy,sw,sh]`), `region` (WADO-URI, `xmin,ymin,xmax,ymax`), `quality` (1–100).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RenderQuery {
     pub media_type: Option<String>,
     pub window: Option<String>,
     pub viewport: Option<String>,
+    /// WADO-URI `region` (`xmin,ymin,xmax,ymax`, fractions 0–1).
+    pub region: Option<String>,
     pub quality: Option<String>,
 }
 
@@ -438,28 +519,45 @@ impl RenderOptions {
                 Some(Window { center, width, function })
             }
         };
-        let viewport = match q.viewport.as_deref() {
-            None => None,
+        let (viewport, mut region) = match q.viewport.as_deref() {
+            None => (None, None),
             Some(v) => {
                 let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-                if parts.len() == 6 {
-                    return Err(DicomError::unsupported(
-                        "viewport source region (sx,sy,sw,sh) is not supported; give vw,vh only",
-                    ));
-                }
-                if parts.len() != 2 {
-                    return Err(bad("viewport (vw,vh)", v));
+                if parts.len() != 2 && parts.len() != 6 {
+                    return Err(bad("viewport (vw,vh[,sx,sy,sw,sh])", v));
                 }
                 let vw: u32 = parts[0].parse().map_err(|_| bad("viewport width", v))?;
                 let vh: u32 = parts[1].parse().map_err(|_| bad("viewport height", v))?;
-                Some((vw, vh))
+                let source = if parts.len() == 6 {
+                    // sx,sy are not negative; sw,sh may be (a flip); parse errors cover NaN and overflow
+                    let x: u32 = parts[2].parse().map_err(|_| bad("viewport sx", v))?;
+                    let y: u32 = parts[3].parse().map_err(|_| bad("viewport sy", v))?;
+                    let width: i32 = parts[4].parse().map_err(|_| bad("viewport sw", v))?;
+                    let height: i32 = parts[5].parse().map_err(|_| bad("viewport sh", v))?;
+                    Some(SourceRegion::Pixels { x, y, width, height })
+                } else {
+                    None
+                };
+                (Some((vw, vh)), source)
             }
         };
+        if let Some(v) = q.region.as_deref() {
+            if region.is_some() {
+                return Err(DicomError::invalid_input(
+                    "region (WADO-URI) and a viewport source rectangle (WADO-RS) were both given",
+                ));
+            }
+            let parts: Vec<f64> = v.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad("region (xmin,ymin,xmax,ymax)", v))?;
+            if parts.len() != 4 {
+                return Err(bad("region (xmin,ymin,xmax,ymax)", v));
+            }
+            region = Some(SourceRegion::Fractions { xmin: parts[0], ymin: parts[1], xmax: parts[2], ymax: parts[3] });
+        }
         let quality = match q.quality.as_deref() {
             None => None,
             Some(v) => Some(v.trim().parse::<u8>().map_err(|_| bad("quality (1-100)", v))?),
         };
-        let options = RenderOptions { media_type, window, viewport, quality, ..RenderOptions::default() };
+        let options = RenderOptions { media_type, window, viewport, region, quality, ..RenderOptions::default() };
         options.validate()?;
         Ok(options)
     }

@@ -48,7 +48,13 @@ pub fn to_explicit_le(bytes: &[u8], max_decoded_bytes: u64) -> Result<Vec<u8>, D
         let ts = ts_of(&obj);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() && !is_native(&ts) {
             let image = Image::of(&obj)?;
-            image.check(&ts, image.frames as u64, max_decoded_bytes)?;
+            image.check(image.frames as u64, max_decoded_bytes)?;
+            if crate::jpeg12::applies(&ts, image.stored) {
+                let all: Vec<u32> = (1..=image.frames).collect();
+                obj = crate::jpeg12::native_copy(&obj, bytes, &all)?;
+                obj.put(DataElement::new(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, PrimitiveValue::from("01")));
+                return write(obj, bytes.len());
+            }
             let decoded = obj.decode_pixel_data().map_err(|e| cannot_decode(&ts, e))?;
             let (allocated, pi) = (decoded.bits_allocated(), decoded.photometric_interpretation().as_str().to_owned());
             let pixels = decoded.into_data();
@@ -62,11 +68,15 @@ pub fn to_explicit_le(bytes: &[u8], max_decoded_bytes: u64) -> Result<Vec<u8>, D
             replace_pixel_data(&mut obj, &ts, &image, pixels, allocated, &pi);
         }
         obj.update_meta(|meta| meta.set_transfer_syntax(&EVRLE));
-        let mut out = Vec::with_capacity(bytes.len());
-        obj.write_all(&mut out)
-            .map_err(|e| DicomError::new(ErrorKind::Internal, format!("writing the transcoded instance: {e}")))?;
-        Ok(out)
+        write(obj, bytes.len())
     })
+}
+
+fn write(obj: DefaultDicomObject, size_hint: usize) -> Result<Vec<u8>, DicomError> {
+    let mut out = Vec::with_capacity(size_hint);
+    obj.write_all(&mut out)
+        .map_err(|e| DicomError::new(ErrorKind::Internal, format!("writing the transcoded instance: {e}")))?;
+    Ok(out)
 }
 
 /// What [`to_explicit_le`] refuses without decoding (a header read): pixel data no decoder here
@@ -79,7 +89,10 @@ pub fn check_transcodable(bytes: &[u8], max_decoded_bytes: u64) -> Result<(), Di
         let ts = ts_of(&obj);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() && !is_native(&ts) {
             let image = Image::of(&obj)?;
-            image.check(&ts, image.frames as u64, max_decoded_bytes)?;
+            image.check(image.frames as u64, max_decoded_bytes)?;
+            if crate::jpeg12::applies(&ts, image.stored) {
+                crate::jpeg12::check_headers(bytes, image.frames, image.rows, image.columns, image.samples)?;
+            }
         }
         Ok(())
     })
@@ -110,7 +123,12 @@ pub fn frames_explicit_le(bytes: &[u8], numbers: &[u64], max_decoded_bytes: u64)
                 image.frames
             )));
         }
-        image.check(&ts, numbers.len() as u64, max_decoded_bytes)?;
+        image.check(numbers.len() as u64, max_decoded_bytes)?;
+        if crate::jpeg12::applies(&ts, image.stored) {
+            let numbers: Vec<u32> = numbers.iter().map(|n| *n as u32).collect();
+            let frames = crate::jpeg12::decode_frames(bytes, &numbers, image.rows, image.columns, image.samples)?;
+            return Ok(frames.into_iter().map(|f| f.iter().flat_map(|w| w.to_le_bytes()).collect()).collect());
+        }
         numbers
             .iter()
             .map(|n| {
@@ -172,13 +190,7 @@ impl Image {
     }
 
     /// Refuses, before decoding, what no decoder here handles and what would decode beyond the limit.
-    fn check(&self, ts: &str, frames: u64, max_decoded_bytes: u64) -> Result<(), DicomError> {
-        if ts == "1.2.840.10008.1.2.4.51" && self.stored > 8 {
-            return Err(DicomError::unsupported(format!(
-                "JPEG Extended (1.2.840.10008.1.2.4.51) with {}-bit samples: no decoder for lossy JPEG above 8 bits",
-                self.stored
-            )));
-        }
+    fn check(&self, frames: u64, max_decoded_bytes: u64) -> Result<(), DicomError> {
         let total = self.frame_bytes().saturating_mul(frames);
         if total > max_decoded_bytes {
             return Err(DicomError::limit_exceeded(format!(

@@ -253,3 +253,93 @@ fn the_jpeg_is_the_same_picture_as_the_png() {
         assert!(c >= 0.99, "{name}: JPEG vs PNG r = {c}");
     }
 }
+
+fn query(viewport: Option<&str>, region: Option<&str>) -> dicom_fhir_core::RenderQuery {
+    dicom_fhir_core::RenderQuery {
+        media_type: Some("image/png".into()),
+        viewport: viewport.map(str::to_owned),
+        region: region.map(str::to_owned),
+        ..Default::default()
+    }
+}
+
+fn render_query(bytes: &[u8], q: &dicom_fhir_core::RenderQuery) -> Result<image::RgbImage, dicom_fhir_core::DicomError> {
+    let opts = RenderOptions::from_query(q)?;
+    let r = render_frame(bytes, 1, &opts)?;
+    Ok(image::load_from_memory(&r.bytes).unwrap().to_rgb8())
+}
+
+/// PS3.18 viewport `vw,vh,sx,sy,sw,sh`: the source rectangle (sx,sy) of |sw|×|sh| pixels, a
+/// negative sw/sh flipping it, then fitted in vw×vh; WADO-URI `region=xmin,ymin,xmax,ymax` in
+/// fractions of the image. Both are crops of the full rendering.
+#[test]
+fn a_source_region_is_that_part_of_the_image() {
+    let ct = file("CT_small.dcm"); // 128 × 128
+    let full = render_query(&ct, &query(None, None)).unwrap();
+    let crop = |x: u32, y: u32, w: u32, h: u32| image::imageops::crop_imm(&full, x, y, w, h).to_image();
+    // 1:1: exactly the pixels of the full rendering
+    let part = render_query(&ct, &query(Some("40,20,10,30,40,20"), None)).unwrap();
+    assert_eq!(part, crop(10, 30, 40, 20));
+    let flipped = render_query(&ct, &query(Some("40,20,10,30,-40,-20"), None)).unwrap();
+    assert_eq!(flipped, image::imageops::rotate180(&crop(10, 30, 40, 20)));
+    let mirrored = render_query(&ct, &query(Some("40,20,10,30,-40,20"), None)).unwrap();
+    assert_eq!(mirrored, image::imageops::flip_horizontal(&crop(10, 30, 40, 20)));
+    // fitted in the viewport, aspect ratio kept
+    let scaled = render_query(&ct, &query(Some("200,200,0,0,64,32"), None)).unwrap();
+    assert_eq!(scaled.dimensions(), (200, 100));
+    // region: the middle half of each side
+    let region = render_query(&ct, &query(None, Some("0.25,0.25,0.75,0.75"))).unwrap();
+    assert_eq!(region, crop(32, 32, 64, 64));
+    let whole = render_query(&ct, &query(None, Some("0,0,1,1"))).unwrap();
+    assert_eq!(whole, full);
+}
+
+/// Hostile values: negative, outside the image, zero size, NaN, huge, malformed → InvalidInput (400).
+#[test]
+fn a_hostile_source_region_is_invalid_input() {
+    let ct = file("CT_small.dcm"); // 128 × 128
+    for v in [
+        "64,64,-1,0,10,10",
+        "64,64,0,-1,10,10",
+        "64,64,120,0,10,10",
+        "64,64,0,0,129,10",
+        "64,64,0,0,-129,10",
+        "64,64,128,128,1,1",
+        "64,64,0,0,0,10",
+        "64,64,0,0,10,0",
+        "64,64,NaN,0,10,10",
+        "64,64,0,0,inf,10",
+        "64,64,0,0,99999999999999999999,10",
+        "64,64,4294967295,0,10,10",
+        "64,64,0,0,-9223372036854775808,10",
+        "64,64,0,0,10",
+        "64,64,0,0,10,10,1",
+        "0,0,0,0,10,10",
+        "64,64,a,0,10,10",
+    ] {
+        let e = render_query(&ct, &query(Some(v), None)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "viewport={v}: {e}");
+    }
+    for v in [
+        "-0.1,0,1,1",
+        "0,0,1.5,1",
+        "0.5,0,0.5,1",
+        "0.6,0,0.5,1",
+        "0,0,1,0",
+        "NaN,0,1,1",
+        "0,0,inf,1",
+        "0,0,1e308,1",
+        "0,0,1",
+        "0,0,1,1,1",
+        "",
+        "0,0,1,x",
+        // a sliver thinner than one pixel of 128
+        "0,0,0.001,1",
+    ] {
+        let e = render_query(&ct, &query(None, Some(v))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "region={v}: {e}");
+    }
+    // both at once: the region is WADO-URI's, the source rectangle WADO-RS's
+    let e = render_query(&ct, &query(Some("64,64,0,0,10,10"), Some("0,0,1,1"))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}

@@ -1,5 +1,6 @@
 package org.dicomfhir.example;
 
+import org.dicomfhir.hapi.dicomweb.DicomWebProperties;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -9,9 +10,15 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.function.UnaryOperator;
+
+import org.springframework.beans.BeanWrapperImpl;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -35,6 +42,7 @@ class DicomWebRenderedTest extends AbstractServerTest {
 	private String ctSop;
 	private Stored mf;
 	private Stored ext;
+	private Stored corruptExt;
 
 	/** A corpus instance stored under new UIDs (of the same lengths). */
 	private record Stored(String study, String series, String sop) {
@@ -57,8 +65,10 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		// emri_small: 10 frames of 64 × 64, 16-bit MR, J2K lossless
 		mf = storeCopy("pydicom-data/emri_small_jpeg_2k_lossless.dcm", DicomFixtures.EMRI_STUDY, DicomFixtures.EMRI_SERIES,
 				DicomFixtures.EMRI_SOP, UnaryOperator.identity());
-		// JPGExtended: 12-bit lossy JPEG, which no decoder of the core reads
+		// JPGExtended: 12-bit lossy JPEG (libjpeg-turbo in the core); JPEG-lossy: the same instance with
+		// a codestream no decoder takes (same UIDs in the corpus)
 		ext = storeCopy("pydicom/JPGExtended.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
+		corruptExt = storeCopy("pydicom/JPEG-lossy.dcm", EXT_STUDY, EXT_SERIES, EXT_SOP, UnaryOperator.identity());
 	}
 
 	/** Stores {@code theFile} of the corpus, its UIDs replaced by new ones and then {@code theEdit} applied. */
@@ -135,11 +145,106 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		assertThat(get(mf() + "/frames/1,2/rendered", null).statusCode()).isEqualTo(400);
 	}
 
+	// ------------------------------------------------------------------ study and series rendered
+
+	/** A new study of one series of three CT_small instances; returns its URL. */
+	private String threeInstanceSeries() {
+		String study = DicomFixtures.newStudyUid();
+		String series = DicomFixtures.newSeriesUid();
+		for (int i = 0; i < 3; i++) {
+			HttpResponse<byte[]> r = stow(DicomFixtures.ctInstance(study, series));
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		}
+		return "dicomweb/studies/" + study + "/series/" + series;
+	}
+
+	@Test
+	void aSeriesRendersAsAMultipartOfEveryInstanceInTheStudysOrder() {
+		String series = threeInstanceSeries();
+		HttpResponse<byte[]> r = get(series + "/rendered?viewport=64,64", "multipart/related; type=\"image/png\"");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("multipart/related").contains("type=\"image/png\"");
+		assertThat(r.headers().firstValue("ETag")).isPresent();
+		List<byte[]> parts = Multipart.partsByContentLength(r);
+		// the order of the series' metadata (the study's own order), each part that instance's /rendered
+		List<String> sops = new ArrayList<>();
+		json(get(series + "/metadata", "application/dicom+json")).forEach(i -> sops.add(i.at("/00080018/Value/0").asText()));
+		assertThat(sops).hasSize(3);
+		assertThat(parts).hasSize(3);
+		List<String> locations = new ArrayList<>();
+		Matcher m = Pattern.compile("Content-Location: (\\S+)").matcher(new String(r.body(), StandardCharsets.ISO_8859_1));
+		while (m.find()) {
+			locations.add(m.group(1));
+		}
+		for (int i = 0; i < 3; i++) {
+			assertThat(locations.get(i)).endsWith("/instances/" + sops.get(i) + "/rendered");
+			HttpResponse<byte[]> one = get(series + "/instances/" + sops.get(i) + "/rendered?viewport=64,64", "image/png");
+			assertThat(parts.get(i)).isEqualTo(one.body());
+		}
+		// the study level, JPEG (the default), with Accept image/jpeg or none
+		for (String accept : new String[] {"image/jpeg", null, "multipart/related; type=\"image/jpeg\""}) {
+			HttpResponse<byte[]> study = get(series.substring(0, series.indexOf("/series/")) + "/rendered", accept);
+			assertThat(study.statusCode()).as(accept + ": " + bodyText(study)).isEqualTo(200);
+			assertThat(study.headers().firstValue("Content-Type").orElse("")).contains("type=\"image/jpeg\"");
+			assertThat(Multipart.partsByContentLength(study)).hasSize(3).allSatisfy(p -> assertThat(p).startsWith(0xFF, 0xD8));
+		}
+	}
+
+	@Test
+	void aStudyRenderedBeyondTheConfiguredLimitsIs413NamingTheLimit() throws Exception {
+		String series = threeInstanceSeries();
+		try (AutoCloseable restore = limit("renderedMaxInstances", 2)) {
+			HttpResponse<byte[]> r = get(series + "/rendered", null);
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).contains("dicomfhir.dicomweb.rendered-max-instances").contains("3");
+		}
+		try (AutoCloseable restore = limit("renderedMaxBytes", 1000L)) {
+			HttpResponse<byte[]> r = get(series + "/rendered", null);
+			assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(413);
+			assertThat(bodyText(r)).contains("dicomfhir.dicomweb.rendered-max-bytes");
+		}
+		assertThat(get(series + "/rendered", null).statusCode()).isEqualTo(200);
+	}
+
+	/** Hostile or careless requests: bad parameters, media types we do not produce, an undecodable instance. */
+	@Test
+	void aStudyRenderedRefusesWhatAnInstanceWouldRefuseBeforeTheFirstByte() {
+		String series = threeInstanceSeries();
+		for (String q : List.of("viewport=0,0", "viewport=-5,10", "window=40,-1", "quality=0", "viewport=NaN,NaN")) {
+			HttpResponse<byte[]> r = get(series + "/rendered?" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		assertThat(get(series + "/rendered", "multipart/related; type=\"image/gif\"").statusCode()).isEqualTo(406);
+		assertThat(get(series + "/rendered", "application/dicom").statusCode()).isEqualTo(406);
+		// a study holding an instance that does not decode is 406 as a whole, naming it
+		HttpResponse<byte[]> r = get("dicomweb/studies/" + corruptExt.study() + "/rendered", null);
+		assertThat(r.statusCode()).isEqualTo(406);
+		assertThat(bodyText(r)).contains(corruptExt.sop());
+		assertThat(get("dicomweb/studies/" + DicomFixtures.newStudyUid() + "/rendered", null).statusCode()).isEqualTo(404);
+	}
+
+	private AutoCloseable limit(String theProperty, Object theValue) {
+		BeanWrapperImpl props = new BeanWrapperImpl(bean(DicomWebProperties.class));
+		Object before = props.getPropertyValue(theProperty);
+		props.setPropertyValue(theProperty, theValue);
+		return () -> props.setPropertyValue(theProperty, before);
+	}
+
 	@Test
 	void anUndecodableInstanceIs406WithTheReason() {
-		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", null);
+		HttpResponse<byte[]> r = get(corruptExt.instance() + "/rendered", null);
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("1.2.840.10008.1.2.4.51").contains("12-bit");
+	}
+
+	@Test
+	void twelveBitLossyJpegRenders() throws IOException {
+		HttpResponse<byte[]> r = get(ext.instance() + "/rendered", "image/png");
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		BufferedImage img = image(r);
+		assertThat(img.getWidth()).isEqualTo(256);
+		assertThat(img.getHeight()).isEqualTo(1024);
+		assertThat(get(ext.instance() + "/thumbnail", null).statusCode()).isEqualTo(200);
 	}
 
 	/**
@@ -253,6 +358,35 @@ class DicomWebRenderedTest extends AbstractServerTest {
 		assertThat(get("dicomweb?" + ids + "&contentType=image/gif", null).statusCode()).isEqualTo(406);
 		assertThat(pixels(image(get("dicomweb?" + mf.uriIds() + "&contentType=image/png&frameNumber=2", null))))
 				.isEqualTo(pixels(image(get(mf() + "/frames/2/rendered", "image/png"))));
+	}
+
+	/**
+	 * The source rectangle of WADO-RS (viewport=vw,vh,sx,sy,sw,sh) and WADO-URI's region: that
+	 * part of the full rendering; hostile values are 400 with the reason, never a 500.
+	 */
+	@Test
+	void aSourceRegionRendersThatPartAndHostileValuesAre400() throws IOException {
+		BufferedImage full = image(get(ct() + "/rendered", "image/png"));
+		BufferedImage part = image(get(ct() + "/rendered?viewport=40,20,10,30,40,20", "image/png"));
+		assertThat(pixels(part)).isEqualTo(full.getSubimage(10, 30, 40, 20).getRGB(0, 0, 40, 20, null, 0, 40));
+		String ids = "requestType=WADO&studyUID=" + ctStudy + "&seriesUID=" + ctSeries + "&objectUID=" + ctSop;
+		BufferedImage middle = image(get("dicomweb?" + ids + "&contentType=image/png&region=0.25,0.25,0.75,0.75", null));
+		assertThat(pixels(middle)).isEqualTo(full.getSubimage(32, 32, 64, 64).getRGB(0, 0, 64, 64, null, 0, 64));
+		// region first, then rows/columns (PS3.18 §9.5.1.2.1)
+		BufferedImage small = image(get("dicomweb?" + ids + "&contentType=image/png&region=0,0,0.5,0.5&rows=32&columns=32", null));
+		assertThat(small.getWidth()).isEqualTo(32);
+		for (String q : List.of("viewport=64,64,-1,0,10,10", "viewport=64,64,120,0,10,10", "viewport=64,64,0,0,0,10",
+				"viewport=64,64,NaN,0,10,10", "viewport=64,64,0,0,99999999999,10", "viewport=64,64,0,0,10")) {
+			HttpResponse<byte[]> r = get(ct() + "/rendered?" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		for (String q : List.of("region=-0.1,0,1,1", "region=0,0,2,1", "region=0.5,0,0.5,1", "region=NaN,0,1,1",
+				"region=0,0,1e308,1", "region=0,0,1", "region=")) {
+			HttpResponse<byte[]> r = get("dicomweb?" + ids + "&" + q, null);
+			assertThat(r.statusCode()).as(q + ": " + bodyText(r)).isEqualTo(400);
+		}
+		// a thumbnail's viewport is vw,vh only
+		assertThat(get(ct() + "/thumbnail?viewport=64,64,0,0,10,10", null).statusCode()).isEqualTo(400);
 	}
 
 	private HttpResponse<byte[]> stow(byte[] theInstance) {

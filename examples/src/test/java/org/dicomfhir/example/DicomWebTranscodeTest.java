@@ -22,7 +22,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * emri_small_jpeg_2k_lossless is emri_small compressed losslessly: its decoded frames must be
  * emri_small's native pixel bytes, cut from the file here, independently of the server's core.
  * Hostile input first: a truncated codestream, a codestream labelled with a syntax we cannot
- * decode, 12-bit lossy JPEG, a syntax we cannot produce, a decoded size beyond the limit.
+ * decode, a 12-bit lossy JPEG no decoder takes (JPEG-lossy), a syntax we cannot produce, a decoded size beyond the limit.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DicomWebTranscodeTest extends AbstractServerTest {
@@ -45,6 +45,7 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 	private String mixedSeries;
 	private String mislabelledSop;
 	private String jpgExtended;
+	private String corruptJpgExtended;
 
 	@BeforeAll
 	void store() {
@@ -72,6 +73,10 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 		String sop = DicomFixtures.newUid(JPGEXT_SOP.length());
 		stow(DicomFixtures.replace(DicomFixtures.read("pydicom/JPGExtended.dcm"), Map.of(JPGEXT_STUDY, s, JPGEXT_SERIES, se, JPGEXT_SOP, sop)));
 		jpgExtended = "dicomweb/studies/" + s + "/series/" + se + "/instances/" + sop;
+		// JPEG-lossy.dcm: the same UIDs, a 12-bit codestream no decoder takes (pylibjpeg neither)
+		sop = DicomFixtures.newUid(JPGEXT_SOP.length());
+		stow(DicomFixtures.replace(DicomFixtures.read("pydicom/JPEG-lossy.dcm"), Map.of(JPGEXT_STUDY, s, JPGEXT_SERIES, se, JPGEXT_SOP, sop)));
+		corruptJpgExtended = "dicomweb/studies/" + s + "/series/" + se + "/instances/" + sop;
 	}
 
 	// ------------------------------------------------------------------ retrieve
@@ -107,13 +112,27 @@ class DicomWebTranscodeTest extends AbstractServerTest {
 	}
 
 	@Test
-	void twelveBitLossyJpegIs406WithTheReason() {
-		HttpResponse<byte[]> r = get(jpgExtended, DICOM_EVRLE);
+	void aTwelveBitLossyJpegNoDecoderTakesIs406WithTheReason() {
+		HttpResponse<byte[]> r = get(corruptJpgExtended, DICOM_EVRLE);
 		assertThat(r.statusCode()).isEqualTo(406);
 		assertThat(bodyText(r)).contains("12-bit").contains("transfer-syntax=*");
-		r = get(jpgExtended + "/frames/1", OCTET_EVRLE);
+		r = get(corruptJpgExtended + "/frames/1", OCTET_EVRLE);
 		assertThat(r.statusCode()).isEqualTo(406);
-		assertThat(get(jpgExtended, "multipart/related; type=\"application/dicom\"; transfer-syntax=*").statusCode()).isEqualTo(200);
+		assertThat(get(corruptJpgExtended, "multipart/related; type=\"application/dicom\"; transfer-syntax=*").statusCode()).isEqualTo(200);
+	}
+
+	@Test
+	void twelveBitLossyJpegTranscodes() {
+		HttpResponse<byte[]> r = get(jpgExtended, DICOM_EVRLE);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		byte[] instance = Multipart.partsByContentLength(r).get(0);
+		// the File Meta names Explicit VR Little Endian (a 19-character UID, NUL-padded)
+		assertThat(new String(instance, StandardCharsets.ISO_8859_1)).contains(EVRLE + "\0");
+		assertThat(instance.length).isGreaterThan(1024 * 256 * 2);
+		r = get(jpgExtended + "/frames/1", OCTET_EVRLE);
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		// one part: 1024 × 256 samples of 16 bits
+		assertThat(Multipart.partsByContentLength(r)).singleElement().satisfies(f -> assertThat(f).hasSize(1024 * 256 * 2));
 	}
 
 	@Test

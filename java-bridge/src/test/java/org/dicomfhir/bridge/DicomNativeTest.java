@@ -82,8 +82,12 @@ class DicomNativeTest {
         DicomNative.transcodeCheck(j2k, DicomNative.DEFAULT_MAX_INFLATED_BYTES);
         assertThrows(DicomLimitException.class, () -> DicomNative.transcode(j2k, 9L * frame));
         assertThrows(DicomLimitException.class, () -> DicomNative.transcodeCheck(j2k, 9L * frame));
+        // 12-bit lossy JPEG decodes (libjpeg-turbo in the core): 1024 x 256 samples of 16 bits
         byte[] jpgExtended = TestData.bytes("pydicom/JPGExtended.dcm");
-        DicomException e = assertThrows(DicomException.class, () -> DicomNative.transcode(jpgExtended, DicomNative.DEFAULT_MAX_INFLATED_BYTES));
+        assertEquals(1024 * 256 * 2, DicomNative.transcodeFrames(jpgExtended, "1", DicomNative.DEFAULT_MAX_INFLATED_BYTES).length);
+        // JPEG-lossy.dcm: a 12-bit codestream no decoder takes (pylibjpeg neither)
+        byte[] corrupt = TestData.bytes("pydicom/JPEG-lossy.dcm");
+        DicomException e = assertThrows(DicomException.class, () -> DicomNative.transcode(corrupt, DicomNative.DEFAULT_MAX_INFLATED_BYTES));
         assertEquals(DicomException.Kind.UNSUPPORTED, e.kind());
         assertTrue(e.getMessage().contains("12-bit"), e.getMessage());
         assertEquals(DicomException.Kind.INVALID_INPUT,

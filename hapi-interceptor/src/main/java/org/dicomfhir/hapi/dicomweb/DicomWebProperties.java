@@ -145,6 +145,15 @@ public class DicomWebProperties {
 	 */
 	private long maxInflatedBytes = 256L * 1024 * 1024;
 
+	/** Most instances a study or series {@code /rendered} (a multipart of every instance) renders (413 beyond). */
+	private int renderedMaxInstances = 100;
+
+	/**
+	 * Most bytes of images a study or series {@code /rendered} holds (413 beyond): they are
+	 * rendered in memory before the first byte is sent, so that any refusal is a clean 4xx.
+	 */
+	private long renderedMaxBytes = 64L * 1024 * 1024;
+
 	public long getStowMaxRequestBytes() {
 		return stowMaxRequestBytes;
 	}
@@ -175,6 +184,22 @@ public class DicomWebProperties {
 
 	public void setMaxInflatedBytes(long theMaxInflatedBytes) {
 		maxInflatedBytes = theMaxInflatedBytes;
+	}
+
+	public int getRenderedMaxInstances() {
+		return renderedMaxInstances;
+	}
+
+	public void setRenderedMaxInstances(int theRenderedMaxInstances) {
+		renderedMaxInstances = theRenderedMaxInstances;
+	}
+
+	public long getRenderedMaxBytes() {
+		return renderedMaxBytes;
+	}
+
+	public void setRenderedMaxBytes(long theRenderedMaxBytes) {
+		renderedMaxBytes = theRenderedMaxBytes;
 	}
 
 	/** Largest part header block of a STOW-RS request, in bytes. */

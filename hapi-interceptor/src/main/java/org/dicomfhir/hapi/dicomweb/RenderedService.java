@@ -6,16 +6,21 @@ import org.dicomfhir.bridge.DicomNative;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.ImagingStudy;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.UUID;
 
 /**
- * PS3.18 rendered and thumbnail resources (§10.4.1.1, instance and frame level; thumbnails also
- * at study and series level) and WADO-URI rendering (§9.5). The Rust core decodes and renders
+ * PS3.18 rendered and thumbnail resources (§10.4.1.1: instance and frame level; study and series
+ * level as a multipart of their instances' renderings, bounded by {@link DicomWebProperties}) and
+ * WADO-URI rendering (§9.5). The Rust core decodes and renders
  * ({@link DicomNative#render}, {@link DicomNative#thumbnail}); this class picks the instance
  * through the same {@link StudyStore} read path as retrieve (the caller's RequestDetails, so
  * access rules apply), negotiates the media type and maps the core's errors: UNSUPPORTED → 406
@@ -41,30 +46,103 @@ final class RenderedService {
 	private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
 	private final StudyStore myStore;
+	private final DicomWebProperties myProperties;
 	private final Map<String, byte[]> myThumbnails = new LinkedHashMap<>(64, 0.75f, true);
 	private long myThumbnailBytes;
 
-	RenderedService(StudyStore theStore) {
+	RenderedService(StudyStore theStore, DicomWebProperties theProperties) {
 		myStore = theStore;
+		myProperties = theProperties;
 	}
 
-	/** {@code …/instances/{i}/rendered} (theFrame null: frame 1) and {@code …/frames/{n}/rendered}. */
+	/**
+	 * {@code …/instances/{i}/rendered} (theFrame null: frame 1) and {@code …/frames/{n}/rendered};
+	 * at study or series level (theInstance null) a multipart of every instance's rendering.
+	 */
 	void rendered(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
 		// read as the caller first: a study the caller may not read is 403 (unknown: 404), whatever is asked of it
-		StudyStore.InstanceRef ref = instance(theRequest, theStudy, theSeries, theInstance);
+		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
+		String mediaType = theInstance == null ? negotiateParts(theRequest) : negotiate(theRequest);
+		Map<String, String> query = renderingQuery(theRequest, mediaType);
+		List<String> warnings = unsupportedParameters(theRequest);
 		if (theInstance == null) {
-			throw DicomWebException.notAcceptable("Rendered study and series resources (a multipart of every instance) are not"
-					+ " offered by this server; ask for …/instances/{uid}/rendered, or /thumbnail of the study or series");
+			renderAllAndSend(theRequest, theSeries == null ? "study" : "series", refs, query, warnings);
+			return;
 		}
-		String mediaType = negotiate(theRequest);
+		int frame = theFrame == null ? 1 : frameNumber(theFrame);
+		renderAndSend(theRequest, refs.get(0), frame, query, warnings);
+	}
+
+	private static Map<String, String> renderingQuery(DicomWebRequest theRequest, String theMediaType) {
 		Map<String, String> query = new LinkedHashMap<>();
-		query.put("mediaType", mediaType);
+		query.put("mediaType", theMediaType);
 		copyParameter(theRequest, "window", query);
 		copyParameter(theRequest, "viewport", query);
 		copyParameter(theRequest, "quality", query);
-		List<String> warnings = unsupportedParameters(theRequest);
-		int frame = theFrame == null ? 1 : frameNumber(theFrame);
-		renderAndSend(theRequest, ref, frame, query, warnings);
+		return query;
+	}
+
+	/**
+	 * A study or series rendered (PS3.18 §10.4.1.1): frame 1 of every instance, in the study's
+	 * order, as one multipart/related of images, each part with its instance's Content-Location.
+	 * Bounded and decided before the first byte: more instances than
+	 * {@code dicomfhir.dicomweb.rendered-max-instances} → 413 before anything is read; every
+	 * Binary is read as the caller (access rules, missing bytes → 404); the images are rendered
+	 * into memory up to {@code dicomfhir.dicomweb.rendered-max-bytes} (413 beyond), so an instance
+	 * that does not render makes the whole answer 406 naming it (as transcoding does).
+	 */
+	private void renderAllAndSend(DicomWebRequest theRequest, String theLevel, List<StudyStore.InstanceRef> theRefs,
+			Map<String, String> theQuery, List<String> theWarnings) throws IOException {
+		int maxInstances = myProperties.getRenderedMaxInstances();
+		if (theRefs.size() > maxInstances) {
+			throw new DicomWebException(413, "The " + theLevel + " has " + theRefs.size() + " instances; a rendered " + theLevel
+					+ " is at most " + maxInstances + " (dicomfhir.dicomweb.rendered-max-instances): ask for each instance's"
+					+ " …/instances/{uid}/rendered");
+		}
+		String queryJson = JSON.writeValueAsString(theQuery);
+		List<Binary> binaries = new ArrayList<>(theRefs.size());
+		List<Binary> read = myStore.binariesOrNull(theRefs, theRequest.details());
+		for (int i = 0; i < theRefs.size(); i++) {
+			binaries.add(readableOrMissing(theRefs.get(i), read.get(i)));
+		}
+		String etag = EntityTags.of(theRefs, "rendered parts " + queryJson + " core " + CORE_VERSION);
+		if (notModified(theRequest, etag)) {
+			return;
+		}
+		long maxBytes = myProperties.getRenderedMaxBytes();
+		long total = 0;
+		List<byte[]> images = new ArrayList<>(theRefs.size());
+		for (int i = 0; i < theRefs.size(); i++) {
+			StudyStore.InstanceRef ref = theRefs.get(i);
+			byte[] image;
+			try (StoredInstance stored = myStore.open(binaries.get(i))) {
+				image = core(ref, () -> DicomNative.render(stored.bytes(), 1, queryJson));
+			}
+			total += image.length;
+			if (total > maxBytes) {
+				throw new DicomWebException(413, "The rendered " + theLevel + " exceeds " + maxBytes + " bytes"
+						+ " (dicomfhir.dicomweb.rendered-max-bytes) at instance " + (i + 1) + " of " + theRefs.size()
+						+ ": ask for each instance's …/instances/{uid}/rendered, or a smaller viewport");
+			}
+			images.add(image);
+		}
+		sendParts(theRequest, theQuery.get("mediaType"), theRefs, images, theWarnings, etag);
+	}
+
+	private static void sendParts(DicomWebRequest theRequest, String theMediaType, List<StudyStore.InstanceRef> theRefs,
+			List<byte[]> theImages, List<String> theWarnings, String theEtag) throws IOException {
+		String boundary = "dicomfhir-" + UUID.randomUUID();
+		ByteArrayOutputStream body = new ByteArrayOutputStream();
+		for (int i = 0; i < theImages.size(); i++) {
+			body.write(("--" + boundary + "\r\nContent-Type: " + theMediaType + "\r\nContent-Length: " + theImages.get(i).length
+					+ "\r\nContent-Location: " + theRequest.instanceUrl(theRefs.get(i)) + "/rendered\r\n\r\n")
+					.getBytes(StandardCharsets.US_ASCII));
+			body.write(theImages.get(i));
+			body.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+		}
+		body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+		send(theRequest, "multipart/related; type=\"" + theMediaType + "\"; boundary=" + boundary, body.toByteArray(), theWarnings, theEtag);
 	}
 
 	/** {@code …/thumbnail} at study, series, instance or frame level. */
@@ -78,6 +156,9 @@ final class RenderedService {
 			ref = representative(StudyStore.instances(study, theStudy, theSeries, null));
 		}
 		String viewport = single(theRequest, "viewport");
+		if (viewport != null && viewport.split(",", -1).length != 2) {
+			throw DicomWebException.badRequest("A thumbnail's viewport is vw,vh (PS3.18 §8.3.5.1.3), not \"" + viewport + "\"");
+		}
 		if (theFrame != null || viewport != null) {
 			// a frame other than the first, or a size of the client's choosing: rendered, not cached
 			Map<String, String> query = new LinkedHashMap<>();
@@ -124,7 +205,12 @@ final class RenderedService {
 		if (quality != null) {
 			query.put("quality", quality.trim());
 		}
-		for (String p : List.of("region", "presentationUID", "presentationSeriesUID")) {
+		String region = single(theRequest, "region");
+		if (region != null) {
+			// PS3.18 §9.5.1.2.1: fractions of the image, cut out before rows/columns apply (the core checks them)
+			query.put("region", region);
+		}
+		for (String p : List.of("presentationUID", "presentationSeriesUID")) {
 			if (single(theRequest, p) != null) {
 				throw DicomWebException.badRequest("WADO-URI: " + p + " is not supported by this server");
 			}
@@ -201,17 +287,15 @@ final class RenderedService {
 	}
 
 	private Binary readable(DicomWebRequest theRequest, StudyStore.InstanceRef theRef) {
-		Binary binary = myStore.binariesOrNull(List.of(theRef), theRequest.details()).get(0);
+		return readableOrMissing(theRef, myStore.binariesOrNull(List.of(theRef), theRequest.details()).get(0));
+	}
+
+	private Binary readableOrMissing(StudyStore.InstanceRef theRef, Binary binary) {
 		if (binary == null || !myStore.readable(binary)) {
 			throw DicomWebException.notFound("Instance " + theRef.sopInstanceUid() + " is listed in its study but its stored bytes (Binary/"
 					+ theRef.binaryId() + ") are missing");
 		}
 		return binary;
-	}
-
-	private StudyStore.InstanceRef instance(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
-		return StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
 	}
 
 	private static int frameNumber(String theFrame) {
@@ -248,6 +332,36 @@ final class RenderedService {
 			}
 		}
 		throw DicomWebException.notAcceptable("Rendered images are available as image/jpeg and image/png, not " + accept);
+	}
+
+	/**
+	 * The media type of a study's or series' rendered parts: {@code multipart/related} with a
+	 * {@code type} we render (none: image/jpeg), or a single-image type as {@link #negotiate}
+	 * takes it (PS3.18 names the part type; clients such as dicomweb-client send it bare).
+	 */
+	static String negotiateParts(DicomWebRequest theRequest) {
+		String accept = theRequest.servletRequest().getParameter("accept");
+		if (accept == null || accept.isBlank()) {
+			accept = theRequest.header("Accept");
+		}
+		if (accept == null || accept.isBlank()) {
+			return "image/jpeg";
+		}
+		for (MediaRange range : MediaRange.parseAll(accept)) {
+			String mime = "multipart/related".equals(range.mime()) ? (range.type() == null ? "image/jpeg" : range.type()) : range.mime();
+			switch (mime.toLowerCase(Locale.ROOT)) {
+				case "image/jpeg", "image/*", "*/*" -> {
+					return "image/jpeg";
+				}
+				case "image/png" -> {
+					return "image/png";
+				}
+				default -> {
+				}
+			}
+		}
+		throw DicomWebException.notAcceptable("A rendered study or series is multipart/related; type=\"image/jpeg\" or"
+				+ " type=\"image/png\", not " + accept);
 	}
 
 	/** PS3.18 parameters this server does not apply: the image is sent without them, with a Warning. */

@@ -43,7 +43,7 @@ public class WadoService {
 		myStore = theStore;
 		myProperties = theProperties;
 		myMetadata = new DicomJsonCache(theMetadataCacheChars);
-		myRendering = new RenderedService(theStore);
+		myRendering = new RenderedService(theStore, theProperties);
 		myBulkData = new BulkDataService(theStore, theProperties);
 		int cores = Runtime.getRuntime().availableProcessors();
 		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
