@@ -70,7 +70,7 @@ final class RenderedService {
 	/** {@code …/thumbnail} at study, series, instance or frame level. */
 	void thumbnail(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
 		String mediaType = negotiate(theRequest);
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		StudyStore.InstanceRef ref;
 		if (theInstance != null) {
 			ref = StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
@@ -134,7 +134,7 @@ final class RenderedService {
 			warnings.add("annotation is not supported; the image is rendered without annotation");
 		}
 		String frame = single(theRequest, "frameNumber");
-		ImagingStudy study = myStore.study(theUri.studyUid(), theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theUri.studyUid(), theRequest.details());
 		StudyStore.InstanceRef ref = StudyStore.instances(study, theUri.studyUid(), theUri.seriesUid(), theUri.objectUid()).get(0);
 		renderAndSend(theRequest, ref, frame == null ? 1 : frameNumber(frame), query, warnings);
 	}
@@ -210,7 +210,7 @@ final class RenderedService {
 	}
 
 	private StudyStore.InstanceRef instance(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance) {
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		return StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
 	}
 
