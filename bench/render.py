@@ -32,12 +32,14 @@ the grey levels), so a fast error is never counted as a win.
 
 from __future__ import annotations
 
+import http.client as httpclient
 import io
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pydicom
@@ -88,7 +90,7 @@ def data_dir(root: Path) -> Path:
 # answers
 
 
-def is_jpeg(r: requests.Response) -> bool:
+def is_jpeg(r) -> bool:
     return (r.status_code == 200 and r.headers.get("Content-Type", "").split(";")[0].strip() == JPEG
             and r.content[:2] == b"\xff\xd8")
 
@@ -107,11 +109,43 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return round(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]), 4)
 
 
-def fetch(url: str, accept: str = JPEG) -> tuple[float, requests.Response]:
+class Answer:
+    """What is_jpeg and the checks read of an answer (requests.Response's names)."""
+
+    def __init__(self, status: int, headers, content: bytes):
+        self.status_code, self.headers, self.content = status, headers, content
+
+
+_conns = threading.local()
+
+
+def fetch(url: str, accept: str = JPEG) -> tuple[float, Answer]:
+    """One GET on this thread's keep-alive connection (http.client, not requests: requests costs
+    some 0.8 ms of client CPU per request, which capped this client at about 1,200 requests/s
+    against a server that answers instantly; http.client reaches some 6,500: docs/benchmarks.md,
+    "The ceiling of the render client")."""
+    u = urlsplit(url)
+    key = (u.hostname, u.port)
+    pool = getattr(_conns, "pool", None)
+    if pool is None:
+        pool = _conns.pool = {}
+    path = u.path + ("?" + u.query if u.query else "")
     t = time.perf_counter()
-    r = http().get(url, headers={"Accept": accept}, timeout=600)
-    _ = r.content
-    return time.perf_counter() - t, r
+    for attempt in (0, 1):
+        conn = pool.get(key)
+        fresh = conn is None
+        if fresh:
+            conn = pool[key] = httpclient.HTTPConnection(u.hostname, u.port, timeout=600)
+        try:
+            conn.request("GET", path, headers={"Accept": accept})
+            r = conn.getresponse()
+            body = r.read()
+            return time.perf_counter() - t, Answer(r.status, r.headers, body)
+        except (httpclient.HTTPException, ConnectionError):
+            conn.close()
+            del pool[key]
+            if fresh or attempt:
+                raise  # a kept-alive connection the server closed is retried once, on a new one
 
 
 def hammer(urls: list[str], clients: int) -> dict:

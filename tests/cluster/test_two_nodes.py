@@ -335,3 +335,28 @@ def test_one_new_study_two_patients_on_two_nodes_at_the_same_moment(instances):
                 problems.append(f"{study} via node-{node}: the study's subject {subject} has identifiers "
                                 f"{values}; the acknowledged instance names {winner}")
     assert not problems, "\n".join(problems)
+
+
+def test_wado_on_one_node_sees_the_other_nodes_change_of_a_study_it_has_read(uploaded):
+    """The DICOMweb facade may serve a study from a parsed copy (docs/security.md, "The parsed-study
+    cache"); every request checks the study's version in the shared database, so a study node B has
+    read (and kept) is served as node A changed it, never as B kept it."""
+    study, series = uid("wado", "study"), uid("wado", "series")
+    first, second = (make_instance(study, series, uid("wado", "sop", n), PatientID="CLUSTERW", SeriesNumber=1,
+                                   InstanceNumber=n + 1) for n in range(2))
+
+    def metadata(base: str, inst: Instance) -> int:
+        url = f"{base}/dicomweb/studies/{study}/series/{series}/instances/{inst.sop}/metadata"
+        return http().get(url, headers={"Accept": "application/dicom+json"}, timeout=60).status_code
+
+    def settle(base: str):  # any read on a node waits for that node's pending study writes
+        http().get(f"{base}/ImagingStudy", params={"_summary": "count"}, headers={"Accept": FHIR_JSON}, timeout=300)
+
+    assert post(NODE_A, first.data).status_code == 201
+    settle(NODE_A)
+    assert [metadata(NODE_B, first) for _ in range(3)] == [200, 200, 200]  # kept by B after the first
+    assert metadata(NODE_B, second) == 404
+    assert post(NODE_A, second.data).status_code == 201
+    settle(NODE_A)
+    assert metadata(NODE_B, second) == 200, "node B served the study as it had kept it"
+    assert metadata(NODE_B, first) == 200

@@ -203,6 +203,86 @@ public class StudyAccess {
 		return true;
 	}
 
+	/** The pointcuts HAPI's DAO read of a resource fires, whose every hook {@link #showsWithoutDao} must account for. */
+	private static final List<Pointcut> READ_POINTCUTS = List.of(Pointcut.STORAGE_PREACCESS_RESOURCES, Pointcut.STORAGE_PRESHOW_RESOURCES,
+			Pointcut.STORAGE_PARTITION_IDENTIFY_READ, Pointcut.STORAGE_PARTITION_IDENTIFY_ANY, Pointcut.STORAGE_PARTITION_SELECTED);
+
+	/**
+	 * Whether a copy of this ImagingStudy, read earlier and still its current version, may be shown
+	 * to the caller without HAPI's DAO read: true only when that read's outcome is known to be
+	 * "shown, unchanged". That holds when every hook the read would call (on the server's and the
+	 * JPA interceptor services, at {@link #READ_POINTCUTS}) is one of: an AuthorizationInterceptor
+	 * that does not override {@code hookPreShow} (its rules are evaluated here, exactly as that hook
+	 * does: the request's operation, the study as output, STORAGE_PRESHOW_RESOURCES, and every one
+	 * must ALLOW), this plugin's {@link DicomBinaryAccessInterceptor} (it acts on Binaries only), or
+	 * HAPI's BinaryStorageInterceptor (the facade's reads turn its inflation off). Anything else (a
+	 * consent service, an audit or BALP interceptor, partitioning, a custom hook) makes this false,
+	 * and the caller reads through the DAO, as does a refusal (so a refused caller gets HAPI's own
+	 * 403 or 404, as before).
+	 */
+	public boolean showsWithoutDao(RequestDetails theRequest, ImagingStudy theStudy) {
+		if (theRequest == null || !onlyKnownReadHooks(theRequest)) {
+			return false;
+		}
+		for (AuthorizationInterceptor authorization : authorizations()) {
+			AuthorizationInterceptor.Verdict verdict = authorization.applyRulesAndReturnDecision(theRequest.getRestOperationType(),
+					theRequest, null, null, theStudy, Pointcut.STORAGE_PRESHOW_RESOURCES);
+			if (verdict == null || verdict.getDecision() != PolicyEnum.ALLOW) {
+				return false;
+			}
+		}
+		return true;
+	}
+
+	private boolean onlyKnownReadHooks(RequestDetails theRequest) {
+		RestOperationTypeEnum operation = theRequest.getRestOperationType();
+		if (operation != RestOperationTypeEnum.READ && operation != RestOperationTypeEnum.SEARCH_TYPE) {
+			return false; // the preshow check of other operations is not the one evaluated here
+		}
+		RestfulServer server = server();
+		for (Pointcut pointcut : READ_POINTCUTS) {
+			if (server != null && !knownReadHooks(server.getInterceptorService().getInvokersForPointcut(pointcut), pointcut)) {
+				return false;
+			}
+			if (!knownReadHooks(myJpaInterceptors.getInvokersForPointcut(pointcut), pointcut)) {
+				return false;
+			}
+		}
+		return true;
+	}
+
+	private static boolean knownReadHooks(List<? extends ca.uhn.fhir.interceptor.api.IBaseInterceptorBroadcaster.IInvoker> theInvokers,
+			Pointcut thePointcut) {
+		for (var invoker : theInvokers) {
+			Object hook = invoker.getInterceptor();
+			boolean known = hook instanceof DicomBinaryAccessInterceptor
+					|| (thePointcut == Pointcut.STORAGE_PRESHOW_RESOURCES
+							&& (hook instanceof ca.uhn.fhir.jpa.binary.interceptor.BinaryStorageInterceptor<?>
+									|| (hook instanceof AuthorizationInterceptor a && preShowIsHapis(a))));
+			if (!known) {
+				return false;
+			}
+		}
+		return true;
+	}
+
+	/** An AuthorizationInterceptor whose preshow hook is HAPI's own (a subclass may override it to do more). */
+	private static boolean preShowIsHapis(AuthorizationInterceptor theInterceptor) {
+		return PRESHOW_IS_HAPIS.get(theInterceptor.getClass());
+	}
+
+	private static final ClassValue<Boolean> PRESHOW_IS_HAPIS = new ClassValue<>() {
+		@Override
+		protected Boolean computeValue(Class<?> theType) {
+			try {
+				return theType.getMethod("hookPreShow", RequestDetails.class, ca.uhn.fhir.rest.api.server.IPreResourceShowDetails.class,
+						Pointcut.class).getDeclaringClass() == AuthorizationInterceptor.class;
+			} catch (NoSuchMethodException e) {
+				return false;
+			}
+		}
+	};
+
 	private static boolean isSearch(RestOperationTypeEnum theOperation) {
 		return theOperation == RestOperationTypeEnum.SEARCH_TYPE || theOperation == RestOperationTypeEnum.SEARCH_SYSTEM
 				|| theOperation == RestOperationTypeEnum.HISTORY_TYPE || theOperation == RestOperationTypeEnum.HISTORY_SYSTEM

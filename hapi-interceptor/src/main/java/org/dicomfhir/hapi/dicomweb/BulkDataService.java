@@ -160,7 +160,7 @@ class BulkDataService {
 		if (theSeries == null || theInstance == null) {
 			throw DicomWebException.notFound("Frames and bulk data are resources of an instance: /studies/{s}/series/{se}/instances/{i}/…");
 		}
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		return StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
 	}
 

@@ -4,11 +4,14 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.binary.api.IBinaryStorageSvc;
 import ca.uhn.fhir.jpa.dao.tx.IHapiTransactionService;
+import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.searchparam.MatchUrlService;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import org.dicomfhir.hapi.access.StudyAccess;
 import org.dicomfhir.hapi.config.DicomFhirProperties;
 import org.dicomfhir.hapi.ingest.DicomStorageInterceptor;
 import org.dicomfhir.hapi.lookup.BinaryIdLookup;
+import org.dicomfhir.hapi.lookup.StudyVersionLookup;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
@@ -20,8 +23,16 @@ import org.springframework.context.annotation.Configuration;
 public class DicomWebConfiguration {
 
 	@Bean
-	public StudyStore dicomWebStudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
-		return new StudyStore(theDaoRegistry, theBinaryStorage);
+	public StudyStore dicomWebStudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage,
+			DicomWebProperties theProperties, StudyVersionLookup theVersions, StudyAccess theAccess) {
+		return new StudyStore(theDaoRegistry, theBinaryStorage, new StudyReadCache(theProperties.getStudyCacheInstances()),
+				theVersions, theAccess);
+	}
+
+	@Bean
+	public StudyVersionLookup dicomWebStudyVersionLookup(ObjectProvider<PartitionSettings> thePartitionSettings,
+			IHapiTransactionService theTransactions) {
+		return new StudyVersionLookup(thePartitionSettings, theTransactions);
 	}
 
 	@Bean

@@ -45,6 +45,22 @@ public class DicomWebProperties {
 	 */
 	private int metadataCacheMegabytes = 128;
 
+	/**
+	 * Instances listed by the parsed ImagingStudy resources kept in memory for WADO-RS, rendered and
+	 * thumbnail requests (a few KB of heap each); 0 turns the cache off. A kept study is served only
+	 * while the database still holds its version and the caller's rules allow it (docs/security.md,
+	 * "The parsed-study cache").
+	 */
+	private int studyCacheInstances = 20_000;
+
+	public int getStudyCacheInstances() {
+		return studyCacheInstances;
+	}
+
+	public void setStudyCacheInstances(int theStudyCacheInstances) {
+		studyCacheInstances = theStudyCacheInstances;
+	}
+
 	public int getMetadataCacheMegabytes() {
 		return metadataCacheMegabytes;
 	}

@@ -61,7 +61,7 @@ final class RenderedService {
 	 */
 	void rendered(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
 		// read as the caller first: a study the caller may not read is 403 (unknown: 404), whatever is asked of it
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
 		String mediaType = theInstance == null ? negotiateParts(theRequest) : negotiate(theRequest);
 		Map<String, String> query = renderingQuery(theRequest, mediaType);
@@ -148,7 +148,7 @@ final class RenderedService {
 	/** {@code …/thumbnail} at study, series, instance or frame level. */
 	void thumbnail(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance, String theFrame) throws IOException {
 		String mediaType = negotiate(theRequest);
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		StudyStore.InstanceRef ref;
 		if (theInstance != null) {
 			ref = StudyStore.instances(study, theStudy, theSeries, theInstance).get(0);
@@ -220,7 +220,7 @@ final class RenderedService {
 			warnings.add("annotation is not supported; the image is rendered without annotation");
 		}
 		String frame = single(theRequest, "frameNumber");
-		ImagingStudy study = myStore.study(theUri.studyUid(), theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theUri.studyUid(), theRequest.details());
 		StudyStore.InstanceRef ref = StudyStore.instances(study, theUri.studyUid(), theUri.seriesUid(), theUri.objectUid()).get(0);
 		renderAndSend(theRequest, ref, frame == null ? 1 : frameNumber(frame), query, warnings);
 	}

@@ -17,6 +17,7 @@ import ca.uhn.fhir.util.HapiExtensions;
 import org.apache.commons.io.output.CloseShieldOutputStream;
 import org.dicomfhir.bridge.CoreConstants;
 import org.dicomfhir.hapi.access.StudyAccess;
+import org.dicomfhir.hapi.lookup.StudyVersionLookup;
 import org.hl7.fhir.instance.model.api.IBaseResource;
 import org.hl7.fhir.r4.model.Binary;
 import org.hl7.fhir.r4.model.Extension;
@@ -58,10 +59,24 @@ public class StudyStore {
 	private final ObjectProvider<IBinaryStorageSvc> myBinaryStorage;
 	private volatile BlobFiles myBlobFiles;
 	private volatile boolean myBlobFilesResolved;
+	/** Parsed studies served without HAPI's read once the database says they are current (null: off). */
+	private final StudyReadCache myReadCache;
+	private final StudyVersionLookup myVersions;
+	private final StudyAccess myAccess;
+	private final java.util.concurrent.atomic.AtomicLong myCachedReads = new java.util.concurrent.atomic.AtomicLong();
 
 	public StudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
+		this(theDaoRegistry, theBinaryStorage, null, null, null);
+	}
+
+	public StudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage, StudyReadCache theReadCache,
+			StudyVersionLookup theVersions, StudyAccess theAccess) {
 		myDaoRegistry = theDaoRegistry;
 		myBinaryStorage = theBinaryStorage;
+		boolean usable = theReadCache != null && theReadCache.enabled() && theVersions != null && theAccess != null;
+		myReadCache = usable ? theReadCache : null;
+		myVersions = theVersions;
+		myAccess = theAccess;
 	}
 
 	static TokenParam studyIdentifier(String theStudyUid) {
@@ -163,7 +178,22 @@ public class StudyStore {
 	 * a client stored under another id is still found by the identifier search.
 	 */
 	ImagingStudy study(String theStudyUid, RequestDetails theRequest) {
-		ImagingStudy found = byId(theStudyUid, theRequest);
+		return study(theStudyUid, theRequest, false);
+	}
+
+	/**
+	 * As {@link #study(String, RequestDetails)}, for a request that only shows the study (WADO-RS,
+	 * rendered, frames): may answer from the parsed-study cache, as a DAO read would have answered.
+	 */
+	ImagingStudy studyToShow(String theStudyUid, RequestDetails theRequest) {
+		return study(theStudyUid, theRequest, true);
+	}
+
+	private ImagingStudy study(String theStudyUid, RequestDetails theRequest, boolean theCached) {
+		ImagingStudy found = theCached ? cached(theStudyUid, theRequest) : null;
+		if (found == null) {
+			found = byId(theStudyUid, theRequest, theCached);
+		}
 		if (found == null) {
 			SearchParameterMap map = SearchParameterMap.newSynchronous(ImagingStudy.SP_IDENTIFIER, studyIdentifier(theStudyUid));
 			List<ImagingStudy> searched = search(map, theRequest, 2);
@@ -180,7 +210,7 @@ public class StudyStore {
 	private static final java.util.regex.Pattern PLUGIN_STUDY_ID = java.util.regex.Pattern.compile("[0-9.]{1,64}");
 
 	/** {@code ImagingStudy/<uid>} when it exists and carries that Study Instance UID; null otherwise. */
-	private ImagingStudy byId(String theStudyUid, RequestDetails theRequest) {
+	private ImagingStudy byId(String theStudyUid, RequestDetails theRequest, boolean theKeep) {
 		if (!PLUGIN_STUDY_ID.matcher(theStudyUid).matches()) {
 			return null; // not a UID the plugin would have used as an id: the search decides
 		}
@@ -190,10 +220,47 @@ public class StudyStore {
 			String uid = "urn:oid:" + theStudyUid;
 			boolean carries = study.getIdentifier().stream()
 					.anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()));
+			if (theKeep && myReadCache != null && carries && study.getIdElement().isVersionIdPartValidLong()) {
+				myReadCache.put(theStudyUid, study.getIdElement().getVersionIdPartAsLong(), study);
+			}
 			return carries ? study : null;
 		} catch (ResourceNotFoundException | ResourceGoneException e) {
 			return null;
 		}
+	}
+
+	/**
+	 * The study from the parsed-study cache, when that is provably what HAPI's read by id would
+	 * return to this caller now: the database's current row of {@code ImagingStudy/<uid>} (one
+	 * indexed query, after the read-your-writes barrier every facade request passes first) is the
+	 * kept version, not deleted and without tags (a tag or security label can change without a new
+	 * version), and {@link StudyAccess#showsWithoutDao} says every hook of that read is one whose
+	 * verdict it evaluates, and allows. Null otherwise: then HAPI's read runs, with its own answers
+	 * (403, 404, 410, a consent service's). The study's instances' Binaries are still read, and
+	 * checked, through HAPI.
+	 */
+	private ImagingStudy cached(String theStudyUid, RequestDetails theRequest) {
+		if (myReadCache == null || !PLUGIN_STUDY_ID.matcher(theStudyUid).matches()) {
+			return null;
+		}
+		StudyVersionLookup.Current current = myVersions.current(theStudyUid);
+		if (current == null || current.deleted() || current.tagged()) {
+			return null;
+		}
+		ImagingStudy kept = myReadCache.get(theStudyUid, current.version());
+		if (kept == null) {
+			return null;
+		}
+		if (!asRead(theRequest, () -> myAccess.showsWithoutDao(theRequest, kept))) {
+			return null;
+		}
+		myCachedReads.incrementAndGet();
+		return kept;
+	}
+
+	/** How many study reads the parsed-study cache has answered since start (tests, diagnostics). */
+	public long cachedStudyReads() {
+		return myCachedReads.get();
 	}
 
 	/** Patients referenced by the studies' subjects, read in one search per 100 ids. */

@@ -96,7 +96,7 @@ public class WadoService {
 	private void retrieve(DicomWebRequest theRequest, String theStudy, String theSeries, String theInstance,
 			AcceptNegotiation.InstanceChoice choice)
 			throws IOException {
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
 		boolean transcode = false;
 		if (choice.transferSyntax() != null && !AcceptNegotiation.ANY_TS.equals(choice.transferSyntax())) {
@@ -311,7 +311,7 @@ public class WadoService {
 				throw DicomWebException.notAcceptable("Metadata is served as application/dicom+json only (Accept: " + accept + ")");
 			}
 		}
-		ImagingStudy study = myStore.study(theStudy, theRequest.details());
+		ImagingStudy study = myStore.studyToShow(theStudy, theRequest.details());
 		List<StudyStore.InstanceRef> refs = StudyStore.instances(study, theStudy, theSeries, theInstance);
 		HttpServletResponse response = theRequest.servletResponse();
 		// The metadata depends on the bytes and on the URL base of the BulkDataURIs.
