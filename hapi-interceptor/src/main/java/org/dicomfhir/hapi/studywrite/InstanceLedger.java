@@ -43,9 +43,19 @@ public class InstanceLedger {
 	static final String TABLE = "DFH_INSTANCE";
 	/** Study Instance UID → the patient its instances name: one row per study with instances. */
 	static final String STUDY_TABLE = "DFH_STUDY";
+	/**
+	 * The QIDO attribute index: (instance, study, tag, normalised value), one row per value of an
+	 * indexed tag (docs/architecture.md, "The instance-level attribute index"). Written with the
+	 * instance's ledger row, which records the tag set it was indexed with ({@code INDEX_SET}).
+	 */
+	static final String ATTR_TABLE = "DFH_INSTANCE_ATTR";
+	/** Tag set id → its tags (comma-separated), one row per set ever configured. */
+	static final String SET_TABLE = "DFH_INDEX_SET";
 	private static final int IN_LIST_CHUNK = 500;
 	/** Longest failure reason kept (the column's size). */
 	private static final int FAILURE_LENGTH = 1000;
+	/** The core's longest indexed value ({@code qido::MAX_VALUE_CHARS}): values arrive cut to it. */
+	static final int ATTR_VALUE_CHARS = 64;
 
 	/** Where an instance is on its way into (or out of) its ImagingStudy. */
 	public enum State {
@@ -106,7 +116,21 @@ public class InstanceLedger {
 			"CREATE TABLE IF NOT EXISTS " + STUDY_TABLE + " ("
 					+ " STUDY_INSTANCE_UID VARCHAR(64) NOT NULL PRIMARY KEY,"
 					+ " PATIENT_SYSTEM VARCHAR(1024) NOT NULL,"
-					+ " PATIENT_VALUE VARCHAR(1024) NOT NULL)"));
+					+ " PATIENT_VALUE VARCHAR(1024) NOT NULL)",
+			// Rows written before the index have no set: a query reads their instances, as before.
+			"ALTER TABLE " + TABLE + " ADD COLUMN IF NOT EXISTS INDEX_SET VARCHAR(16)",
+			// Values compare byte-wise on PostgreSQL too (COLLATE "C"), so LIKE 'prefix%' and DA
+			// ranges use the B-tree whatever the database's collation.
+			"CREATE TABLE IF NOT EXISTS " + ATTR_TABLE + " ("
+					+ " SOP_INSTANCE_UID VARCHAR(64) NOT NULL,"
+					+ " STUDY_INSTANCE_UID VARCHAR(64) NOT NULL,"
+					+ " TAG CHAR(8) NOT NULL,"
+					+ " VAL VARCHAR(" + ATTR_VALUE_CHARS + ")" + (postgres ? " COLLATE \"C\"" : "") + " NOT NULL,"
+					+ " PRIMARY KEY (SOP_INSTANCE_UID, TAG, VAL))",
+			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_ATTR_VALUE ON " + ATTR_TABLE + " (TAG, VAL, STUDY_INSTANCE_UID)",
+			"CREATE TABLE IF NOT EXISTS " + SET_TABLE + " ("
+					+ " SET_ID VARCHAR(16) NOT NULL PRIMARY KEY,"
+					+ " TAGS VARCHAR(8000) NOT NULL)"));
 		if (postgres) {
 			ddl.add("CREATE INDEX IF NOT EXISTS DFH_INSTANCE_UNFINISHED ON " + TABLE
 					+ " (STATE, CHANGED_MILLIS) WHERE STATE <> 'LISTED'");
@@ -300,9 +324,16 @@ public class InstanceLedger {
 	 */
 	public void insertPending(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
 			String thePatientValue) {
+		insertPending(theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, null);
+	}
+
+	/** {@link #insertPending}, with the instance's values of the QIDO index (null: not indexed). */
+	public void insertPending(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
+			String thePatientValue, DicomInstance.QidoIndex theIndex) {
 		writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE, STATE,"
-						+ " CHANGED_MILLIS) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6)",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
+						+ " CHANGED_MILLIS, INDEX_SET) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7)",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex);
+		writeIndex(theSopInstanceUid, theStudyUid, theIndex, false);
 	}
 
 	/**
@@ -312,32 +343,72 @@ public class InstanceLedger {
 	 * which, and nothing was written.
 	 */
 	public boolean insertPendingIntoClaimedStudy(String theSopInstanceUid, String theStudyUid, String theBinaryId,
-			String thePatientSystem, String thePatientValue) {
-		return writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
-						+ " STATE, CHANGED_MILLIS) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6 FROM " + STUDY_TABLE
+			String thePatientSystem, String thePatientValue, DicomInstance.QidoIndex theIndex) {
+		boolean inserted = writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
+						+ " STATE, CHANGED_MILLIS, INDEX_SET) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7 FROM " + STUDY_TABLE
 						+ " WHERE STUDY_INSTANCE_UID = ?2 AND PATIENT_SYSTEM = ?4 AND PATIENT_VALUE = ?5"
 						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1)",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue) == 1;
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex) == 1;
+		if (inserted) {
+			writeIndex(theSopInstanceUid, theStudyUid, theIndex, false);
+		}
+		return inserted;
 	}
 
 	/** Points an existing row at (possibly other) bytes, pending again: a re-upload after a delete, or a replacement. */
 	public void repoint(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem, String thePatientValue) {
-		writeRow("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
-						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL WHERE SOP_INSTANCE_UID = ?1",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
+		repoint(theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, null);
 	}
 
-	/** Runs a statement that writes one instance row: ?1 SOP Instance UID … ?5 patient value, ?6 now. */
+	/** {@link #repoint}, with the new bytes' values of the QIDO index (null: not indexed). */
+	public void repoint(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem, String thePatientValue,
+			DicomInstance.QidoIndex theIndex) {
+		writeRow("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
+						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL, INDEX_SET = ?7 WHERE SOP_INSTANCE_UID = ?1",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex);
+		writeIndex(theSopInstanceUid, theStudyUid, theIndex, true);
+	}
+
+	/** Runs a statement that writes one instance row: ?1 SOP Instance UID … ?5 patient value, ?6 now, ?7 index set. */
 	private int writeRow(String theSql, String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
-			String thePatientValue) {
-		return query(theSql)
+			String thePatientValue, DicomInstance.QidoIndex theIndex) {
+		Query query = query(theSql)
 				.setParameter(1, theSopInstanceUid)
 				.setParameter(2, theStudyUid)
 				.setParameter(3, theBinaryId)
 				.setParameter(4, thePatientSystem)
 				.setParameter(5, thePatientValue)
-				.setParameter(6, System.currentTimeMillis())
-				.executeUpdate();
+				.setParameter(6, System.currentTimeMillis());
+		if (theSql.contains("?7")) {
+			query.unwrap(NativeQuery.class).setParameter(7, theIndex == null ? null : theIndex.set(), String.class);
+		}
+		return query.executeUpdate();
+	}
+
+	/**
+	 * Writes the instance's index rows (one batched insert), in the caller's transaction; with
+	 * {@code theReplace}, first drops what the row's earlier bytes left.
+	 */
+	private void writeIndex(String theSopInstanceUid, String theStudyUid, DicomInstance.QidoIndex theIndex, boolean theReplace) {
+		if (theReplace) {
+			query("DELETE FROM " + ATTR_TABLE + " WHERE SOP_INSTANCE_UID = ?1").setParameter(1, theSopInstanceUid).executeUpdate();
+		}
+		if (theIndex == null || theIndex.values().isEmpty()) {
+			return;
+		}
+		myEntityManager.unwrap(Session.class).doWork(connection -> {
+			try (PreparedStatement insert = connection.prepareStatement("INSERT INTO " + ATTR_TABLE
+					+ " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, TAG, VAL) VALUES (?, ?, ?, ?)")) {
+				for (String[] tagValue : theIndex.values()) {
+					insert.setString(1, theSopInstanceUid);
+					insert.setString(2, theStudyUid);
+					insert.setString(3, tagValue[0]);
+					insert.setString(4, tagValue[1]);
+					insert.addBatch();
+				}
+				insert.executeBatch();
+			}
+		});
 	}
 
 	/** The Binary of this instance is being deleted: it stays on the books until its study no longer lists it. */
@@ -369,8 +440,14 @@ public class InstanceLedger {
 	public void removeRemoved(Collection<String> theSopInstanceUids) {
 		List<String> uids = new ArrayList<>(theSopInstanceUids);
 		for (int i = 0; i < uids.size(); i += IN_LIST_CHUNK) {
+			List<String> chunk = uids.subList(i, Math.min(uids.size(), i + IN_LIST_CHUNK));
 			query("DELETE FROM " + TABLE + " WHERE SOP_INSTANCE_UID IN (?1) AND STATE = 'REMOVING'")
-					.setParameter(1, uids.subList(i, Math.min(uids.size(), i + IN_LIST_CHUNK)))
+					.setParameter(1, chunk)
+					.executeUpdate();
+			// Their index rows go with them (a row still there was stored again meanwhile: it keeps its values).
+			query("DELETE FROM " + ATTR_TABLE + " WHERE SOP_INSTANCE_UID IN (?1)"
+							+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " I WHERE I.SOP_INSTANCE_UID = " + ATTR_TABLE + ".SOP_INSTANCE_UID)")
+					.setParameter(1, chunk)
 					.executeUpdate();
 		}
 	}
@@ -435,7 +512,8 @@ public class InstanceLedger {
 	 */
 	private Query query(String theSql) {
 		Query query = myEntityManager.createNativeQuery(theSql);
-		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE).addSynchronizedQuerySpace(STUDY_TABLE);
+		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE).addSynchronizedQuerySpace(STUDY_TABLE)
+				.addSynchronizedQuerySpace(ATTR_TABLE);
 		return query;
 	}
 
