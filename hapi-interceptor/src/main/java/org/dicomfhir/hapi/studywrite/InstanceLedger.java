@@ -44,9 +44,10 @@ public class InstanceLedger {
 	/** Study Instance UID → the patient its instances name: one row per study with instances. */
 	static final String STUDY_TABLE = "DFH_STUDY";
 	/**
-	 * The QIDO attribute index: (instance, study, tag, normalised value), one row per value of an
-	 * indexed tag (docs/architecture.md, "The instance-level attribute index"). Written with the
-	 * instance's ledger row, which records the tag set it was indexed with ({@code INDEX_SET}).
+	 * The QIDO attribute index: (study, tag, normalised value, the instance that wrote it), each
+	 * value of an indexed tag once per study (docs/architecture.md, "The instance-level attribute
+	 * index"). Written with the instance's ledger row, which records the tag set it was indexed
+	 * with ({@code INDEX_SET}).
 	 */
 	static final String ATTR_TABLE = "DFH_INSTANCE_ATTR";
 	/** Tag set id → its tags (comma-separated), one row per set ever configured. */
