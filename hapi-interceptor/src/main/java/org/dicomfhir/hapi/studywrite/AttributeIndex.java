@@ -28,10 +28,32 @@ public class AttributeIndex {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(AttributeIndex.class);
 
+	/** How long the known tag sets are reused before being read again. */
+	private static final long SETS_MAX_AGE_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+
 	private final DataSource myDataSource;
+	/**
+	 * The tag sets, read at most once a minute: queries without an indexed key then cost no round
+	 * trip. A set another node added meanwhile is unknown here for up to a minute; its rows then
+	 * count as indexed without the tag (candidates whatever their values): slower, never wrong.
+	 */
+	private volatile List<String[]> mySets;
+	private volatile long mySetsReadNanos;
 
 	public AttributeIndex(DataSource theDataSource) {
 		myDataSource = theDataSource;
+	}
+
+	private List<String[]> knownSets() throws SQLException {
+		List<String[]> sets = mySets;
+		if (sets == null || System.nanoTime() - mySetsReadNanos > SETS_MAX_AGE_NANOS) {
+			try (Connection connection = myDataSource.getConnection()) {
+				sets = sets(connection);
+			}
+			mySets = sets;
+			mySetsReadNanos = System.nanoTime();
+		}
+		return sets;
 	}
 
 	/** Records a tag set (id → tags) if missing; every node may do this at once at start-up. */
@@ -49,6 +71,7 @@ public class AttributeIndex {
 				ourLog.debug("tag set {}: {}", theSetId, e.toString()); // another node registered it meanwhile
 			} finally {
 				connection.setAutoCommit(autoCommit);
+				mySets = null;
 			}
 		} catch (SQLException e) {
 			throw new IllegalStateException("Cannot record the QIDO index's tag set: " + e.getMessage(), e);
@@ -64,34 +87,48 @@ public class AttributeIndex {
 		if (!theConditions.isArray() || theConditions.isEmpty()) {
 			return null;
 		}
-		try (Connection connection = myDataSource.getConnection()) {
-			List<String[]> sets = sets(connection);
+		try {
+			List<String[]> sets = knownSets();
 			Set<String> result = null;
-			for (JsonNode condition : theConditions) {
-				String tag = condition.path("tag").asText();
-				List<String> withTag = new ArrayList<>();
-				for (String[] set : sets) {
-					if (List.of(set[1].split(",")).contains(tag)) {
-						withTag.add(set[0]);
+			Connection connection = null;
+			try {
+				for (JsonNode condition : theConditions) {
+					List<String> withTag = setsWith(sets, condition.path("tag").asText());
+					if (withTag.isEmpty()) {
+						continue; // no instance was ever indexed with this tag: no round trip
+					}
+					if (connection == null) {
+						connection = myDataSource.getConnection();
+					}
+					Set<String> studies = studies(connection, condition, withTag, theLimit + 1);
+					if (studies.size() > theLimit) {
+						continue; // too broad to help: another key, or the search without the index, narrows
+					}
+					if (result == null) {
+						result = studies;
+					} else {
+						result.retainAll(studies);
 					}
 				}
-				if (withTag.isEmpty()) {
-					continue; // no instance was ever indexed with this tag
-				}
-				Set<String> studies = studies(connection, condition, withTag, theLimit + 1);
-				if (studies.size() > theLimit) {
-					continue; // too broad to help: another key, or the search without the index, narrows
-				}
-				if (result == null) {
-					result = studies;
-				} else {
-					result.retainAll(studies);
+			} finally {
+				if (connection != null) {
+					connection.close();
 				}
 			}
 			return result;
 		} catch (SQLException e) {
 			throw new IllegalStateException("QIDO attribute index: " + e.getMessage(), e);
 		}
+	}
+
+	private static List<String> setsWith(List<String[]> theSets, String theTag) {
+		List<String> out = new ArrayList<>();
+		for (String[] set : theSets) {
+			if (List.of(set[1].split(",")).contains(theTag)) {
+				out.add(set[0]);
+			}
+		}
+		return out;
 	}
 
 	private static List<String[]> sets(Connection theConnection) throws SQLException {
