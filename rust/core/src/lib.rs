@@ -134,6 +134,31 @@ pub fn qido_plan(request: &Value) -> Result<Value, DicomError> {
     qido::plan(request)
 }
 
+/// The QIDO index's tag set: the defaults ([`qido::DEFAULT_INDEXED`]) plus `extra` (keywords or
+/// 8 hex digits), as `{"set": "<16 hex digits>", "tags": ["00081010", ...], "maxValueChars": 64}`;
+/// an entry that is no standard attribute matchable by value is [`ErrorKind::InvalidInput`].
+pub fn qido_indexed_tags(extra: &[String]) -> Result<Value, DicomError> {
+    let (set, tags) = qido::indexed_tags(extra)?;
+    let tags: Vec<String> = tags.iter().map(|t| format!("{t:08X}")).collect();
+    Ok(serde_json::json!({"set": set, "tags": tags, "maxValueChars": qido::MAX_VALUE_CHARS}))
+}
+
+/// An instance's values of the QIDO index's tags (defaults plus `extra`; entries
+/// [`qido_indexed_tags`] refuses are left out), from its one parse, for its ledger row:
+/// `{"set": "<16 hex digits>", "values": [["00081010", "<normalised value>"], ...]}`.
+pub fn qido_instance_index(parsed: &ParsedInstance, extra: &[String]) -> Value {
+    let valid: Vec<String> = extra.iter().filter(|e| qido::indexed_tags(std::slice::from_ref(*e)).is_ok()).cloned().collect();
+    match qido::indexed_tags(&valid) {
+        Ok((set, tags)) => qido::instance_index(parsed, &set, &tags),
+        Err(_) => unreachable!("the defaults and the entries checked one by one resolve"),
+    }
+}
+
+/// The tags indexed for QIDO without configuration (keywords).
+pub fn qido_default_indexed_tags() -> &'static [&'static str] {
+    qido::DEFAULT_INDEXED
+}
+
 /// QIDO-RS, between the steps: the values of one stored instance the answer needs (the plan's
 /// `stored` selection: its `tags`, or every attribute when `all`), as DICOM JSON text.
 pub fn qido_stored_values(bytes: &[u8], stored: &Value) -> Result<String, DicomError> {

@@ -161,6 +161,24 @@ macro_rules! native {
     };
 }
 
+/// `optionsJson` of `parse`: the derivation options, and the QIDO index's configured tags (when
+/// present, the result has `qidoIndex`, the instance's values of the indexed tags).
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ParseOptions {
+    #[serde(flatten)]
+    derive: DeriveOptions,
+    qido_indexed_tags: Option<Vec<String>>,
+}
+
+fn parse_instance(bytes: &[u8], options: &ParseOptions) -> Result<Value, DicomError> {
+    let (parsed, mut result) = dicom_fhir_core::read_instance(bytes, &options.derive)?.into_parts();
+    if let (Some(extra), Some(object)) = (&options.qido_indexed_tags, result.as_object_mut()) {
+        object.insert("qidoIndex".into(), dicom_fhir_core::qido_instance_index(&parsed, extra));
+    }
+    Ok(result)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Native methods of org.dicomfhir.bridge.DicomNative
 // ---------------------------------------------------------------------------------------------
@@ -174,8 +192,8 @@ native! {
     ) -> JString<'l> {
         // Callers with large payloads can use parseDirect (zero copy).
         let bytes = copied_bytes(env, &data, "data")?;
-        let options: DeriveOptions = optional_json(env, &options_json, "optionsJson")?;
-        let result = dicom_fhir_core::parse_instance(&bytes, &options)?;
+        let options: ParseOptions = optional_json(env, &options_json, "optionsJson")?;
+        let result = parse_instance(&bytes, &options)?;
         drop(bytes);
         to_jstring(env, &result)
     }
@@ -193,7 +211,7 @@ native! {
         if buffer.is_null() {
             return Err(Failure::NullArgument("direct"));
         }
-        let options: DeriveOptions = optional_json(env, &options_json, "optionsJson")?;
+        let options: ParseOptions = optional_json(env, &options_json, "optionsJson")?;
         let (ptr, len) = match (env.get_direct_buffer_address(&buffer), env.get_direct_buffer_capacity(&buffer)) {
             (Ok(p), Ok(n)) => (p, n),
             _ => {
@@ -203,13 +221,13 @@ native! {
             }
         };
         let result = if len == 0 {
-            dicom_fhir_core::parse_instance(&[], &options)?
+            parse_instance(&[], &options)?
         } else {
             // SAFETY: JNI guarantees `ptr` addresses `len` bytes of the direct buffer, and the
             // buffer object stays reachable (it is an argument) for the whole call. The core
             // only reads. A Java thread writing the buffer concurrently would be a caller bug.
             let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-            dicom_fhir_core::parse_instance(bytes, &options)?
+            parse_instance(bytes, &options)?
         };
         to_jstring(env, &result)
     }
@@ -292,6 +310,17 @@ native! {
         let request = required_json(env, &request, "request")?;
         let plan = dicom_fhir_core::qido_plan(&request)?;
         to_jstring(env, &plan)
+    }
+}
+
+native! {
+    /// `static native String qidoIndexedTags(String extraTagsJson)`: the QIDO index's tag set (the
+    /// core's defaults plus a JSON array of keywords or tags), `{"set", "tags", "maxValueChars"}`; a
+    /// `DicomException` names an entry that is no attribute matchable by value.
+    fn Java_org_dicomfhir_bridge_DicomNative_qidoIndexedTags(env, extra: JString<'l>) -> JString<'l> {
+        let extra: Vec<String> = optional_json(env, &extra, "extraTagsJson")?;
+        let set = dicom_fhir_core::qido_indexed_tags(&extra)?;
+        to_jstring(env, &set)
     }
 }
 

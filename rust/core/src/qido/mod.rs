@@ -31,6 +31,7 @@
 
 
 
+mod index;
 mod matching;
 mod plan;
 mod query;
@@ -39,6 +40,7 @@ mod response;
 #[cfg(test)]
 mod tests;
 
+pub use index::{indexed_tags, instance_index, DEFAULT_INDEXED, MAX_VALUE_CHARS};
 pub(crate) use plan::{plan, stored_values};
 pub use records::{records, SeriesRecord, StudyRecord};
 pub(crate) use response::query;

@@ -12,7 +12,7 @@ use crate::DicomError;
 /// {"studyUids": [..], "seriesUids": [..], "sopUids": [..], "sopClassUids": [..],
 ///  "modalities": [..], "startedFrom": "YYYY-MM-DD", "startedTo": "YYYY-MM-DD",
 ///  "patientId": "..", "patientNamePrefix": "..", "studyDescriptionPrefix": "..",
-///  "accessionNumbers": [..], "warnings": [..],
+///  "accessionNumbers": [..], "warnings": [..], "index": [{"tag", "keyword", "eq"|"prefix"|"from"/"to"}],
 ///  "stored": {"tags": [..], "all": bool, "unindexed": [..], "keptValuesSuffice": bool,
 ///             "narrowingKeys": [..], "series": bool, "instances": bool}}
 /// ```
@@ -27,6 +27,9 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
     let mut out = Map::new();
     let mut study_uids: Option<Vec<String>> = q.study_uid.clone().map(|u| vec![u]);
     let mut series_uids: Option<Vec<String>> = q.series_uid.clone().map(|u| vec![u]);
+    // Conditions on the attribute index (qido/index.rs), for the keys the caller has indexed.
+    let index: Vec<Value> = q.filters.iter().filter_map(super::index::condition).collect();
+    out.insert("index".into(), Value::Array(index));
     for f in &q.filters {
         let exact_values = |m: &Matcher| -> Option<Vec<String>> {
             match m {

@@ -46,9 +46,12 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 	private AuthorizationInterceptor authorization;
 	private SearchNarrowingInterceptor narrowing;
 
-	/** CT_small of the given patient (PatientID and StudyID are both "1CT1" in the file). */
+	/** A StationName (indexed for QIDO) both patients' studies have, and only they. */
+	private final String station = ("AZ" + Long.toString(System.nanoTime() % 1_000_000, 36) + "ZZZZZZ").substring(0, 8).toUpperCase();
+
+	/** CT_small of the given patient (PatientID and StudyID are both "1CT1" in the file), at {@link #station}. */
 	private byte[] instance(String thePatientId, String theStudy, String theSeries) {
-		return DicomFixtures.replace(DicomFixtures.ctInstance(theStudy, theSeries), Map.of("1CT1", thePatientId));
+		return DicomFixtures.replace(DicomFixtures.ctInstance(theStudy, theSeries), Map.of("1CT1", thePatientId, "CT01_OC0", station));
 	}
 
 	@BeforeAll
@@ -150,6 +153,13 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 		assertThat(json(dwGet("A", "studies/" + studyB + "/series"))).isEmpty();
 		assertThat(json(dwGet("A", "series?SeriesInstanceUID=" + seriesB))).isEmpty();
 		assertThat(values(json(dwGet("A", "instances?SOPInstanceUID=" + sopA + "," + sopB)), "00080018")).containsExactly(sopA);
+
+		// a key the attribute index answers narrows in the database; the candidates still go through
+		// the caller's search: B's study, which has the same StationName, is not A's to see
+		assertThat(values(json(dwGet(null, "studies?StationName=" + station)), "0020000D")).containsExactlyInAnyOrder(studyA, studyB);
+		assertThat(values(json(dwGet("A", "studies?StationName=" + station)), "0020000D")).containsExactly(studyA);
+		assertThat(values(json(dwGet("A", "series?StationName=" + station)), "0020000E")).containsExactly(seriesA);
+		assertThat(values(json(dwGet("A", "instances?StationName=" + station)), "00080018")).containsExactly(sopA);
 
 		// a token the rules do not know: refused before anything is read
 		assertThat(dwGet("X", "studies").statusCode()).isEqualTo(403);

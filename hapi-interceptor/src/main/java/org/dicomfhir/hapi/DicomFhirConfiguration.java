@@ -76,6 +76,15 @@ public class DicomFhirConfiguration {
 		return ledger;
 	}
 
+	/** The QIDO attribute index's read side; the configured tag set is recorded here (after the ledger made the tables). */
+	@Bean
+	public org.dicomfhir.hapi.studywrite.AttributeIndex dicomFhirAttributeIndex(DataSource theDataSource, InstanceLedger theLedger,
+			NativeOptions theOptions) {
+		org.dicomfhir.hapi.studywrite.AttributeIndex index = new org.dicomfhir.hapi.studywrite.AttributeIndex(theDataSource);
+		index.registerSet(theOptions.indexSet(), theOptions.indexTags());
+		return index;
+	}
+
 	@Bean
 	public PatientDirectory dicomFhirPatientDirectory(FhirContext theFhirContext, DaoRegistry theDaoRegistry,
 			PatientIdentifierLookup theLookup) {

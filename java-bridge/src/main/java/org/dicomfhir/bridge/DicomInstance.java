@@ -31,7 +31,14 @@ public record DicomInstance(
         String patientIdentifierValue,
         List<String> warnings,
         String imagingStudyJson,
-        String patientJson) {
+        String patientJson,
+        QidoIndex qidoIndex) {
+
+    /**
+     * The instance's values of the QIDO index's tags (when parsed with
+     * {@link DeriveOptions#withQidoIndexedTags}): the id of the tag set and (tag, normalised value) pairs.
+     */
+    public record QidoIndex(String set, List<String[]> values) {}
 
     public DicomInstance {
         warnings = warnings == null ? List.of() : List.copyOf(warnings);
@@ -91,7 +98,19 @@ public record DicomInstance(
                 text(pid, "value"),
                 Collections.unmodifiableList(warnings),
                 object(n, "imagingStudy"),
-                object(n, "patient"));
+                object(n, "patient"),
+                qidoIndex(n.get("qidoIndex")));
+    }
+
+    private static QidoIndex qidoIndex(JsonNode n) {
+        if (n == null || !n.isObject()) {
+            return null;
+        }
+        List<String[]> values = new ArrayList<>();
+        for (JsonNode pair : n.path("values")) {
+            values.add(new String[] {pair.path(0).asText(), pair.path(1).asText()});
+        }
+        return new QidoIndex(n.path("set").asText(), Collections.unmodifiableList(values));
     }
 
     private static String optionsJson(DeriveOptions options) {

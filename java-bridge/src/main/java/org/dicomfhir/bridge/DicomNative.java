@@ -55,6 +55,15 @@ public final class DicomNative {
     public static native String qidoPlan(String requestJson);
 
     /**
+     * The QIDO attribute index's tag set: the core's defaults plus {@code extraTagsJson} (a JSON
+     * array of keywords or 8-hex-digit tags; null for none), as
+     * {@code {"set": "<16 hex digits>", "tags": ["00081010", ...], "maxValueChars": 64}}.
+     *
+     * @throws DicomException when an entry is no standard attribute matchable by value
+     */
+    public static native String qidoIndexedTags(String extraTagsJson);
+
+    /**
      * Runs a QIDO-RS query over candidate studies ({@code [{"imagingStudy":..,"patient":..}]}):
      * the answer as UTF-8 bytes in two lines, {@code {"total":n,"remaining":k,"warnings":[..]}},
      * a newline, then the matches (a DICOM JSON array) to send as they are.

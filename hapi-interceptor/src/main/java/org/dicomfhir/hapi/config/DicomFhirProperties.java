@@ -54,6 +54,12 @@ public class DicomFhirProperties {
 
 	/** UTC offset (e.g. "+01:00") for DICOM dates and times that carry none; unset = date only. */
 	private String defaultTimezone;
+	/**
+	 * Tags indexed for QIDO beyond the core's defaults (keywords or 8 hex digits): a query on one
+	 * of them narrows in the database (docs/dicomweb.md, "The attribute index"). Instances stored
+	 * before a tag was added are still found (read, as without the index); no reindex job.
+	 */
+	private java.util.List<String> qidoIndexedTags = new java.util.ArrayList<>();
 
 	/** Threads writing ImagingStudy resources (different studies are written in parallel). */
 	private int studyWriterThreads = 4;
@@ -196,5 +202,13 @@ public class DicomFhirProperties {
 
 	public void setStudyWriteMaxRetries(int theStudyWriteMaxRetries) {
 		studyWriteMaxRetries = theStudyWriteMaxRetries;
+	}
+
+	public java.util.List<String> getQidoIndexedTags() {
+		return qidoIndexedTags;
+	}
+
+	public void setQidoIndexedTags(java.util.List<String> theQidoIndexedTags) {
+		qidoIndexedTags = theQidoIndexedTags == null ? new java.util.ArrayList<>() : theQidoIndexedTags;
 	}
 }

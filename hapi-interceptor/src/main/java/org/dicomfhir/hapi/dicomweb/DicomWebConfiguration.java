@@ -37,8 +37,9 @@ public class DicomWebConfiguration {
 
 	@Bean
 	public QidoService dicomWebQido(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties,
-			MatchUrlService theMatchUrlService, StoredAttributes theStoredAttributes) {
-		return new QidoService(theFhirContext, theStore, theProperties, theMatchUrlService, theStoredAttributes);
+			MatchUrlService theMatchUrlService, StoredAttributes theStoredAttributes,
+			org.dicomfhir.hapi.studywrite.AttributeIndex theAttributeIndex) {
+		return new QidoService(theFhirContext, theStore, theProperties, theMatchUrlService, theStoredAttributes, theAttributeIndex);
 	}
 
 	@Bean

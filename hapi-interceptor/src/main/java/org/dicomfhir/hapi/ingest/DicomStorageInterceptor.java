@@ -315,7 +315,7 @@ public class DicomStorageInterceptor {
 		InstanceLedger.Patient patient = InstanceLedger.Patient.of(theInstance);
 		try {
 			if (myLedger.insertPendingIntoClaimedStudy(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(),
-					theInstance.sha256(), patient.system(), patient.value())) {
+					theInstance.sha256(), patient.system(), patient.value(), theInstance.qidoIndex())) {
 				return; // a new instance of a study claimed for its patient: the common case, one statement
 			}
 		} catch (PersistenceException | DataAccessException e) {
@@ -356,10 +356,10 @@ public class DicomStorageInterceptor {
 		try {
 			if (existing == null) {
 				myLedger.insertPending(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(),
-						patient.system(), patient.value());
+						patient.system(), patient.value(), theInstance.qidoIndex());
 			} else {
 				myLedger.repoint(theInstance.sopInstanceUid(), theInstance.studyInstanceUid(), theInstance.sha256(),
-						patient.system(), patient.value());
+						patient.system(), patient.value(), theInstance.qidoIndex());
 			}
 		} catch (PersistenceException | DataAccessException e) {
 			throw concurrentClaimOr(e, theInstance);

@@ -43,9 +43,20 @@ public class InstanceLedger {
 	static final String TABLE = "DFH_INSTANCE";
 	/** Study Instance UID → the patient its instances name: one row per study with instances. */
 	static final String STUDY_TABLE = "DFH_STUDY";
+	/**
+	 * The QIDO attribute index: (study, tag, normalised value, the instance that wrote it), each
+	 * value of an indexed tag once per study (docs/architecture.md, "The instance-level attribute
+	 * index"). Written with the instance's ledger row, which records the tag set it was indexed
+	 * with ({@code INDEX_SET}).
+	 */
+	static final String ATTR_TABLE = "DFH_INSTANCE_ATTR";
+	/** Tag set id → its tags (comma-separated), one row per set ever configured. */
+	static final String SET_TABLE = "DFH_INDEX_SET";
 	private static final int IN_LIST_CHUNK = 500;
 	/** Longest failure reason kept (the column's size). */
 	private static final int FAILURE_LENGTH = 1000;
+	/** The core's longest indexed value ({@code qido::MAX_VALUE_CHARS}): values arrive cut to it. */
+	static final int ATTR_VALUE_CHARS = 64;
 
 	/** Where an instance is on its way into (or out of) its ImagingStudy. */
 	public enum State {
@@ -106,7 +117,21 @@ public class InstanceLedger {
 			"CREATE TABLE IF NOT EXISTS " + STUDY_TABLE + " ("
 					+ " STUDY_INSTANCE_UID VARCHAR(64) NOT NULL PRIMARY KEY,"
 					+ " PATIENT_SYSTEM VARCHAR(1024) NOT NULL,"
-					+ " PATIENT_VALUE VARCHAR(1024) NOT NULL)"));
+					+ " PATIENT_VALUE VARCHAR(1024) NOT NULL)",
+			// Rows written before the index have no set: a query reads their instances, as before.
+			"ALTER TABLE " + TABLE + " ADD COLUMN IF NOT EXISTS INDEX_SET VARCHAR(16)",
+			// Values compare byte-wise on PostgreSQL too (COLLATE "C"), so LIKE 'prefix%' and DA
+			// ranges use the B-tree whatever the database's collation.
+			"CREATE TABLE IF NOT EXISTS " + ATTR_TABLE + " ("
+					+ " SOP_INSTANCE_UID VARCHAR(64) NOT NULL,"
+					+ " STUDY_INSTANCE_UID VARCHAR(64) NOT NULL,"
+					+ " TAG CHAR(8) NOT NULL,"
+					+ " VAL VARCHAR(" + ATTR_VALUE_CHARS + ")" + (postgres ? " COLLATE \"C\"" : "") + " NOT NULL,"
+					+ " PRIMARY KEY (STUDY_INSTANCE_UID, TAG, VAL, SOP_INSTANCE_UID))",
+			"CREATE INDEX IF NOT EXISTS DFH_INSTANCE_ATTR_VALUE ON " + ATTR_TABLE + " (TAG, VAL, STUDY_INSTANCE_UID)",
+			"CREATE TABLE IF NOT EXISTS " + SET_TABLE + " ("
+					+ " SET_ID VARCHAR(16) NOT NULL PRIMARY KEY,"
+					+ " TAGS VARCHAR(8000) NOT NULL)"));
 		if (postgres) {
 			ddl.add("CREATE INDEX IF NOT EXISTS DFH_INSTANCE_UNFINISHED ON " + TABLE
 					+ " (STATE, CHANGED_MILLIS) WHERE STATE <> 'LISTED'");
@@ -262,6 +287,12 @@ public class InstanceLedger {
 						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE STUDY_INSTANCE_UID = ?1)")
 				.setParameter(1, theStudyUid)
 				.executeUpdate();
+		// The study's index rows go with its last instance (while it has instances they stay: a
+		// value an instance kept out as already there must not vanish with another instance).
+		query("DELETE FROM " + ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ?1"
+						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE STUDY_INSTANCE_UID = ?1)")
+				.setParameter(1, theStudyUid)
+				.executeUpdate();
 	}
 
 	/** The row of a SOP Instance UID, or null. Runs in the caller's transaction. */
@@ -300,9 +331,16 @@ public class InstanceLedger {
 	 */
 	public void insertPending(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
 			String thePatientValue) {
+		insertPending(theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, null);
+	}
+
+	/** {@link #insertPending}, with the instance's values of the QIDO index (null: not indexed). */
+	public void insertPending(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
+			String thePatientValue, DicomInstance.QidoIndex theIndex) {
 		writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE, STATE,"
-						+ " CHANGED_MILLIS) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6)",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
+						+ " CHANGED_MILLIS, INDEX_SET) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7)",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex);
+		writeIndex(theSopInstanceUid, theStudyUid, theIndex);
 	}
 
 	/**
@@ -312,32 +350,79 @@ public class InstanceLedger {
 	 * which, and nothing was written.
 	 */
 	public boolean insertPendingIntoClaimedStudy(String theSopInstanceUid, String theStudyUid, String theBinaryId,
-			String thePatientSystem, String thePatientValue) {
-		return writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
-						+ " STATE, CHANGED_MILLIS) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6 FROM " + STUDY_TABLE
+			String thePatientSystem, String thePatientValue, DicomInstance.QidoIndex theIndex) {
+		boolean inserted = writeRow("INSERT INTO " + TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, BINARY_ID, PATIENT_SYSTEM, PATIENT_VALUE,"
+						+ " STATE, CHANGED_MILLIS, INDEX_SET) SELECT ?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7 FROM " + STUDY_TABLE
 						+ " WHERE STUDY_INSTANCE_UID = ?2 AND PATIENT_SYSTEM = ?4 AND PATIENT_VALUE = ?5"
 						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE SOP_INSTANCE_UID = ?1)",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue) == 1;
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex) == 1;
+		if (inserted) {
+			writeIndex(theSopInstanceUid, theStudyUid, theIndex);
+		}
+		return inserted;
 	}
 
 	/** Points an existing row at (possibly other) bytes, pending again: a re-upload after a delete, or a replacement. */
 	public void repoint(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem, String thePatientValue) {
-		writeRow("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
-						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL WHERE SOP_INSTANCE_UID = ?1",
-				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue);
+		repoint(theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, null);
 	}
 
-	/** Runs a statement that writes one instance row: ?1 SOP Instance UID … ?5 patient value, ?6 now. */
+	/** {@link #repoint}, with the new bytes' values of the QIDO index (null: not indexed). */
+	public void repoint(String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem, String thePatientValue,
+			DicomInstance.QidoIndex theIndex) {
+		writeRow("UPDATE " + TABLE + " SET STUDY_INSTANCE_UID = ?2, BINARY_ID = ?3, PATIENT_SYSTEM = ?4, PATIENT_VALUE = ?5,"
+						+ " STATE = 'PENDING', CHANGED_MILLIS = ?6, FAILURE = NULL, INDEX_SET = ?7 WHERE SOP_INSTANCE_UID = ?1",
+				theSopInstanceUid, theStudyUid, theBinaryId, thePatientSystem, thePatientValue, theIndex);
+		writeIndex(theSopInstanceUid, theStudyUid, theIndex);
+	}
+
+	/** Runs a statement that writes one instance row: ?1 SOP Instance UID … ?5 patient value, ?6 now, ?7 index set. */
 	private int writeRow(String theSql, String theSopInstanceUid, String theStudyUid, String theBinaryId, String thePatientSystem,
-			String thePatientValue) {
-		return query(theSql)
+			String thePatientValue, DicomInstance.QidoIndex theIndex) {
+		Query query = query(theSql)
 				.setParameter(1, theSopInstanceUid)
 				.setParameter(2, theStudyUid)
 				.setParameter(3, theBinaryId)
 				.setParameter(4, thePatientSystem)
 				.setParameter(5, thePatientValue)
-				.setParameter(6, System.currentTimeMillis())
-				.executeUpdate();
+				.setParameter(6, System.currentTimeMillis());
+		if (theSql.contains("?7")) {
+			query.unwrap(NativeQuery.class).setParameter(7, theIndex == null ? null : theIndex.set(), String.class);
+		}
+		return query.executeUpdate();
+	}
+
+	/**
+	 * Writes the instance's index values its study does not have yet (one batched statement), in
+	 * the caller's transaction. Candidates are studies, so a value is kept once per study: the
+	 * instances of a series mostly repeat their series' and study's values, and each row written
+	 * is a page of the (TAG, VAL) B-tree changed by the commit (measured: +56 % bytes per upload
+	 * with a row per instance and value). Rows stay until the study's last instance goes
+	 * ({@link #releaseStudyIfEmpty}); a replaced or deleted instance's values stay meanwhile
+	 * (the index is a superset: the core still matches). Two uploads of a study at once may
+	 * both write a value: the key has the SOP Instance UID, so they never conflict.
+	 */
+	private void writeIndex(String theSopInstanceUid, String theStudyUid, DicomInstance.QidoIndex theIndex) {
+		if (theIndex == null || theIndex.values().isEmpty()) {
+			return;
+		}
+		myEntityManager.unwrap(Session.class).doWork(connection -> {
+			try (PreparedStatement insert = connection.prepareStatement("INSERT INTO " + ATTR_TABLE
+					+ " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, TAG, VAL) SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
+					+ ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ? AND TAG = ? AND VAL = ?)")) {
+				for (String[] tagValue : theIndex.values()) {
+					insert.setString(1, theSopInstanceUid);
+					insert.setString(2, theStudyUid);
+					insert.setString(3, tagValue[0]);
+					insert.setString(4, tagValue[1]);
+					insert.setString(5, theStudyUid);
+					insert.setString(6, tagValue[0]);
+					insert.setString(7, tagValue[1]);
+					insert.addBatch();
+				}
+				insert.executeBatch();
+			}
+		});
 	}
 
 	/** The Binary of this instance is being deleted: it stays on the books until its study no longer lists it. */
@@ -435,7 +520,8 @@ public class InstanceLedger {
 	 */
 	private Query query(String theSql) {
 		Query query = myEntityManager.createNativeQuery(theSql);
-		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE).addSynchronizedQuerySpace(STUDY_TABLE);
+		query.unwrap(NativeQuery.class).addSynchronizedQuerySpace(TABLE).addSynchronizedQuerySpace(STUDY_TABLE)
+				.addSynchronizedQuerySpace(ATTR_TABLE);
 		return query;
 	}
 
