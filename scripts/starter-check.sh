@@ -78,6 +78,7 @@ cleanup() {
   if [ "$status" = 0 ] && [ -z "$keep_work" ]; then
     rm -rf "$work/h2" "$work/binstore" "$work/pg" "$work/plugins" "$work"/*.log "$work"/*.yaml "$work/tmp" "$work"/out.*
     rmdir "$work" 2>/dev/null || true
+    if [ -d "$work/starter" ]; then say "kept $work/starter (the clone and its WAR: pass --starter $work/starter next time)"; fi
   else
     say "kept $work (server logs: $work/server-*.log)"
   fi
@@ -206,7 +207,8 @@ check() { # DESCRIPTION EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then ok "$1 ($3)"; else bad "$1: expected $2, got $3"; fi
 }
 status() { # curl arguments...: prints the HTTP status, body to $work/out.body, headers to $work/out.head
-  curl -sS -g -o "$work/out.body" -D "$work/out.head" -w '%{http_code}' "$@"
+  : >"$work/out.body"; : >"$work/out.head"
+  curl -sS -g -o "$work/out.body" -D "$work/out.head" -w '%{http_code}' "$@" || true   # 000: no answer
 }
 header() { grep -i "^$1:" "$work/out.head" | head -n1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
 multipart_to() { # FILE: the single part of $work/out.body (multipart/related) into FILE
