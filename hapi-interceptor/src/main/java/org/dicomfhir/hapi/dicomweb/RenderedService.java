@@ -312,23 +312,14 @@ final class RenderedService {
 	 * default); none of them → 406.
 	 */
 	static String negotiate(DicomWebRequest theRequest) {
-		String accept = theRequest.servletRequest().getParameter("accept");
-		if (accept == null || accept.isBlank()) {
-			accept = theRequest.header("Accept");
-		}
-		if (accept == null || accept.isBlank()) {
+		String accept = acceptOf(theRequest);
+		if (accept == null) {
 			return "image/jpeg";
 		}
 		for (MediaRange range : MediaRange.parseAll(accept)) {
-			switch (range.mime()) {
-				case "image/jpeg", "image/*", "*/*" -> {
-					return "image/jpeg";
-				}
-				case "image/png" -> {
-					return "image/png";
-				}
-				default -> {
-				}
+			String type = renderedType(range.mime());
+			if (type != null) {
+				return type;
 			}
 		}
 		throw DicomWebException.notAcceptable("Rendered images are available as image/jpeg and image/png, not " + accept);
@@ -340,28 +331,37 @@ final class RenderedService {
 	 * takes it (PS3.18 names the part type; clients such as dicomweb-client send it bare).
 	 */
 	static String negotiateParts(DicomWebRequest theRequest) {
-		String accept = theRequest.servletRequest().getParameter("accept");
-		if (accept == null || accept.isBlank()) {
-			accept = theRequest.header("Accept");
-		}
-		if (accept == null || accept.isBlank()) {
+		String accept = acceptOf(theRequest);
+		if (accept == null) {
 			return "image/jpeg";
 		}
 		for (MediaRange range : MediaRange.parseAll(accept)) {
 			String mime = "multipart/related".equals(range.mime()) ? (range.type() == null ? "image/jpeg" : range.type()) : range.mime();
-			switch (mime.toLowerCase(Locale.ROOT)) {
-				case "image/jpeg", "image/*", "*/*" -> {
-					return "image/jpeg";
-				}
-				case "image/png" -> {
-					return "image/png";
-				}
-				default -> {
-				}
+			String type = renderedType(mime);
+			if (type != null) {
+				return type;
 			}
 		}
 		throw DicomWebException.notAcceptable("A rendered study or series is multipart/related; type=\"image/jpeg\" or"
 				+ " type=\"image/png\", not " + accept);
+	}
+
+	/** The {@code accept} query parameter, else the Accept header; null when neither says anything. */
+	private static String acceptOf(DicomWebRequest theRequest) {
+		String accept = theRequest.servletRequest().getParameter("accept");
+		if (accept == null || accept.isBlank()) {
+			accept = theRequest.header("Accept");
+		}
+		return accept == null || accept.isBlank() ? null : accept;
+	}
+
+	/** The image type sent for a media type asked for (image/* and *&#47;*: JPEG); null when none is rendered for it. */
+	private static String renderedType(String theMime) {
+		return switch (theMime.toLowerCase(Locale.ROOT)) {
+			case "image/jpeg", "image/*", "*/*" -> "image/jpeg";
+			case "image/png" -> "image/png";
+			default -> null;
+		};
 	}
 
 	/** PS3.18 parameters this server does not apply: the image is sent without them, with a Warning. */
