@@ -11,14 +11,12 @@ import org.hl7.fhir.r4.model.ImagingStudy;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 
 /**
  * WADO-RS frames and bulk data (PS3.18 §10.4.1.1.3–4) of one stored instance: the core locates
@@ -216,22 +214,17 @@ class BulkDataService {
 			}
 			return;
 		}
-		String boundary = "dicomfhir-" + UUID.randomUUID();
-		response.setContentType("multipart/related; type=\"" + theChoice.mediaType() + "\"; boundary=" + boundary);
+		MultipartWriter parts = new MultipartWriter(theChoice.mediaType());
+		response.setContentType(parts.contentType());
 		if (head) {
 			return;
 		}
 		try (OutputStream out = response.getOutputStream()) {
 			for (int i = 0; i < theParts.size(); i++) {
-				String partHead = "--" + boundary + "\r\n"
-						+ "Content-Type: " + theChoice.mediaType() + ts + "\r\n"
-						+ "Content-Location: " + theLocations.get(i) + "\r\n"
-						+ "Content-Length: " + length(theParts.get(i)) + "\r\n\r\n";
-				out.write(partHead.getBytes(StandardCharsets.US_ASCII));
-				write(out, theStored, theParts.get(i));
-				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+				var part = theParts.get(i);
+				parts.part(out, theChoice.mediaType() + ts, theLocations.get(i), length(part), o -> write(o, theStored, part));
 			}
-			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+			parts.close(out);
 		}
 	}
 

@@ -9,13 +9,11 @@ import org.hl7.fhir.r4.model.ImagingStudy;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.UUID;
 
 /**
  * PS3.18 rendered and thumbnail resources (§10.4.1.1: instance and frame level; study and series
@@ -132,17 +130,14 @@ final class RenderedService {
 
 	private static void sendParts(DicomWebRequest theRequest, String theMediaType, List<StudyStore.InstanceRef> theRefs,
 			List<byte[]> theImages, List<String> theWarnings, String theEtag) throws IOException {
-		String boundary = "dicomfhir-" + UUID.randomUUID();
+		MultipartWriter parts = new MultipartWriter(theMediaType);
 		ByteArrayOutputStream body = new ByteArrayOutputStream();
 		for (int i = 0; i < theImages.size(); i++) {
-			body.write(("--" + boundary + "\r\nContent-Type: " + theMediaType + "\r\nContent-Length: " + theImages.get(i).length
-					+ "\r\nContent-Location: " + theRequest.instanceUrl(theRefs.get(i)) + "/rendered\r\n\r\n")
-					.getBytes(StandardCharsets.US_ASCII));
-			body.write(theImages.get(i));
-			body.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+			byte[] image = theImages.get(i);
+			parts.part(body, theMediaType, theRequest.instanceUrl(theRefs.get(i)) + "/rendered", (long) image.length, o -> o.write(image));
 		}
-		body.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
-		send(theRequest, "multipart/related; type=\"" + theMediaType + "\"; boundary=" + boundary, body.toByteArray(), theWarnings, theEtag);
+		parts.close(body);
+		send(theRequest, parts.contentType(), body.toByteArray(), theWarnings, theEtag);
 	}
 
 	/** {@code …/thumbnail} at study, series, instance or frame level. */

@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -148,26 +147,18 @@ public class WadoService {
 			}
 			return;
 		}
-		String boundary = "dicomfhir-" + UUID.randomUUID();
-		response.setContentType("multipart/related; type=\"application/dicom\"; boundary=" + boundary);
+		MultipartWriter parts = new MultipartWriter("application/dicom");
+		response.setContentType(parts.contentType());
 		if ("HEAD".equals(theRequest.servletRequest().getMethod())) {
 			return;
 		}
 		try (OutputStream out = response.getOutputStream()) {
 			for (int i = 0; i < refs.size(); i++) {
 				StudyStore.InstanceRef ref = refs.get(i);
-				StringBuilder head = new StringBuilder("--").append(boundary).append("\r\n")
-						.append("Content-Type: application/dicom").append(tsParam(ref)).append("\r\n")
-						.append("Content-Location: ").append(theRequest.instanceUrl(ref)).append("\r\n");
-				if (ref.size() != null) {
-					head.append("Content-Length: ").append(ref.size()).append("\r\n");
-				}
-				head.append("\r\n");
-				out.write(head.toString().getBytes(StandardCharsets.US_ASCII));
-				myStore.write(binaries.get(i), out);
-				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+				Binary binary = binaries.get(i);
+				parts.part(out, "application/dicom" + tsParam(ref), theRequest.instanceUrl(ref), ref.size(), o -> myStore.write(binary, o));
 			}
-			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+			parts.close(out);
 		}
 	}
 
@@ -215,8 +206,8 @@ public class WadoService {
 			}
 			return;
 		}
-		String boundary = "dicomfhir-" + UUID.randomUUID();
-		response.setContentType("multipart/related; type=\"application/dicom\"; boundary=" + boundary);
+		MultipartWriter parts = new MultipartWriter("application/dicom");
+		response.setContentType(parts.contentType());
 		if (head) {
 			return;
 		}
@@ -225,15 +216,9 @@ public class WadoService {
 				StudyStore.InstanceRef ref = theRefs.get(i);
 				byte[] bytes = i == 0 ? first : transcoded(ref, theBinaries.get(i), max, false);
 				first = null; // one transcoded instance in memory at a time
-				String partHead = "--" + boundary + "\r\n"
-						+ "Content-Type: application/dicom" + ts + "\r\n"
-						+ "Content-Location: " + theRequest.instanceUrl(ref) + "\r\n"
-						+ "Content-Length: " + bytes.length + "\r\n\r\n";
-				out.write(partHead.getBytes(StandardCharsets.US_ASCII));
-				out.write(bytes);
-				out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+				parts.part(out, "application/dicom" + ts, theRequest.instanceUrl(ref), (long) bytes.length, o -> o.write(bytes));
 			}
-			out.write(("--" + boundary + "--\r\n").getBytes(StandardCharsets.US_ASCII));
+			parts.close(out);
 		}
 	}
 
