@@ -2,7 +2,9 @@ package org.dicomfhir.example;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.dicomfhir.hapi.ingest.StudyIndexReconciler;
 import org.dicomfhir.hapi.studywrite.AttributeIndex;
+import org.dicomfhir.hapi.studywrite.InstanceLedger;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -11,6 +13,7 @@ import javax.sql.DataSource;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -34,6 +37,8 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 	/** CT_small's StationName (SH, 8 characters in the file). */
 	private static final String CT_STATION = "CT01_OC0";
 	private static final ObjectMapper JSON = new ObjectMapper();
+	/** A tag set of an earlier configuration, without StationName (00081010). */
+	private static final String OLDER_SET = "test0000older000";
 
 	private final String run = Long.toString(System.nanoTime() % 10_000, 36).toUpperCase();
 	/** Stations of the same length as CT_STATION, unique to this run. */
@@ -67,13 +72,17 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		// Every study is written (a QIDO waits for the study writes submitted before it).
 		assertThat(qido("studies?StudyInstanceUID=" + s1.study())).hasSize(1);
-		// Two rows as a store written before the index has them: no tag set, no values ...
+		// Two rows as a store written before the index has them: no tag set, no values, no set
+		// marker, until the start-up of a version with markers writes the markers of such rows ...
 		sql("UPDATE DFH_INSTANCE SET INDEX_SET = NULL WHERE STUDY_INSTANCE_UID = ?", old.study());
 		sql("DELETE FROM DFH_INSTANCE_ATTR WHERE STUDY_INSTANCE_UID = ?", old.study());
-		// ... and as one written when StationName was not configured: a set without 00081010.
+		assertThat(bean(InstanceLedger.class).markEarlierRows()).isGreaterThanOrEqualTo(1);
+		// ... and as one written when StationName was not configured: a set without 00081010 (its
+		// rows, and the study's set marker, name that set).
 		sql("INSERT INTO DFH_INDEX_SET (SET_ID, TAGS) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM DFH_INDEX_SET WHERE SET_ID = ?)",
-				"test0000older000", "00080070", "test0000older000");
-		sql("UPDATE DFH_INSTANCE SET INDEX_SET = ? WHERE STUDY_INSTANCE_UID = ?", "test0000older000", older.study());
+				OLDER_SET, "00080070", OLDER_SET);
+		sql("UPDATE DFH_INSTANCE SET INDEX_SET = ? WHERE STUDY_INSTANCE_UID = ?", OLDER_SET, older.study());
+		sql("UPDATE DFH_INSTANCE_ATTR SET VAL = ? WHERE STUDY_INSTANCE_UID = ? AND TAG = 'INDEXSET'", OLDER_SET, older.study());
 		sql("DELETE FROM DFH_INSTANCE_ATTR WHERE STUDY_INSTANCE_UID = ? AND TAG = ?", older.study(), "00081010");
 	}
 
@@ -96,6 +105,17 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 				while (rows.next()) {
 					out.add(rows.getString(1));
 				}
+			}
+		}
+		return out;
+	}
+
+	private List<String[]> rows(String theSql) throws Exception {
+		List<String[]> out = new ArrayList<>();
+		try (Connection c = bean(DataSource.class).getConnection(); PreparedStatement s = c.prepareStatement(theSql);
+				ResultSet rows = s.executeQuery()) {
+			while (rows.next()) {
+				out.add(new String[] {rows.getString(1), rows.getString(2)});
 			}
 		}
 		return out;
@@ -155,6 +175,61 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 		assertThat(values(qido("studies?StationName=" + stationOld), "0020000D")).containsExactly(old.study());
 		assertThat(values(qido("series?StationName=" + stationOlder), "0020000E")).containsExactly(older.series());
 		assertThat(qido("instances?StationName=" + stationOld)).hasSize(1);
+	}
+
+	/**
+	 * A study with one instance not indexed with the tag among many that are (here the reconciler
+	 * recorded it, as it does for Binaries stored without a ledger row: no tag set) stays a
+	 * candidate whatever its values, and is found; a study of current-set rows only is not.
+	 */
+	@Test
+	void aStudyWithOneInstanceOfAnotherSetAmongCurrentOnesStaysACandidate() throws Exception {
+		DicomFixtures.NewSeries mixed = new DicomFixtures.NewSeries();
+		String station = pad("I6" + run);
+		Instant before = Instant.now().minusSeconds(1);
+		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies",
+				List.of(instance(mixed, station), instance(mixed, station), instance(mixed, station))).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		assertThat(qido("instances?StationName=" + station)).hasSize(3);
+		String nosuch = "{\"tag\":\"00081010\",\"eq\":[\"nosuch" + run.toLowerCase() + "\"]}";
+		assertThat(candidates(nosuch)).doesNotContain(mixed.study(), s1.study());
+
+		// One instance loses its ledger row; the reconciler records it again, without a tag set.
+		String one = column("SELECT MIN(SOP_INSTANCE_UID) FROM DFH_INSTANCE WHERE STUDY_INSTANCE_UID = ?", mixed.study()).get(0);
+		sql("DELETE FROM DFH_INSTANCE WHERE SOP_INSTANCE_UID = ?", one);
+		assertThat(bean(StudyIndexReconciler.class).reconcileSince(before)).isGreaterThanOrEqualTo(1);
+		assertThat(column("SELECT INDEX_SET FROM DFH_INSTANCE WHERE SOP_INSTANCE_UID = ?", one)).containsExactly((String) null);
+
+		assertThat(candidates(nosuch)).contains(mixed.study()).doesNotContain(s1.study());
+		assertThat(qido("instances?StationName=" + station)).hasSize(3);
+		assertThat(values(qido("studies?StationName=" + station), "0020000D")).containsExactly(mixed.study());
+	}
+
+	/**
+	 * Where every instance was indexed with the tag, the completeness half reads index ranges of
+	 * the set markers only: no scan, and nothing of the ledger (DFH_INSTANCE), whatever its size.
+	 */
+	@Test
+	void theCompletenessHalfIsAnIndexRangeNotALedgerScan() throws Exception {
+		List<String> withStation = new ArrayList<>();
+		for (String[] set : rows("SELECT SET_ID, TAGS FROM DFH_INDEX_SET")) {
+			if (List.of(set[1].split(",")).contains("00081010")) {
+				withStation.add(set[0]);
+			}
+		}
+		assertThat(withStation).isNotEmpty();
+		for (String condition : List.of("{\"tag\":\"00081010\",\"eq\":[\"x\"]}", "{\"tag\":\"00081010\",\"prefix\":\"x\"}",
+				"{\"tag\":\"00081010\",\"from\":\"a\",\"to\":\"b\"}")) {
+			List<String> params = new ArrayList<>();
+			String sql = AttributeIndex.candidatesSql(JSON.readTree(condition), withStation, params);
+			String plan = String.join("\n", column("EXPLAIN " + sql, params.toArray(String[]::new)));
+			assertThat(plan).as(plan).doesNotContainIgnoringCase("tableScan").doesNotContain("\"DFH_INSTANCE\"")
+					.contains("DFH_INSTANCE_ATTR_VALUE: TAG = 'INDEXSET'");
+		}
+		// The same statement's answer: the markers of the sets without StationName only.
+		List<String> params = new ArrayList<>();
+		String sql = AttributeIndex.candidatesSql(JSON.readTree("{\"tag\":\"00081010\",\"eq\":[\"nosuch\"]}"), withStation, params);
+		assertThat(column(sql, params.toArray(String[]::new))).contains(old.study(), older.study()).doesNotContain(s1.study(), s2.study());
 	}
 
 	@Test

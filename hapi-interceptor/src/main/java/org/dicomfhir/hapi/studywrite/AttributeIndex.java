@@ -19,7 +19,8 @@ import java.util.Set;
  * ({@code qido/index.rs} makes them and normalises the values; {@link InstanceLedger} writes the
  * rows at ingest). Never misses a study: rows indexed with a tag set that lacks the tag (written
  * before the index, or before the tag was configured) make their studies candidates whatever their
- * values, so a query on them reads their instances as it did without the index.
+ * values, so a query on them reads their instances as it did without the index. Those studies are
+ * found by their set markers in the index itself, not by reading the ledger.
  * <p>
  * Values are bound parameters; a prefix becomes {@code LIKE ? ESCAPE '!'} with {@code ! % _}
  * escaped, so nothing a client sends is a SQL wildcard.
@@ -146,6 +147,27 @@ public class AttributeIndex {
 	private static Set<String> studies(Connection theConnection, JsonNode theCondition, List<String> theSetsWithTag, int theMax)
 			throws SQLException {
 		List<String> params = new ArrayList<>();
+		String sql = candidatesSql(theCondition, theSetsWithTag, params);
+		Set<String> out = new LinkedHashSet<>();
+		try (PreparedStatement select = theConnection.prepareStatement(sql)) {
+			for (int i = 0; i < params.size(); i++) {
+				select.setString(i + 1, params.get(i));
+			}
+			select.setMaxRows(theMax);
+			try (ResultSet rows = select.executeQuery()) {
+				while (rows.next()) {
+					out.add(rows.getString(1));
+				}
+			}
+		}
+		return out;
+	}
+
+	/**
+	 * The statement that names the candidate studies of one condition, given the tag sets that
+	 * have its tag; its parameters are added to {@code theParams} (public for plan checks).
+	 */
+	public static String candidatesSql(JsonNode theCondition, List<String> theSetsWithTag, List<String> params) {
 		params.add(theCondition.path("tag").asText());
 		StringBuilder sql = new StringBuilder("SELECT DISTINCT STUDY_INSTANCE_UID FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = ? AND ");
 		if (theCondition.has("eq")) {
@@ -167,22 +189,36 @@ public class AttributeIndex {
 				params.add(theCondition.get("to").asText());
 			}
 		}
-		sql.append(" UNION SELECT DISTINCT STUDY_INSTANCE_UID FROM " + InstanceLedger.TABLE + " WHERE INDEX_SET IS NULL OR INDEX_SET NOT IN (")
-				.append(String.join(", ", java.util.Collections.nCopies(theSetsWithTag.size(), "?"))).append(')');
-		params.addAll(theSetsWithTag);
-		Set<String> out = new LinkedHashSet<>();
-		try (PreparedStatement select = theConnection.prepareStatement(sql.toString())) {
-			for (int i = 0; i < params.size(); i++) {
-				select.setString(i + 1, params.get(i));
+		appendStudiesOfOtherSets(sql, params, theSetsWithTag);
+		return sql.toString();
+	}
+
+	/**
+	 * The completeness half: studies with a set marker ({@link InstanceLedger#SET_MARKER_TAG}) of
+	 * any set but those with the tag, i.e. with an instance indexed without it, written before the
+	 * index ({@link InstanceLedger#NO_SET}), or of a set this node does not know yet. "Any value but
+	 * these" as the ranges between them, so each part is a range of the {@code (TAG, VAL)} index on
+	 * H2 and PostgreSQL alike and reads only the markers of the other sets: nothing when every
+	 * instance was indexed with the tag, however large the store (a {@code NOT IN} would read every
+	 * study's marker; the ledger's {@code INDEX_SET} has no index, as every upload would pay for it).
+	 * The bounds compare as Java strings and {@code VAL} byte-wise ({@code COLLATE "C"} on
+	 * PostgreSQL, H2's default), so the ranges leave out exactly the given sets.
+	 */
+	private static void appendStudiesOfOtherSets(StringBuilder theSql, List<String> theParams, List<String> theSetsWithTag) {
+		List<String> bounds = new ArrayList<>(new java.util.TreeSet<>(theSetsWithTag));
+		String marker = " UNION SELECT STUDY_INSTANCE_UID FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = '"
+				+ InstanceLedger.SET_MARKER_TAG + "'";
+		for (int i = 0; i <= bounds.size(); i++) {
+			theSql.append(marker);
+			if (i > 0) {
+				theSql.append(" AND VAL > ?");
+				theParams.add(bounds.get(i - 1));
 			}
-			select.setMaxRows(theMax);
-			try (ResultSet rows = select.executeQuery()) {
-				while (rows.next()) {
-					out.add(rows.getString(1));
-				}
+			if (i < bounds.size()) {
+				theSql.append(" AND VAL < ?");
+				theParams.add(bounds.get(i));
 			}
 		}
-		return out;
 	}
 
 	/** {@code LIKE} pattern of a literal prefix: {@code !}, {@code %} and {@code _} are escaped with {@code !}. */

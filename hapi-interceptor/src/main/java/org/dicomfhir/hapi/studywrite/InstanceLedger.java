@@ -52,6 +52,18 @@ public class InstanceLedger {
 	static final String ATTR_TABLE = "DFH_INSTANCE_ATTR";
 	/** Tag set id → its tags (comma-separated), one row per set ever configured. */
 	static final String SET_TABLE = "DFH_INDEX_SET";
+	/**
+	 * The pseudo tag of a set marker: a row (study, {@code INDEXSET}, set id) of {@link #ATTR_TABLE}
+	 * says the study has (had) an instance indexed with that set, so a query on a tag the set lacks
+	 * finds the study through the {@code (TAG, VAL)} index instead of scanning this ledger
+	 * (docs/architecture.md, "Completeness without a ledger scan"). Not hex: never a DICOM tag.
+	 */
+	static final String SET_MARKER_TAG = "INDEXSET";
+	/**
+	 * The set of rows written without one (before the index, or by the reconciler): it lacks every
+	 * tag. Recorded in {@link #SET_TABLE} once the rows written before set markers have theirs.
+	 */
+	static final String NO_SET = "none";
 	private static final int IN_LIST_CHUNK = 500;
 	/** Longest failure reason kept (the column's size). */
 	private static final int FAILURE_LENGTH = 1000;
@@ -150,6 +162,74 @@ public class InstanceLedger {
 			connection.setAutoCommit(autoCommit);
 		} catch (SQLException e) {
 			throw new IllegalStateException("Cannot create the table " + TABLE + " of the dicom-fhir plugin: " + e.getMessage(), e);
+		}
+		markEarlierRowsOnce();
+	}
+
+	/**
+	 * Once per store: the set markers of the rows written before markers existed (one scan of this
+	 * table, at the first start-up of a version with markers), then {@link #NO_SET} is recorded in
+	 * {@link #SET_TABLE} to say it is done. Later rows get theirs with their values ({@link #writeIndex}).
+	 */
+	public void markEarlierRowsOnce() {
+		try (Connection connection = myDataSource.getConnection()) {
+			boolean autoCommit = connection.getAutoCommit();
+			connection.setAutoCommit(true);
+			try {
+				try (PreparedStatement done = connection.prepareStatement("SELECT 1 FROM " + SET_TABLE + " WHERE SET_ID = ?")) {
+					done.setString(1, NO_SET);
+					try (ResultSet rows = done.executeQuery()) {
+						if (rows.next()) {
+							return;
+						}
+					}
+				}
+				int marked = markEarlierRows(connection);
+				try (PreparedStatement record = connection.prepareStatement("INSERT INTO " + SET_TABLE
+						+ " (SET_ID, TAGS) SELECT ?, '' WHERE NOT EXISTS (SELECT 1 FROM " + SET_TABLE + " WHERE SET_ID = ?)")) {
+					record.setString(1, NO_SET);
+					record.setString(2, NO_SET);
+					record.executeUpdate();
+				}
+				ourLog.info("QIDO attribute index: {} set markers written for the instances stored before them", marked);
+			} finally {
+				connection.setAutoCommit(autoCommit);
+			}
+		} catch (SQLException e) {
+			// Another node marking at the same moment (same keys): its markers are there or will be.
+			if (!isKeyConflict(e)) {
+				throw new IllegalStateException("Cannot write the QIDO index's set markers: " + e.getMessage(), e);
+			}
+			ourLog.debug("set markers: {}", e.toString());
+		}
+	}
+
+	/**
+	 * Writes the set marker of every (study, set) of this table that has none: {@link #NO_SET} for
+	 * rows without a set. Returns how many were written.
+	 */
+	public int markEarlierRows() {
+		try (Connection connection = myDataSource.getConnection()) {
+			boolean autoCommit = connection.getAutoCommit();
+			connection.setAutoCommit(true);
+			try {
+				return markEarlierRows(connection);
+			} finally {
+				connection.setAutoCommit(autoCommit);
+			}
+		} catch (SQLException e) {
+			throw new IllegalStateException("Cannot write the QIDO index's set markers: " + e.getMessage(), e);
+		}
+	}
+
+	private static int markEarlierRows(Connection theConnection) throws SQLException {
+		String set = "COALESCE(I.INDEX_SET, '" + NO_SET + "')";
+		try (Statement statement = theConnection.createStatement()) {
+			return statement.executeUpdate("INSERT INTO " + ATTR_TABLE + " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, TAG, VAL)"
+					+ " SELECT MIN(I.SOP_INSTANCE_UID), I.STUDY_INSTANCE_UID, '" + SET_MARKER_TAG + "', " + set + " FROM " + TABLE + " I"
+					+ " WHERE NOT EXISTS (SELECT 1 FROM " + ATTR_TABLE + " A WHERE A.STUDY_INSTANCE_UID = I.STUDY_INSTANCE_UID"
+					+ " AND A.TAG = '" + SET_MARKER_TAG + "' AND A.VAL = " + set + ")"
+					+ " GROUP BY I.STUDY_INSTANCE_UID, " + set);
 		}
 	}
 
@@ -403,14 +483,17 @@ public class InstanceLedger {
 	 * both write a value: the key has the SOP Instance UID, so they never conflict.
 	 */
 	private void writeIndex(String theSopInstanceUid, String theStudyUid, DicomInstance.QidoIndex theIndex) {
-		if (theIndex == null || theIndex.values().isEmpty()) {
-			return;
+		// The study's marker of the row's set comes first; like a value, it is written once per study.
+		List<String[]> rows = new ArrayList<>();
+		rows.add(new String[] {SET_MARKER_TAG, theIndex == null || theIndex.set() == null ? NO_SET : theIndex.set()});
+		if (theIndex != null) {
+			rows.addAll(theIndex.values());
 		}
 		myEntityManager.unwrap(Session.class).doWork(connection -> {
 			try (PreparedStatement insert = connection.prepareStatement("INSERT INTO " + ATTR_TABLE
 					+ " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, TAG, VAL) SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
 					+ ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ? AND TAG = ? AND VAL = ?)")) {
-				for (String[] tagValue : theIndex.values()) {
+				for (String[] tagValue : rows) {
 					insert.setString(1, theSopInstanceUid);
 					insert.setString(2, theStudyUid);
 					insert.setString(3, tagValue[0]);
