@@ -206,30 +206,67 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 	}
 
 	/**
-	 * Where every instance was indexed with the tag, the completeness half reads index ranges of
-	 * the set markers only: no scan, and nothing of the ledger (DFH_INSTANCE), whatever its size.
+	 * Where every instance was indexed with the tag, the completeness half reads only the set
+	 * markers of the sets without it (equality lookups of the index): nothing of the ledger
+	 * (DFH_INSTANCE), no scan, and not the current set's marker of every study.
 	 */
 	@Test
-	void theCompletenessHalfIsAnIndexRangeNotALedgerScan() throws Exception {
-		List<String> withStation = new ArrayList<>();
-		for (String[] set : rows("SELECT SET_ID, TAGS FROM DFH_INDEX_SET")) {
-			if (List.of(set[1].split(",")).contains("00081010")) {
-				withStation.add(set[0]);
-			}
+	void theCompletenessHalfReadsOnlyTheMarkersOfOtherSets() throws Exception {
+		// More studies of the current set than markers of other sets, so reading the former shows.
+		List<DicomFixtures.NewSeries> current = new ArrayList<>();
+		for (int i = 0; i < 8; i++) {
+			current.add(new DicomFixtures.NewSeries());
 		}
-		assertThat(withStation).isNotEmpty();
+		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", current.stream().map(c -> instance(c, pad("I8" + run))).toList()).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		List<String[]> sets = rows("SELECT SET_ID, TAGS FROM DFH_INDEX_SET");
+		String currentSet = column("SELECT INDEX_SET FROM DFH_INSTANCE WHERE STUDY_INSTANCE_UID = ?", s1.study()).get(0);
+		int currentMarkers = Integer.parseInt(column("SELECT COUNT(*) FROM DFH_INSTANCE_ATTR WHERE TAG = 'INDEXSET' AND VAL = ?",
+				currentSet).get(0));
+		int otherMarkers = Integer.parseInt(column("SELECT COUNT(*) FROM DFH_INSTANCE_ATTR WHERE TAG = 'INDEXSET' AND VAL <> ?",
+				currentSet).get(0));
+		assertThat(currentMarkers).isGreaterThan(otherMarkers + 2);
+		long setsWithout = sets.stream().filter(set -> !List.of(set[1].split(",")).contains("00081010")).count()
+				+ (sets.stream().anyMatch(set -> set[0].equals("none")) ? 0 : 1);
+		java.util.regex.Pattern markerScan = java.util.regex.Pattern.compile(
+				"DFH_INSTANCE_ATTR_VALUE: TAG = 'INDEXSET'\\s+AND VAL = \\S+\\s+\\*/\\s+/\\* scanCount: (\\d+)");
 		for (String condition : List.of("{\"tag\":\"00081010\",\"eq\":[\"x\"]}", "{\"tag\":\"00081010\",\"prefix\":\"x\"}",
 				"{\"tag\":\"00081010\",\"from\":\"a\",\"to\":\"b\"}")) {
 			List<String> params = new ArrayList<>();
-			String sql = AttributeIndex.candidatesSql(JSON.readTree(condition), withStation, params);
-			String plan = String.join("\n", column("EXPLAIN " + sql, params.toArray(String[]::new)));
-			assertThat(plan).as(plan).doesNotContainIgnoringCase("tableScan").doesNotContain("\"DFH_INSTANCE\"")
-					.contains("DFH_INSTANCE_ATTR_VALUE: TAG = 'INDEXSET'");
+			String sql = AttributeIndex.candidatesSql(JSON.readTree(condition), sets, params);
+			String plan = String.join("\n", column("EXPLAIN ANALYZE " + sql, params.toArray(String[]::new)));
+			assertThat(plan).as(plan).doesNotContainIgnoringCase("tableScan").doesNotContain("\"DFH_INSTANCE\"");
+			java.util.regex.Matcher m = markerScan.matcher(plan);
+			int lookups = 0;
+			while (m.find()) {
+				lookups++;
+				// the markers of that set (no set, or one without StationName), and one more read
+				assertThat(Integer.parseInt(m.group(1))).as(plan).isLessThanOrEqualTo(otherMarkers + 1);
+			}
+			assertThat(lookups).as(plan).isEqualTo(setsWithout); // 'none', the older set, any other without StationName
 		}
-		// The same statement's answer: the markers of the sets without StationName only.
+		// The same statement's answer: the studies of the sets without StationName only.
 		List<String> params = new ArrayList<>();
-		String sql = AttributeIndex.candidatesSql(JSON.readTree("{\"tag\":\"00081010\",\"eq\":[\"nosuch\"]}"), withStation, params);
+		String sql = AttributeIndex.candidatesSql(JSON.readTree("{\"tag\":\"00081010\",\"eq\":[\"nosuch\"]}"), sets, params);
 		assertThat(column(sql, params.toArray(String[]::new))).contains(old.study(), older.study()).doesNotContain(s1.study(), s2.study());
+	}
+
+	/** A set another node recorded after this node read the sets is still honoured: its studies stay candidates. */
+	@Test
+	void aSetRecordedByAnotherNodeMeanwhileIsHonoured() throws Exception {
+		DicomFixtures.NewSeries other = new DicomFixtures.NewSeries();
+		String station = pad("I7" + run);
+		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(instance(other, station))).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		String nosuch = "{\"tag\":\"00081010\",\"eq\":[\"nosuch" + run.toLowerCase() + "\"]}";
+		assertThat(candidates(nosuch)).doesNotContain(other.study()); // the sets are read (and kept for a minute)
+		// As another node configured without StationName writes: its set, then its rows and marker.
+		String newer = "test1" + run.toLowerCase() + "newer000000".substring(0, 11 - run.length());
+		sql("INSERT INTO DFH_INDEX_SET (SET_ID, TAGS) VALUES (?, ?)", newer, "00080070");
+		sql("UPDATE DFH_INSTANCE SET INDEX_SET = ? WHERE STUDY_INSTANCE_UID = ?", newer, other.study());
+		sql("UPDATE DFH_INSTANCE_ATTR SET VAL = ? WHERE STUDY_INSTANCE_UID = ? AND TAG = 'INDEXSET'", newer, other.study());
+		assertThat(candidates(nosuch)).contains(other.study());
+		assertThat(values(qido("studies?StationName=" + station), "0020000D")).containsExactly(other.study());
 	}
 
 	@Test

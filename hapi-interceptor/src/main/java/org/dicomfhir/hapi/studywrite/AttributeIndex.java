@@ -74,6 +74,10 @@ public class AttributeIndex {
 				connection.setAutoCommit(autoCommit);
 				mySets = null;
 			}
+			// No row may name a set the store does not have: queries find a set's markers through it.
+			if (sets(connection).stream().noneMatch(set -> set[0].equals(theSetId))) {
+				throw new SQLException("the tag set " + theSetId + " was not recorded");
+			}
 		} catch (SQLException e) {
 			throw new IllegalStateException("Cannot record the QIDO index's tag set: " + e.getMessage(), e);
 		}
@@ -101,8 +105,15 @@ public class AttributeIndex {
 					if (connection == null) {
 						connection = myDataSource.getConnection();
 					}
-					Set<String> studies = studies(connection, condition, withTag, theLimit + 1);
-					if (studies.size() > theLimit) {
+					Set<String> studies = studies(connection, condition, sets, theLimit + 1);
+					if (studies == UNKNOWN_SETS) {
+						// Another node registered a set since this one read them: read them again.
+						sets = sets(connection);
+						mySets = sets;
+						mySetsReadNanos = System.nanoTime();
+						studies = studies(connection, condition, sets, theLimit + 1);
+					}
+					if (studies == null || studies == UNKNOWN_SETS) {
 						continue; // too broad to help: another key, or the search without the index, narrows
 					}
 					if (result == null) {
@@ -143,12 +154,21 @@ public class AttributeIndex {
 		return out;
 	}
 
-	/** Studies with a value satisfying the condition, and studies with a row not indexed with its tag. */
-	private static Set<String> studies(Connection theConnection, JsonNode theCondition, List<String> theSetsWithTag, int theMax)
+	/** What {@link #studies} answers when the store has a tag set this node does not know yet. */
+	private static final Set<String> UNKNOWN_SETS = java.util.Collections.unmodifiableSet(new LinkedHashSet<>());
+
+	/**
+	 * Studies with a value satisfying the condition, and studies with an instance not indexed with
+	 * its tag; null when more than {@code theMax - 1} (too broad), {@link #UNKNOWN_SETS} when the
+	 * store has a set not in {@code theSets} (then the answer may be incomplete).
+	 */
+	private static Set<String> studies(Connection theConnection, JsonNode theCondition, List<String[]> theSets, int theMax)
 			throws SQLException {
 		List<String> params = new ArrayList<>();
-		String sql = candidatesSql(theCondition, theSetsWithTag, params);
+		String sql = candidatesSql(theCondition, theSets, params);
 		Set<String> out = new LinkedHashSet<>();
+		boolean unknownSet = false;
+		int read = 0;
 		try (PreparedStatement select = theConnection.prepareStatement(sql)) {
 			for (int i = 0; i < params.size(); i++) {
 				select.setString(i + 1, params.get(i));
@@ -156,20 +176,42 @@ public class AttributeIndex {
 			select.setMaxRows(theMax);
 			try (ResultSet rows = select.executeQuery()) {
 				while (rows.next()) {
-					out.add(rows.getString(1));
+					read++;
+					if (rows.getInt(2) == 0) {
+						out.add(rows.getString(1));
+					} else {
+						unknownSet = true;
+					}
 				}
 			}
 		}
-		return out;
+		if (read >= theMax) {
+			return null;
+		}
+		return unknownSet ? UNKNOWN_SETS : out;
 	}
 
 	/**
-	 * The statement that names the candidate studies of one condition, given the tag sets that
-	 * have its tag; its parameters are added to {@code theParams} (public for plan checks).
+	 * The statement that names the candidate studies of one condition (rows {@code (study, 0)}),
+	 * given the tag sets known here (id, comma-separated tags), plus a row {@code (set id, 1)} for
+	 * each set of the store not among them; its parameters are added to {@code params} (public for
+	 * plan checks).
+	 * <p>
+	 * The completeness half: the studies with a set marker ({@link InstanceLedger#SET_MARKER_TAG})
+	 * of a set without the tag, {@link InstanceLedger#NO_SET} included (rows written before the
+	 * index, or by the reconciler). One equality lookup of the {@code (TAG, VAL)} index per such
+	 * set, exact on H2 and PostgreSQL alike: it reads those studies' markers only, nothing when
+	 * every instance was indexed with the tag, however large the store (the ledger's
+	 * {@code INDEX_SET} has no index, as every upload would pay for it; on H2 an {@code IN} list or
+	 * a strict range on {@code VAL} reads the whole {@code INDEXSET} range, a marker per study).
+	 * A set registered since this node read them would be missed: the last part names such sets
+	 * (every set is registered before any marker of it is written, so a statement that sees a
+	 * marker sees its set), and the caller reads the sets again.
 	 */
-	public static String candidatesSql(JsonNode theCondition, List<String> theSetsWithTag, List<String> params) {
-		params.add(theCondition.path("tag").asText());
-		StringBuilder sql = new StringBuilder("SELECT DISTINCT STUDY_INSTANCE_UID FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = ? AND ");
+	public static String candidatesSql(JsonNode theCondition, List<String[]> theSets, List<String> params) {
+		String tag = theCondition.path("tag").asText();
+		params.add(tag);
+		StringBuilder sql = new StringBuilder("SELECT DISTINCT STUDY_INSTANCE_UID, 0 FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = ? AND ");
 		if (theCondition.has("eq")) {
 			List<String> values = new ArrayList<>();
 			theCondition.get("eq").forEach(v -> values.add(v.asText()));
@@ -189,36 +231,26 @@ public class AttributeIndex {
 				params.add(theCondition.get("to").asText());
 			}
 		}
-		appendStudiesOfOtherSets(sql, params, theSetsWithTag);
-		return sql.toString();
-	}
-
-	/**
-	 * The completeness half: studies with a set marker ({@link InstanceLedger#SET_MARKER_TAG}) of
-	 * any set but those with the tag, i.e. with an instance indexed without it, written before the
-	 * index ({@link InstanceLedger#NO_SET}), or of a set this node does not know yet. "Any value but
-	 * these" as the ranges between them, so each part is a range of the {@code (TAG, VAL)} index on
-	 * H2 and PostgreSQL alike and reads only the markers of the other sets: nothing when every
-	 * instance was indexed with the tag, however large the store (a {@code NOT IN} would read every
-	 * study's marker; the ledger's {@code INDEX_SET} has no index, as every upload would pay for it).
-	 * The bounds compare as Java strings and {@code VAL} byte-wise ({@code COLLATE "C"} on
-	 * PostgreSQL, H2's default), so the ranges leave out exactly the given sets.
-	 */
-	private static void appendStudiesOfOtherSets(StringBuilder theSql, List<String> theParams, List<String> theSetsWithTag) {
-		List<String> bounds = new ArrayList<>(new java.util.TreeSet<>(theSetsWithTag));
-		String marker = " UNION SELECT STUDY_INSTANCE_UID FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = '"
-				+ InstanceLedger.SET_MARKER_TAG + "'";
-		for (int i = 0; i <= bounds.size(); i++) {
-			theSql.append(marker);
-			if (i > 0) {
-				theSql.append(" AND VAL > ?");
-				theParams.add(bounds.get(i - 1));
-			}
-			if (i < bounds.size()) {
-				theSql.append(" AND VAL < ?");
-				theParams.add(bounds.get(i));
+		Set<String> without = new java.util.TreeSet<>();
+		without.add(InstanceLedger.NO_SET);
+		List<String> known = new ArrayList<>();
+		for (String[] set : theSets) {
+			known.add(set[0]);
+			if (!List.of(set[1].split(",")).contains(tag)) {
+				without.add(set[0]);
 			}
 		}
+		for (String set : without) {
+			sql.append(" UNION SELECT STUDY_INSTANCE_UID, 0 FROM " + InstanceLedger.ATTR_TABLE + " WHERE TAG = '")
+					.append(InstanceLedger.SET_MARKER_TAG).append("' AND VAL = ?");
+			params.add(set);
+		}
+		sql.append(" UNION SELECT SET_ID, 1 FROM " + InstanceLedger.SET_TABLE);
+		if (!known.isEmpty()) {
+			sql.append(" WHERE SET_ID NOT IN (").append(String.join(", ", java.util.Collections.nCopies(known.size(), "?"))).append(')');
+			params.addAll(known);
+		}
+		return sql.toString();
 	}
 
 	/** {@code LIKE} pattern of a literal prefix: {@code !}, {@code %} and {@code _} are escaped with {@code !}. */

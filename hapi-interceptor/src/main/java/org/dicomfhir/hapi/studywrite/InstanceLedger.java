@@ -110,6 +110,7 @@ public class InstanceLedger {
 	 * reconciler looks for, once a minute: PostgreSQL indexes only the few rows not yet listed (a
 	 * partial index); H2, which has no partial indexes, scans. A Binary's row is found through its
 	 * study ({@link #findByBinary}), not an index of its own. Stores made before drop those indexes.
+	 * Rows written before the QIDO index's set markers get theirs ({@link #markEarlierRowsOnce}).
 	 */
 	public void createTableIfMissing() {
 		boolean postgres = isPostgres();
