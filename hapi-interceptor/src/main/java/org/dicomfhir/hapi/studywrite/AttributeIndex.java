@@ -114,7 +114,7 @@ public class AttributeIndex {
 						studies = studies(connection, condition, sets, theLimit + 1);
 					}
 					if (studies == null || studies == UNKNOWN_SETS) {
-						continue; // too broad to help: another key, or the search without the index, narrows
+						continue; // too broad to help (or the sets still changing): another key, or the search without the index, narrows
 					}
 					if (result == null) {
 						result = studies;
