@@ -2,7 +2,7 @@
 """Where a STOW-RS part's time goes, from a Java Flight Recorder file of an ingest
 (`bench/profile_ingest.py --stow`, which records with settings=profile).
 
-    python3 bench/jfr_stow.py /tmp/ingest.jfr [--top 15]
+    python3 bench/jfr_stow.py /tmp/ingest.jfr [more.jfr ...] [--top 15] [--after-gap]   # several: summed
 
 Every CPU sample (jdk.ExecutionSample: Java code; jdk.NativeMethodSample: threads in native code,
 e.g. the Rust parse or a file write, counted only under our ingest frames because idle threads wait
@@ -70,7 +70,11 @@ def step_of(frames: list[str], native: bool) -> str | None:
         return "group commit: ImagingStudy write (merge, HAPI update, ledger LISTED)"
     ours = any(f.startswith(REQUEST) or f.startswith(BINARY_UPLOAD) for f in frames)
     if not ours:
-        return None if native else "other threads (HAPI housekeeping, GC-free Java work, ...)"
+        if native:
+            return None
+        if any(f.startswith("ca.uhn.fhir.jpa.sp.SearchParamIdentityCacheSvcImpl") for f in frames):
+            return "other threads: HAPI's search parameter identity fill"
+        return "other threads (HAPI's scheduler, Tomcat outside a STOW, ...)"
     for f in frames:  # innermost first
         for step, prefixes in STEPS:
             if f.startswith(prefixes):
@@ -78,16 +82,8 @@ def step_of(frames: list[str], native: bool) -> str | None:
     return "request thread, outside the listed steps (Tomcat, HAPI interceptors)"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("jfr", type=Path)
-    ap.add_argument("--top", type=int, default=0, help="also print the N commonest leaf frames")
-    ap.add_argument("--after-gap", action="store_true",
-                    help="the timed part only: after the longest pause of the ingest (profile_ingest.py's settle after its warm-up)")
-    a = ap.parse_args()
-    steps = Counter()
-    leaves = Counter()
-    samples = {kind: events(a.jfr, kind) for kind in ("jdk.ExecutionSample", "jdk.NativeMethodSample")}
+def count(path: Path, after_gap: bool, steps: Counter, leaves: Counter) -> tuple[str, str]:
+    samples = {kind: events(path, kind) for kind in ("jdk.ExecutionSample", "jdk.NativeMethodSample")}
     # The ingest's window: from the first to the last sample of a request thread (the recording
     # also holds the start-up, which is not the ingest's); the study writer's tail is inside it
     # or just after, so the window runs on to the writer's last sample.
@@ -95,7 +91,7 @@ def main() -> int:
             if any(x.startswith((REQUEST, BINARY_UPLOAD, "org.dicomfhir.hapi.studywrite.StudyWriter")) for x in f)]
     ours.sort(key=seconds)
     first, last = ours[0], ours[-1]
-    if a.after_gap and len(ours) > 1:
+    if after_gap and len(ours) > 1:
         gap = max(range(1, len(ours)), key=lambda k: seconds(ours[k]) - seconds(ours[k - 1]))
         first = ours[gap]
     for kind, native in (("jdk.ExecutionSample", False), ("jdk.NativeMethodSample", True)):
@@ -108,8 +104,24 @@ def main() -> int:
             steps[s] += 1
             if frames:
                 leaves[(s, frames[0] if not s.startswith("other") else " < ".join(frames[:3]))] += 1
+    return first, last
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("jfr", type=Path, nargs="+")
+    ap.add_argument("--top", type=int, default=0, help="also print the N commonest leaf frames")
+    ap.add_argument("--after-gap", action="store_true",
+                    help="the timed part only: after the longest pause of the ingest (profile_ingest.py's settle after its warm-up)")
+    a = ap.parse_args()
+    steps = Counter()
+    leaves = Counter()
+    windows = []
+    for path in a.jfr:
+        first, last = count(path, a.after_gap, steps, leaves)
+        windows.append(f"{first}-{last}")
     total = sum(steps.values())
-    print(f"{total} samples (Java and native) between {first} and {last}")
+    print(f"{total} samples (Java and native) in {', '.join(windows)}")
     for s, n in steps.most_common():
         print(f"  {100 * n / total:5.1f} %  {s}")
     if a.top:
@@ -117,8 +129,9 @@ def main() -> int:
         for (s, f), n in leaves.most_common(a.top):
             print(f"  {100 * n / total:5.1f} %  {f}   [{s}]")
     # compiler threads: CPU load samples (every 10 s with settings=profile)
-    out = subprocess.run(["jfr", "print", "--events", "jdk.ThreadCPULoad", str(a.jfr)], capture_output=True, text=True).stdout
     comp = Counter()
+    out = "".join(subprocess.run(["jfr", "print", "--events", "jdk.ThreadCPULoad", str(p)], capture_output=True, text=True).stdout
+                  for p in a.jfr)
     for ev in out.split("jdk.ThreadCPULoad {")[1:]:
         name = re.search(r'eventThread = "([^"]*)"', ev)
         user = re.search(r"user = ([\d.]+)%", ev)

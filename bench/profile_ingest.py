@@ -16,7 +16,10 @@ clients; bench/facade.py) instead of one Binary per request. --fresh times the f
 server receives (no warm-up upload), as a user meets a server just started. Besides the rate it
 prints the server's CPU time per instance (user + system of every thread, from the first upload
 until the server is idle again, so the deferred study writes are counted): on a shared machine
-that figure moves far less with the load than the rate does.
+that figure moves far less with the load than the rate does. It includes whatever else the server
+does meanwhile, notably HAPI's search parameter identity fill after a start on an empty database
+(seconds of CPU, and on a loaded machine it runs into the timed part): bench/jfr_stow.py on the
+recording tells its share.
 """
 
 from __future__ import annotations
@@ -49,27 +52,6 @@ def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process, all its threads (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# HAPI's search parameter identity fill (a pool named search-parameter-identity-cache-N) runs
-# after a start on an empty database and again when the first resources of a type are indexed:
-# seconds of CPU that land in whatever is measured then, whichever build it is.
-SP_IDENTITY_THREAD = "search-paramete"  # the kernel keeps 15 characters of a thread's name
-
-
-def threads_cpu_s(pid: int, prefix: str) -> float:
-    """CPU seconds of the process's live threads whose name starts with `prefix`."""
-    total = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue  # ended meanwhile
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name.startswith(prefix):
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def main() -> int:
@@ -113,18 +95,16 @@ def main() -> int:
             # HAPI fills its search parameter identity table after a start on an empty database
             # (minutes on a loaded machine): its CPU time is not an instance's
             settle([pid], max_s=600)
-        before, cpu0, sp0 = process_io(pid), process_cpu_s(pid), threads_cpu_s(pid, SP_IDENTITY_THREAD)
+        before, cpu0 = process_io(pid), process_cpu_s(pid)
         r = send(timed)
         after = process_io(pid)
         settle([pid])  # the study writes after the answers are part of an instance's cost
         cpu = process_cpu_s(pid) - cpu0
-        sp = threads_cpu_s(pid, SP_IDENTITY_THREAD) - sp0
         # Bytes the server wrote per upload (database, blobs, logs, responses): unlike the rate,
         # this does not depend on how busy the machine is, so builds compare even on a loaded host.
         per = {k: (after[k] - before[k]) / r["n"] for k in ("wchar", "syscw")}
         print(f"statuses {dict(Counter(r['status']))}; {r['n'] / r['wall']:.1f} instances/s; "
-              f"server CPU {1000 * cpu / r['n']:.2f} ms per instance "
-              f"({1000 * (cpu - sp) / r['n']:.2f} without HAPI's search parameter identity fill); "
+              f"server CPU {1000 * cpu / r['n']:.2f} ms per instance; "
               f"written per upload {per['wchar'] / 1024:.1f} KiB in {per['syscw']:.1f} write calls; recording {a.jfr}")
         return 0
     finally:
