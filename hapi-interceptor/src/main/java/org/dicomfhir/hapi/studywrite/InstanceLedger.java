@@ -453,17 +453,18 @@ public class InstanceLedger {
 
 	/**
 	 * The (study, tag, value) triples written or found by the current transaction's index inserts;
-	 * forgotten when it ends, committed or not. Outside a transaction (no synchronization) nothing
-	 * is remembered.
+	 * forgotten when it ends, committed or not. Kept with the transaction's Hibernate session: a
+	 * transaction started inside it (REQUIRES_NEW) has another session, sees none of the outer
+	 * one's rows, and remembers nothing. Outside a transaction nothing is remembered.
 	 */
-	@SuppressWarnings("unchecked")
 	private Set<String> indexedInThisTransaction() {
 		if (!TransactionSynchronizationManager.isSynchronizationActive()) {
 			return new HashSet<>();
 		}
-		Set<String> known = (Set<String>) TransactionSynchronizationManager.getResource(myIndexedKey);
-		if (known == null) {
-			Set<String> created = new HashSet<>();
+		Session session = myEntityManager.unwrap(Session.class);
+		IndexMemory memory = (IndexMemory) TransactionSynchronizationManager.getResource(myIndexedKey);
+		if (memory == null) {
+			IndexMemory created = new IndexMemory(session, new HashSet<>());
 			TransactionSynchronizationManager.bindResource(myIndexedKey, created);
 			TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
 				@Override
@@ -471,10 +472,12 @@ public class InstanceLedger {
 					TransactionSynchronizationManager.unbindResourceIfPossible(myIndexedKey);
 				}
 			});
-			known = created;
+			memory = created;
 		}
-		return known;
+		return memory.session() == session ? memory.keys() : new HashSet<>();
 	}
+
+	private record IndexMemory(Session session, Set<String> keys) {}
 
 	/** The Binary of this instance is being deleted: it stays on the books until its study no longer lists it. */
 	public void markRemoving(String theSopInstanceUid, String theBinaryId) {
