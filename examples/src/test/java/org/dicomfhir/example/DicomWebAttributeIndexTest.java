@@ -300,4 +300,29 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 		assertThat(qido("studies?StationName=" + station)).isEmpty(); // waits for the study write
 		assertThat(column("SELECT SOP_INSTANCE_UID FROM DFH_INSTANCE_ATTR WHERE STUDY_INSTANCE_UID = ?", gone.study())).isEmpty();
 	}
+
+	@Test
+	void everyPartOfOneRequestHasItsValuesIndexedOnceWhateverRepeatsAroundIt() throws Exception {
+		// One request (one transaction) whose parts repeat their study's values, with a value only
+		// one part (of another series) has between repeats, then a later request adding a third
+		// series: each value once, each station's series found.
+		DicomFixtures.NewSeries mixed = new DicomFixtures.NewSeries();
+		DicomFixtures.NewSeries second = new DicomFixtures.NewSeries(mixed.study(), DicomFixtures.newSeriesUid());
+		DicomFixtures.NewSeries third = new DicomFixtures.NewSeries(mixed.study(), DicomFixtures.newSeriesUid());
+		String a = pad("I6" + run);
+		String b = pad("I7" + run);
+		String c = pad("I8" + run);
+		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(instance(mixed, a), instance(mixed, a),
+				instance(second, b), instance(mixed, a))).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		r = send(stowRequest("dicomweb/studies", List.of(instance(mixed, a), instance(third, c))).build());
+		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
+		for (String station : List.of(a, b, c)) {
+			assertThat(values(qido("studies?StationName=" + station), "0020000D")).as(station).containsExactly(mixed.study());
+		}
+		assertThat(column("SELECT VAL FROM DFH_INSTANCE_ATTR WHERE STUDY_INSTANCE_UID = ? AND TAG = '00081010'", mixed.study()))
+				.containsExactlyInAnyOrder(a.toLowerCase(), b.toLowerCase(), c.toLowerCase());
+		assertThat(column("SELECT VAL FROM DFH_INSTANCE_ATTR WHERE STUDY_INSTANCE_UID = ? AND TAG = '00080070'", mixed.study()))
+				.containsExactly("ge medical systems");
+	}
 }

@@ -8,6 +8,8 @@ import org.hibernate.Session;
 import org.hibernate.query.NativeQuery;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.springframework.transaction.support.TransactionSynchronization;
+import org.springframework.transaction.support.TransactionSynchronizationManager;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
@@ -18,7 +20,9 @@ import java.sql.Savepoint;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The plugin's own table of stored DICOM instances ({@code DFH_INSTANCE}): one row per SOP
@@ -93,6 +97,8 @@ public class InstanceLedger {
 	}
 
 	private final DataSource myDataSource;
+	/** Key of this ledger's per-transaction memory of index values ({@link #indexedInThisTransaction}). */
+	private final Object myIndexedKey = new Object();
 
 	@PersistenceContext
 	private EntityManager myEntityManager;
@@ -370,10 +376,14 @@ public class InstanceLedger {
 				.executeUpdate();
 		// The study's index rows go with its last instance (while it has instances they stay: a
 		// value an instance kept out as already there must not vanish with another instance).
-		query("DELETE FROM " + ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ?1"
+		int dropped = query("DELETE FROM " + ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ?1"
 						+ " AND NOT EXISTS (SELECT 1 FROM " + TABLE + " WHERE STUDY_INSTANCE_UID = ?1)")
 				.setParameter(1, theStudyUid)
 				.executeUpdate();
+		if (dropped > 0) {
+			// what this transaction wrote of the study's index is gone: written again if needed
+			indexedInThisTransaction().removeIf(k -> k.startsWith(theStudyUid + '\u0000'));
+		}
 	}
 
 	/** The row of a SOP Instance UID, or null. Runs in the caller's transaction. */
@@ -490,11 +500,26 @@ public class InstanceLedger {
 		if (theIndex != null) {
 			rows.addAll(theIndex.values());
 		}
+		// A value this transaction has already inserted or found is there for the rest of it: the
+		// parts of one STOW-RS request (one transaction, mostly one study) repeat their study's
+		// and series' values, so most parts send no statement at all.
+		Set<String> known = indexedInThisTransaction();
+		Set<String> keys = new HashSet<>();
+		List<String[]> values = new ArrayList<>();
+		for (String[] tagValue : rows) {
+			String key = theStudyUid + '\u0000' + tagValue[0] + '\u0000' + tagValue[1];
+			if (!known.contains(key) && keys.add(key)) {
+				values.add(tagValue);
+			}
+		}
+		if (values.isEmpty()) {
+			return;
+		}
 		myEntityManager.unwrap(Session.class).doWork(connection -> {
 			try (PreparedStatement insert = connection.prepareStatement("INSERT INTO " + ATTR_TABLE
 					+ " (SOP_INSTANCE_UID, STUDY_INSTANCE_UID, TAG, VAL) SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM "
 					+ ATTR_TABLE + " WHERE STUDY_INSTANCE_UID = ? AND TAG = ? AND VAL = ?)")) {
-				for (String[] tagValue : rows) {
+				for (String[] tagValue : values) {
 					insert.setString(1, theSopInstanceUid);
 					insert.setString(2, theStudyUid);
 					insert.setString(3, tagValue[0]);
@@ -507,7 +532,36 @@ public class InstanceLedger {
 				insert.executeBatch();
 			}
 		});
+		known.addAll(keys);
 	}
+
+	/**
+	 * The (study, tag, value) triples written or found by the current transaction's index inserts;
+	 * forgotten when it ends, committed or not. Kept with the transaction's Hibernate session: a
+	 * transaction started inside it (REQUIRES_NEW) has another session, sees none of the outer
+	 * one's rows, and remembers nothing. Outside a transaction nothing is remembered.
+	 */
+	private Set<String> indexedInThisTransaction() {
+		if (!TransactionSynchronizationManager.isSynchronizationActive()) {
+			return new HashSet<>();
+		}
+		Session session = myEntityManager.unwrap(Session.class);
+		IndexMemory memory = (IndexMemory) TransactionSynchronizationManager.getResource(myIndexedKey);
+		if (memory == null) {
+			IndexMemory created = new IndexMemory(session, new HashSet<>());
+			TransactionSynchronizationManager.bindResource(myIndexedKey, created);
+			TransactionSynchronizationManager.registerSynchronization(new TransactionSynchronization() {
+				@Override
+				public void afterCompletion(int theStatus) {
+					TransactionSynchronizationManager.unbindResourceIfPossible(myIndexedKey);
+				}
+			});
+			memory = created;
+		}
+		return memory.session() == session ? memory.keys() : new HashSet<>();
+	}
+
+	private record IndexMemory(Session session, Set<String> keys) {}
 
 	/** The Binary of this instance is being deleted: it stays on the books until its study no longer lists it. */
 	public void markRemoving(String theSopInstanceUid, String theBinaryId) {
