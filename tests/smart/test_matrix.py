@@ -67,6 +67,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     "qido-studies/B/instances":               {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
     "qido-series":                            {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
     "qido-instances":                         {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    # a key the attribute index answers (A's and B's studies share CT_small's StationName): the
+    # candidates may come from the parsed-study cache, with the same narrowing and rules
+    "qido-series?StationName":                {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
+    "qido-instances?StationName":             {"patient-A": 200, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 403, "system-s": 200},
     # WADO-RS, WADO-URI
     "wado-study":                             {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
     "wado-series":                            {"patient-A": 403, "patient-B": 200, "system-read": 200, "system-write": 200, "system-r": 200, "system-s": 403},
@@ -254,6 +258,10 @@ def build_request(path: str, A: Study, B: Study) -> tuple[str, str, dict, bytes 
         return "GET", f"{web}/series", {"Accept": DICOM_JSON}, None
     if path == "qido-instances":
         return "GET", f"{web}/instances", {"Accept": DICOM_JSON}, None
+    if path == "qido-series?StationName":
+        return "GET", f"{web}/series?StationName=CT01_OC0", {"Accept": DICOM_JSON}, None
+    if path == "qido-instances?StationName":
+        return "GET", f"{web}/instances?StationName=CT01_OC0", {"Accept": DICOM_JSON}, None
     multipart = {"Accept": f'multipart/related; type="{DICOM}"'}
     if path == "wado-study":
         return "GET", b_study, multipart, None

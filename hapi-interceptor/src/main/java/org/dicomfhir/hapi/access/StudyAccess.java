@@ -234,6 +234,19 @@ public class StudyAccess {
 		return true;
 	}
 
+	/**
+	 * Whether {@link #showsWithoutDao} can be true for this request at all: a read or a search of
+	 * the caller, and every hook at {@link #READ_POINTCUTS} one it accounts for. Asked once before
+	 * a search is answered from parsed copies (then each study is still checked with
+	 * {@link #showsWithoutDao}). HAPI's search calls the same loading hooks as its read
+	 * (STORAGE_PREACCESS_RESOURCES, then STORAGE_PRESHOW_RESOURCES with the request's operation);
+	 * its other pointcuts (STORAGE_PRESEARCH_REGISTERED, the partition ones) are called by the
+	 * search for ids, which still runs.
+	 */
+	public boolean evaluatesEveryShowHook(RequestDetails theRequest) {
+		return theRequest != null && onlyKnownReadHooks(theRequest);
+	}
+
 	private boolean onlyKnownReadHooks(RequestDetails theRequest) {
 		RestOperationTypeEnum operation = theRequest.getRestOperationType();
 		if (operation != RestOperationTypeEnum.READ && operation != RestOperationTypeEnum.SEARCH_TYPE) {

@@ -89,13 +89,15 @@ public class QidoService {
 		JsonNode plan = JSON.readTree(DicomNative.qidoPlan(requestJson));
 		int cap = Math.max(1, myProperties.getQidoMaxCandidateStudies());
 		SearchParameterMap map = narrow(plan);
-		narrowByAttributeIndex(map, plan.path("index"), cap);
+		boolean indexed = narrowByAttributeIndex(map, plan.path("index"), cap);
 		addNarrowing(map, theRequest);
 		// Unsorted first: the database's sort (a join on the `started` index per result row) grew
 		// with the store (PatientName prefixes: 8 s at 100,000 instances). All candidates are loaded
 		// anyway, so they are ordered here; only when there are more than the cap does the database
-		// sort, to keep the newest.
-		List<ImagingStudy> studies = myStore.search(map, theRequest.details(), cap + 1);
+		// sort, to keep the newest. Candidates the attribute index named (at most the cap) may come
+		// from the parsed-study cache: loading and parsing them whole was most of such a query.
+		List<ImagingStudy> studies = indexed ? myStore.searchToShow(map, theRequest.details(), cap + 1)
+				: myStore.search(map, theRequest.details(), cap + 1);
 		boolean cut = studies.size() > cap;
 		if (cut) {
 			map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
@@ -321,12 +323,13 @@ public class QidoService {
 	/**
 	 * Keys on indexed tags narrow the candidates to the studies the attribute index names (ANDed
 	 * to the other parameters: the same search, with the caller's rights, and the core still
-	 * matches every candidate). More than the cap: left to the search as without the index.
+	 * matches every candidate). More than the cap: left to the search as without the index
+	 * (false).
 	 */
-	private void narrowByAttributeIndex(SearchParameterMap theMap, JsonNode theConditions, int theCap) {
+	private boolean narrowByAttributeIndex(SearchParameterMap theMap, JsonNode theConditions, int theCap) {
 		java.util.Set<String> studies = myAttributeIndex.candidateStudies(theConditions, theCap);
 		if (studies == null) {
-			return;
+			return false;
 		}
 		TokenOrListParam or = new TokenOrListParam();
 		studies.forEach(u -> or.addOr(StudyStore.studyIdentifier(u)));
@@ -334,6 +337,7 @@ public class QidoService {
 			or.addOr(new TokenParam(StudyStore.UID_SYSTEM, "urn:oid:none")); // no study has the value: nothing matches
 		}
 		theMap.add(ImagingStudy.SP_IDENTIFIER, or);
+		return true;
 	}
 
 	/**

@@ -64,6 +64,7 @@ public class StudyStore {
 	private final StudyVersionLookup myVersions;
 	private final StudyAccess myAccess;
 	private final java.util.concurrent.atomic.AtomicLong myCachedReads = new java.util.concurrent.atomic.AtomicLong();
+	private final java.util.concurrent.atomic.AtomicLong myCachedSearches = new java.util.concurrent.atomic.AtomicLong();
 
 	public StudyStore(DaoRegistry theDaoRegistry, ObjectProvider<IBinaryStorageSvc> theBinaryStorage) {
 		this(theDaoRegistry, theBinaryStorage, null, null, null);
@@ -96,6 +97,92 @@ public class StudyStore {
 			}
 		}
 		return out;
+	}
+
+	/**
+	 * As {@link #search}, for a search whose studies are only shown (QIDO's candidates, bounded by
+	 * the attribute index): may answer from the parsed-study cache what HAPI's search would have
+	 * returned ({@link #searchCached}); otherwise HAPI's search runs and its studies are kept for the
+	 * next request.
+	 */
+	List<ImagingStudy> searchToShow(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
+		List<ImagingStudy> cached = searchCached(theMap, theRequest, theMax);
+		if (cached != null) {
+			return cached;
+		}
+		List<ImagingStudy> found = search(theMap, theRequest, theMax);
+		if (myReadCache != null) {
+			for (ImagingStudy study : found) {
+				keep(study);
+			}
+		}
+		return found;
+	}
+
+	/**
+	 * The studies of HAPI's search, from the parsed-study cache, when that is provably what the search
+	 * would return to this caller now; null otherwise (then HAPI's search runs, with its own answers).
+	 * Which resources match is still HAPI's: its search for ids runs with the same parameters (the
+	 * caller's narrowing included) and RequestDetails, and fires the same pre-search and partition
+	 * hooks. What it skips is loading and parsing them, so each found id must have its row current,
+	 * not deleted, untagged and kept at that version, and the hooks that loading would fire
+	 * (STORAGE_PREACCESS_RESOURCES, STORAGE_PRESHOW_RESOURCES) must be ones
+	 * {@link StudyAccess#showsWithoutDao} evaluates, and allow, for every study (a refusal takes
+	 * HAPI's path, so the caller gets HAPI's own 403).
+	 */
+	List<ImagingStudy> searchCached(SearchParameterMap theMap, RequestDetails theRequest, int theMax) {
+		if (myReadCache == null || !myAccess.evaluatesEveryShowHook(theRequest)) {
+			return null;
+		}
+		return asRead(theRequest, () -> {
+			SearchParameterMap map = theMap.clone();
+			map.setLoadSynchronous(true);
+			List<ca.uhn.fhir.rest.api.server.storage.IResourcePersistentId<?>> pids =
+					myDaoRegistry.getResourceDao(ImagingStudy.class).searchForIds(map, theRequest);
+			if (pids.size() > theMax) {
+				return null;
+			}
+			List<Long> ids = new ArrayList<>();
+			for (var pid : pids) {
+				if (!(pid.getId() instanceof Number n)) {
+					return null;
+				}
+				ids.add(n.longValue());
+			}
+			Map<Long, StudyVersionLookup.Row> rows = ids.isEmpty() ? Map.of() : myVersions.byResourceIds(ids);
+			if (rows == null) {
+				return null;
+			}
+			List<ImagingStudy> out = new ArrayList<>();
+			for (Long id : ids) {
+				StudyVersionLookup.Row row = rows.get(id);
+				if (row == null || row.current().deleted() || row.current().tagged()) {
+					return null;
+				}
+				ImagingStudy kept = myReadCache.get(row.id(), row.current().version());
+				if (kept == null || !myAccess.showsWithoutDao(theRequest, kept)) {
+					return null;
+				}
+				out.add(kept);
+			}
+			myCachedSearches.incrementAndGet();
+			return out;
+		});
+	}
+
+	/**
+	 * Keeps a study HAPI returned for the parsed-study cache, under its id: only one the plugin wrote
+	 * (its id is the Study Instance UID it carries), as the read by id keeps them.
+	 */
+	private void keep(ImagingStudy theStudy) {
+		String id = theStudy.getIdElement().getIdPart();
+		if (id == null || !PLUGIN_STUDY_ID.matcher(id).matches() || !theStudy.getIdElement().isVersionIdPartValidLong()) {
+			return;
+		}
+		String uid = "urn:oid:" + id;
+		if (theStudy.getIdentifier().stream().anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()))) {
+			myReadCache.put(id, theStudy.getIdElement().getVersionIdPartAsLong(), theStudy);
+		}
 	}
 
 	/**
@@ -261,6 +348,11 @@ public class StudyStore {
 	/** How many study reads the parsed-study cache has answered since start (tests, diagnostics). */
 	public long cachedStudyReads() {
 		return myCachedReads.get();
+	}
+
+	/** How many study searches (QIDO's candidates) the parsed-study cache has answered since start (tests, diagnostics). */
+	public long cachedStudySearches() {
+		return myCachedSearches.get();
 	}
 
 	/** Patients referenced by the studies' subjects, read in one search per 100 ids. */
