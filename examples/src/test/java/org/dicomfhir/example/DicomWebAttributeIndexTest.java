@@ -309,9 +309,9 @@ class DicomWebAttributeIndexTest extends AbstractServerTest {
 		DicomFixtures.NewSeries mixed = new DicomFixtures.NewSeries();
 		DicomFixtures.NewSeries second = new DicomFixtures.NewSeries(mixed.study(), DicomFixtures.newSeriesUid());
 		DicomFixtures.NewSeries third = new DicomFixtures.NewSeries(mixed.study(), DicomFixtures.newSeriesUid());
-		String a = pad("I6" + run);
-		String b = pad("I7" + run);
-		String c = pad("I8" + run);
+		String a = pad("IA" + run);
+		String b = pad("IB" + run);
+		String c = pad("IC" + run);
 		HttpResponse<byte[]> r = send(stowRequest("dicomweb/studies", List.of(instance(mixed, a), instance(mixed, a),
 				instance(second, b), instance(mixed, a))).build());
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);

@@ -131,7 +131,8 @@ public class QidoService {
 			}
 			ObjectNode dicom = storedValues(study, stored, selection, readsInstances.test(study), theRequest);
 			boolean omitInstances = !stored.path("instances").asBoolean(true) && keepsValues(study);
-			candidates.append("{\"imagingStudy\":").append(omitInstances ? encodeWithoutInstances(parser, study) : parser.encodeResourceToString(study));
+			candidates.append("{\"imagingStudy\":").append(omitInstances
+					? StudyReadCache.withoutInstances(study, () -> encodeWithoutInstances(parser, study)) : parser.encodeResourceToString(study));
 			Patient patient = patients.get(study.getSubject().getReferenceElement().getIdPart());
 			candidates.append(",\"patient\":").append(patient == null ? "null" : parser.encodeResourceToString(patient));
 			if (omitInstances) {

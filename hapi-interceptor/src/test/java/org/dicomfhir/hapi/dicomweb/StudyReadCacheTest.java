@@ -58,4 +58,20 @@ class StudyReadCacheTest {
 		assertThat(cache.get("s19", 1)).isNotNull();
 		assertThat(new StudyReadCache(0).enabled()).isFalse();
 	}
+
+	@Test
+	void theJsonWithoutInstancesIsMadeOncePerKeptVersion_andNeverForAStudyNotFromTheCache() {
+		StudyReadCache cache = new StudyReadCache(1000);
+		cache.put("1.2", 4, study("1.2", 3));
+		java.util.concurrent.atomic.AtomicInteger encodes = new java.util.concurrent.atomic.AtomicInteger();
+		assertThat(StudyReadCache.withoutInstances(cache.get("1.2", 4), () -> "v4-" + encodes.incrementAndGet())).isEqualTo("v4-1");
+		assertThat(StudyReadCache.withoutInstances(cache.get("1.2", 4), () -> "v4-" + encodes.incrementAndGet()))
+				.as("another copy of the same version").isEqualTo("v4-1");
+		cache.put("1.2", 5, study("1.2", 2));
+		assertThat(StudyReadCache.withoutInstances(cache.get("1.2", 5), () -> "v5-" + encodes.incrementAndGet()))
+				.as("a new version is encoded again").isEqualTo("v5-2");
+		ImagingStudy loadedByHapi = study("1.2", 2);
+		assertThat(StudyReadCache.withoutInstances(loadedByHapi, () -> "fresh")).isEqualTo("fresh");
+		assertThat(StudyReadCache.withoutInstances(loadedByHapi, () -> "fresh again")).isEqualTo("fresh again");
+	}
 }
