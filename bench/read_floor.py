@@ -3,11 +3,18 @@ parsed-study cache (`dicomfhir.dicomweb.study-cache-instances`, docs/benchmarks.
 floor"): the same jar and data directory, started once per setting, alternating.
 
     python3 bench/read_floor.py [--studies 20] [--rounds 50] [--settings 0,20000,0,20000]
+    python3 bench/read_floor.py --jars BEFORE.jar,AFTER.jar,BEFORE.jar,AFTER.jar --settings 20000   # two builds, alternating
+    python3 bench/read_floor.py --property dicomfhir.dicomweb.rendered-cache-bytes --settings 0,67108864,0,67108864
+
+`--jars` (one per start, cycled) compares builds on the same data directory; `--property` names the
+setting `--settings` gives values of (cycled too); `--jfr DIR` records each start with Java Flight
+Recorder (DIR/start-<k>.jfr).
 
 Per setting: STOW-RS of `--studies` CT_small copies (first start only: the data directory is
 kept), 600 untimed requests (the JVM compiles the path; every thumbnail is then cached by the
 server), then `--rounds` passes over the studies' thumbnails (`studies/{uid}/thumbnail`) and
-instances' renderings (`…/instances/{sop}/rendered`), with 1 and 4 client threads; requests/s,
+instances' renderings (`…/instances/{sop}/rendered`), with 1 and 4 client threads, and the same
+thumbnails refused (406, `?accept=image/gif`: the HTTP/servlet floor); requests/s,
 p50/p95 and the server process's CPU time per request (/proc; the figure to compare on a shared
 machine, where requests/s follow the other engineers' load). The client is bench/render.py's (http.client, keep-alive; its ceiling: some
 4,300 requests/s on this machine).
@@ -70,19 +77,56 @@ def timed(urls: list[str], clients: int, pid: int) -> dict:
             "p95_ms": round(pct(r["lat"], 0.95) * 1000, 2), "cpu_ms_per_req": round(cpu * 1000 / r["n"], 3)}
 
 
+def timed_refusals(urls: list[str], clients: int, pid: int) -> dict:
+    """As timed(), for requests the facade refuses with 406 before reading anything (a thumbnail
+    with ?accept=image/gif): Tomcat, HAPI's RestfulServer and the facade's dispatch, no study, no
+    Binary, no image. The floor under a cached thumbnail."""
+    from concurrent.futures import ThreadPoolExecutor
+    cpu = cpu_seconds(pid)
+    lat = [0.0] * len(urls)
+    bad = []
+
+    def one(k: int):
+        t, r = render.fetch(urls[k])
+        lat[k] = t
+        if r.status_code != 406:
+            bad.append(f"{r.status_code} {r.content[:120]!r}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(len(urls))))
+    wall = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu
+    if bad:
+        raise RuntimeError(f"{len(bad)} bad answers, e.g. {bad[0]}")
+    return {"rps": round(len(urls) / wall, 1), "p50_ms": round(pct(lat, 0.5) * 1000, 2),
+            "p95_ms": round(pct(lat, 0.95) * 1000, 2), "cpu_ms_per_req": round(cpu * 1000 / len(urls), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--studies", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=50)
-    ap.add_argument("--settings", default="0,20000,0,20000", help="study-cache-instances per start, in order")
+    ap.add_argument("--settings", default="0,20000,0,20000", help="values of --property per start, in order (cycled)")
+    ap.add_argument("--property", default="dicomfhir.dicomweb.study-cache-instances")
+    ap.add_argument("--jars", default="", help="server jars, one per start (cycled); default: the built one")
+    ap.add_argument("--jfr", default="", help="a directory: record each start with Java Flight Recorder")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dicomfhir-readfloor-"))
     items = copies(render.data_dir(ROOT) / "pydicom/CT_small.dcm", a.studies)
-    server = Server(find_jar(), work, "server", java_opts=JVM)
+    jars = [Path(j) for j in a.jars.split(",") if j] or [find_jar()]
+    settings = a.settings.split(",")
+    server = None
     try:
-        for k, setting in enumerate(a.settings.split(",")):
-            server.start(f"--example.data-dir={work / 'data'}", f"--dicomfhir.dicomweb.study-cache-instances={setting}",
-                         log_name=f"server-{k}.log")
+        for k in range(max(len(jars), len(settings))):
+            jar, setting = jars[k % len(jars)], settings[k % len(settings)]
+            opts = list(JVM)
+            if a.jfr:
+                Path(a.jfr).mkdir(parents=True, exist_ok=True)
+                opts.append("-XX:FlightRecorderOptions=stackdepth=512")
+                opts.append(f"-XX:StartFlightRecording=filename={Path(a.jfr).resolve() / f'start-{k}.jfr'},settings=profile")
+            server = Server(jar, work, "server", java_opts=opts)
+            server.start(f"--example.data-dir={work / 'data'}", f"--{a.property}={setting}", log_name=f"server-{k}.log")
             server.wait_ready()
             dw = f"{server.base}/dicomweb"
             if k == 0:
@@ -97,10 +141,12 @@ def main() -> None:
             for name, urls in (("thumbnail", thumbs), ("rendered", rendered)):
                 for clients in (1, 4):
                     out[f"{name} c{clients}"] = timed(urls * a.rounds, clients, server.proc.pid)
-            print(f"[{time.strftime('%H:%M:%S')}] study-cache-instances={setting}: {out}", flush=True)
+            out["406 floor c4"] = timed_refusals([u + "?accept=image/gif" for u in thumbs] * a.rounds, 4, server.proc.pid)
+            print(f"[{time.strftime('%H:%M:%S')}] {jar.name} {a.property}={setting}: {out}", flush=True)
             server.stop()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

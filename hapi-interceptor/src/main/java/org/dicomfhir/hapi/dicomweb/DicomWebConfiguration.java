@@ -48,8 +48,13 @@ public class DicomWebConfiguration {
 	}
 
 	@Bean
-	public WadoService dicomWebWado(StudyStore theStore, DicomWebProperties theProperties) {
-		return new WadoService(theStore, theProperties.getMetadataCacheMegabytes() * 1024L * 1024 / 2, theProperties);
+	public WadoService dicomWebWado(StudyStore theStore, DicomWebProperties theProperties, RenderedImageCache theImages) {
+		return new WadoService(theStore, theProperties.getMetadataCacheMegabytes() * 1024L * 1024 / 2, theProperties, theImages);
+	}
+
+	@Bean
+	public RenderedImageCache dicomWebRenderedImageCache(DicomWebProperties theProperties) {
+		return new RenderedImageCache(theProperties::getRenderedCacheBytes);
 	}
 
 	@Bean

@@ -170,6 +170,21 @@ public class DicomWebProperties {
 	 */
 	private long renderedMaxBytes = 64L * 1024 * 1024;
 
+	/**
+	 * Memory for rendered images and thumbnails kept by (Binary SHA-256, frame, parameters, media
+	 * type, core version), in bytes; 0 turns the cache off. Authorization and the Binary's read run
+	 * before every use (docs/security.md, "The rendered-image cache"). A thumbnail is 2-5 KB.
+	 */
+	private long renderedCacheBytes = 64L * 1024 * 1024;
+
+	public long getRenderedCacheBytes() {
+		return renderedCacheBytes;
+	}
+
+	public void setRenderedCacheBytes(long theRenderedCacheBytes) {
+		renderedCacheBytes = theRenderedCacheBytes;
+	}
+
 	public long getStowMaxRequestBytes() {
 		return stowMaxRequestBytes;
 	}

@@ -25,16 +25,17 @@ import java.util.Map;
  * with the reason, INVALID_INPUT → 400, LIMIT_EXCEEDED → 413.
  *
  * <p>A study or series thumbnail is the thumbnail of a representative instance: the middle
- * instance of the first series (of the series asked for). Thumbnails (longest side 128 px) are
- * cached in memory by Binary id (the SHA-256 of the instance) and media type, up to
- * {@link #THUMBNAIL_CACHE_BYTES} bytes, least recently used first out.
+ * instance of the first series (of the series asked for), resolved from the study as it is now on
+ * every request. Every image (thumbnails of 128 px longest side, renderings at any level, WADO-URI)
+ * is kept in the {@link RenderedImageCache} by (Binary id, frame, parameters as handed to the core,
+ * core version); it is looked up only after the study and the Binary have been read as the caller,
+ * exactly as when it is rendered, so the cache changes no answer but the time it takes.
  *
  * <p>Every image has a strong ETag (the instance's SHA-256, the parameters, the core's version)
  * and {@link #CACHE_CONTROL}; If-None-Match with it is 304 without decoding.
  */
 final class RenderedService {
 
-	static final long THUMBNAIL_CACHE_BYTES = 16L << 20;
 	/**
 	 * Kept by the browser only, and revalidated before each use: access rules and DELETE apply to
 	 * every request; a revalidation (304) costs no decoding.
@@ -45,12 +46,12 @@ final class RenderedService {
 
 	private final StudyStore myStore;
 	private final DicomWebProperties myProperties;
-	private final Map<String, byte[]> myThumbnails = new LinkedHashMap<>(64, 0.75f, true);
-	private long myThumbnailBytes;
+	private final RenderedImageCache myImages;
 
-	RenderedService(StudyStore theStore, DicomWebProperties theProperties) {
+	RenderedService(StudyStore theStore, DicomWebProperties theProperties, RenderedImageCache theImages) {
 		myStore = theStore;
 		myProperties = theProperties;
+		myImages = theImages;
 	}
 
 	/**
@@ -112,11 +113,7 @@ final class RenderedService {
 		long total = 0;
 		List<byte[]> images = new ArrayList<>(theRefs.size());
 		for (int i = 0; i < theRefs.size(); i++) {
-			StudyStore.InstanceRef ref = theRefs.get(i);
-			byte[] image;
-			try (StoredInstance stored = myStore.open(binaries.get(i))) {
-				image = core(ref, () -> DicomNative.render(stored.bytes(), 1, queryJson));
-			}
+			byte[] image = rendered(theRefs.get(i), binaries.get(i), 1, queryJson);
 			total += image.length;
 			if (total > maxBytes) {
 				throw new DicomWebException(413, "The rendered " + theLevel + " exceeds " + maxBytes + " bytes"
@@ -162,20 +159,17 @@ final class RenderedService {
 			renderAndSend(theRequest, ref, theFrame == null ? 1 : frameNumber(theFrame), query, List.of());
 			return;
 		}
+		// the Binary is read as the caller before anything is answered, cached or not: its own
+		// authorization (DicomBinaryAccessInterceptor: the Binary's owning study, which need not be
+		// the study that lists it) and a deleted Binary's 404 apply to every request
+		Binary binary = readable(theRequest, ref);
 		String etag = etag(ref, "thumbnail " + mediaType);
 		if (notModified(theRequest, etag)) {
 			return;
 		}
-		String key = ref.binaryId() + " " + mediaType;
-		byte[] cached = cached(key);
-		if (cached == null) {
-			Binary binary = readable(theRequest, ref);
-			try (StoredInstance stored = myStore.open(binary)) {
-				cached = core(ref, () -> DicomNative.thumbnail(stored.bytes(), mediaType));
-			}
-			cache(key, cached);
-		}
-		send(theRequest, mediaType, cached, List.of(), etag);
+		byte[] image = cachedOrCore(ref, binary, 1, "thumbnail " + mediaType,
+				stored -> DicomNative.thumbnail(stored.bytes(), mediaType));
+		send(theRequest, mediaType, image, List.of(), etag);
 	}
 
 	/** WADO-URI with a rendered contentType (image/jpeg, the default, or image/png). */
@@ -240,11 +234,46 @@ final class RenderedService {
 		if (notModified(theRequest, etag)) {
 			return;
 		}
-		byte[] image;
-		try (StoredInstance stored = myStore.open(binary)) {
-			image = core(theRef, () -> DicomNative.render(stored.bytes(), theFrame, queryJson));
-		}
+		byte[] image = rendered(theRef, binary, theFrame, queryJson);
 		send(theRequest, theQuery.get("mediaType"), image, theWarnings, etag);
+	}
+
+	/** Frame theFrame of the instance rendered with the parameters (JSON, as the core takes them), from the cache when kept. */
+	private byte[] rendered(StudyStore.InstanceRef theRef, Binary theBinary, int theFrame, String theQueryJson) throws IOException {
+		return cachedOrCore(theRef, theBinary, theFrame, "render " + theQueryJson,
+				stored -> DicomNative.render(stored.bytes(), theFrame, theQueryJson));
+	}
+
+	private static final java.util.regex.Pattern CONTENT_ADDRESS = java.util.regex.Pattern.compile("[0-9a-f]{64}");
+
+	private interface Renderer {
+		byte[] render(StoredInstance theStored) throws IOException;
+	}
+
+	/**
+	 * The image of the Binary the caller has just read (theBinary: already authorized, its bytes
+	 * present), from the cache, else rendered and kept. theParameters is everything besides the
+	 * Binary and frame the renderer's output depends on, spelled exactly as handed to the core
+	 * (two spellings of one window are two entries, never one wrong image); the core's version
+	 * is part of it. Errors are not kept: every request that fails renders again.
+	 */
+	private byte[] cachedOrCore(StudyStore.InstanceRef theRef, Binary theBinary, int theFrame, String theParameters, Renderer theRenderer)
+			throws IOException {
+		// only a content address (64 hex digits: the storage hook lets no other bytes under it) is a key
+		RenderedImageCache.Key key = CONTENT_ADDRESS.matcher(theRef.binaryId()).matches()
+				? new RenderedImageCache.Key(theRef.binaryId(), theFrame, theParameters + " core " + CORE_VERSION)
+				: null;
+		byte[] image = key == null ? null : myImages.get(key);
+		if (image != null) {
+			return image;
+		}
+		try (StoredInstance stored = myStore.open(theBinary)) {
+			image = core(theRef, () -> theRenderer.render(stored));
+		}
+		if (key != null) {
+			myImages.put(key, image);
+		}
+		return image;
 	}
 
 	/**
@@ -409,25 +438,4 @@ final class RenderedService {
 		}
 	}
 
-	private synchronized byte[] cached(String theKey) {
-		return myThumbnails.get(theKey);
-	}
-
-	private synchronized void cache(String theKey, byte[] theImage) {
-		if (theImage.length > THUMBNAIL_CACHE_BYTES / 4 || myThumbnails.containsKey(theKey)) {
-			return;
-		}
-		myThumbnails.put(theKey, theImage);
-		myThumbnailBytes += theImage.length;
-		var it = myThumbnails.entrySet().iterator();
-		while (myThumbnailBytes > THUMBNAIL_CACHE_BYTES && it.hasNext()) {
-			myThumbnailBytes -= it.next().getValue().length;
-			it.remove();
-		}
-	}
-
-	/** For tests: how many thumbnails are cached. */
-	synchronized int cachedThumbnails() {
-		return myThumbnails.size();
-	}
 }

@@ -39,10 +39,14 @@ public class WadoService {
 	private static final int METADATA_WINDOW = 16;
 
 	public WadoService(StudyStore theStore, long theMetadataCacheChars, DicomWebProperties theProperties) {
+		this(theStore, theMetadataCacheChars, theProperties, new RenderedImageCache(theProperties::getRenderedCacheBytes));
+	}
+
+	public WadoService(StudyStore theStore, long theMetadataCacheChars, DicomWebProperties theProperties, RenderedImageCache theImages) {
 		myStore = theStore;
 		myProperties = theProperties;
 		myMetadata = new DicomJsonCache(theMetadataCacheChars);
-		myRendering = new RenderedService(theStore, theProperties);
+		myRendering = new RenderedService(theStore, theProperties, theImages);
 		myBulkData = new BulkDataService(theStore, theProperties);
 		int cores = Runtime.getRuntime().availableProcessors();
 		ThreadPoolExecutor parsers = new ThreadPoolExecutor(cores, cores, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
