@@ -280,6 +280,14 @@ public abstract class AbstractServerTest {
 	}
 
 	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */
+	/** The Patient the plugin made the subject of the stored study (found by its Study Instance UID). */
+	protected org.hl7.fhir.r4.model.IdType patientOfStudy(String theStudyUid) {
+		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + theStudyUid, FHIR_JSON));
+		var patient = new org.hl7.fhir.r4.model.IdType(bundle.at("/entry/0/resource/subject/reference").asText()).toUnqualifiedVersionless();
+		assertThat(patient.getResourceType()).isEqualTo("Patient");
+		return patient;
+	}
+
 	protected static JsonNode json(HttpResponse<byte[]> theResponse) {
 		try {
 			return DICOM_JSON.readTree(theResponse.body());

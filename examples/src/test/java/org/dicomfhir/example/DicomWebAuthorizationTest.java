@@ -4,7 +4,6 @@ import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
-import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizedList;
 import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
 import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
 import ca.uhn.fhir.rest.server.interceptor.auth.SearchNarrowingInterceptor;
@@ -67,9 +66,7 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 		assertThat(r.statusCode()).as(bodyText(r)).isEqualTo(200);
 		sopB = json(r).at("/00081199/Value/0/00081155/Value/0").asText();
 
-		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + studyA, FHIR_JSON));
-		patientA = new IdType(bundle.at("/entry/0/resource/subject/reference").asText()).toUnqualifiedVersionless();
-		assertThat(patientA.getResourceType()).isEqualTo("Patient");
+		patientA = patientOfStudy(studyA);
 
 		authorization = new AuthorizationInterceptor() {
 			@Override
@@ -92,14 +89,7 @@ class DicomWebAuthorizationTest extends AbstractServerTest {
 						.build();
 			}
 		};
-		narrowing = new SearchNarrowingInterceptor() {
-			@Override
-			protected AuthorizedList buildAuthorizedList(RequestDetails theRequest) {
-				return "Bearer A".equals(theRequest.getHeader("Authorization"))
-						? new AuthorizedList().addCompartment(patientA.getValue())
-						: null;
-			}
-		};
+		narrowing = PatientCompartmentRules.tokenANarrowedTo(patientA);
 		RestfulServer server = bean(RestfulServer.class);
 		server.registerInterceptor(narrowing);
 		server.registerInterceptor(authorization);

@@ -5,13 +5,8 @@ import ca.uhn.fhir.interceptor.api.IInterceptorService;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.rest.api.server.IPreResourceShowDetails;
-import ca.uhn.fhir.rest.api.server.RequestDetails;
-import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
-import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizedList;
-import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
-import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
 import ca.uhn.fhir.rest.server.interceptor.auth.SearchNarrowingInterceptor;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.dicomfhir.hapi.dicomweb.StudyStore;
@@ -71,33 +66,11 @@ class DicomWebQidoCacheTest extends AbstractServerTest {
 	@BeforeAll
 	void storeTwoPatientsAtOneStationAndRestrict() {
 		stow(instance(a, patientIdA, station), instance(b, patientIdB, station));
-		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + a.study(), FHIR_JSON));
-		patientA = new IdType(bundle.at("/entry/0/resource/subject/reference").asText()).toUnqualifiedVersionless();
-		assertThat(patientA.getResourceType()).isEqualTo("Patient");
+		patientA = patientOfStudy(a.study());
 
 		// Tokens A and R may read patient A's compartment only; A's searches are also narrowed to it
-		authorization = new AuthorizationInterceptor() {
-			@Override
-			public List<IAuthRule> buildRuleList(RequestDetails theRequest) {
-				String token = theRequest instanceof SystemRequestDetails ? null : theRequest.getHeader("Authorization");
-				if (token == null) {
-					return new RuleBuilder().allowAll("no token: not part of this test").build();
-				}
-				return new RuleBuilder()
-						.allow("reads A").read().allResources().inCompartment("Patient", patientA).andThen()
-						.allow("Binary read").read().resourcesOfType("Binary").withAnyId().andThen()
-						.denyAll("everything else")
-						.build();
-			}
-		};
-		narrowing = new SearchNarrowingInterceptor() {
-			@Override
-			protected AuthorizedList buildAuthorizedList(RequestDetails theRequest) {
-				return "Bearer A".equals(theRequest.getHeader("Authorization"))
-						? new AuthorizedList().addCompartment(patientA.getValue())
-						: null;
-			}
-		};
+		authorization = PatientCompartmentRules.readerOf(patientA);
+		narrowing = PatientCompartmentRules.tokenANarrowedTo(patientA);
 		RestfulServer server = bean(RestfulServer.class);
 		server.registerInterceptor(narrowing);
 		server.registerInterceptor(authorization);

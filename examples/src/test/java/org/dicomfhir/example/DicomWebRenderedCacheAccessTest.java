@@ -1,12 +1,7 @@
 package org.dicomfhir.example;
 
-import ca.uhn.fhir.rest.api.server.RequestDetails;
-import ca.uhn.fhir.rest.api.server.SystemRequestDetails;
 import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.interceptor.auth.AuthorizationInterceptor;
-import ca.uhn.fhir.rest.server.interceptor.auth.IAuthRule;
-import ca.uhn.fhir.rest.server.interceptor.auth.RuleBuilder;
-import com.fasterxml.jackson.databind.JsonNode;
 import org.dicomfhir.bridge.CoreConstants;
 import org.hl7.fhir.r4.model.IdType;
 import org.hl7.fhir.r4.model.ImagingStudy;
@@ -62,24 +57,8 @@ class DicomWebRenderedCacheAccessTest extends AbstractServerTest {
 	@BeforeAll
 	void restrictTokenA() {
 		Stored first = store(patientIdA);
-		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + first.study(), FHIR_JSON));
-		patientA = new IdType(bundle.at("/entry/0/resource/subject/reference").asText()).toUnqualifiedVersionless();
-		assertThat(patientA.getResourceType()).isEqualTo("Patient");
-		authorization = new AuthorizationInterceptor() {
-			@Override
-			public List<IAuthRule> buildRuleList(RequestDetails theRequest) {
-				String token = theRequest instanceof SystemRequestDetails ? null : theRequest.getHeader("Authorization");
-				if (token == null) {
-					return new RuleBuilder().allowAll("no token: not part of this test").build();
-				}
-				return new RuleBuilder()
-						.allow("A reads A").read().allResources().inCompartment("Patient", patientA).andThen()
-						// Binary has no compartment: the plugin checks the Binary's owning study
-						.allow("Binary read").read().resourcesOfType("Binary").withAnyId().andThen()
-						.denyAll("everything else")
-						.build();
-			}
-		};
+		patientA = patientOfStudy(first.study());
+		authorization = PatientCompartmentRules.readerOf(patientA);
 		bean(RestfulServer.class).registerInterceptor(authorization);
 	}
 
