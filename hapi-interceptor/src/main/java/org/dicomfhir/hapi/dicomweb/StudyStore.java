@@ -176,13 +176,16 @@ public class StudyStore {
 	 */
 	private void keep(ImagingStudy theStudy) {
 		String id = theStudy.getIdElement().getIdPart();
-		if (id == null || !PLUGIN_STUDY_ID.matcher(id).matches() || !theStudy.getIdElement().isVersionIdPartValidLong()) {
-			return;
-		}
-		String uid = "urn:oid:" + id;
-		if (theStudy.getIdentifier().stream().anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()))) {
+		if (myReadCache != null && id != null && PLUGIN_STUDY_ID.matcher(id).matches()
+				&& theStudy.getIdElement().isVersionIdPartValidLong() && carriesUid(theStudy, id)) {
 			myReadCache.put(id, theStudy.getIdElement().getVersionIdPartAsLong(), theStudy);
 		}
+	}
+
+	/** Whether the study's identifiers include Study Instance UID {@code theUid}. */
+	private static boolean carriesUid(ImagingStudy theStudy, String theUid) {
+		String uid = "urn:oid:" + theUid;
+		return theStudy.getIdentifier().stream().anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()));
 	}
 
 	/**
@@ -304,13 +307,10 @@ public class StudyStore {
 		try {
 			ImagingStudy study = asRead(theRequest, () -> withoutInflating(theRequest,
 					() -> myDaoRegistry.getResourceDao(ImagingStudy.class).read(new IdType("ImagingStudy", theStudyUid), theRequest)));
-			String uid = "urn:oid:" + theStudyUid;
-			boolean carries = study.getIdentifier().stream()
-					.anyMatch(i -> UID_SYSTEM.equals(i.getSystem()) && uid.equals(i.getValue()));
-			if (theKeep && myReadCache != null && carries && study.getIdElement().isVersionIdPartValidLong()) {
-				myReadCache.put(theStudyUid, study.getIdElement().getVersionIdPartAsLong(), study);
+			if (theKeep) {
+				keep(study);
 			}
-			return carries ? study : null;
+			return carriesUid(study, theStudyUid) ? study : null;
 		} catch (ResourceNotFoundException | ResourceGoneException e) {
 			return null;
 		}
