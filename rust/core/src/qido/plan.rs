@@ -12,7 +12,7 @@ use crate::DicomError;
 /// {"studyUids": [..], "seriesUids": [..], "sopUids": [..], "sopClassUids": [..],
 ///  "modalities": [..], "startedFrom": "YYYY-MM-DD", "startedTo": "YYYY-MM-DD",
 ///  "patientId": "..", "patientNamePrefix": "..", "studyDescriptionPrefix": "..",
-///  "accessionNumbers": [..], "warnings": [..], "index": [{"tag", "keyword", "eq"|"prefix"|"from"/"to"}],
+///  "accessionNumbers": [..], "window": n, "warnings": [..], "index": [{"tag", "keyword", "eq"|"prefix"|"from"/"to"}],
 ///  "stored": {"tags": [..], "all": bool, "unindexed": [..], "keptValuesSuffice": bool,
 ///             "narrowingKeys": [..], "series": bool, "instances": bool}}
 /// ```
@@ -163,6 +163,11 @@ pub fn plan(request: &Value) -> Result<Value, DicomError> {
                "keptValuesSuffice": !instance_values,
                "series": needs(Level::Series), "instances": needs(Level::Instance)}),
     );
+    // The rows up to the end of the requested page: the answer's first `window` rows are all a
+    // page needs, so the newest candidates that give that many (and one more, to say more exist)
+    // answer it as the whole candidate set would.
+    let page = q.limit.map_or(q.max_results, |l| l.min(q.max_results));
+    out.insert("window".into(), json!(q.offset.saturating_add(page)));
     out.insert("warnings".into(), json!(q.warnings));
     Ok(Value::Object(out))
 }

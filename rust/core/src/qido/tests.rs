@@ -212,6 +212,16 @@ fn paging_and_includes() {
 }
 
 #[test]
+fn plan_window_is_the_end_of_the_page() {
+    let req = |p: &[(&str, &str)]| json!({"level": "study", "maxResults": 100,
+        "params": p.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()});
+    assert_eq!(plan(&req(&[("limit", "10"), ("offset", "5")])).unwrap()["window"], 15);
+    // No limit, or one above the server's maximum: the maximum is the page.
+    assert_eq!(plan(&req(&[("offset", "5")])).unwrap()["window"], 105);
+    assert_eq!(plan(&req(&[("limit", "1000")])).unwrap()["window"], 100);
+}
+
+#[test]
 fn errors_and_warnings() {
     let req = |p: &[(&str, &str)]| json!({"level": "study", "params": p.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()});
     assert!(plan(&req(&[("NoSuchThing", "x")])).is_err());

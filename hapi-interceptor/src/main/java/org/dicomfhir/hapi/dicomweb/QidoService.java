@@ -55,6 +55,7 @@ public class QidoService {
 	private final MatchUrlService myMatchUrlService;
 	private final StoredAttributes myStoredAttributes;
 	private final AttributeIndex myAttributeIndex;
+	private final java.util.concurrent.atomic.AtomicLong myNewestPages = new java.util.concurrent.atomic.AtomicLong();
 
 	public QidoService(FhirContext theFhirContext, StudyStore theStore, DicomWebProperties theProperties, MatchUrlService theMatchUrlService,
 			StoredAttributes theStoredAttributes, AttributeIndex theAttributeIndex) {
@@ -91,31 +92,178 @@ public class QidoService {
 		SearchParameterMap map = narrow(plan);
 		boolean indexed = narrowByAttributeIndex(map, plan.path("index"), cap);
 		addNarrowing(map, theRequest);
-		// Unsorted first: the database's sort (a join on the `started` index per result row) grew
-		// with the store (PatientName prefixes: 8 s at 100,000 instances). All candidates are loaded
-		// anyway, so they are ordered here; only when there are more than the cap does the database
-		// sort, to keep the newest. Candidates the attribute index named (at most the cap) may come
-		// from the parsed-study cache: loading and parsing them whole was most of such a query.
-		List<ImagingStudy> studies = indexed ? myStore.searchToShow(map, theRequest.details(), cap + 1)
-				: myStore.search(map, theRequest.details(), cap + 1);
-		boolean cut = studies.size() > cap;
-		if (cut) {
-			map.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
-			studies = myStore.search(map, theRequest.details(), cap + 1);
-			studies = studies.subList(0, Math.min(cap, studies.size())); // fewer when studies went meanwhile
-		} else {
-			studies = new java.util.ArrayList<>(studies);
-			studies.sort(NEWEST_FIRST);
+		int window = plan.path("window").asInt(Integer.MAX_VALUE);
+		Answer answer = !indexed && window <= cap / NEWEST_PAGE_SHARE
+				? fromNewest(map, plan, requestJson, window, cap, theRequest) : null;
+		boolean cut = false;
+		if (answer == null) {
+			// Unsorted first: the database's sort (a join on the `started` index per result row) grew
+			// with the store (PatientName prefixes: 8 s at 100,000 instances). All candidates are loaded
+			// anyway, so they are ordered here; only when there are more than the cap does the database
+			// sort, to keep the newest. Candidates the attribute index named (at most the cap) may come
+			// from the parsed-study cache: loading and parsing them whole was most of such a query.
+			List<ImagingStudy> studies = indexed ? myStore.searchToShow(map, theRequest.details(), cap + 1)
+					: myStore.search(map, theRequest.details(), cap + 1);
+			cut = studies.size() > cap;
+			if (cut) {
+				studies = myStore.search(newestFirst(map), theRequest.details(), cap + 1);
+				studies = studies.subList(0, Math.min(cap, studies.size())); // fewer when studies went meanwhile
+			} else {
+				studies = new java.util.ArrayList<>(studies);
+				studies.sort(NEWEST_FIRST);
+			}
+			answer = answer(studies, cut, plan, requestJson, cap, theRequest);
 		}
+
+		var response = theRequest.servletResponse();
+		for (JsonNode w : answer.result().path("warnings")) {
+			response.addHeader("Warning", theRequest.warning(w.asText()));
+		}
+		long remaining = answer.result().path("remaining").asLong();
+		if (answer.moreBeyond()) {
+			response.addHeader("Warning", theRequest.warning("There are additional results that can be requested"));
+		} else if (remaining > 0) {
+			response.addHeader("Warning", theRequest.warning("There are " + remaining + " additional results that can be requested"));
+		}
+		if (cut) {
+			response.addHeader("Warning", theRequest.warning("The query matched more than " + cap
+					+ " studies in the database; only the " + cap + " most recent were searched. Narrow the query"));
+		}
+		response.setStatus(200);
+		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
+		response.setContentType("application/dicom+json");
+		byte[] bytes = answer.bytes();
+		int start = answer.bodyStart();
+		response.setContentLength(bytes.length - start);
+		try (OutputStream out = response.getOutputStream()) {
+			out.write(bytes, start, bytes.length - start);
+		}
+	}
+
+	/**
+	 * A page needing at most this share of the candidate cap ({@code window}: offset + rows) is
+	 * answered from the newest candidates ({@link #fromNewest}); a larger one loads them all.
+	 */
+	static final int NEWEST_PAGE_SHARE = 4;
+
+	/** The Rust core's answer: its header line ({@code result}) and the DICOM JSON after it. */
+	private record Answer(JsonNode result, byte[] bytes, int bodyStart, boolean moreBeyond) {
+		Answer beyond() {
+			return new Answer(result, bytes, bodyStart, true);
+		}
+	}
+
+	private static SearchParameterMap newestFirst(SearchParameterMap theMap) {
+		SearchParameterMap sorted = theMap.clone();
+		sorted.setSort(new SortSpec(ImagingStudy.SP_STARTED, SortOrderEnum.DESC).setChain(new SortSpec("_id", SortOrderEnum.ASC)));
+		return sorted;
+	}
+
+	/**
+	 * A page ({@code limit}, OHIF's study list) of a query matching many studies, answered from the
+	 * newest candidates instead of all of them: the database's newest {@code k} (sorted by
+	 * {@code started}), {@code k} growing until they give more rows than the page needs, so the rows
+	 * are those the whole candidate set gives and more are known to exist. At a million instances,
+	 * {@code series?Modality=CT&limit=100} otherwise loaded the cap's 2,000 studies twice.
+	 * Only the part of them {@link #newestPrefix} proves first in {@link #NEWEST_FIRST} is answered
+	 * from; when it cannot, null: then every candidate is loaded as before.
+	 */
+	private Answer fromNewest(SearchParameterMap theMap, JsonNode thePlan, String theRequestJson, int theWindow, int theCap,
+			DicomWebRequest theRequest) throws IOException {
+		SearchParameterMap sorted = newestFirst(theMap);
+		// A quarter more than the page: the studies starting with the oldest are left out, and
+		// the database's narrowing may name studies the Rust core's matching then drops.
+		for (int k = Math.min(theCap, theWindow + theWindow / 4 + 2); ; k = Math.min(theCap, k * NEWEST_PAGE_SHARE)) {
+			List<ImagingStudy> newest = myStore.search(sorted, theRequest.details(), k + 1);
+			if (newest.size() <= k) { // every candidate
+				List<ImagingStudy> all = new java.util.ArrayList<>(newest);
+				all.sort(NEWEST_FIRST);
+				return answer(all, false, thePlan, theRequestJson, theCap, theRequest);
+			}
+			List<ImagingStudy> prefix = newestPrefix(newest);
+			if (prefix == null) {
+				return null;
+			}
+			Answer answer = answer(prefix, false, thePlan, theRequestJson, theCap, theRequest);
+			if (answer.result().path("total").asLong() > theWindow) {
+				myNewestPages.incrementAndGet();
+				return answer.beyond();
+			}
+			if (k >= theCap) {
+				return null;
+			}
+		}
+	}
+
+	/** How many pages {@link #fromNewest} answered from part of the candidates since start (tests, diagnostics). */
+	public long newestPageAnswers() {
+		return myNewestPages.get();
+	}
+
+	/**
+	 * Of the database's newest studies (sorted by {@code started}, more existing after them), those
+	 * that come first in {@link #NEWEST_FIRST} whatever the rest are; null when the database's order
+	 * is not {@link #NEWEST_FIRST}'s. Studies without a start come last in {@link #NEWEST_FIRST}
+	 * and first or last in the database's order (PostgreSQL and H2 differ): first, they are left
+	 * out; last, every study with a start came before them, so all of those are the prefix.
+	 */
+	static List<ImagingStudy> newestPrefix(List<ImagingStudy> theNewest) {
+		List<ImagingStudy> dated = new java.util.ArrayList<>();
+		boolean undatedFirst = false;
+		boolean undatedLast = false;
+		for (ImagingStudy study : theNewest) {
+			if (study.getStartedElement().getValue() == null) {
+				if (dated.isEmpty()) {
+					undatedFirst = true;
+				} else {
+					undatedLast = true;
+				}
+			} else if (undatedLast) {
+				return null; // a study without a start between studies with one
+			} else {
+				if (!dated.isEmpty() && !sameStart(dated.get(dated.size() - 1), study)
+						&& NEWEST_FIRST.compare(dated.get(dated.size() - 1), study) > 0) {
+					return null;
+				}
+				dated.add(study);
+			}
+		}
+		if (undatedFirst && undatedLast) {
+			return null;
+		}
+		List<ImagingStudy> prefix = new java.util.ArrayList<>();
+		if (undatedLast) {
+			prefix.addAll(dated);
+		} else if (!dated.isEmpty()) {
+			// studies starting as the oldest here does may continue past it
+			java.util.Date oldest = dated.get(dated.size() - 1).getStartedElement().getValue();
+			for (ImagingStudy study : dated) {
+				if (study.getStartedElement().getValue().after(oldest)) {
+					prefix.add(study);
+				}
+			}
+		}
+		prefix.sort(NEWEST_FIRST);
+		return prefix;
+	}
+
+	private static boolean sameStart(ImagingStudy theA, ImagingStudy theB) {
+		return theA.getStartedElement().getValue().equals(theB.getStartedElement().getValue());
+	}
+
+	/** The Rust core's answer over these candidates, in this order ({@code theCut}: the newest of more). */
+	private Answer answer(List<ImagingStudy> theStudies, boolean theCut, JsonNode thePlan, String theRequestJson, int theCap,
+			DicomWebRequest theRequest) throws IOException {
+		List<ImagingStudy> studies = theStudies;
 		// Attributes the ImagingStudy does not keep are read from the stored instances, of every
 		// candidate: bounded, and refused rather than answered from a part of the candidates.
-		JsonNode stored = plan.path("stored");
+		JsonNode stored = thePlan.path("stored");
 		boolean unindexed = !stored.path("unindexed").isEmpty();
 		boolean keptValuesSuffice = stored.path("keptValuesSuffice").asBoolean(false);
 		java.util.function.Predicate<ImagingStudy> readsInstances =
 				study -> unindexed && !(keptValuesSuffice && keepsEveryValue(study));
-		if (cut && studies.stream().anyMatch(readsInstances)) {
-			throw tooManyReads(stored, "more than " + cap + " studies");
+		if (theCut && studies.stream().anyMatch(readsInstances)) {
+			throw tooManyReads(stored, "more than " + theCap + " studies");
 		}
 		// Studies that keep their DICOM values need no Patient: its values would be overridden.
 		Map<String, Patient> patients = studies.stream().allMatch(QidoService::keepsValues)
@@ -142,32 +290,12 @@ public class QidoService {
 		}
 		candidates.append(']');
 
-		byte[] answer = DicomNative.qidoAnswer(requestJson, candidates.toString());
+		byte[] answer = DicomNative.qidoAnswer(theRequestJson, candidates.toString());
 		int newline = 0;
 		while (newline < answer.length && answer[newline] != '\n') {
 			newline++;
 		}
-		JsonNode result = JSON.readTree(answer, 0, newline);
-		var response = theRequest.servletResponse();
-		for (JsonNode w : result.path("warnings")) {
-			response.addHeader("Warning", theRequest.warning(w.asText()));
-		}
-		long remaining = result.path("remaining").asLong();
-		if (remaining > 0) {
-			response.addHeader("Warning", theRequest.warning("There are " + remaining + " additional results that can be requested"));
-		}
-		if (cut) {
-			response.addHeader("Warning", theRequest.warning("The query matched more than " + cap
-					+ " studies in the database; only the " + cap + " most recent were searched. Narrow the query"));
-		}
-		response.setStatus(200);
-		// exactly this media type: clients (dicomweb-client) compare it verbatim; JSON is UTF-8 (RFC 8259)
-		response.setContentType("application/dicom+json");
-		int start = Math.min(newline + 1, answer.length);
-		response.setContentLength(answer.length - start);
-		try (OutputStream out = response.getOutputStream()) {
-			out.write(answer, start, answer.length - start);
-		}
+		return new Answer(JSON.readTree(answer, 0, newline), answer, Math.min(newline + 1, answer.length), false);
 	}
 
 	/**
