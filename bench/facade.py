@@ -240,9 +240,12 @@ def figure_stow(peers: dict, warm: list[bytes], items: list[bytes], clients: int
     return out
 
 
-def qido_queries(studies: list, n: int, seed: int) -> dict[str, list[str]]:
+def qido_queries(studies: list, n: int, seed: int, prefix_len: int | None = 3,
+                 date_span_days: int = 60, series_limit: int = 0) -> dict[str, list[str]]:
     """Paths (relative to the DICOMweb base) of each query type; `*` is sent as is (Orthanc 1.10 does
-    not percent-decode query values)."""
+    not percent-decode query values). The name prefix is the surname's first `prefix_len` letters
+    (None: the whole surname); a date range spans `date_span_days` days after a study's date;
+    `series?Modality&limit` asks for `series_limit` series (0: SERIES_LIMIT)."""
     rng = random.Random(f"{seed}/qido")
     pick = lambda: rng.choice(studies)  # noqa: E731
     stations = random.Random(f"{seed}/qido-station")  # its own draws: the other types' queries stay as they were
@@ -253,10 +256,10 @@ def qido_queries(studies: list, n: int, seed: int) -> dict[str, list[str]]:
         st = pick()
         q["studies?PatientID"].append(f"studies?PatientID={st.patient_id}")
         st = pick()
-        q["studies?PatientName=prefix*"].append(f"studies?PatientName={st.patient_name.split('^')[0][:3]}*")
+        q["studies?PatientName=prefix*"].append(f"studies?PatientName={st.patient_name.split('^')[0][:prefix_len]}*")
         st = pick()
         d0 = gd.dt.date(int(st.date[:4]), int(st.date[4:6]), int(st.date[6:]))
-        d1 = d0 + gd.dt.timedelta(days=60)
+        d1 = d0 + gd.dt.timedelta(days=date_span_days)
         q["studies?StudyDate=range"].append(f"studies?StudyDate={d0:%Y%m%d}-{d1:%Y%m%d}")
         st = pick()
         q["studies?PatientID&includefield=all"].append(f"studies?PatientID={st.patient_id}&includefield=all")
@@ -272,7 +275,8 @@ def qido_queries(studies: list, n: int, seed: int) -> dict[str, list[str]]:
     # at our default page size (dicomfhir.dicomweb.qido-max-results): at 100,000 instances CT alone
     # matches some 4,000 series, which Orthanc would answer in full and we in pages.
     mods = [m[0] for m in gd.MODALITIES]
-    q["series?Modality&limit"] = [f"series?Modality={mods[k % len(mods)]}&limit={SERIES_LIMIT}" for k in range(max(5, n // 4))]
+    q["series?Modality&limit"] = [f"series?Modality={mods[k % len(mods)]}&limit={series_limit or SERIES_LIMIT}"
+                                  for k in range(max(5, n // 4))]
     return q
 
 
