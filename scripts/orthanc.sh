@@ -12,7 +12,7 @@
 #                                                  #   wait for /system; refuses on a namespace with a
 #                                                  #   network; prints the DICOMweb base URL (last line)
 #   scripts/orthanc.sh stop DIR                    # stops the Orthanc started with DIR
-#   scripts/orthanc.sh ns CMD [ARG...]             # runs CMD in a new loopback-only network namespace
+#   scripts/orthanc.sh ns CMD [ARG...]             # installs Orthanc (if missing), runs CMD in a new loopback-only network namespace
 #   scripts/orthanc.sh standalone DIR [--port P]   # Orthanc in a namespace of its own (prints its PID);
 #                                                  #   clients join it: nsenter -t PID -n CMD
 #
@@ -186,6 +186,7 @@ case "$cmd" in
   ns)
     [ $# -ge 1 ] || die "ns CMD [ARG...]"
     [ "$(id -u)" = 0 ] || die "ns needs root (unshare -n)"
+    install # here: inside the namespace apt-get cannot reach the archive
     exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh "$@" ;;
   standalone)
     [ $# -ge 1 ] || die "standalone DIR"
