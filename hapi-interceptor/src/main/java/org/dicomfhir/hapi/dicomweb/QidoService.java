@@ -204,7 +204,7 @@ public class QidoService {
 	 * Of the database's newest studies (sorted by {@code started}, more existing after them), those
 	 * that come first in {@link #NEWEST_FIRST} whatever the rest are; null when the database's order
 	 * is not {@link #NEWEST_FIRST}'s. Studies without a start come last in {@link #NEWEST_FIRST}
-	 * and first or last in the database's order (PostgreSQL and H2 differ): first, they are left
+	 * and first or last in the database's order (its null ordering decides): first, they are left
 	 * out; last, every study with a start came before them, so all of those are the prefix.
 	 */
 	static List<ImagingStudy> newestPrefix(List<ImagingStudy> theNewest) {
