@@ -279,7 +279,6 @@ public abstract class AbstractServerTest {
 		return body.toByteArray();
 	}
 
-	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */
 	/** The Patient the plugin made the subject of the stored study (found by its Study Instance UID). */
 	protected org.hl7.fhir.r4.model.IdType patientOfStudy(String theStudyUid) {
 		JsonNode bundle = json(get("ImagingStudy?identifier=urn:dicom:uid%7Curn:oid:" + theStudyUid, FHIR_JSON));
@@ -288,6 +287,7 @@ public abstract class AbstractServerTest {
 		return patient;
 	}
 
+	/** A DICOM JSON (or any JSON) answer, parsed; a clear failure when it is not JSON. */
 	protected static JsonNode json(HttpResponse<byte[]> theResponse) {
 		try {
 			return DICOM_JSON.readTree(theResponse.body());

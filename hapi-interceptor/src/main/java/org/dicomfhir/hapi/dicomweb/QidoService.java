@@ -92,9 +92,10 @@ public class QidoService {
 		SearchParameterMap map = narrow(plan);
 		boolean indexed = narrowByAttributeIndex(map, plan.path("index"), cap);
 		addNarrowing(map, theRequest);
-		int window = plan.path("window").asInt(Integer.MAX_VALUE);
+		// a long: offset comes from the query string, and an int would wrap it into a small page
+		long window = plan.path("window").asLong(Long.MAX_VALUE);
 		Answer answer = !indexed && window <= cap / NEWEST_PAGE_SHARE
-				? fromNewest(map, plan, requestJson, window, cap, theRequest) : null;
+				? fromNewest(map, plan, requestJson, (int) window, cap, theRequest) : null;
 		boolean cut = false;
 		if (answer == null) {
 			// Unsorted first: the database's sort (a join on the `started` index per result row) grew
@@ -254,7 +255,6 @@ public class QidoService {
 	/** The Rust core's answer over these candidates, in this order ({@code theCut}: the newest of more). */
 	private Answer answer(List<ImagingStudy> theStudies, boolean theCut, JsonNode thePlan, String theRequestJson, int theCap,
 			DicomWebRequest theRequest) throws IOException {
-		List<ImagingStudy> studies = theStudies;
 		// Attributes the ImagingStudy does not keep are read from the stored instances, of every
 		// candidate: bounded, and refused rather than answered from a part of the candidates.
 		JsonNode stored = thePlan.path("stored");
@@ -262,18 +262,18 @@ public class QidoService {
 		boolean keptValuesSuffice = stored.path("keptValuesSuffice").asBoolean(false);
 		java.util.function.Predicate<ImagingStudy> readsInstances =
 				study -> unindexed && !(keptValuesSuffice && keepsEveryValue(study));
-		if (theCut && studies.stream().anyMatch(readsInstances)) {
+		if (theCut && theStudies.stream().anyMatch(readsInstances)) {
 			throw tooManyReads(stored, "more than " + theCap + " studies");
 		}
 		// Studies that keep their DICOM values need no Patient: its values would be overridden.
-		Map<String, Patient> patients = studies.stream().allMatch(QidoService::keepsValues)
-				? Map.of() : myStore.patients(studies, theRequest.details());
+		Map<String, Patient> patients = theStudies.stream().allMatch(QidoService::keepsValues)
+				? Map.of() : myStore.patients(theStudies, theRequest.details());
 
 		StoredAttributes.Selection selection = StoredAttributes.Selection.of(stored);
-		prefetchStoredValues(studies, stored, selection, readsInstances, theRequest);
+		prefetchStoredValues(theStudies, stored, selection, readsInstances, theRequest);
 		IParser parser = myFhirContext.newJsonParser();
 		StringBuilder candidates = new StringBuilder("[");
-		for (ImagingStudy study : studies) {
+		for (ImagingStudy study : theStudies) {
 			if (candidates.length() > 1) {
 				candidates.append(',');
 			}

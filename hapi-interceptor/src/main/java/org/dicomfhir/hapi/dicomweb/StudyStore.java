@@ -111,11 +111,7 @@ public class StudyStore {
 			return cached;
 		}
 		List<ImagingStudy> found = search(theMap, theRequest, theMax);
-		if (myReadCache != null) {
-			for (ImagingStudy study : found) {
-				keep(study);
-			}
-		}
+		found.forEach(this::keep);
 		return found;
 	}
 
@@ -171,8 +167,8 @@ public class StudyStore {
 	}
 
 	/**
-	 * Keeps a study HAPI returned for the parsed-study cache, under its id: only one the plugin wrote
-	 * (its id is the Study Instance UID it carries), as the read by id keeps them.
+	 * Keeps a study HAPI returned for the parsed-study cache (when there is one), under its id: only
+	 * one the plugin wrote (its id is the Study Instance UID it carries).
 	 */
 	private void keep(ImagingStudy theStudy) {
 		String id = theStudy.getIdElement().getIdPart();
